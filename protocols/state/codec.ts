@@ -1,0 +1,225 @@
+import { peerIdFromString } from '@libp2p/peer-id'
+import { multiaddr } from '@multiformats/multiaddr'
+import type { PrivateKey, PublicKey } from '@libp2p/interface'
+import { Envelope, EnvelopeKind, FailureVerdict, StateRecord, Status } from './state.js'
+import {
+  addressLengthMax, addressesCountMax, capabilitiesCountMax, capabilityLengthMax, envelopeBytesMax,
+  loadCounterMax, nameLengthMax, signatureDomain
+} from './constants.js'
+
+/** Why a record or verdict from the network was refused. Bounded set: these are metric labels. */
+export type RejectReason = 'oversize' | 'undecodable' | 'invalid' | 'bad-signature' | 'sender-mismatch' | 'stale' | 'wrong-kind'
+
+export class RecordRejectedError extends Error {
+  override readonly name = 'RecordRejectedError'
+  constructor (readonly reason: RejectReason, message: string) {
+    super(message)
+  }
+}
+
+export interface NodeLoad {
+  queued: number
+  running: number
+  capacity: number
+  /** CPU utilisation of the host, 0..1 */
+  cpu: number
+}
+
+/** A node's self-description, as carried in a signed state record. */
+export interface NodeRecord {
+  peerId: string
+  name: string
+  capabilities: string[]
+  addresses: string[]
+  incarnation: number
+  sequence: number
+  load: NodeLoad
+  startedAtMs: number
+  leaving: boolean
+}
+
+export interface Verdict {
+  subject: string
+  incarnation: number
+  sequence: number
+  reporter: string
+}
+
+export type OpenedEnvelope =
+  | { kind: 'state', signer: string, record: NodeRecord, bytes: Uint8Array<ArrayBuffer> }
+  | { kind: 'verdict', signer: string, verdict: Verdict, bytes: Uint8Array<ArrayBuffer> }
+
+const capabilityPattern = /^[a-z0-9][a-z0-9._:/-]*$/i
+const textEncoder = new TextEncoder()
+
+function signedBytes (network: string, kind: EnvelopeKind, body: Uint8Array): Uint8Array<ArrayBuffer> {
+  const domain = textEncoder.encode(signatureDomain(network))
+  const out = new Uint8Array(domain.length + 1 + body.length)
+  out.set(domain, 0)
+  out[domain.length] = kind === EnvelopeKind.VERDICT ? 1 : 0
+  out.set(body, domain.length + 1)
+  return out
+}
+
+function toSafeNumber (value: bigint, field: string): number {
+  if (value > BigInt(Number.MAX_SAFE_INTEGER)) {
+    throw new RecordRejectedError('invalid', `${field} ${value} exceeds 2^53`)
+  }
+  return Number(value)
+}
+
+function invalid (message: string): never {
+  throw new RecordRejectedError('invalid', message)
+}
+
+/** The public key behind a PeerId; only Ed25519 identities (key inlined in the id) are accepted. */
+export function publicKeyOf (peerId: string): PublicKey {
+  let id
+  try {
+    id = peerIdFromString(peerId)
+  } catch {
+    return invalid(`not a PeerId: ${peerId.slice(0, 80)}`)
+  }
+  if (id.type !== 'Ed25519' || id.publicKey == null) {
+    return invalid(`PeerId ${peerId} is not an Ed25519 identity`)
+  }
+  return id.publicKey
+}
+
+/** Stateless validation of a record (CometBFT's validateBasic): shape and bounds only. */
+export function validateRecord (record: NodeRecord): void {
+  publicKeyOf(record.peerId)
+  if (record.name.length > nameLengthMax) invalid(`name longer than ${nameLengthMax}`)
+  if (record.capabilities.length > capabilitiesCountMax) invalid(`more than ${capabilitiesCountMax} capabilities`)
+  for (const capability of record.capabilities) {
+    if (capability.length > capabilityLengthMax || !capabilityPattern.test(capability)) {
+      invalid(`bad capability ${JSON.stringify(capability.slice(0, 80))}`)
+    }
+  }
+  if (record.addresses.length > addressesCountMax) invalid(`more than ${addressesCountMax} addresses`)
+  for (const address of record.addresses) {
+    if (address.length > addressLengthMax) invalid('address too long')
+    try {
+      multiaddr(address)
+    } catch {
+      invalid(`bad multiaddr ${JSON.stringify(address.slice(0, 80))}`)
+    }
+  }
+  const { queued, running, capacity, cpu } = record.load
+  for (const [field, value] of [['queued', queued], ['running', running], ['capacity', capacity]] as const) {
+    if (!Number.isInteger(value) || value < 0 || value > loadCounterMax) invalid(`load.${field} out of range`)
+  }
+  if (!Number.isFinite(cpu) || cpu < 0 || cpu > 1) invalid('load.cpu outside 0..1')
+  if (record.incarnation < 1) invalid('incarnation must be ≥ 1')
+}
+
+export function validateVerdict (verdict: Verdict): void {
+  publicKeyOf(verdict.subject)
+  publicKeyOf(verdict.reporter)
+  if (verdict.subject === verdict.reporter) invalid('a node cannot declare itself failed')
+  if (verdict.incarnation < 1) invalid('incarnation must be ≥ 1')
+}
+
+function recordToWire (record: NodeRecord): StateRecord {
+  return {
+    peerId: record.peerId,
+    name: record.name,
+    capabilities: record.capabilities,
+    addresses: record.addresses,
+    incarnation: BigInt(record.incarnation),
+    sequence: BigInt(record.sequence),
+    load: { ...record.load },
+    startedAtMs: BigInt(record.startedAtMs),
+    status: record.leaving ? Status.LEAVING : Status.ALIVE
+  }
+}
+
+function recordFromWire (wire: StateRecord): NodeRecord {
+  return {
+    peerId: wire.peerId,
+    name: wire.name,
+    capabilities: wire.capabilities,
+    addresses: wire.addresses,
+    incarnation: toSafeNumber(wire.incarnation, 'incarnation'),
+    sequence: toSafeNumber(wire.sequence, 'sequence'),
+    load: wire.load ?? { queued: 0, running: 0, capacity: 0, cpu: 0 },
+    startedAtMs: toSafeNumber(wire.startedAtMs, 'startedAtMs'),
+    leaving: wire.status === Status.LEAVING
+  }
+}
+
+async function seal (network: string, privateKey: PrivateKey, kind: EnvelopeKind, body: Uint8Array<ArrayBuffer>): Promise<Uint8Array<ArrayBuffer>> {
+  const signature = Uint8Array.from(await privateKey.sign(signedBytes(network, kind, body)))
+  const bytes = Envelope.encode({ kind, body, signature })
+  if (bytes.length > envelopeBytesMax) {
+    throw new RecordRejectedError('oversize', `envelope is ${bytes.length} bytes, limit ${envelopeBytesMax}`)
+  }
+  return bytes
+}
+
+/** Sign a state record with the node's own key. The record's peerId must be the key's. */
+export async function sealRecord (network: string, privateKey: PrivateKey, record: NodeRecord): Promise<Uint8Array<ArrayBuffer>> {
+  validateRecord(record)
+  return seal(network, privateKey, EnvelopeKind.STATE, StateRecord.encode(recordToWire(record)))
+}
+
+export async function sealVerdict (network: string, privateKey: PrivateKey, verdict: Verdict): Promise<Uint8Array<ArrayBuffer>> {
+  validateVerdict(verdict)
+  return seal(network, privateKey, EnvelopeKind.VERDICT, FailureVerdict.encode({
+    subject: verdict.subject,
+    incarnation: BigInt(verdict.incarnation),
+    sequence: BigInt(verdict.sequence),
+    reporter: verdict.reporter
+  }))
+}
+
+/**
+ * Decode, validate and verify an envelope from the network. Throws RecordRejectedError with the
+ * reason; never anything else. `expectedSigner`, when given (the gossip `from`), must sign it.
+ */
+export async function openEnvelope (network: string, bytes: Uint8Array<ArrayBuffer>, expectedSigner?: string): Promise<OpenedEnvelope> {
+  if (bytes.length > envelopeBytesMax) {
+    throw new RecordRejectedError('oversize', `envelope is ${bytes.length} bytes, limit ${envelopeBytesMax}`)
+  }
+  let envelope: Envelope
+  let opened: OpenedEnvelope
+  try {
+    envelope = Envelope.decode(bytes)
+    if (envelope.kind === EnvelopeKind.STATE) {
+      const wire = StateRecord.decode(envelope.body, { limits: { capabilities: capabilitiesCountMax, addresses: addressesCountMax } })
+      opened = { kind: 'state', signer: wire.peerId, record: recordFromWire(wire), bytes }
+    } else if (envelope.kind === EnvelopeKind.VERDICT) {
+      const wire = FailureVerdict.decode(envelope.body)
+      opened = {
+        kind: 'verdict',
+        signer: wire.reporter,
+        verdict: {
+          subject: wire.subject,
+          incarnation: toSafeNumber(wire.incarnation, 'incarnation'),
+          sequence: toSafeNumber(wire.sequence, 'sequence'),
+          reporter: wire.reporter
+        },
+        bytes
+      }
+    } else {
+      throw new RecordRejectedError('undecodable', `unknown envelope kind ${String(envelope.kind)}`)
+    }
+  } catch (err) {
+    if (err instanceof RecordRejectedError) throw err
+    throw new RecordRejectedError('undecodable', `cannot decode envelope: ${(err as Error).message}`)
+  }
+  if (opened.kind === 'state') validateRecord(opened.record)
+  else validateVerdict(opened.verdict)
+  if (expectedSigner != null && expectedSigner !== opened.signer) {
+    throw new RecordRejectedError('sender-mismatch', `sent by ${expectedSigner} but signed for ${opened.signer}`)
+  }
+  const publicKey = publicKeyOf(opened.signer)
+  let ok = false
+  try {
+    ok = await publicKey.verify(signedBytes(network, envelope.kind, envelope.body), envelope.signature)
+  } catch {
+    ok = false
+  }
+  if (!ok) throw new RecordRejectedError('bad-signature', `signature does not verify for ${opened.signer}`)
+  return opened
+}

@@ -1,0 +1,136 @@
+/**
+ * Anti-entropy: when two nodes connect, the dialer sends its whole membership table (signed state
+ * records and failure verdicts) and the listener answers with its own, so a joiner knows every member
+ * within one round trip of its first connection. Also run every `syncIntervalMs` with one random peer.
+ * Entries are verified by the runtime's `onEntries` exactly as gossip is: a table is only a carrier.
+ */
+import { serviceCapabilities } from '@libp2p/interface'
+import type { ComponentLogger, Connection, Logger, PeerId, Startable, Stream, TypedEventTarget, Libp2pEvents } from '@libp2p/interface'
+import type { ConnectionManager, Registrar } from '@libp2p/interface-internal'
+import { MembershipTable } from './sync.js'
+import { request, respond } from '../shared/request-response.js'
+import { syncEntriesMax, syncEntryBytesMax, syncIntervalMs, syncMessageBytesMax, syncProtocol, syncStreamsMax, syncTimeoutMs } from './constants.js'
+
+export interface MembershipSyncInit {
+  network: string
+  /** Our current table: encoded envelopes. */
+  getEntries: () => Array<Uint8Array<ArrayBuffer>>
+  /** A table received from `from`; entries are still unverified. */
+  onEntries: (entries: Array<Uint8Array<ArrayBuffer>>, from: PeerId) => Promise<void>
+  /** @default 30000 */
+  intervalMs?: number
+}
+
+export interface MembershipSyncComponents {
+  registrar: Registrar
+  connectionManager: ConnectionManager
+  events: TypedEventTarget<Libp2pEvents>
+  logger: ComponentLogger
+}
+
+export interface MembershipSyncStats {
+  exchanges: number
+  failures: number
+  oversizeEntries: number
+}
+
+const codecs = { request: MembershipTable, response: MembershipTable }
+
+export class MembershipSync implements Startable {
+  readonly protocol: string
+  readonly stats: MembershipSyncStats = { exchanges: 0, failures: 0, oversizeEntries: 0 }
+  private readonly log: Logger
+  private timer?: ReturnType<typeof setInterval>
+  private readonly inFlight = new Set<string>()
+
+  constructor (private readonly components: MembershipSyncComponents, private readonly init: MembershipSyncInit) {
+    this.protocol = syncProtocol(init.network)
+    this.log = components.logger.forComponent('mesh:sync')
+    this.onPeerConnect = this.onPeerConnect.bind(this)
+  }
+
+  readonly [Symbol.toStringTag] = 'mesh:sync'
+  readonly [serviceCapabilities] = ['mesh:sync']
+
+  async start (): Promise<void> {
+    await this.components.registrar.handle(this.protocol, (stream, connection) => { void this.serve(stream, connection) }, {
+      maxInboundStreams: syncStreamsMax,
+      maxOutboundStreams: syncStreamsMax
+    })
+    this.components.events.addEventListener('peer:connect', this.onPeerConnect)
+    this.timer = setInterval(() => { this.syncWithRandomPeer() }, this.init.intervalMs ?? syncIntervalMs)
+    this.timer.unref?.()
+  }
+
+  async stop (): Promise<void> {
+    clearInterval(this.timer)
+    this.components.events.removeEventListener('peer:connect', this.onPeerConnect)
+    await this.components.registrar.unhandle(this.protocol)
+  }
+
+  private onPeerConnect (event: CustomEvent<PeerId>): void {
+    const peer = event.detail
+    // The dialing side starts the exchange; a simultaneous dial just syncs twice, which is harmless.
+    const outbound = this.components.connectionManager.getConnections(peer).some(c => c.direction === 'outbound')
+    if (outbound) void this.syncWith(peer)
+  }
+
+  private syncWithRandomPeer (): void {
+    const connections = this.components.connectionManager.getConnections()
+    if (connections.length === 0) return
+    const connection = connections[Math.floor(Math.random() * connections.length)] as Connection
+    void this.syncWith(connection.remotePeer)
+  }
+
+  private table (): MembershipTable {
+    return { entries: this.init.getEntries().slice(0, syncEntriesMax) }
+  }
+
+  private async accept (table: MembershipTable, from: PeerId): Promise<void> {
+    const entries = table.entries.filter(entry => entry.length <= syncEntryBytesMax)
+    this.stats.oversizeEntries += table.entries.length - entries.length
+    await this.init.onEntries(entries, from)
+  }
+
+  /**
+   * Exchange tables with `peer` (or push only `entries`, e.g. our leave record). Never throws;
+   * failures are counted and logged.
+   */
+  async syncWith (peer: PeerId, options: { entries?: Array<Uint8Array<ArrayBuffer>>, timeoutMs?: number } = {}): Promise<boolean> {
+    const key = peer.toString()
+    if (options.entries == null && this.inFlight.has(key)) return false
+    this.inFlight.add(key)
+    try {
+      const table = options.entries != null ? { entries: options.entries } : this.table()
+      const theirs = await request(this.components.connectionManager, peer, this.protocol, table, codecs, {
+        signal: AbortSignal.timeout(options.timeoutMs ?? syncTimeoutMs),
+        maxDataLength: syncMessageBytesMax
+      })
+      this.stats.exchanges++
+      await this.accept(theirs, peer)
+      return true
+    } catch (err) {
+      this.stats.failures++
+      this.log('sync with %p failed: %s', peer, (err as Error).message)
+      return false
+    } finally {
+      this.inFlight.delete(key)
+    }
+  }
+
+  private async serve (stream: Stream, connection: Connection): Promise<void> {
+    await respond(stream, connection, codecs, { timeoutMs: syncTimeoutMs, maxDataLength: syncMessageBytesMax },
+      async (theirs, conn) => {
+        // Answer with our table as it was before theirs is merged: they already know their own.
+        const ours = this.table()
+        this.stats.exchanges++
+        void this.accept(theirs, conn.remotePeer).catch(err => { this.log.error('merging table failed: %e', err) })
+        return ours
+      },
+      err => { this.stats.failures++; this.log('serving sync to %p failed: %s', connection.remotePeer, err.message) })
+  }
+}
+
+export function membershipSync (init: MembershipSyncInit): (components: MembershipSyncComponents) => MembershipSync {
+  return (components) => new MembershipSync(components, init)
+}

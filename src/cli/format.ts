@@ -1,0 +1,52 @@
+/** Plain-text tables and small formatters for human output. */
+import type { MemberView, NodeStatus } from '../runtime/mesh-node.js'
+
+export function table (headers: string[], rows: string[][]): string {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map(r => (r[i] ?? '').length)))
+  const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd()
+  return [line(headers), line(widths.map(w => '-'.repeat(w))), ...rows.map(line)].join('\n')
+}
+
+export function shortPeerId (peerId: string): string {
+  return peerId.length > 16 ? `${peerId.slice(0, 6)}…${peerId.slice(-6)}` : peerId
+}
+
+function ago (ms: number): string {
+  if (ms < 1000) return `${ms}ms`
+  if (ms < 120_000) return `${(ms / 1000).toFixed(1)}s`
+  return `${Math.round(ms / 60_000)}m`
+}
+
+export function membersTable (members: MemberView[]): string {
+  return table(
+    ['NAME', 'PEER', 'STATE', 'INC', 'SEEN', 'RTT', 'CONN', 'LOAD', 'CAPABILITIES'],
+    members.map(m => [
+      m.name + (m.self ? ' (self)' : ''),
+      shortPeerId(m.peerId),
+      m.state,
+      String(m.incarnation),
+      m.self ? '-' : ago(m.lastSeenMs),
+      m.rttMs == null ? '-' : `${m.rttMs.toFixed(2)}ms`,
+      m.self ? '-' : (m.connected ? 'yes' : 'no'),
+      `${m.load.running}/${m.load.capacity} q${m.load.queued} cpu ${Math.round(m.load.cpu * 100)}%`,
+      m.capabilities.join(',') || '-'
+    ])
+  )
+}
+
+export function statusText (s: NodeStatus): string {
+  const rejected = Object.entries(s.rejected).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`).join(', ') || 'none'
+  return [
+    `node       ${s.name} (${s.peerId})`,
+    `network    ${s.network}   incarnation ${s.incarnation}   up ${ago(s.uptimeMs)}`,
+    `mode       ${s.mode}${s.partitioned ? '   PARTITIONED: fewer than half of the known members are reachable' : ''}`,
+    `members    ${s.reachable}/${s.known} reachable   alive ${s.counts.alive}  suspect ${s.counts.suspect}  failed ${s.counts.failed}  left ${s.counts.left}`,
+    `connected  ${s.connectedPeers} peers (${s.connections} connections)`,
+    `rejected   ${rejected}`,
+    `API        ${s.api ?? '-'}`,
+    'addresses',
+    ...s.multiaddrs.map(a => `  ${a}`),
+    '',
+    membersTable(s.members)
+  ].join('\n')
+}

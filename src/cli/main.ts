@@ -1,0 +1,141 @@
+/** The `mesh` command line (commander). Usage errors exit 2 with one line naming the flag. */
+import { Command, CommanderError, Option } from 'commander'
+import { ConfigError, defaultApiPort, defaultTcpPort, optionSpecs, parseOption } from '../runtime/config.js'
+import type { NodeConfig } from '../runtime/config.js'
+import { DataDirError, ensureDataDir, loadIdentity, peerIdOf } from '../runtime/data-dir.js'
+import type { NodeStatus } from '../runtime/mesh-node.js'
+import { CliError, getJson } from './client.js'
+import { membersTable, statusText } from './format.js'
+import { runStart } from './start.js'
+import { runDemo } from './demo.js'
+
+const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value]
+
+function dataDirOf (options: { dataDir?: string }): string {
+  const spec = optionSpecs.find(s => s.key === 'dataDir')
+  if (spec == null) throw new Error('dataDir option missing')
+  const raw = options.dataDir ?? process.env.MESH_DATA_DIR ?? '~/.mesh'
+  return parseOption(spec, raw) as string
+}
+
+function clientOptions (options: { dataDir?: string, api?: string, apiToken?: string }): { dataDir: string, api?: string, apiToken?: string } {
+  return {
+    dataDir: dataDirOf(options),
+    api: options.api ?? process.env.MESH_API_URL,
+    apiToken: options.apiToken ?? process.env.MESH_API_TOKEN
+  }
+}
+
+function addClientOptions (command: Command): Command {
+  return command
+    .option('--data-dir <dir>', 'data dir of the node to ask (default ~/.mesh; env MESH_DATA_DIR)')
+    .option('--api <host:port>', 'ask the node at this API address instead (env MESH_API_URL)')
+    .option('--api-token <token>', 'bearer token, if the node requires one (env MESH_API_TOKEN)')
+    .option('--json', 'print JSON for scripts')
+}
+
+export function buildProgram (): Command {
+  const program = new Command('mesh')
+    .description('A peer-to-peer libp2p mesh that coordinates a swarm of workers with no central server.')
+    .version('0.1.0')
+    .exitOverride()
+    .configureOutput({ outputError: (text, write) => { write(text.split('\n')[0] + ' (see mesh --help)\n') } })
+
+  program.command('init')
+    .description('create this node\'s identity (Ed25519 key) in the data dir and print its PeerId')
+    .option('--data-dir <dir>', 'data dir (default ~/.mesh; env MESH_DATA_DIR)')
+    .option('--json', 'print JSON')
+    .action(async (options: { dataDir?: string, json?: boolean }) => {
+      const dir = dataDirOf(options)
+      ensureDataDir(dir)
+      const { privateKey, created } = await loadIdentity(dir, true)
+      const peerId = peerIdOf(privateKey)
+      if (options.json === true) {
+        console.log(JSON.stringify({ peerId, dataDir: dir, created }))
+      } else {
+        console.log(`${created ? 'created' : 'already initialised'}: ${dir}`)
+        console.log(`PeerId ${peerId}`)
+      }
+    })
+
+  const start = program.command('start')
+    .description('start a node in the foreground (Ctrl-C or SIGTERM leaves the mesh gracefully)')
+    .addHelpText('after', `
+Every option can also come from the environment (MESH_<OPTION>, lists comma-separated) or from a JSON
+file given with --config (keys as the option names, e.g. {"network": "lab", "listen": ["/ip4/0.0.0.0/tcp/${defaultTcpPort}"]}).
+Precedence: flag > environment > config file > default.
+Default ports: libp2p TCP ${defaultTcpPort}, HTTP API ${defaultApiPort} on 127.0.0.1.
+
+Examples:
+  mesh start --data-dir ./a --listen /ip4/127.0.0.1/tcp/4747
+  mesh start --data-dir ./b --listen /ip4/127.0.0.1/tcp/0 --api 127.0.0.1:0 \\
+             --bootstrap /ip4/127.0.0.1/tcp/4747/p2p/<PeerId of a>`)
+  for (const spec of optionSpecs) {
+    const value = spec.kind === 'int' ? '<ms>' : spec.kind === 'list' ? '<value>' : spec.kind === 'address' ? '<host:port>' : '<value>'
+    const option = new Option(`--${spec.flag} ${spec.key === 'minPeers' || spec.key === 'maxPeers' ? '<n>' : value}`, `${spec.description} (default: ${spec.defaultText}; env ${spec.env})`)
+    if (spec.kind === 'list') option.argParser(collect)
+    start.addOption(option)
+  }
+  start
+    .option('--config <file>', 'JSON config file')
+    .option('--json', 'print events as JSON lines')
+    .action(async (options: Record<string, unknown>) => {
+      const flags: Partial<Record<keyof NodeConfig, unknown>> = {}
+      for (const spec of optionSpecs) {
+        if (options[spec.key] !== undefined) flags[spec.key] = options[spec.key]
+      }
+      await runStart(flags, options.config as string | undefined, options.json === true)
+    })
+
+  addClientOptions(program.command('status'))
+    .description('show the running node: identity, addresses, mode, and the membership table')
+    .action(async (options: { dataDir?: string, api?: string, apiToken?: string, json?: boolean }) => {
+      const status = await getJson<NodeStatus>(clientOptions(options), '/v1/status')
+      console.log(options.json === true ? JSON.stringify(status, null, 2) : statusText(status))
+    })
+
+  addClientOptions(program.command('peers'))
+    .description('list the members of the mesh as the running node sees them')
+    .action(async (options: { dataDir?: string, api?: string, apiToken?: string, json?: boolean }) => {
+      const peers = await getJson<{ members: NodeStatus['members'] }>(clientOptions(options), '/v1/peers')
+      console.log(options.json === true ? JSON.stringify(peers, null, 2) : membersTable(peers.members))
+    })
+
+  program.command('demo')
+    .description('start a few local nodes on 127.0.0.1, joined through the first, and show them live until Ctrl-C')
+    .option('--nodes <n>', 'how many nodes (2-24)', '5')
+    .option('--json', 'print the status of the first node as JSON lines instead of a table')
+    .action(async (options: { nodes: string, json?: boolean }) => {
+      const n = Number(options.nodes)
+      if (!Number.isInteger(n) || n < 2 || n > 24) throw new CliError(`--nodes: "${options.nodes}" must be a whole number from 2 to 24`, 2)
+      await runDemo(n, options.json === true)
+    })
+
+  return program
+}
+
+export async function main (argv: string[]): Promise<void> {
+  const program = buildProgram()
+  try {
+    await program.parseAsync(argv)
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // commander already printed the one-line message (or the help)
+      process.exit(err.exitCode === 0 ? 0 : 2)
+    }
+    if (err instanceof ConfigError) {
+      process.stderr.write(`error: ${err.message}\n`)
+      process.exit(2)
+    }
+    if (err instanceof CliError) {
+      process.stderr.write(`error: ${err.message}\n`)
+      process.exit(err.exitCode)
+    }
+    if (err instanceof DataDirError) {
+      process.stderr.write(`error: ${err.message}\n`)
+      process.exit(1)
+    }
+    process.stderr.write(`error: ${(err as Error).stack ?? String(err)}\n`)
+    process.exit(1)
+  }
+}

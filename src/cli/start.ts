@@ -1,0 +1,118 @@
+/** `mesh start`: run a node in the foreground until SIGINT/SIGTERM. */
+import { readFileSync } from 'node:fs'
+import { resolveConfig } from '../runtime/config.js'
+import type { NodeConfig } from '../runtime/config.js'
+import { acquireLock, ensureDataDir, loadIdentity, nextIncarnation, removeRuntimeInfo, writeRuntimeInfo } from '../runtime/data-dir.js'
+import { MeshNode } from '../runtime/mesh-node.js'
+import { startApi } from '../api/server.js'
+import { CliError } from './client.js'
+
+/** Hard bound on a graceful shutdown: the issue asks for exit within 5 s. */
+const shutdownDeadlineMs = 4_500
+
+export function loadConfigFile (path: string | undefined): Record<string, unknown> {
+  if (path == null) return {}
+  let text: string
+  try {
+    text = readFileSync(path, 'utf8')
+  } catch (err) {
+    throw new CliError(`--config: cannot read ${path}: ${(err as Error).message}`, 2)
+  }
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(text)
+  } catch (err) {
+    throw new CliError(`--config: ${path} is not valid JSON: ${(err as Error).message}`, 2)
+  }
+  if (typeof parsed !== 'object' || parsed == null || Array.isArray(parsed)) {
+    throw new CliError(`--config: ${path} must hold a JSON object of options, e.g. {"network": "lab", "bootstrap": ["/ip4/…/p2p/…"]}`, 2)
+  }
+  return parsed as Record<string, unknown>
+}
+
+export async function runStart (flags: Partial<Record<keyof NodeConfig, unknown>>, configPath: string | undefined, json: boolean): Promise<void> {
+  const { config } = resolveConfig(flags, process.env, loadConfigFile(configPath))
+  const out = (human: string, event: Record<string, unknown>): void => {
+    process.stdout.write(json ? JSON.stringify({ time: new Date().toISOString(), ...event }) + '\n' : human + '\n')
+  }
+
+  ensureDataDir(config.dataDir)
+  const { privateKey, created } = await loadIdentity(config.dataDir, true)
+  const release = acquireLock(config.dataDir)
+  const incarnation = nextIncarnation(config.dataDir)
+  let node: MeshNode
+  try {
+    node = await MeshNode.start(config, {
+      privateKey,
+      incarnation,
+      log: line => { out(`${new Date().toISOString().slice(11, 23)} ${line}`, { event: 'log', message: line }) }
+    })
+  } catch (err) {
+    release()
+    const message = (err as Error).message
+    if (/EADDRINUSE|address already in use/i.test(message)) {
+      throw new CliError(`--listen: an address is already in use (${message}); pick another port, or /tcp/0 for any free one`, 1)
+    }
+    throw err
+  }
+  let api
+  try {
+    api = await startApi(node, { ...config.api, token: config.apiToken })
+  } catch (err) {
+    await node.stop()
+    release()
+    throw new CliError((err as Error).message, 1)
+  }
+  node.apiUrl = api.url
+  const multiaddrs = node.multiaddrs()
+  writeRuntimeInfo(config.dataDir, {
+    peerId: node.peerId,
+    name: config.name,
+    network: config.network,
+    multiaddrs,
+    api: api.url,
+    pid: process.pid,
+    incarnation,
+    startedAt: new Date().toISOString()
+  })
+
+  out([
+    `mesh node started${created ? ' (new identity created)' : ''}`,
+    `  PeerId       ${node.peerId}`,
+    `  name         ${config.name}    network ${config.network}    incarnation ${incarnation}`,
+    `  data dir     ${config.dataDir}`,
+    `  API          ${api.url}    (mesh status --data-dir ${config.dataDir})`,
+    '  listening on (give one of these to other nodes as --bootstrap):',
+    ...multiaddrs.map(a => `    ${a}`),
+    multiaddrs.length === 0 ? '    (none: check --listen)' : '',
+    'Press Ctrl-C to leave the mesh.'
+  ].join('\n'), { event: 'started', peerId: node.peerId, name: config.name, network: config.network, incarnation, multiaddrs, api: api.url, dataDir: config.dataDir })
+
+  let shuttingDown = false
+  const shutdown = (signal: string): void => {
+    if (shuttingDown) return
+    shuttingDown = true
+    out(`received ${signal}: leaving the mesh`, { event: 'stopping', signal })
+    const hardStop = setTimeout(() => {
+      out('shutdown took too long; exiting', { event: 'stopped', graceful: false })
+      removeRuntimeInfo(config.dataDir)
+      release()
+      process.exit(1)
+    }, shutdownDeadlineMs)
+    hardStop.unref()
+    void (async () => {
+      try {
+        await api.close()
+        await node.stop()
+      } catch (err) {
+        out(`error while stopping: ${(err as Error).message}`, { event: 'error', message: (err as Error).message })
+      }
+      removeRuntimeInfo(config.dataDir)
+      release()
+      out('stopped', { event: 'stopped', graceful: true })
+      process.exit(0)
+    })()
+  }
+  process.on('SIGINT', () => { shutdown('SIGINT') })
+  process.on('SIGTERM', () => { shutdown('SIGTERM') })
+}

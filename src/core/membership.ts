@@ -1,0 +1,290 @@
+/**
+ * Membership and failure detection as a pure, deterministic state machine.
+ *
+ * No libp2p, no timers, no clock, no I/O: the runtime feeds it inputs (ticks with the current time,
+ * verified state records, verdicts, probe answers) through `step()` and performs the effects it
+ * returns (send probe requests, announce verdicts, publish a refutation). Same inputs and seed ⇒ same
+ * outputs, so tests drive it with a fake clock.
+ *
+ * States: alive → suspect → failed, and left on graceful leave.
+ * - A member silent (no newer state record) for `failureTimeoutMs` becomes suspect. The node then asks
+ *   up to `helpersMax` (3) other alive members to probe it directly, and probes it itself.
+ * - It is declared failed when a majority of the asked helpers report it unreachable, provided at least
+ *   `helpersMinForMajority` (2) were asked. With fewer helpers to ask, or when helpers do not answer (they
+ *   may be down or on the other side of a partition), it is declared failed once it has been silent for
+ *   `confirmTimeoutMs` (default 2 × failure timeout) and nobody has vouched for it.
+ * - Any sign of life brings it back to alive: a newer state record (same incarnation, higher sequence),
+ *   a new incarnation, or a helper (or our own direct probe) reaching it.
+ * - A failure verdict from another node is accepted unless we have seen life newer than what the
+ *   reporter had seen (verdict sequence < our sequence for that incarnation).
+ * - A member announcing `leaving` becomes left, never failed. A new incarnation revives it.
+ * - Failed and left members are forgotten after `forgetAfterMs`.
+ */
+import { SeededRandom } from './random.js'
+
+export type MemberState = 'alive' | 'suspect' | 'failed' | 'left'
+
+export interface MembershipConfig {
+  /** Our own PeerId: never suspected, always alive in our own table. */
+  self: string
+  selfIncarnation: number
+  failureTimeoutMs: number
+  /** How long one round of indirect probes may take before a new round with fresh helpers. */
+  probeRoundMs: number
+  /** Silence after which a suspect is declared failed without a helper majority. */
+  confirmTimeoutMs: number
+  /** Forget failed/left members after this long (they stop counting towards the partition signal). */
+  forgetAfterMs: number
+  helpersMax: number
+  helpersMinForMajority: number
+  seed: number
+}
+
+export const membershipDefaults = {
+  helpersMax: 3,
+  helpersMinForMajority: 2,
+  forgetAfterMs: 60 * 60 * 1000
+} as const
+
+export function membershipConfig (init: Pick<MembershipConfig, 'self' | 'selfIncarnation' | 'failureTimeoutMs' | 'seed'> & Partial<MembershipConfig>): MembershipConfig {
+  return {
+    probeRoundMs: Math.max(1000, Math.floor(init.failureTimeoutMs / 2)),
+    confirmTimeoutMs: init.failureTimeoutMs * 2,
+    forgetAfterMs: membershipDefaults.forgetAfterMs,
+    helpersMax: membershipDefaults.helpersMax,
+    helpersMinForMajority: membershipDefaults.helpersMinForMajority,
+    ...init
+  }
+}
+
+export interface Member {
+  peerId: string
+  state: MemberState
+  incarnation: number
+  sequence: number
+  /** Local time of the last sign of life. */
+  lastHeardMs: number
+  /** Local time the current state was entered. */
+  stateSinceMs: number
+}
+
+interface Suspicion {
+  round: number
+  roundDeadlineMs: number
+  asked: Set<string>
+  unreachable: Set<string>
+}
+
+export type Input =
+  | { type: 'tick', nowMs: number }
+  /** A verified state record (from gossip or a sync table). */
+  | { type: 'record', nowMs: number, peerId: string, incarnation: number, sequence: number, leaving: boolean }
+  /** A verified failure verdict from another node. */
+  | { type: 'verdict', nowMs: number, subject: string, incarnation: number, sequence: number, reporter: string }
+  /** The answer of a helper (or of our own direct probe when helper === self). */
+  | { type: 'probe-answer', nowMs: number, target: string, helper: string, reachable: boolean }
+
+export type ChangeReason =
+  | 'joined' | 'record' | 'new-incarnation' | 'leave' | 'silent' | 'probe-answer'
+  | 'helpers-confirmed' | 'confirm-timeout' | 'verdict' | 'forgotten'
+
+export type Effect =
+  | { type: 'change', peerId: string, from: MemberState | 'unknown', to: MemberState | 'forgotten', reason: ChangeReason, detail?: string }
+  /** Ask `helper` to probe `target`; helper === self means "probe it directly yourself". */
+  | { type: 'probe', helper: string, target: string, round: number }
+  /** We confirmed this failure ourselves: sign and gossip a verdict. */
+  | { type: 'announce-failure', subject: string, incarnation: number, sequence: number }
+  /** Someone declared us failed: publish a fresh record at once so everyone sees we live. */
+  | { type: 'refute', reporter: string }
+
+export interface StepResult {
+  effects: Effect[]
+  /** For `record` inputs: whether the record was newer than what we had (and so was applied). */
+  applied: boolean
+}
+
+export interface MembershipSummary {
+  /** Members we know and that have not left, ourselves included. */
+  known: number
+  /** Alive members, ourselves included. */
+  reachable: number
+  partitioned: boolean
+  counts: Record<MemberState, number>
+}
+
+export class Membership {
+  private readonly members = new Map<string, Member>()
+  private readonly suspicions = new Map<string, Suspicion>()
+  private readonly random: SeededRandom
+
+  constructor (readonly config: MembershipConfig, nowMs: number) {
+    if (config.failureTimeoutMs <= 0) throw new Error('failureTimeoutMs must be positive')
+    this.random = new SeededRandom(config.seed)
+    this.members.set(config.self, {
+      peerId: config.self,
+      state: 'alive',
+      incarnation: config.selfIncarnation,
+      sequence: 0,
+      lastHeardMs: nowMs,
+      stateSinceMs: nowMs
+    })
+  }
+
+  step (input: Input): StepResult {
+    const effects: Effect[] = []
+    let applied = false
+    switch (input.type) {
+      case 'tick': this.onTick(input.nowMs, effects); break
+      case 'record': applied = this.onRecord(input, effects); break
+      case 'verdict': this.onVerdict(input, effects); break
+      case 'probe-answer': this.onProbeAnswer(input, effects); break
+    }
+    return { effects, applied }
+  }
+
+  member (peerId: string): Readonly<Member> | undefined {
+    return this.members.get(peerId)
+  }
+
+  list (): Array<Readonly<Member>> {
+    return [...this.members.values()]
+  }
+
+  /** True when `peerId` is being probed and `helper` was asked in the current round. */
+  isAsked (target: string, helper: string): boolean {
+    return this.suspicions.get(target)?.asked.has(helper) ?? false
+  }
+
+  summary (): MembershipSummary {
+    const counts: Record<MemberState, number> = { alive: 0, suspect: 0, failed: 0, left: 0 }
+    for (const m of this.members.values()) counts[m.state]++
+    const known = counts.alive + counts.suspect + counts.failed
+    const reachable = counts.alive
+    // "fewer than half of the known non-left members are reachable"
+    return { known, reachable, partitioned: reachable * 2 < known, counts }
+  }
+
+  private transition (m: Member, to: MemberState, nowMs: number, reason: ChangeReason, effects: Effect[], detail?: string): void {
+    if (m.state === to) return
+    const from = m.state
+    m.state = to
+    m.stateSinceMs = nowMs
+    if (to !== 'suspect') this.suspicions.delete(m.peerId)
+    effects.push(detail == null ? { type: 'change', peerId: m.peerId, from, to, reason } : { type: 'change', peerId: m.peerId, from, to, reason, detail })
+  }
+
+  private onRecord (input: Extract<Input, { type: 'record' }>, effects: Effect[]): boolean {
+    if (input.peerId === this.config.self) {
+      // Our own record echoed back (sync tables include it). A higher incarnation than ours would
+      // mean a second process on our key; the runtime guards the data dir against that.
+      return false
+    }
+    const m = this.members.get(input.peerId)
+    if (m == null) {
+      const fresh: Member = {
+        peerId: input.peerId,
+        state: input.leaving ? 'left' : 'alive',
+        incarnation: input.incarnation,
+        sequence: input.sequence,
+        lastHeardMs: input.nowMs,
+        stateSinceMs: input.nowMs
+      }
+      this.members.set(input.peerId, fresh)
+      effects.push({ type: 'change', peerId: input.peerId, from: 'unknown', to: fresh.state, reason: input.leaving ? 'leave' : 'joined' })
+      return true
+    }
+    const newIncarnation = input.incarnation > m.incarnation
+    const newer = newIncarnation || (input.incarnation === m.incarnation && input.sequence > m.sequence)
+    if (!newer) return false
+    m.incarnation = input.incarnation
+    m.sequence = input.sequence
+    m.lastHeardMs = input.nowMs
+    if (input.leaving) {
+      this.transition(m, 'left', input.nowMs, 'leave', effects)
+    } else if (m.state !== 'alive') {
+      this.transition(m, 'alive', input.nowMs, newIncarnation ? 'new-incarnation' : 'record', effects)
+    }
+    return true
+  }
+
+  private onVerdict (input: Extract<Input, { type: 'verdict' }>, effects: Effect[]): void {
+    if (input.subject === this.config.self) {
+      effects.push({ type: 'refute', reporter: input.reporter })
+      return
+    }
+    const m = this.members.get(input.subject)
+    if (m == null) return
+    if (m.state === 'failed' || m.state === 'left') return
+    if (input.incarnation < m.incarnation) return
+    // We have seen life newer than the reporter had: its verdict is about an older moment.
+    if (input.incarnation === m.incarnation && input.sequence < m.sequence) return
+    m.incarnation = input.incarnation
+    m.sequence = input.sequence
+    this.transition(m, 'failed', input.nowMs, 'verdict', effects, input.reporter)
+  }
+
+  private onProbeAnswer (input: Extract<Input, { type: 'probe-answer' }>, effects: Effect[]): void {
+    const m = this.members.get(input.target)
+    const suspicion = this.suspicions.get(input.target)
+    if (m == null || m.state !== 'suspect' || suspicion == null) return
+    const isSelf = input.helper === this.config.self
+    if (!isSelf && !suspicion.asked.has(input.helper)) return
+    if (input.reachable) {
+      m.lastHeardMs = input.nowMs
+      this.transition(m, 'alive', input.nowMs, 'probe-answer', effects, input.helper)
+      return
+    }
+    if (isSelf) return // our own failed probe is what made us suspicious; it is no confirmation
+    suspicion.unreachable.add(input.helper)
+    const asked = suspicion.asked.size
+    if (asked >= this.config.helpersMinForMajority && suspicion.unreachable.size * 2 > asked) {
+      this.declareFailed(m, input.nowMs, 'helpers-confirmed', effects, `${suspicion.unreachable.size}/${asked} helpers`)
+    }
+  }
+
+  private declareFailed (m: Member, nowMs: number, reason: ChangeReason, effects: Effect[], detail: string): void {
+    this.transition(m, 'failed', nowMs, reason, effects, detail)
+    effects.push({ type: 'announce-failure', subject: m.peerId, incarnation: m.incarnation, sequence: m.sequence })
+  }
+
+  private startRound (m: Member, nowMs: number, round: number, effects: Effect[]): void {
+    const candidates = [...this.members.values()]
+      .filter(other => other.state === 'alive' && other.peerId !== this.config.self && other.peerId !== m.peerId)
+      .map(other => other.peerId)
+      .sort()
+    const helpers = this.random.sample(candidates, this.config.helpersMax)
+    this.suspicions.set(m.peerId, {
+      round,
+      roundDeadlineMs: nowMs + this.config.probeRoundMs,
+      asked: new Set(helpers),
+      unreachable: new Set()
+    })
+    effects.push({ type: 'probe', helper: this.config.self, target: m.peerId, round })
+    for (const helper of helpers) effects.push({ type: 'probe', helper, target: m.peerId, round })
+  }
+
+  private onTick (nowMs: number, effects: Effect[]): void {
+    // Sorted iteration keeps the order of effects (and of random draws) independent of map history.
+    const ids = [...this.members.keys()].sort()
+    for (const id of ids) {
+      const m = this.members.get(id)
+      if (m == null || id === this.config.self) continue
+      const silentMs = nowMs - m.lastHeardMs
+      if (m.state === 'alive' && silentMs > this.config.failureTimeoutMs) {
+        this.transition(m, 'suspect', nowMs, 'silent', effects, `${silentMs} ms`)
+        this.startRound(m, nowMs, 1, effects)
+      } else if (m.state === 'suspect') {
+        const suspicion = this.suspicions.get(id)
+        if (silentMs >= this.config.confirmTimeoutMs) {
+          this.declareFailed(m, nowMs, 'confirm-timeout', effects, `${silentMs} ms`)
+        } else if (suspicion == null || nowMs >= suspicion.roundDeadlineMs) {
+          this.startRound(m, nowMs, (suspicion?.round ?? 0) + 1, effects)
+        }
+      } else if ((m.state === 'failed' || m.state === 'left') && nowMs - m.stateSinceMs >= this.config.forgetAfterMs) {
+        this.members.delete(id)
+        this.suspicions.delete(id)
+        effects.push({ type: 'change', peerId: id, from: m.state, to: 'forgotten', reason: 'forgotten' })
+      }
+    }
+  }
+}

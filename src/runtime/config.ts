@@ -1,0 +1,203 @@
+/**
+ * Node configuration: one table of options shared by the CLI flags, the `MESH_*` environment
+ * variables and the JSON config file. Precedence: flag > env > file > default.
+ * Every value is parsed and validated here; a bad one is a ConfigError naming the option.
+ */
+import { homedir, hostname } from 'node:os'
+import { join, resolve } from 'node:path'
+import { multiaddr } from '@multiformats/multiaddr'
+
+export const defaultTcpPort = 4747
+export const defaultApiPort = 4748
+export const defaultNetwork = 'mesh'
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError'
+  constructor (readonly option: string, message: string) {
+    super(`--${option}: ${message}`)
+  }
+}
+
+export interface NodeConfig {
+  dataDir: string
+  listen: string[]
+  announce: string[]
+  bootstrap: string[]
+  network: string
+  name: string
+  capabilities: string[]
+  api: { host: string, port: number }
+  apiToken?: string
+  heartbeatIntervalMs: number
+  failureTimeoutMs: number
+  /** Keep at least this many connections (or all known members, if fewer). */
+  minPeers: number
+  /** Dial known members until this many connections; a mesh up to this size is a full mesh. */
+  maxPeers: number
+}
+
+type Kind = 'string' | 'list' | 'int' | 'address' | 'token'
+
+export interface OptionSpec {
+  key: keyof NodeConfig
+  flag: string
+  env: string
+  kind: Kind
+  description: string
+  defaultText: string
+}
+
+export const optionSpecs: OptionSpec[] = [
+  { key: 'dataDir', flag: 'data-dir', env: 'MESH_DATA_DIR', kind: 'string', description: 'directory for the identity key, state and runtime info', defaultText: '~/.mesh' },
+  { key: 'listen', flag: 'listen', env: 'MESH_LISTEN', kind: 'list', description: 'multiaddr to listen on (repeatable; env: comma-separated)', defaultText: `/ip4/0.0.0.0/tcp/${defaultTcpPort}` },
+  { key: 'announce', flag: 'announce', env: 'MESH_ANNOUNCE', kind: 'list', description: 'multiaddr to advertise instead of the listen addresses (NAT, port maps; repeatable)', defaultText: 'the listen addresses' },
+  { key: 'bootstrap', flag: 'bootstrap', env: 'MESH_BOOTSTRAP', kind: 'list', description: 'seed multiaddr ending in /p2p/<PeerId> (repeatable)', defaultText: 'none (start a new mesh)' },
+  { key: 'network', flag: 'network', env: 'MESH_NETWORK', kind: 'string', description: 'mesh name; nodes of different networks never mix', defaultText: defaultNetwork },
+  { key: 'name', flag: 'name', env: 'MESH_NAME', kind: 'string', description: 'human label of this node', defaultText: 'the hostname' },
+  { key: 'capabilities', flag: 'capabilities', env: 'MESH_CAPABILITIES', kind: 'list', description: 'comma-separated capabilities this node offers', defaultText: 'none' },
+  { key: 'api', flag: 'api', env: 'MESH_API', kind: 'address', description: 'HTTP API host:port (:0 picks a free port)', defaultText: `127.0.0.1:${defaultApiPort}` },
+  { key: 'apiToken', flag: 'api-token', env: 'MESH_API_TOKEN', kind: 'token', description: 'bearer token required by the API (needed to bind a non-loopback address)', defaultText: 'none' },
+  { key: 'heartbeatIntervalMs', flag: 'heartbeat-interval-ms', env: 'MESH_HEARTBEAT_INTERVAL_MS', kind: 'int', description: 'how often the node publishes its state record', defaultText: '3000' },
+  { key: 'failureTimeoutMs', flag: 'failure-timeout-ms', env: 'MESH_FAILURE_TIMEOUT_MS', kind: 'int', description: 'silence after which a member is suspected', defaultText: '10000' },
+  { key: 'minPeers', flag: 'min-peers', env: 'MESH_MIN_PEERS', kind: 'int', description: 'connections to keep at least (or all members, if fewer)', defaultText: '3' },
+  { key: 'maxPeers', flag: 'max-peers', env: 'MESH_MAX_PEERS', kind: 'int', description: 'dial known members until this many connections', defaultText: '32' }
+]
+
+export function defaultConfig (): NodeConfig {
+  return {
+    dataDir: join(homedir(), '.mesh'),
+    listen: [`/ip4/0.0.0.0/tcp/${defaultTcpPort}`],
+    announce: [],
+    bootstrap: [],
+    network: defaultNetwork,
+    name: hostname().slice(0, 64),
+    capabilities: [],
+    api: { host: '127.0.0.1', port: defaultApiPort },
+    heartbeatIntervalMs: 3000,
+    failureTimeoutMs: 10000,
+    minPeers: 3,
+    maxPeers: 32
+  }
+}
+
+const networkPattern = /^[a-z0-9][a-z0-9_-]{0,31}$/
+const capabilityPattern = /^[a-z0-9][a-z0-9._:/-]{0,63}$/i
+
+function parseMultiaddr (option: string, value: string, needPeerId: boolean): string {
+  let parsed
+  try {
+    parsed = multiaddr(value)
+  } catch (err) {
+    throw new ConfigError(option, `"${value}" is not a multiaddr (${(err as Error).message}); example: /ip4/127.0.0.1/tcp/${defaultTcpPort}`)
+  }
+  const hasPeer = parsed.getComponents().some(c => c.name === 'p2p')
+  if (needPeerId && !hasPeer) {
+    throw new ConfigError(option, `"${value}" has no /p2p/<PeerId>; copy the full address a running node prints`)
+  }
+  return parsed.toString()
+}
+
+/** Parse host:port; "" or ":0" host means 127.0.0.1. */
+export function parseHostPort (option: string, value: string): { host: string, port: number } {
+  const match = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(value.trim())
+  if (match == null) throw new ConfigError(option, `"${value}" is not host:port (example: 127.0.0.1:${defaultApiPort} or :0)`)
+  const host = match[1] ?? (match[2] === '' ? '127.0.0.1' : match[2] as string)
+  const port = Number(match[3])
+  if (port > 65535) throw new ConfigError(option, `port ${port} is above 65535`)
+  return { host, port }
+}
+
+function asList (option: string, value: unknown): string[] {
+  if (Array.isArray(value)) {
+    if (!value.every(v => typeof v === 'string')) throw new ConfigError(option, 'must be a list of strings')
+    return value.flatMap(v => v.split(',')).map(v => v.trim()).filter(v => v !== '')
+  }
+  if (typeof value === 'string') return value.split(',').map(v => v.trim()).filter(v => v !== '')
+  throw new ConfigError(option, 'must be a string or a list of strings')
+}
+
+/** Parse and validate one option's raw value (from a flag, the environment or the config file). */
+export function parseOption (spec: OptionSpec, value: unknown): NodeConfig[keyof NodeConfig] {
+  const option = spec.flag
+  switch (spec.key) {
+    case 'listen': case 'announce':
+      return asList(option, value).map(v => parseMultiaddr(option, v, false))
+    case 'bootstrap':
+      return asList(option, value).map(v => parseMultiaddr(option, v, true))
+    case 'capabilities': {
+      const list = asList(option, value)
+      for (const c of list) {
+        if (!capabilityPattern.test(c)) throw new ConfigError(option, `"${c}" is not a capability name (letters, digits, . _ : / -; at most 64)`)
+      }
+      if (list.length > 64) throw new ConfigError(option, 'at most 64 capabilities')
+      return [...new Set(list)]
+    }
+    case 'api':
+      if (typeof value !== 'string') throw new ConfigError(option, 'must be a "host:port" string')
+      return parseHostPort(option, value)
+    case 'heartbeatIntervalMs': case 'failureTimeoutMs': case 'minPeers': case 'maxPeers': {
+      const n = typeof value === 'number' ? value : (typeof value === 'string' && /^\d+$/.test(value.trim()) ? Number(value) : NaN)
+      if (!Number.isSafeInteger(n)) throw new ConfigError(option, `"${String(value)}" is not a whole number`)
+      const [min, max] = spec.key === 'heartbeatIntervalMs'
+        ? [100, 600_000]
+        : spec.key === 'failureTimeoutMs' ? [500, 3_600_000] : [1, 1000]
+      if (n < min || n > max) throw new ConfigError(option, `${n} is outside ${min}..${max}`)
+      return n
+    }
+    case 'network':
+      if (typeof value !== 'string' || !networkPattern.test(value)) throw new ConfigError(option, `"${String(value)}" must be 1-32 of a-z 0-9 _ - (starting with a letter or digit)`)
+      return value
+    case 'name':
+      if (typeof value !== 'string' || value.length === 0 || value.length > 64) throw new ConfigError(option, 'must be 1-64 characters')
+      return value
+    case 'apiToken':
+      if (typeof value !== 'string' || value.length < 16) throw new ConfigError(option, 'must be at least 16 characters')
+      return value
+    case 'dataDir':
+      if (typeof value !== 'string' || value === '') throw new ConfigError(option, 'must be a path')
+      return resolve(value.replace(/^~(?=$|\/)/, homedir()))
+  }
+}
+
+export type Source = 'flag' | 'env' | 'file' | 'default'
+
+/**
+ * Merge the layers. `flags` holds only options given on the command line; `file` is the parsed JSON of
+ * --config (keys as in NodeConfig or as flag names); `env` is process.env.
+ */
+export function resolveConfig (flags: Partial<Record<keyof NodeConfig, unknown>>, env: NodeJS.ProcessEnv, file: Record<string, unknown>): { config: NodeConfig, sources: Record<string, Source> } {
+  const config = defaultConfig()
+  const sources: Record<string, Source> = {}
+  const known = new Set(optionSpecs.flatMap(s => [s.key, s.flag]))
+  for (const key of Object.keys(file)) {
+    if (!known.has(key)) throw new ConfigError('config', `unknown key "${key}" in the config file`)
+  }
+  const target = config as unknown as Record<string, unknown>
+  for (const spec of optionSpecs) {
+    let raw: unknown
+    let source: Source = 'default'
+    if (flags[spec.key] !== undefined) {
+      raw = flags[spec.key]; source = 'flag'
+    } else if (env[spec.env] !== undefined && env[spec.env] !== '') {
+      raw = env[spec.env]; source = 'env'
+    } else if (file[spec.key] !== undefined || file[spec.flag] !== undefined) {
+      raw = file[spec.key] ?? file[spec.flag]; source = 'file'
+    }
+    if (source !== 'default') {
+      target[spec.key] = parseOption(spec, raw)
+    }
+    sources[spec.key] = source
+  }
+  if (config.heartbeatIntervalMs >= config.failureTimeoutMs) {
+    throw new ConfigError('failure-timeout-ms', `must be larger than --heartbeat-interval-ms (${config.heartbeatIntervalMs}); use at least 3 heartbeats`)
+  }
+  if (config.minPeers > config.maxPeers) throw new ConfigError('min-peers', 'must not exceed --max-peers')
+  if (!isLoopback(config.api.host) && config.apiToken == null) {
+    throw new ConfigError('api', `refusing to serve the API on non-loopback ${config.api.host} without --api-token`)
+  }
+  return { config, sources }
+}
+
+export function isLoopback (host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host)
+}

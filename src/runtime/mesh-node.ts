@@ -1,0 +1,478 @@
+/**
+ * The runtime of one node: builds the libp2p host, feeds the membership core with verified records,
+ * verdicts, probe answers and clock ticks, and performs the effects the core returns.
+ *
+ * Time given to the core is `performance.now()` (monotonic), never the wall clock.
+ */
+import { cpus } from 'node:os'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { multiaddr } from '@multiformats/multiaddr'
+import { TopicValidatorResult } from '@libp2p/gossipsub'
+import type { PeerId, PrivateKey } from '@libp2p/interface'
+import type { Message } from '@libp2p/gossipsub'
+import { Membership, membershipConfig } from '../core/membership.js'
+import type { Effect, MemberState } from '../core/membership.js'
+import { createMeshLibp2p } from '../../bootstrap/libp2p.js'
+import type { MeshLibp2p } from '../../bootstrap/libp2p.js'
+import { openEnvelope, RecordRejectedError, sealRecord, sealVerdict } from '../../protocols/state/codec.js'
+import type { NodeLoad, NodeRecord, OpenedEnvelope, RejectReason } from '../../protocols/state/codec.js'
+import { envelopeBytesMax, stateTopic } from '../../protocols/state/constants.js'
+import { Envelope, EnvelopeKind } from '../../protocols/state/state.js'
+import { ConnectionKeeper } from './connection-keeper.js'
+import type { NodeConfig } from './config.js'
+
+export interface MemberView {
+  peerId: string
+  name: string
+  state: MemberState
+  self: boolean
+  incarnation: number
+  sequence: number
+  /** Milliseconds since the last sign of life (0 for ourselves). */
+  lastSeenMs: number
+  rttMs: number | null
+  connected: boolean
+  capabilities: string[]
+  load: NodeLoad
+  addresses: string[]
+  startedAt: string | null
+}
+
+export interface NodeStatus {
+  peerId: string
+  name: string
+  network: string
+  incarnation: number
+  multiaddrs: string[]
+  api: string | null
+  connections: number
+  connectedPeers: number
+  partitioned: boolean
+  mode: 'read-write' | 'read-only'
+  reachable: number
+  known: number
+  counts: Record<MemberState, number>
+  members: MemberView[]
+  rejected: Record<RejectReason, number>
+  uptimeMs: number
+  startedAt: string
+  heartbeatIntervalMs: number
+  failureTimeoutMs: number
+}
+
+export interface MeshNodeOptions {
+  privateKey: PrivateKey
+  incarnation: number
+  /** Human-readable event lines (member changes, warnings). */
+  log?: (line: string) => void
+}
+
+interface StoredRecord {
+  record: NodeRecord
+  envelope: Uint8Array<ArrayBuffer>
+}
+
+/** How often the core gets a tick: a fraction of the failure timeout, at most every 250 ms. */
+function tickIntervalMs (failureTimeoutMs: number): number {
+  return Math.max(50, Math.min(250, Math.floor(failureTimeoutMs / 20)))
+}
+
+/** Re-measure the RTT to a connected member at most this often. */
+const rttIntervalMs = 10_000
+/** Grace after publishing our leave record before the host stops (bounded; exit stays under 5 s). */
+const leaveGraceMs = 1_500
+
+const emptyRejected = (): Record<RejectReason, number> => ({
+  oversize: 0, undecodable: 0, invalid: 0, 'bad-signature': 0, 'sender-mismatch': 0, stale: 0, 'wrong-kind': 0
+})
+
+function shortId (peerId: string): string {
+  return peerId.length > 12 ? `…${peerId.slice(-8)}` : peerId
+}
+
+/** Host CPU utilisation between two samples of os.cpus(). */
+class CpuSampler {
+  private last = this.sample()
+  private sample (): { busy: number, total: number } {
+    let busy = 0
+    let total = 0
+    for (const cpu of cpus()) {
+      const t = cpu.times
+      const all = t.user + t.nice + t.sys + t.idle + t.irq
+      total += all
+      busy += all - t.idle
+    }
+    return { busy, total }
+  }
+
+  utilisation (): number {
+    const now = this.sample()
+    const total = now.total - this.last.total
+    const busy = now.busy - this.last.busy
+    this.last = now
+    return total <= 0 ? 0 : Math.min(1, Math.max(0, busy / total))
+  }
+}
+
+export class MeshNode {
+  readonly peerId: string
+  readonly topic: string
+  readonly libp2p: MeshLibp2p
+  private readonly membership: Membership
+  private readonly records = new Map<string, StoredRecord>()
+  private readonly verdicts = new Map<string, Uint8Array<ArrayBuffer>>()
+  private readonly rtts = new Map<string, { rttMs: number, atMs: number }>()
+  readonly rejected = emptyRejected()
+  private selfRecord: NodeRecord
+  private selfEnvelope: Uint8Array<ArrayBuffer> | undefined
+  private readonly keeper: ConnectionKeeper
+  private readonly cpu = new CpuSampler()
+  private readonly timers: Array<ReturnType<typeof setInterval>> = []
+  private readonly startedAtWall = new Date()
+  private readonly startedAtMono = performance.now()
+  private readonly log: (line: string) => void
+  private stopping = false
+  apiUrl: string | null = null
+
+  private constructor (readonly config: NodeConfig, private readonly options: MeshNodeOptions, libp2p: MeshLibp2p) {
+    this.libp2p = libp2p
+    this.peerId = libp2p.peerId.toString()
+    this.topic = stateTopic(config.network)
+    this.log = options.log ?? (() => {})
+    this.membership = new Membership(membershipConfig({
+      self: this.peerId,
+      selfIncarnation: options.incarnation,
+      failureTimeoutMs: config.failureTimeoutMs,
+      seed: hashSeed(this.peerId, options.incarnation)
+    }), performance.now())
+    this.selfRecord = {
+      peerId: this.peerId,
+      name: config.name,
+      capabilities: config.capabilities,
+      addresses: [],
+      incarnation: options.incarnation,
+      sequence: 0,
+      load: { queued: 0, running: 0, capacity: cpus().length, cpu: 0 },
+      startedAtMs: this.startedAtWall.getTime(),
+      leaving: false
+    }
+    this.keeper = new ConnectionKeeper(libp2p, {
+      bootstrap: config.bootstrap,
+      minPeers: config.minPeers,
+      maxPeers: config.maxPeers,
+      members: () => this.membership.list()
+        .filter(m => m.peerId !== this.peerId && (m.state === 'alive' || m.state === 'suspect' || m.state === 'failed'))
+        .map(m => ({ peerId: m.peerId, preferred: m.state !== 'failed' })),
+      log: this.log
+    })
+  }
+
+  /** Build the host, start it, subscribe and start the loops. */
+  static async start (config: NodeConfig, options: MeshNodeOptions): Promise<MeshNode> {
+    let self: MeshNode | undefined
+    const libp2p = await createMeshLibp2p({
+      privateKey: options.privateKey,
+      network: config.network,
+      listen: config.listen,
+      announce: config.announce,
+      bootstrap: config.bootstrap,
+      maxConnections: Math.max(64, config.maxPeers * 2),
+      sync: {
+        getEntries: () => self?.table() ?? [],
+        onEntries: async (entries, from) => { await self?.onTable(entries, from) }
+      }
+    })
+    self = new MeshNode(config, options, libp2p)
+    await self.run()
+    return self
+  }
+
+  private async run (): Promise<void> {
+    const pubsub = this.libp2p.services.pubsub
+    pubsub.topicValidators.set(this.topic, async (from, message) => await this.validateGossip(from, message))
+    pubsub.subscribe(this.topic)
+    this.selfRecord.addresses = this.advertisedAddresses()
+    await this.publishSelf()
+    this.libp2p.addEventListener('self:peer:update', () => {
+      const addresses = this.advertisedAddresses()
+      if (addresses.join() !== this.selfRecord.addresses.join()) {
+        this.selfRecord.addresses = addresses
+        void this.publishSelf()
+      }
+    })
+    this.timers.push(setInterval(() => { void this.heartbeat() }, this.config.heartbeatIntervalMs))
+    this.timers.push(setInterval(() => { this.tick() }, tickIntervalMs(this.config.failureTimeoutMs)))
+    this.keeper.start()
+  }
+
+  private advertisedAddresses (): string[] {
+    const suffix = `/p2p/${this.peerId}`
+    const seen = new Set<string>()
+    for (const ma of this.libp2p.getMultiaddrs()) {
+      const text = ma.toString()
+      seen.add(text.endsWith(suffix) ? text.slice(0, -suffix.length) : text)
+    }
+    return [...seen].slice(0, 32)
+  }
+
+  /** Listen addresses, each ending in /p2p/<PeerId>, ready for another node's --bootstrap. */
+  multiaddrs (): string[] {
+    return this.libp2p.getMultiaddrs().map(ma => ma.toString())
+  }
+
+  private table (): Array<Uint8Array<ArrayBuffer>> {
+    const entries: Array<Uint8Array<ArrayBuffer>> = []
+    if (this.selfEnvelope != null) entries.push(this.selfEnvelope)
+    for (const stored of this.records.values()) entries.push(stored.envelope)
+    for (const verdict of this.verdicts.values()) entries.push(verdict)
+    return entries
+  }
+
+  private async publishSelf (): Promise<void> {
+    this.selfRecord = { ...this.selfRecord, sequence: this.selfRecord.sequence + 1 }
+    const envelope = await sealRecord(this.config.network, this.options.privateKey, this.selfRecord)
+    this.selfEnvelope = envelope
+    try {
+      await this.libp2p.services.pubsub.publish(this.topic, envelope)
+    } catch (err) {
+      this.log(`warning: publishing state failed: ${(err as Error).message}`)
+    }
+  }
+
+  private async heartbeat (): Promise<void> {
+    if (this.stopping) return
+    this.selfRecord.load = { ...this.selfRecord.load, cpu: Math.round(this.cpu.utilisation() * 1000) / 1000 }
+    await this.publishSelf()
+    void this.measureRtts()
+  }
+
+  private async measureRtts (): Promise<void> {
+    const now = performance.now()
+    for (const connection of this.libp2p.getConnections()) {
+      const peer = connection.remotePeer.toString()
+      const last = this.rtts.get(peer)
+      if (last != null && now - last.atMs < rttIntervalMs) continue
+      this.rtts.set(peer, { rttMs: last?.rttMs ?? NaN, atMs: now })
+      const outcome = await this.libp2p.services.probe.probeDirect(connection.remotePeer, 5_000)
+      if (outcome.reachable && outcome.rttMs != null) this.rtts.set(peer, { rttMs: outcome.rttMs, atMs: performance.now() })
+      if (this.stopping) return
+    }
+  }
+
+  private tick (): void {
+    if (this.stopping) return
+    const { effects } = this.membership.step({ type: 'tick', nowMs: performance.now() })
+    this.perform(effects)
+  }
+
+  /** Verify and apply one envelope; returns the rejection reason, or null when applied or already known. */
+  private async ingest (bytes: Uint8Array<ArrayBuffer>, expectedSigner?: string): Promise<{ reason: RejectReason | null, applied: boolean }> {
+    let opened: OpenedEnvelope
+    try {
+      opened = await openEnvelope(this.config.network, bytes, expectedSigner)
+    } catch (err) {
+      const reason = err instanceof RecordRejectedError ? err.reason : 'undecodable'
+      this.rejected[reason]++
+      return { reason, applied: false }
+    }
+    const nowMs = performance.now()
+    if (opened.kind === 'state') {
+      const record = opened.record
+      if (record.peerId === this.peerId) return { reason: null, applied: false }
+      const stored = this.records.get(record.peerId)
+      if (stored != null && (record.incarnation < stored.record.incarnation ||
+        (record.incarnation === stored.record.incarnation && record.sequence <= stored.record.sequence))) {
+        return { reason: 'stale', applied: false }
+      }
+      const { effects, applied } = this.membership.step({
+        type: 'record', nowMs, peerId: record.peerId, incarnation: record.incarnation, sequence: record.sequence, leaving: record.leaving
+      })
+      if (applied) {
+        this.records.set(record.peerId, { record, envelope: opened.bytes })
+        if (stored == null || stored.record.addresses.join() !== record.addresses.join()) await this.rememberAddresses(record)
+      }
+      this.perform(effects)
+      return { reason: null, applied }
+    }
+    const verdict = opened.verdict
+    const previous = this.verdicts.get(verdict.subject)
+    const { effects } = this.membership.step({
+      type: 'verdict', nowMs, subject: verdict.subject, incarnation: verdict.incarnation, sequence: verdict.sequence, reporter: verdict.reporter
+    })
+    const accepted = effects.some(e => e.type === 'change' && e.peerId === verdict.subject && e.to === 'failed')
+    if (accepted || previous == null) this.verdicts.set(verdict.subject, opened.bytes)
+    this.perform(effects)
+    return { reason: null, applied: accepted }
+  }
+
+  private async rememberAddresses (record: NodeRecord): Promise<void> {
+    try {
+      const multiaddrs = record.addresses.map(a => multiaddr(a))
+      await this.libp2p.peerStore.merge(peerIdFromString(record.peerId), { multiaddrs })
+    } catch (err) {
+      this.log(`warning: cannot store addresses of ${shortId(record.peerId)}: ${(err as Error).message}`)
+    }
+  }
+
+  private async validateGossip (from: PeerId, message: Message): Promise<TopicValidatorResult> {
+    if (message.type !== 'signed') {
+      this.rejected['sender-mismatch']++
+      return TopicValidatorResult.Reject
+    }
+    if (message.data.length > envelopeBytesMax) {
+      this.rejected.oversize++
+      return TopicValidatorResult.Reject
+    }
+    const data = new Uint8Array(message.data)
+    const { reason } = await this.ingest(data, message.from.toString())
+    if (reason == null) return TopicValidatorResult.Accept
+    // A stale record is not misbehaviour by the forwarder (gossip reorders): ignore, do not penalise.
+    return reason === 'stale' ? TopicValidatorResult.Ignore : TopicValidatorResult.Reject
+  }
+
+  private async onTable (entries: Array<Uint8Array<ArrayBuffer>>, _from: PeerId): Promise<void> {
+    // State records first, so verdicts are judged against the newest life we know of.
+    const ordered = entries
+      .map(entry => ({ entry, verdict: isVerdictEnvelope(entry) }))
+      .sort((a, b) => Number(a.verdict) - Number(b.verdict))
+    for (const { entry } of ordered) {
+      if (this.stopping) return
+      await this.ingest(entry)
+    }
+  }
+
+  private perform (effects: Effect[]): void {
+    for (const effect of effects) {
+      switch (effect.type) {
+        case 'change': {
+          const name = effect.peerId === this.peerId ? this.config.name : (this.records.get(effect.peerId)?.record.name ?? '?')
+          this.log(`member ${name} (${shortId(effect.peerId)}) ${effect.from} → ${effect.to} [${effect.reason}${effect.detail != null ? `: ${effect.reason === 'verdict' || effect.reason === 'probe-answer' ? shortId(effect.detail) : effect.detail}` : ''}]`)
+          if (effect.to === 'forgotten') {
+            this.records.delete(effect.peerId)
+            this.verdicts.delete(effect.peerId)
+          } else if (effect.to === 'alive') {
+            this.verdicts.delete(effect.peerId)
+          }
+          break
+        }
+        case 'probe':
+          void this.runProbe(effect.helper, effect.target)
+          break
+        case 'announce-failure':
+          void this.announceFailure(effect.subject, effect.incarnation, effect.sequence)
+          break
+        case 'refute':
+          this.log(`declared failed by ${shortId(effect.reporter)}: refuting with a fresh record`)
+          void this.publishSelf()
+          break
+      }
+    }
+  }
+
+  private async runProbe (helper: string, target: string): Promise<void> {
+    const targetId = peerIdFromString(target)
+    const outcome = helper === this.peerId
+      ? await this.libp2p.services.probe.probeDirect(targetId, Math.min(3_000, this.config.failureTimeoutMs))
+      : await this.libp2p.services.probe.askHelper(peerIdFromString(helper), targetId, Math.min(3_000, this.config.failureTimeoutMs))
+    if (outcome == null || this.stopping) return
+    if (outcome.reachable && outcome.rttMs != null) this.rtts.set(target, { rttMs: outcome.rttMs, atMs: performance.now() })
+    const { effects } = this.membership.step({ type: 'probe-answer', nowMs: performance.now(), target, helper, reachable: outcome.reachable })
+    this.perform(effects)
+  }
+
+  private async announceFailure (subject: string, incarnation: number, sequence: number): Promise<void> {
+    try {
+      const envelope = await sealVerdict(this.config.network, this.options.privateKey, { subject, incarnation, sequence, reporter: this.peerId })
+      this.verdicts.set(subject, envelope)
+      await this.libp2p.services.pubsub.publish(this.topic, envelope)
+    } catch (err) {
+      this.log(`warning: announcing failure of ${shortId(subject)} failed: ${(err as Error).message}`)
+    }
+  }
+
+  status (): NodeStatus {
+    const summary = this.membership.summary()
+    const now = performance.now()
+    const connected = new Set(this.libp2p.getConnections().map(c => c.remotePeer.toString()))
+    const members: MemberView[] = this.membership.list().map(m => {
+      const self = m.peerId === this.peerId
+      const record = self ? this.selfRecord : this.records.get(m.peerId)?.record
+      const rtt = this.rtts.get(m.peerId)?.rttMs
+      return {
+        peerId: m.peerId,
+        name: record?.name ?? '',
+        state: m.state,
+        self,
+        incarnation: m.incarnation,
+        sequence: self ? this.selfRecord.sequence : m.sequence,
+        lastSeenMs: self ? 0 : Math.max(0, Math.round(now - m.lastHeardMs)),
+        rttMs: rtt == null || Number.isNaN(rtt) ? null : Math.round(rtt * 1000) / 1000,
+        connected: connected.has(m.peerId),
+        capabilities: record?.capabilities ?? [],
+        load: record?.load ?? { queued: 0, running: 0, capacity: 0, cpu: 0 },
+        addresses: record?.addresses ?? [],
+        startedAt: record != null ? new Date(record.startedAtMs).toISOString() : null
+      }
+    }).sort((a, b) => Number(b.self) - Number(a.self) || a.name.localeCompare(b.name) || a.peerId.localeCompare(b.peerId))
+    return {
+      peerId: this.peerId,
+      name: this.config.name,
+      network: this.config.network,
+      incarnation: this.options.incarnation,
+      multiaddrs: this.multiaddrs(),
+      api: this.apiUrl,
+      connections: this.libp2p.getConnections().length,
+      connectedPeers: connected.size,
+      partitioned: summary.partitioned,
+      mode: summary.partitioned ? 'read-only' : 'read-write',
+      reachable: summary.reachable,
+      known: summary.known,
+      counts: summary.counts,
+      members,
+      rejected: { ...this.rejected },
+      uptimeMs: Math.round(now - this.startedAtMono),
+      startedAt: this.startedAtWall.toISOString(),
+      heartbeatIntervalMs: this.config.heartbeatIntervalMs,
+      failureTimeoutMs: this.config.failureTimeoutMs
+    }
+  }
+
+  /** Graceful leave: announce `leaving` (gossip, and pushed directly to every connected peer), stop. */
+  async stop (): Promise<void> {
+    if (this.stopping) return
+    this.stopping = true
+    for (const timer of this.timers) clearInterval(timer)
+    this.keeper.stop()
+    try {
+      this.selfRecord = { ...this.selfRecord, leaving: true }
+      await this.publishSelf()
+      const leave = this.selfEnvelope
+      if (leave != null) {
+        const peers = [...new Map(this.libp2p.getConnections().map(c => [c.remotePeer.toString(), c.remotePeer])).values()]
+        await Promise.allSettled(peers.map(async peer => await this.libp2p.services.sync.syncWith(peer, { entries: [leave], timeoutMs: leaveGraceMs })))
+      }
+    } catch (err) {
+      this.log(`warning: announcing leave failed: ${(err as Error).message}`)
+    }
+    await this.libp2p.stop()
+  }
+}
+
+function isVerdictEnvelope (bytes: Uint8Array<ArrayBuffer>): boolean {
+  try {
+    return Envelope.decode(bytes).kind === EnvelopeKind.VERDICT
+  } catch {
+    return false
+  }
+}
+
+/** A 32-bit seed from the PeerId and incarnation (FNV-1a): different per node and per start. */
+function hashSeed (peerId: string, incarnation: number): number {
+  let h = 0x811c9dc5
+  const text = `${peerId}/${incarnation}`
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i)
+    h = Math.imul(h, 0x01000193)
+  }
+  return h >>> 0
+}
