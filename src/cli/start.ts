@@ -45,7 +45,11 @@ export async function runStart (flags: Partial<Record<keyof NodeConfig, unknown>
     node = await MeshNode.start(config, {
       privateKey,
       incarnation,
-      log: line => { out(`${new Date().toISOString().slice(11, 23)} ${line}`, { event: 'log', message: line }) }
+      log: line => { out(`${new Date().toISOString().slice(11, 23)} ${line}`, { event: 'log', message: line }) },
+      // MESH_TRACE=gossip: one JSON line per own publish and per record applied (for `npm run bench`)
+      trace: (process.env.MESH_TRACE ?? '').split(',').includes('gossip')
+        ? event => { process.stdout.write(JSON.stringify(event) + '\n') }
+        : undefined
     })
   } catch (err) {
     release()

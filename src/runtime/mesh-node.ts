@@ -65,7 +65,13 @@ export interface MeshNodeOptions {
   incarnation: number
   /** Human-readable event lines (member changes, warnings). */
   log?: (line: string) => void
+  /** Machine-readable timing events (MESH_TRACE=gossip): own publishes and records first applied. */
+  trace?: (event: TraceEvent) => void
 }
+
+export type TraceEvent =
+  | { trace: 'publish', peerId: string, incarnation: number, sequence: number, atMs: number }
+  | { trace: 'record', peerId: string, incarnation: number, sequence: number, atMs: number, via: 'gossip' | 'sync' }
 
 interface StoredRecord {
   record: NodeRecord
@@ -232,6 +238,7 @@ export class MeshNode {
     this.selfRecord = { ...this.selfRecord, sequence: this.selfRecord.sequence + 1 }
     const envelope = await sealRecord(this.config.network, this.options.privateKey, this.selfRecord)
     this.selfEnvelope = envelope
+    this.options.trace?.({ trace: 'publish', peerId: this.peerId, incarnation: this.selfRecord.incarnation, sequence: this.selfRecord.sequence, atMs: Date.now() })
     try {
       await this.libp2p.services.pubsub.publish(this.topic, envelope)
     } catch (err) {
@@ -288,6 +295,7 @@ export class MeshNode {
         type: 'record', nowMs, peerId: record.peerId, incarnation: record.incarnation, sequence: record.sequence, leaving: record.leaving
       })
       if (applied) {
+        this.options.trace?.({ trace: 'record', peerId: record.peerId, incarnation: record.incarnation, sequence: record.sequence, atMs: Date.now(), via: expectedSigner != null ? 'gossip' : 'sync' })
         this.records.set(record.peerId, { record, envelope: opened.bytes })
         if (stored == null || stored.record.addresses.join() !== record.addresses.join()) await this.rememberAddresses(record)
       }
