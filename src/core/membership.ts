@@ -196,6 +196,9 @@ export class Membership {
     const newIncarnation = input.incarnation > m.incarnation
     const newer = newIncarnation || (input.incarnation === m.incarnation && input.sequence > m.sequence)
     if (!newer) return false
+    // Leaving is final for its incarnation: only a new incarnation revives a left member. Otherwise a
+    // stray later record would make it alive, then suspect, then failed, although it left gracefully.
+    if (m.state === 'left' && !newIncarnation && !input.leaving) return false
     m.incarnation = input.incarnation
     m.sequence = input.sequence
     m.lastHeardMs = input.nowMs

@@ -1,0 +1,201 @@
+/**
+ * `npm run bench`: real `mesh start` processes on 127.0.0.1, measured from outside.
+ *
+ *   join12, join24  star start (all joiners spawned at once, each knowing only the seed): time until
+ *                   every node's /v1/status shows N alive members, and until every node is connected
+ *                   to the N−1 others
+ *   gossip          in the 12-node mesh: heartbeat propagation from MESH_TRACE=gossip lines, and the
+ *                   libp2p ping RTT the nodes measured over their connections (the floor)
+ *   rss             idle VmRSS per node (12-node mesh, and 24 if that phase ran)
+ *   failure         in the 12-node mesh: kill -9, time until every other node shows the victim failed
+ *
+ * `npm run bench -- --only join12,gossip` (or bare names) runs a subset. One JSON document goes to
+ * stdout; progress to stderr. Every phase stops its processes in a finally block.
+ */
+import { cpus, loadavg, release, totalmem } from 'node:os'
+import { Cluster, sleep } from '../e2e/harness.js'
+import type { NodeProcess } from '../e2e/harness.js'
+import { harnessBinMissing, keepLogs, progress, realMeshBin } from './cluster.js'
+import { measureRss, runFailure, runGossip, runJoin } from './phases.js'
+import { round } from './stats.js'
+
+const phaseNames = ['join12', 'join24', 'gossip', 'failure', 'rss'] as const
+type Phase = typeof phaseNames[number]
+
+const settings = {
+  heartbeatIntervalMs: 1000,
+  failureTimeoutMs: 5000
+}
+const join12DeadlineMs = 60_000
+const join24DeadlineMs = 120_000
+const gossipWindowMs = 30_000
+const failureDeadlineMs = 45_000
+/** Whole-run guard: print what we have and stop everything before 10 minutes. */
+const runBudgetMs = 9.5 * 60_000
+
+function parseArgs (argv: string[]): Set<Phase> {
+  const wanted: string[] = []
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string
+    if (arg === '--only') {
+      wanted.push(...(argv[++i] ?? '').split(','))
+    } else if (arg.startsWith('--only=')) {
+      wanted.push(...arg.slice('--only='.length).split(','))
+    } else if (arg === '--help' || arg === '-h') {
+      process.stderr.write(`usage: npm run bench [-- --only ${phaseNames.join(',')}]\n`)
+      process.exit(0)
+    } else {
+      wanted.push(...arg.split(','))
+    }
+  }
+  const selected = wanted.map(w => w.trim()).filter(w => w !== '')
+  for (const w of selected) {
+    if (!(phaseNames as readonly string[]).includes(w)) {
+      process.stderr.write(`bench: unknown phase "${w}" (choose from ${phaseNames.join(', ')})\n`)
+      process.exit(2)
+    }
+  }
+  return new Set((selected.length === 0 ? phaseNames : selected) as Phase[])
+}
+
+const clusters = new Set<Cluster>()
+
+function newCluster (): Cluster {
+  const cluster = new Cluster(settings)
+  clusters.add(cluster)
+  return cluster
+}
+
+async function stop (cluster: Cluster): Promise<void> {
+  try { await cluster.stopAll() } finally { clusters.delete(cluster) }
+}
+
+async function stopEverything (): Promise<void> {
+  await Promise.allSettled([...clusters].map(async c => { await stop(c) }))
+}
+
+function errorText (err: unknown): string {
+  return (err as Error)?.message ?? String(err)
+}
+
+async function main (): Promise<void> {
+  const phases = parseArgs(process.argv.slice(2))
+  // the harness spreads process.env into each child: this turns on the nodes' trace lines
+  process.env.MESH_TRACE = 'gossip'
+  const startedAt = Date.now()
+  const cpuList = cpus()
+  const output: Record<string, unknown> = {
+    benchmark: 'mesh-coordinator',
+    startedAt: new Date(startedAt).toISOString(),
+    machine: {
+      cpus: cpuList.length,
+      cpuModel: cpuList[0]?.model ?? null,
+      node: process.version,
+      platform: `${process.platform} ${release()}`,
+      totalMemMiB: Math.round(totalmem() / 1024 / 1024),
+      loadavgAtStart: loadavg().map(v => round(v, 2)),
+      note: 'shared 2-core machine with other test runs in parallel: expect noise'
+    },
+    settings: {
+      ...settings,
+      note: 'every node runs with --heartbeat-interval-ms 1000 --failure-timeout-ms 5000 (not the 3000/10000 defaults); all processes on 127.0.0.1, TCP',
+      meshBin: realMeshBin,
+      ...(harnessBinMissing ? { harnessWorkaround: 'test/e2e/harness.ts resolves meshBin to dist/bin/mesh.js when compiled; the bench runs the real bin/mesh.js via the harness wrap hook (sh -c exec, same PID)' } : {})
+    },
+    phases: [...phases]
+  }
+
+  const guard = setTimeout(() => {
+    progress(`run budget of ${runBudgetMs} ms exhausted: stopping everything`)
+    output.aborted = `run budget of ${runBudgetMs} ms exhausted`
+    void stopEverything().finally(() => {
+      process.stdout.write(JSON.stringify(output, null, 2) + '\n')
+      process.exit(3)
+    })
+  }, runBudgetMs)
+  guard.unref()
+  const onSignal = (signal: string): void => {
+    progress(`${signal}: stopping everything`)
+    void stopEverything().finally(() => process.exit(130))
+  }
+  process.on('SIGINT', () => { onSignal('SIGINT') })
+  process.on('SIGTERM', () => { onSignal('SIGTERM') })
+
+  // --- the 12-node mesh: join time, then gossip/RTT, idle RSS, failure detection on the same nodes
+  if (phases.has('join12') || phases.has('gossip') || phases.has('rss') || phases.has('failure')) {
+    const cluster = newCluster()
+    try {
+      const join = await runJoin(cluster, { n: 12, deadlineMs: join12DeadlineMs, pollIntervalMs: 250 })
+      if (phases.has('join12')) output.join12 = join.result
+      const nodes = [...join.nodes].sort((a, b) => a.name.localeCompare(b.name))
+      if (!join.full) {
+        const kept = keepLogs(cluster, 'join12')
+        if (phases.has('join12')) (output.join12 as Record<string, unknown>).logsKeptIn = kept
+        progress(`join12: no full membership; logs kept in ${kept}`)
+      }
+      // let the mesh settle (connections, first RTT measurements) before measuring steady state
+      await sleep(5_000)
+      if (phases.has('gossip')) {
+        try {
+          output.gossip12 = await runGossip(cluster, nodes, gossipWindowMs, 3_000)
+        } catch (err) {
+          output.gossip12 = { error: errorText(err) }
+        }
+      } else if (phases.has('rss')) {
+        await sleep(10_000)
+      }
+      if (phases.has('rss')) output.rss12 = { ...measureRss(nodes), measuredAtMsAfterFullMembership: 'after the 5 s settle and the gossip window' }
+      if (phases.has('failure')) {
+        try {
+          const victims = ['n03', 'n07', 'n10'].map(name => nodes.find(n => n.name === name)).filter((n): n is NodeProcess => n != null)
+          output.failure12 = await runFailure(cluster, nodes, victims, settings.failureTimeoutMs, failureDeadlineMs, 200)
+        } catch (err) {
+          output.failure12 = { error: errorText(err) }
+        }
+      }
+    } catch (err) {
+      output.mesh12Error = errorText(err)
+      progress(`12-node mesh: ${errorText(err)}`)
+    } finally {
+      await stop(cluster)
+    }
+  }
+
+  // --- the 24-node star start
+  if (phases.has('join24')) {
+    const cluster = newCluster()
+    try {
+      await sleep(2_000)
+      const join = await runJoin(cluster, { n: 24, deadlineMs: join24DeadlineMs, pollIntervalMs: 500 })
+      output.join24 = join.result
+      if (!join.full || !join.connected) {
+        const kept = keepLogs(cluster, 'join24')
+        join.result.logsKeptIn = kept
+        progress(`join24: incomplete; logs kept in ${kept}`)
+      }
+      if (phases.has('rss')) {
+        await sleep(10_000)
+        output.rss24 = { ...measureRss(join.nodes), measuredAt: '10 s after the join phase ended' }
+      }
+    } catch (err) {
+      output.join24 = { ...(output.join24 as object ?? {}), error: errorText(err) }
+      progress(`join24: ${errorText(err)}`)
+    } finally {
+      await stop(cluster)
+    }
+  }
+
+  output.machine = { ...(output.machine as object), loadavgAtEnd: loadavg().map(v => round(v, 2)) }
+  output.durationMs = Date.now() - startedAt
+  clearTimeout(guard)
+  process.stdout.write(JSON.stringify(output, null, 2) + '\n')
+}
+
+try {
+  await main()
+} catch (err) {
+  progress(`bench failed: ${(err as Error).stack ?? String(err)}`)
+  process.exitCode = 1
+} finally {
+  await stopEverything()
+}

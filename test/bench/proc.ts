@@ -1,0 +1,58 @@
+/** Per-process facts from /proc (Linux): resident memory and CPU time of the node processes. */
+import { readFileSync } from 'node:fs'
+
+/** VmRSS of a process in KiB, or null when it is gone or /proc is unavailable. */
+export function rssKiB (pid: number): number | null {
+  try {
+    const text = readFileSync(`/proc/${pid}/status`, 'utf8')
+    const match = /^VmRSS:\s+(\d+)\s+kB/m.exec(text)
+    return match == null ? null : Number(match[1])
+  } catch {
+    return null
+  }
+}
+
+/** Clock ticks per second of /proc/<pid>/stat times; 100 on every Linux this runs on. */
+const clockTicksPerSecond = 100
+
+/** User + system CPU seconds a process has used so far, or null when it is gone. */
+export function cpuSeconds (pid: number): number | null {
+  try {
+    const text = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    // the command name (field 2) may contain spaces: fields after the last ')' are fixed
+    const rest = text.slice(text.lastIndexOf(')') + 2).split(' ')
+    // rest[0] is field 3 (state); utime is field 14, stime field 15
+    const utime = Number(rest[11])
+    const stime = Number(rest[12])
+    if (!Number.isFinite(utime) || !Number.isFinite(stime)) return null
+    return (utime + stime) / clockTicksPerSecond
+  } catch {
+    return null
+  }
+}
+
+/** Host-wide CPU busy fraction between two /proc/stat samples. */
+export class HostCpu {
+  private last = HostCpu.sample()
+
+  static sample (): { busy: number, total: number } {
+    try {
+      const line = readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? ''
+      const fields = line.trim().split(/\s+/).slice(1).map(Number)
+      const total = fields.reduce((s, v) => s + v, 0)
+      const idle = (fields[3] ?? 0) + (fields[4] ?? 0)
+      return { busy: total - idle, total }
+    } catch {
+      return { busy: 0, total: 0 }
+    }
+  }
+
+  /** Busy fraction (0..1) since the previous call (or construction). */
+  busySinceLast (): number | null {
+    const now = HostCpu.sample()
+    const total = now.total - this.last.total
+    const busy = now.busy - this.last.busy
+    this.last = now
+    return total <= 0 ? null : Math.round(busy / total * 1000) / 1000
+  }
+}
