@@ -1,5 +1,6 @@
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
+import { MaxLengthError } from 'protons-runtime'
 import type { PrivateKey, PublicKey } from '@libp2p/interface'
 import { Envelope, EnvelopeKind, FailureVerdict, StateRecord, Status } from './state.js'
 import {
@@ -206,6 +207,9 @@ export async function openEnvelope (network: string, bytes: Uint8Array<ArrayBuff
     }
   } catch (err) {
     if (err instanceof RecordRejectedError) throw err
+    // The decode limits enforce capabilitiesCountMax/addressesCountMax without building the excess:
+    // the bytes are well formed, the record breaks a bound, as in validateRecord.
+    if (err instanceof MaxLengthError) throw new RecordRejectedError('invalid', err.message)
     throw new RecordRejectedError('undecodable', `cannot decode envelope: ${(err as Error).message}`)
   }
   if (opened.kind === 'state') validateRecord(opened.record)
