@@ -303,12 +303,12 @@ export class MeshNode {
       return { reason: null, applied }
     }
     const verdict = opened.verdict
-    const previous = this.verdicts.get(verdict.subject)
     const { effects } = this.membership.step({
       type: 'verdict', nowMs, subject: verdict.subject, incarnation: verdict.incarnation, sequence: verdict.sequence, reporter: verdict.reporter
     })
     const accepted = effects.some(e => e.type === 'change' && e.peerId === verdict.subject && e.to === 'failed')
-    if (accepted || previous == null) this.verdicts.set(verdict.subject, opened.bytes)
+    // Keep (and pass on in sync tables) only verdicts we agree with.
+    if (accepted) this.verdicts.set(verdict.subject, opened.bytes)
     this.perform(effects)
     return { reason: null, applied: accepted }
   }
