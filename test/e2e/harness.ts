@@ -105,7 +105,8 @@ export class Cluster {
       try {
         const info = JSON.parse(readFileSync(join(dataDir, 'runtime.json'), 'utf8')) as RuntimeInfo
         // a runtime.json left by an earlier (killed) process of the same data dir is not ours
-        return info.incarnation > 0 && info.pid !== undefined && (options.wrap != null || info.pid === child.pid) ? info : undefined
+        // (`ip netns exec` execs the command, so a wrapped node keeps the spawned PID)
+        return info.pid === child.pid ? info : undefined
       } catch {
         return undefined
       }
