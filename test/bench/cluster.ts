@@ -38,15 +38,18 @@ export interface Poll {
   node: NodeProcess
   status?: NodeStatus
   error?: string
+  /** Date.now() when the answer (or the error) arrived: the status held at some time before this. */
+  atMs: number
 }
 
 /** Status of every node at once; a node that does not answer is reported with its error. */
 export async function pollAll (cluster: Cluster, nodes: NodeProcess[]): Promise<Poll[]> {
   return await Promise.all(nodes.map(async node => {
     try {
-      return { node, status: await cluster.status(node) }
+      const status = await cluster.status(node)
+      return { node, status, atMs: Date.now() }
     } catch (err) {
-      return { node, error: (err as Error).message }
+      return { node, error: (err as Error).message, atMs: Date.now() }
     }
   }))
 }

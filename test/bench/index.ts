@@ -22,27 +22,51 @@ import { round } from './stats.js'
 const phaseNames = ['join12', 'join24', 'gossip', 'failure', 'rss'] as const
 type Phase = typeof phaseNames[number]
 
+/** Node settings for every phase (the bench's defaults; the node's own are 3000 / 10000). */
 const settings = {
   heartbeatIntervalMs: 1000,
   failureTimeoutMs: 5000
 }
-const join12DeadlineMs = 60_000
+const join12DeadlineMs = 90_000
 const join24DeadlineMs = 120_000
 const gossipWindowMs = 30_000
 const failureDeadlineMs = 45_000
 /** Whole-run guard: print what we have and stop everything before 10 minutes. */
 const runBudgetMs = 9.5 * 60_000
 
-function parseArgs (argv: string[]): Set<Phase> {
+interface Args { phases: Set<Phase>, keepLogs: boolean, debug?: string, heartbeatIntervalMs?: number, failureTimeoutMs?: number }
+
+function positiveInt (flag: string, value: string | undefined): number {
+  const n = Number(value)
+  if (!Number.isInteger(n) || n <= 0) {
+    process.stderr.write(`bench: ${flag} needs a whole number of milliseconds, got "${value ?? ''}"\n`)
+    process.exit(2)
+  }
+  return n
+}
+
+function parseArgs (argv: string[]): Args {
   const wanted: string[] = []
+  let keepLogs = false
+  let debug: string | undefined
+  let heartbeatIntervalMs: number | undefined
+  let failureTimeoutMs: number | undefined
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string
-    if (arg === '--only') {
+    if (arg === '--heartbeat-interval-ms') {
+      heartbeatIntervalMs = positiveInt(arg, argv[++i])
+    } else if (arg === '--failure-timeout-ms') {
+      failureTimeoutMs = positiveInt(arg, argv[++i])
+    } else if (arg === '--keep-logs') {
+      keepLogs = true
+    } else if (arg === '--debug') {
+      debug = argv[++i]
+    } else if (arg === '--only') {
       wanted.push(...(argv[++i] ?? '').split(','))
     } else if (arg.startsWith('--only=')) {
       wanted.push(...arg.slice('--only='.length).split(','))
     } else if (arg === '--help' || arg === '-h') {
-      process.stderr.write(`usage: npm run bench [-- --only ${phaseNames.join(',')}]\n`)
+      process.stderr.write(`usage: npm run bench [-- [--only] ${phaseNames.join(',')}] [--keep-logs] [--debug <DEBUG namespaces for the nodes, e.g. '*:error'>] [--heartbeat-interval-ms 1000] [--failure-timeout-ms 5000]\n`)
       process.exit(0)
     } else {
       wanted.push(...arg.split(','))
@@ -55,7 +79,7 @@ function parseArgs (argv: string[]): Set<Phase> {
       process.exit(2)
     }
   }
-  return new Set((selected.length === 0 ? phaseNames : selected) as Phase[])
+  return { phases: new Set((selected.length === 0 ? phaseNames : selected) as Phase[]), keepLogs, debug, heartbeatIntervalMs, failureTimeoutMs }
 }
 
 const clusters = new Set<Cluster>()
@@ -79,9 +103,12 @@ function errorText (err: unknown): string {
 }
 
 async function main (): Promise<void> {
-  const phases = parseArgs(process.argv.slice(2))
-  // the harness spreads process.env into each child: this turns on the nodes' trace lines
-  process.env.MESH_TRACE = 'gossip'
+  const args = parseArgs(process.argv.slice(2))
+  const phases = args.phases
+  if (args.heartbeatIntervalMs != null) settings.heartbeatIntervalMs = args.heartbeatIntervalMs
+  if (args.failureTimeoutMs != null) settings.failureTimeoutMs = args.failureTimeoutMs
+  // the harness spreads process.env into each child (at spawn time)
+  if (args.debug != null) process.env.DEBUG = args.debug
   const startedAt = Date.now()
   const cpuList = cpus()
   const output: Record<string, unknown> = {
@@ -98,11 +125,12 @@ async function main (): Promise<void> {
     },
     settings: {
       ...settings,
-      note: 'every node runs with --heartbeat-interval-ms 1000 --failure-timeout-ms 5000 (not the 3000/10000 defaults); all processes on 127.0.0.1, TCP',
+      note: `every node runs with --heartbeat-interval-ms ${settings.heartbeatIntervalMs} --failure-timeout-ms ${settings.failureTimeoutMs} (the node defaults are 3000 / 10000); all processes on 127.0.0.1, TCP; MESH_TRACE=gossip only in the 12-node mesh when the gossip phase runs`,
       meshBin: realMeshBin,
       ...(harnessBinMissing ? { harnessWorkaround: 'test/e2e/harness.ts resolves meshBin to dist/bin/mesh.js when compiled; the bench runs the real bin/mesh.js via the harness wrap hook (sh -c exec, same PID)' } : {})
     },
-    phases: [...phases]
+    phases: [...phases],
+    ...(args.debug != null ? { nodeDebug: args.debug } : {})
   }
 
   const guard = setTimeout(() => {
@@ -123,16 +151,17 @@ async function main (): Promise<void> {
 
   // --- the 12-node mesh: join time, then gossip/RTT, idle RSS, failure detection on the same nodes
   if (phases.has('join12') || phases.has('gossip') || phases.has('rss') || phases.has('failure')) {
+    // MESH_TRACE=gossip: one JSON line per own publish and per record applied (only where needed)
+    // (read by the harness at each spawn, so it stays set for the whole 12-node phase)
+    const traceBefore = process.env.MESH_TRACE
+    if (phases.has('gossip')) process.env.MESH_TRACE = 'gossip'
     const cluster = newCluster()
+    let keep = args.keepLogs
     try {
-      const join = await runJoin(cluster, { n: 12, deadlineMs: join12DeadlineMs, pollIntervalMs: 250 })
+      const join = await runJoin(cluster, { n: 12, deadlineMs: join12DeadlineMs, pollIntervalMs: 500 })
       if (phases.has('join12')) output.join12 = join.result
       const nodes = [...join.nodes].sort((a, b) => a.name.localeCompare(b.name))
-      if (!join.full) {
-        const kept = keepLogs(cluster, 'join12')
-        if (phases.has('join12')) (output.join12 as Record<string, unknown>).logsKeptIn = kept
-        progress(`join12: no full membership; logs kept in ${kept}`)
-      }
+      keep ||= !join.full || !join.connected
       // let the mesh settle (connections, first RTT measurements) before measuring steady state
       await sleep(5_000)
       if (phases.has('gossip')) {
@@ -154,33 +183,42 @@ async function main (): Promise<void> {
         }
       }
     } catch (err) {
+      keep = true
       output.mesh12Error = errorText(err)
       progress(`12-node mesh: ${errorText(err)}`)
     } finally {
+      if (keep) {
+        output.mesh12LogsKeptIn = keepLogs(cluster, 'mesh12')
+        progress(`12-node mesh: logs kept in ${String(output.mesh12LogsKeptIn)}`)
+      }
       await stop(cluster)
+      if (traceBefore == null) delete process.env.MESH_TRACE
+      else process.env.MESH_TRACE = traceBefore
     }
   }
 
   // --- the 24-node star start
   if (phases.has('join24')) {
     const cluster = newCluster()
+    let keep = args.keepLogs
     try {
       await sleep(2_000)
-      const join = await runJoin(cluster, { n: 24, deadlineMs: join24DeadlineMs, pollIntervalMs: 500 })
+      const join = await runJoin(cluster, { n: 24, deadlineMs: join24DeadlineMs, pollIntervalMs: 1000 })
       output.join24 = join.result
-      if (!join.full || !join.connected) {
-        const kept = keepLogs(cluster, 'join24')
-        join.result.logsKeptIn = kept
-        progress(`join24: incomplete; logs kept in ${kept}`)
-      }
+      keep ||= !join.full || !join.connected
       if (phases.has('rss')) {
         await sleep(10_000)
         output.rss24 = { ...measureRss(join.nodes), measuredAt: '10 s after the join phase ended' }
       }
     } catch (err) {
+      keep = true
       output.join24 = { ...(output.join24 as object ?? {}), error: errorText(err) }
       progress(`join24: ${errorText(err)}`)
     } finally {
+      if (keep) {
+        output.join24LogsKeptIn = keepLogs(cluster, 'join24')
+        progress(`join24: logs kept in ${String(output.join24LogsKeptIn)}`)
+      }
       await stop(cluster)
     }
   }

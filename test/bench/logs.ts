@@ -64,11 +64,14 @@ const troublePattern = /warn|error|fail|econn|timed? ?out|abort|reset|refused|un
 
 function normalise (line: string): string {
   return line
+    .replace(/^\d{4}-\d\d-\d\dT[\d:.]+Z /, '')
     .replace(/^\d\d:\d\d:\d\d\.\d\d\d /, '')
+    .replace(/:(inbound|outbound):[a-z0-9]+/g, ':$1:X')
+    .replace(/^member .* \(…/, 'member <name> (…')
     .replace(/12D3KooW[1-9A-HJ-NP-Za-km-z]+/g, '<peer>')
     .replace(/…[1-9A-HJ-NP-Za-km-z]{8}/g, '…<id>')
     .replace(/\/ip4\/[\d.]+\/tcp\/\d+/g, '/ip4/<addr>')
-    .replace(/\d+(\.\d+)?/g, 'N')
+    .replace(/\b\d+(\.\d+)?\b/g, 'N')
     .slice(0, 240)
 }
 
@@ -78,7 +81,8 @@ export function summariseTrouble (logs: Array<{ name: string, text: string }>, t
   const nodes = new Set<string>()
   for (const { name, text } of logs) {
     for (const line of text.split('\n')) {
-      if (line.startsWith('{"trace"') || !troublePattern.test(line)) continue
+      // stack frames (DEBUG=…:error output) repeat the line above them
+      if (line.startsWith('{"trace"') || /^\s+at /.test(line) || !troublePattern.test(line)) continue
       // ordinary membership transitions are reported separately
       if (/ member .* → (alive|suspect)/.test(line)) continue
       linesMatched++

@@ -36,7 +36,7 @@ export interface JoinOutcome {
 
 function snapshotOf (polls: Array<{ node: NodeProcess, status?: NodeStatus, error?: string }>, n: number): Record<string, unknown> {
   const perNode = polls.map(p => p.status == null
-    ? { name: p.node.name, error: p.error }
+    ? { name: p.node.name, error: p.error, cpuSeconds: round(cpuSeconds(p.node.pid), 1), processRunning: p.node.child.exitCode == null && p.node.child.signalCode == null }
     : {
         name: p.node.name,
         alive: p.status.counts.alive,
@@ -47,6 +47,7 @@ function snapshotOf (polls: Array<{ node: NodeProcess, status?: NodeStatus, erro
         connectedPeers: p.status.connectedPeers,
         connections: p.status.connections,
         partitioned: p.status.partitioned,
+        cpuSeconds: round(cpuSeconds(p.node.pid), 1),
         rejected: Object.fromEntries(Object.entries(p.status.rejected).filter(([, v]) => v > 0))
       })
   const ok = polls.flatMap(p => p.status == null ? [] : [p.status])
@@ -74,7 +75,22 @@ export async function runJoin (cluster: Cluster, options: JoinOptions): Promise<
   const nodes: NodeProcess[] = [seed]
   const apiUpMs: Record<string, number> = {}
   const spawnErrors: string[] = []
-  hostCpu.busySinceLast()
+  hostCpu.sinceLast()
+  const seedCpu0 = cpuSeconds(seed.pid) ?? 0
+  const benchCpu0 = process.cpuUsage()
+  /** CPU-seconds since the spawn burst: our nodes, this bench process, and everything else on the host. */
+  const cpuAccount = (): Record<string, number | null> => {
+    const host = hostCpu.sinceLast()
+    const ours = totalCpuSeconds(nodes) - seedCpu0
+    const benchUsage = process.cpuUsage(benchCpu0)
+    const bench = (benchUsage.user + benchUsage.system) / 1e6
+    return {
+      nodesCpuSeconds: round(ours, 1),
+      benchProcessCpuSeconds: round(bench, 1),
+      otherTenantsCpuSeconds: round(Math.max(0, host.busyCpuSeconds - ours - bench), 1),
+      hostBusyFraction: host.busyFraction
+    }
+  }
   const t0 = Date.now()
   // cluster.start() spawns synchronously before its first await: this loop is the spawn burst
   const starting = Array.from({ length: n - 1 }, (_, i) => nodeName(i + 1)).map(async name => {
@@ -92,29 +108,28 @@ export async function runJoin (cluster: Cluster, options: JoinOptions): Promise<
   const connectedAt = new Map<string, number>()
   let allFullMs: number | null = null
   let allConnectedMs: number | null = null
-  let cpuAtFull: number | null = null
-  let hostBusyAtFull: number | null = null
+  let cpuAtFull: Record<string, number | null> | null = null
   let polls: Awaited<ReturnType<typeof pollAll>> = []
   let lastReport = 0
   for (;;) {
     const pollStart = Date.now()
     polls = await pollAll(cluster, [...nodes])
-    const at = pollStart - t0
+    // each answer counts at the moment it arrived (an upper bound); a round at its last answer
+    const at = Math.max(pollStart, ...polls.map(p => p.atMs)) - t0
     let fullNow = nodes.length === n
     let connectedNow = nodes.length === n
     for (const p of polls) {
       const s = p.status
       const full = s != null && s.counts.alive === n
       const conn = s != null && s.connectedPeers >= n - 1
-      if (full && !fullAt.has(p.node.name)) fullAt.set(p.node.name, at)
-      if (conn && !connectedAt.has(p.node.name)) connectedAt.set(p.node.name, at)
+      if (full && !fullAt.has(p.node.name)) fullAt.set(p.node.name, p.atMs - t0)
+      if (conn && !connectedAt.has(p.node.name)) connectedAt.set(p.node.name, p.atMs - t0)
       fullNow &&= full
       connectedNow &&= conn
     }
     if (fullNow && allFullMs == null) {
       allFullMs = at
-      cpuAtFull = totalCpuSeconds(nodes)
-      hostBusyAtFull = hostCpu.busySinceLast()
+      cpuAtFull = cpuAccount()
       progress(`join${n}: every node shows ${n} alive members after ${at} ms`)
     }
     if (connectedNow && allConnectedMs == null) {
@@ -150,18 +165,18 @@ export async function runJoin (cluster: Cluster, options: JoinOptions): Promise<
     fullMembership: {
       reached: full,
       allNodesMs: allFullMs,
+      everyNodeAtLeastOnceMs: fullAt.size === n ? Math.max(...fullAt.values()) : null,
       perNodeFirstMs: distribution([...fullAt.values()], 0),
       nodesReached: fullAt.size
     },
     fullConnectivity: {
       reached: connected,
       allNodesMs: allConnectedMs,
+      everyNodeAtLeastOnceMs: connectedAt.size === n ? Math.max(...connectedAt.values()) : null,
       perNodeFirstMs: distribution([...connectedAt.values()], 0),
       nodesReached: connectedAt.size
     },
-    formationCpuSeconds: round(cpuAtFull ?? totalCpuSeconds(nodes), 1),
-    formationCpuMeasuredAt: cpuAtFull != null ? 'full membership' : `end (${endMs} ms)`,
-    hostCpuBusyDuringFormation: hostBusyAtFull ?? hostCpu.busySinceLast(),
+    formationCpu: { measuredUntil: cpuAtFull != null ? 'full membership' : `end (${endMs} ms)`, ...(cpuAtFull ?? cpuAccount()) },
     final: full && connected
       ? { aliveCountHistogram: snapshot.aliveCountHistogram, connectedPeersHistogram: snapshot.connectedPeersHistogram, duplicateConnections: snapshot.duplicateConnections }
       : snapshot
@@ -179,6 +194,12 @@ export async function runJoin (cluster: Cluster, options: JoinOptions): Promise<
 // Gossip propagation from the MESH_TRACE=gossip lines.
 
 export async function runGossip (cluster: Cluster, nodes: NodeProcess[], windowMs: number, drainMs: number): Promise<Record<string, unknown>> {
+  const atStart = (await pollAll(cluster, nodes)).flatMap(p => p.status == null ? [] : [p.status])
+  const meshAtStart = {
+    nodesAnswering: atStart.length,
+    aliveCountHistogram: histogram(atStart.map(s => s.counts.alive)),
+    connectedPeersHistogram: histogram(atStart.map(s => s.connectedPeers))
+  }
   const hostCpu = new HostCpu()
   const cpuBefore = new Map(nodes.map(node => [node.name, cpuSeconds(node.pid)]))
   const tStart = Date.now()
@@ -276,6 +297,7 @@ export async function runGossip (cluster: Cluster, nodes: NodeProcess[], windowM
   }
 
   return {
+    meshAtStart,
     propagation: {
       windowMs,
       publishes: publishes.length,
@@ -337,14 +359,14 @@ export async function runFailure (cluster: Cluster, nodes: NodeProcess[], victim
     while (Date.now() - t0 < deadlineMs) {
       const pollStart = Date.now()
       lastPolls = await pollAll(cluster, observers)
-      const at = pollStart - t0
       for (const p of lastPolls) {
         const m = p.status?.members.find(member => member.peerId === victimId)
         if (m == null) continue
-        if ((m.state === 'suspect' || m.state === 'failed') && !suspectAt.has(p.node.name)) suspectAt.set(p.node.name, at)
-        if (m.state === 'failed' && !failedAt.has(p.node.name)) failedAt.set(p.node.name, at)
+        // counted when the answer arrived: an upper bound, within one status round trip
+        if ((m.state === 'suspect' || m.state === 'failed') && !suspectAt.has(p.node.name)) suspectAt.set(p.node.name, p.atMs - t0)
+        if (m.state === 'failed' && !failedAt.has(p.node.name)) failedAt.set(p.node.name, p.atMs - t0)
       }
-      if (failedAt.size === observers.length) { allFailedMs = at; break }
+      if (failedAt.size === observers.length) { allFailedMs = Math.max(...failedAt.values()); break }
       await sleep(Math.max(0, pollIntervalMs - (Date.now() - pollStart)))
     }
     // exact transition times from the observers' log lines (HH:MM:SS.mmm, UTC)

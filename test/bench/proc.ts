@@ -49,10 +49,15 @@ export class HostCpu {
 
   /** Busy fraction (0..1) since the previous call (or construction). */
   busySinceLast (): number | null {
+    return this.sinceLast().busyFraction
+  }
+
+  /** Busy fraction and busy CPU-seconds (all cores; /proc/stat counts in 1/100 s) since the last call. */
+  sinceLast (): { busyFraction: number | null, busyCpuSeconds: number } {
     const now = HostCpu.sample()
     const total = now.total - this.last.total
     const busy = now.busy - this.last.busy
     this.last = now
-    return total <= 0 ? null : Math.round(busy / total * 1000) / 1000
+    return { busyFraction: total <= 0 ? null : Math.round(busy / total * 1000) / 1000, busyCpuSeconds: busy / clockTicksPerSecond }
   }
 }
