@@ -2,37 +2,11 @@
  * Bench-side helpers on top of the e2e harness: start nodes through the real `bin/mesh.js`, poll every
  * node's status at once, and keep a failed run's logs.
  */
-import { copyFileSync, existsSync, mkdirSync } from 'node:fs'
+import { copyFileSync, mkdirSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { basename, join, resolve } from 'node:path'
-import { Cluster, meshBin } from '../e2e/harness.js'
-import type { NodeProcess, StartOptions } from '../e2e/harness.js'
+import { basename, join } from 'node:path'
+import type { Cluster, NodeProcess } from '../e2e/harness.js'
 import type { NodeStatus } from '../../src/runtime/mesh-node.js'
-
-/** The repository root, found from this file whether it runs from test/bench or dist/test/bench. */
-function findRepoRoot (): string {
-  let dir = import.meta.dirname
-  for (let i = 0; i < 6; i++) {
-    if (existsSync(join(dir, 'bin', 'mesh.js')) && existsSync(join(dir, 'package.json'))) return dir
-    dir = resolve(dir, '..')
-  }
-  throw new Error(`cannot find bin/mesh.js above ${import.meta.dirname}`)
-}
-
-export const realMeshBin = join(findRepoRoot(), 'bin', 'mesh.js')
-
-/**
- * The harness computes `meshBin` from its own location; compiled to dist/test/e2e that points at
- * dist/bin/mesh.js, which does not exist. In that case run the real bin/mesh.js through `sh -c exec`
- * (the harness's `wrap` hook): exec keeps the PID, so kill -9 and /proc/<pid> reach the node itself.
- */
-export function startOptions (options: StartOptions): StartOptions {
-  if (existsSync(meshBin)) return options
-  // argv seen by sh: $0 = node, $1 = the harness's (missing) meshBin, $2… = `start` and its flags
-  return { ...options, wrap: ['/bin/sh', '-c', `shift; exec "$0" '${realMeshBin}' "$@"`] }
-}
-
-export const harnessBinMissing = !existsSync(meshBin)
 
 export interface Poll {
   node: NodeProcess

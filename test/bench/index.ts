@@ -15,7 +15,8 @@
 import { cpus, loadavg, release, totalmem } from 'node:os'
 import { Cluster, sleep } from '../e2e/harness.js'
 import type { NodeProcess } from '../e2e/harness.js'
-import { harnessBinMissing, keepLogs, progress, realMeshBin } from './cluster.js'
+import { keepLogs, progress } from './cluster.js'
+import { meshBin } from '../e2e/harness.js'
 import { measureRss, runFailure, runGossip, runJoin } from './phases.js'
 import { round } from './stats.js'
 
@@ -126,8 +127,7 @@ async function main (): Promise<void> {
     settings: {
       ...settings,
       note: `every node runs with --heartbeat-interval-ms ${settings.heartbeatIntervalMs} --failure-timeout-ms ${settings.failureTimeoutMs} (the node defaults are 3000 / 10000); all processes on 127.0.0.1, TCP; MESH_TRACE=gossip only in the 12-node mesh when the gossip phase runs`,
-      meshBin: realMeshBin,
-      ...(harnessBinMissing ? { harnessWorkaround: 'test/e2e/harness.ts resolves meshBin to dist/bin/mesh.js when compiled; the bench runs the real bin/mesh.js via the harness wrap hook (sh -c exec, same PID)' } : {})
+      meshBin
     },
     phases: [...phases],
     ...(args.debug != null ? { nodeDebug: args.debug } : {})

@@ -6,7 +6,7 @@
 import { sleep } from '../e2e/harness.js'
 import type { Cluster, NodeProcess } from '../e2e/harness.js'
 import type { NodeStatus } from '../../src/runtime/mesh-node.js'
-import { pollAll, progress, startOptions } from './cluster.js'
+import { pollAll, progress } from './cluster.js'
 import { parseMemberChanges, parseTrace, readLog, shortIdOf, summariseTrouble } from './logs.js'
 import type { PublishEvent, RecordEvent } from './logs.js'
 import { cpuSeconds, HostCpu, rssKiB } from './proc.js'
@@ -66,7 +66,7 @@ export async function runJoin (cluster: Cluster, options: JoinOptions): Promise<
   const { n, deadlineMs, pollIntervalMs } = options
   const hostCpu = new HostCpu()
   const seedStart = Date.now()
-  const seed = await cluster.start(nodeName(0), startOptions({}))
+  const seed = await cluster.start(nodeName(0), {})
   const seedStartupMs = Date.now() - seedStart
   const seedAddress = seed.runtime.multiaddrs[0]
   if (seedAddress == null) throw new Error('the seed printed no multiaddr')
@@ -95,7 +95,7 @@ export async function runJoin (cluster: Cluster, options: JoinOptions): Promise<
   // cluster.start() spawns synchronously before its first await: this loop is the spawn burst
   const starting = Array.from({ length: n - 1 }, (_, i) => nodeName(i + 1)).map(async name => {
     try {
-      const node = await cluster.start(name, startOptions({ bootstrap: [seedAddress] }))
+      const node = await cluster.start(name, { bootstrap: [seedAddress] })
       apiUpMs[name] = Date.now() - t0
       nodes.push(node)
     } catch (err) {

@@ -4,13 +4,23 @@
  */
 import { spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
-import { mkdtempSync, openSync, readFileSync, rmSync, mkdirSync } from 'node:fs'
+import { existsSync, mkdtempSync, openSync, readFileSync, rmSync, mkdirSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import type { NodeStatus, MemberView } from '../../src/runtime/mesh-node.js'
 import type { RuntimeInfo } from '../../src/runtime/data-dir.js'
 
-export const repoRoot = resolve(import.meta.dirname, '..', '..')
+/** The repository root, found from this file whether it runs from test/e2e or dist/test/e2e. */
+function findRepoRoot (): string {
+  let dir = import.meta.dirname
+  for (let i = 0; i < 6; i++) {
+    if (existsSync(join(dir, 'bin', 'mesh.js')) && existsSync(join(dir, 'package.json'))) return dir
+    dir = resolve(dir, '..')
+  }
+  throw new Error(`cannot find bin/mesh.js above ${import.meta.dirname}`)
+}
+
+export const repoRoot = findRepoRoot()
 export const meshBin = join(repoRoot, 'bin', 'mesh.js')
 
 export interface NodeProcess {
