@@ -76,7 +76,12 @@ interface Suspicion {
 }
 
 export type Input =
-  | { type: 'tick', nowMs: number }
+  /**
+   * `slowdown` (≥ 1, default 1) stretches the failure and confirm timeouts while this node itself is
+   * overloaded (the runtime derives it from event-loop lag), as Lifeguard's local health multiplier
+   * does in HashiCorp memberlist: a starved node hears everyone late and must not accuse them.
+   */
+  | { type: 'tick', nowMs: number, slowdown?: number }
   /** A verified state record (from gossip or a sync table). */
   | { type: 'record', nowMs: number, peerId: string, incarnation: number, sequence: number, leaving: boolean }
   /** A verified failure verdict from another node. */
@@ -116,6 +121,7 @@ export class Membership {
   private readonly members = new Map<string, Member>()
   private readonly suspicions = new Map<string, Suspicion>()
   private readonly random: SeededRandom
+  private slowdown = 1
 
   constructor (readonly config: MembershipConfig, nowMs: number) {
     if (config.failureTimeoutMs <= 0) throw new Error('failureTimeoutMs must be positive')
@@ -134,7 +140,10 @@ export class Membership {
     const effects: Effect[] = []
     let applied = false
     switch (input.type) {
-      case 'tick': this.onTick(input.nowMs, effects); break
+      case 'tick':
+        this.slowdown = Math.min(8, Math.max(1, input.slowdown ?? 1))
+        this.onTick(input.nowMs, effects)
+        break
       case 'record': applied = this.onRecord(input, effects); break
       case 'verdict': this.onVerdict(input, effects); break
       case 'probe-answer': this.onProbeAnswer(input, effects); break
@@ -148,6 +157,11 @@ export class Membership {
 
   list (): Array<Readonly<Member>> {
     return [...this.members.values()]
+  }
+
+  /** The current timeout stretch (1 when this node is healthy). */
+  currentSlowdown (): number {
+    return this.slowdown
   }
 
   /** True when `peerId` is being probed and `helper` was asked in the current round. */
@@ -273,12 +287,12 @@ export class Membership {
       const m = this.members.get(id)
       if (m == null || id === this.config.self) continue
       const silentMs = nowMs - m.lastHeardMs
-      if (m.state === 'alive' && silentMs > this.config.failureTimeoutMs) {
+      if (m.state === 'alive' && silentMs > this.config.failureTimeoutMs * this.slowdown) {
         this.transition(m, 'suspect', nowMs, 'silent', effects, `${silentMs} ms`)
         this.startRound(m, nowMs, 1, effects)
       } else if (m.state === 'suspect') {
         const suspicion = this.suspicions.get(id)
-        if (silentMs >= this.config.confirmTimeoutMs) {
+        if (silentMs >= this.config.confirmTimeoutMs * this.slowdown) {
           this.declareFailed(m, nowMs, 'confirm-timeout', effects, `${silentMs} ms`)
         } else if (suspicion == null || nowMs >= suspicion.roundDeadlineMs) {
           this.startRound(m, nowMs, (suspicion?.round ?? 0) + 1, effects)

@@ -7,6 +7,9 @@
  *   connected to, until `maxPeers` connections: a mesh of up to `maxPeers` nodes becomes a full mesh,
  *   and a node that loses peers tops up. Members believed failed are re-dialed too, more slowly, so a
  *   healed partition reconnects.
+ * Two nodes that learn of each other at the same moment would dial each other at once and end up with
+ * two connections (each with its own handshake, identify, gossip and DHT streams). So of each pair only
+ * the node with the smaller PeerId dials first; the other waits `tieBreakGraceMs` before dialing too.
  */
 import { multiaddr } from '@multiformats/multiaddr'
 import { peerIdFromString } from '@libp2p/peer-id'
@@ -29,6 +32,8 @@ const backoffBaseMs = 1_000
 const backoffMaxMs = 30_000
 /** Members believed failed are retried at least this often, so partitions heal promptly. */
 const failedRetryMaxMs = 10_000
+/** How long the node with the larger PeerId of a pair leaves the first dial to the other. */
+const tieBreakGraceMs = 5_000
 /** Discovered-but-not-member peers remembered at most (oldest dropped first). */
 const discoveredMax = 1024
 
@@ -39,6 +44,8 @@ export class ConnectionKeeper {
   private readonly inFlight = new Set<string>()
   private readonly backoff = new Map<string, Backoff>()
   private readonly discovered = new Map<string, PeerId>()
+  /** When each candidate was first seen unconnected (for the tie-break grace). */
+  private readonly firstSeen = new Map<string, number>()
   private readonly seeds: Array<{ address: string, peerId: string | undefined }>
   private seedReached = false
   private soon?: ReturnType<typeof setTimeout>
@@ -125,11 +132,16 @@ export class ConnectionKeeper {
     ]
     let budget = this.init.maxPeers - connected.size
     const tried = new Set<string>()
+    for (const key of this.firstSeen.keys()) if (connected.has(key)) this.firstSeen.delete(key)
+    if (this.firstSeen.size > discoveredMax * 4) this.firstSeen.clear()
     for (const candidate of candidates) {
       if (budget <= 0 || this.inFlight.size >= dialsInFlightMax) break
       const key = candidate.key
       if (key === self || connected.has(key) || tried.has(key) || !this.due(key, now)) continue
       tried.add(key)
+      if (!this.firstSeen.has(key)) this.firstSeen.set(key, now)
+      // the smaller PeerId of a pair dials; the larger one only if no connection came within the grace
+      if (key < self && now - (this.firstSeen.get(key) ?? now) < tieBreakGraceMs) continue
       let id: PeerId
       try {
         id = this.discovered.get(key) ?? peerIdFromString(key)

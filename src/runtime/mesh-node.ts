@@ -5,6 +5,8 @@
  * Time given to the core is `performance.now()` (monotonic), never the wall clock.
  */
 import { cpus } from 'node:os'
+import { monitorEventLoopDelay } from 'node:perf_hooks'
+import type { IntervalHistogram } from 'node:perf_hooks'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { TopicValidatorResult } from '@libp2p/gossipsub'
@@ -58,6 +60,8 @@ export interface NodeStatus {
   startedAt: string
   heartbeatIntervalMs: number
   failureTimeoutMs: number
+  /** Local health: factor (≥ 1) by which failure timeouts are stretched while this node lags. */
+  slowdown: number
 }
 
 export interface MeshNodeOptions {
@@ -133,6 +137,8 @@ export class MeshNode {
   private selfEnvelope: Uint8Array<ArrayBuffer> | undefined
   private readonly keeper: ConnectionKeeper
   private readonly cpu = new CpuSampler()
+  private readonly loopDelay: IntervalHistogram = monitorEventLoopDelay({ resolution: 20 })
+  private slowdown = 1
   private readonly timers: Array<ReturnType<typeof setInterval>> = []
   private readonly startedAtWall = new Date()
   private readonly startedAtMono = performance.now()
@@ -209,6 +215,7 @@ export class MeshNode {
     this.timers.push(setInterval(() => { void this.heartbeat() }, this.config.heartbeatIntervalMs))
     this.timers.push(setInterval(() => { this.tick() }, tickIntervalMs(this.config.failureTimeoutMs)))
     this.keeper.start()
+    this.loopDelay.enable()
   }
 
   private advertisedAddresses (): string[] {
@@ -249,6 +256,7 @@ export class MeshNode {
   private async heartbeat (): Promise<void> {
     if (this.stopping) return
     this.selfRecord.load = { ...this.selfRecord.load, cpu: Math.round(this.cpu.utilisation() * 1000) / 1000 }
+    this.updateSlowdown()
     await this.publishSelf()
     void this.measureRtts()
   }
@@ -266,9 +274,21 @@ export class MeshNode {
     }
   }
 
+  /**
+   * Local health: when our own event loop lags (CPU starved), records from others are processed late
+   * too. Each 250 ms of p99 lag over the last heartbeat beyond 50 ms stretches the failure timeouts by
+   * one more timeout (up to 4×); the stretch decays by 20% per heartbeat once the lag is gone.
+   */
+  private updateSlowdown (): void {
+    const lagMs = this.loopDelay.percentile(99) / 1e6
+    this.loopDelay.reset()
+    const target = Math.min(4, Math.max(1, 1 + (lagMs - 50) / 250))
+    this.slowdown = Math.max(target, 1 + (this.slowdown - 1) * 0.8)
+  }
+
   private tick (): void {
     if (this.stopping) return
-    const { effects } = this.membership.step({ type: 'tick', nowMs: performance.now() })
+    const { effects } = this.membership.step({ type: 'tick', nowMs: performance.now(), slowdown: this.slowdown })
     this.perform(effects)
   }
 
@@ -276,10 +296,11 @@ export class MeshNode {
   private async ingest (bytes: Uint8Array<ArrayBuffer>, expectedSigner?: string): Promise<{ reason: RejectReason | null, applied: boolean }> {
     let opened: OpenedEnvelope
     try {
-      opened = await openEnvelope(this.config.network, bytes, expectedSigner)
+      opened = await openEnvelope(this.config.network, bytes, expectedSigner, candidate => this.isStale(candidate) ? 'stale' : null)
     } catch (err) {
       const reason = err instanceof RecordRejectedError ? err.reason : 'undecodable'
-      this.rejected[reason]++
+      // stale entries of a sync table are the normal case (they repeat what we know): not counted
+      if (reason !== 'stale' || expectedSigner != null) this.rejected[reason]++
       return { reason, applied: false }
     }
     const nowMs = performance.now()
@@ -287,10 +308,6 @@ export class MeshNode {
       const record = opened.record
       if (record.peerId === this.peerId) return { reason: null, applied: false }
       const stored = this.records.get(record.peerId)
-      if (stored != null && (record.incarnation < stored.record.incarnation ||
-        (record.incarnation === stored.record.incarnation && record.sequence <= stored.record.sequence))) {
-        return { reason: 'stale', applied: false }
-      }
       const { effects, applied } = this.membership.step({
         type: 'record', nowMs, peerId: record.peerId, incarnation: record.incarnation, sequence: record.sequence, leaving: record.leaving
       })
@@ -311,6 +328,15 @@ export class MeshNode {
     if (accepted) this.verdicts.set(verdict.subject, opened.bytes)
     this.perform(effects)
     return { reason: null, applied: accepted }
+  }
+
+  /** A record not newer than the one we hold (sync tables repeat what we know; gossip reorders). */
+  private isStale (opened: OpenedEnvelope): boolean {
+    if (opened.kind !== 'state') return false
+    if (opened.record.peerId === this.peerId) return true
+    const stored = this.records.get(opened.record.peerId)?.record
+    return stored != null && (opened.record.incarnation < stored.incarnation ||
+      (opened.record.incarnation === stored.incarnation && opened.record.sequence <= stored.sequence))
   }
 
   private async rememberAddresses (record: NodeRecord): Promise<void> {
@@ -441,7 +467,8 @@ export class MeshNode {
       uptimeMs: Math.round(now - this.startedAtMono),
       startedAt: this.startedAtWall.toISOString(),
       heartbeatIntervalMs: this.config.heartbeatIntervalMs,
-      failureTimeoutMs: this.config.failureTimeoutMs
+      failureTimeoutMs: this.config.failureTimeoutMs,
+      slowdown: Math.round(this.slowdown * 100) / 100
     }
   }
 
@@ -451,6 +478,7 @@ export class MeshNode {
     this.stopping = true
     for (const timer of this.timers) clearInterval(timer)
     this.keeper.stop()
+    this.loopDelay.disable()
     try {
       this.selfRecord = { ...this.selfRecord, leaving: true }
       await this.publishSelf()
