@@ -98,7 +98,7 @@ export async function createMeshLibp2p (init: MeshLibp2pInit): Promise<MeshLibp2
         clientMode: false,
         peerInfoMapper: passthroughMapper,
         // joiners meet each other through the first self-query via the seed: run it soon
-        initialQuerySelfInterval: 100,
+        initialQuerySelfInterval: 5_000,
         kBucketSize: 64
       }),
       pubsub: gossipsub({

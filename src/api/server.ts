@@ -6,10 +6,11 @@ import { createServer } from 'node:http'
 import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { timingSafeEqual } from 'node:crypto'
-import type { NodeStatus } from '../runtime/mesh-node.js'
+import type { ConnectionView, NodeStatus } from '../runtime/mesh-node.js'
 
 export interface ApiSource {
   status: () => NodeStatus
+  connectionList: () => ConnectionView[]
 }
 
 export interface ApiOptions {
@@ -38,11 +39,11 @@ function authorised (req: IncomingMessage, token: string | undefined): boolean {
   return given.length === expected.length && timingSafeEqual(given, expected)
 }
 
-export function peersView (status: NodeStatus): unknown {
+export function peersView (status: NodeStatus, connections: ConnectionView[]): unknown {
   return {
     peerId: status.peerId,
-    connections: status.connections,
-    members: status.members
+    members: status.members,
+    connections
   }
 }
 
@@ -69,7 +70,7 @@ export async function startApi (source: ApiSource, options: ApiOptions): Promise
           send(res, 200, source.status())
           return
         case '/v1/peers':
-          send(res, 200, peersView(source.status()))
+          send(res, 200, peersView(source.status(), source.connectionList()))
           return
         default:
           send(res, 404, { error: `no route ${url.pathname}; try /v1/status, /v1/peers or /health` })

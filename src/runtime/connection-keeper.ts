@@ -33,7 +33,7 @@ const backoffMaxMs = 30_000
 /** Members believed failed are retried at least this often, so partitions heal promptly. */
 const failedRetryMaxMs = 10_000
 /** How long the node with the larger PeerId of a pair leaves the first dial to the other. */
-const tieBreakGraceMs = 5_000
+const tieBreakGraceMs = 15_000
 /** Discovered-but-not-member peers remembered at most (oldest dropped first). */
 const discoveredMax = 1024
 

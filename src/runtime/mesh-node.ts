@@ -40,6 +40,13 @@ export interface MemberView {
   startedAt: string | null
 }
 
+export interface ConnectionView {
+  peerId: string
+  direction: 'inbound' | 'outbound'
+  remoteAddr: string
+  openedAt: string
+}
+
 export interface NodeStatus {
   peerId: string
   name: string
@@ -422,6 +429,16 @@ export class MeshNode {
     } catch (err) {
       this.log(`warning: announcing failure of ${shortId(subject)} failed: ${(err as Error).message}`)
     }
+  }
+
+  /** Every open connection: who, which way, over which address, since when. */
+  connectionList (): ConnectionView[] {
+    return this.libp2p.getConnections().map(c => ({
+      peerId: c.remotePeer.toString(),
+      direction: c.direction,
+      remoteAddr: c.remoteAddr.toString(),
+      openedAt: new Date(c.timeline.open).toISOString()
+    }))
   }
 
   status (): NodeStatus {
