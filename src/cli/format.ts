@@ -42,6 +42,7 @@ export function statusText (s: NodeStatus): string {
     `mode       ${s.mode}${s.partitioned ? '   PARTITIONED: fewer than half of the known members are reachable' : ''}`,
     `members    ${s.reachable}/${s.known} reachable   alive ${s.counts.alive}  suspect ${s.counts.suspect}  failed ${s.counts.failed}  left ${s.counts.left}`,
     `connected  ${s.connectedPeers} peers (${s.connections} connections)`,
+    `health     ${s.slowdown > 1 ? `event loop lagging: failure timeouts stretched ×${s.slowdown}` : 'ok'}`,
     `rejected   ${rejected}`,
     `API        ${s.api ?? '-'}`,
     'addresses',

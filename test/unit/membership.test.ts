@@ -803,3 +803,31 @@ describe('randomized invariants (200 seeds)', () => {
     ])
   })
 })
+
+describe('local health: a tick with slowdown > 1 stretches the failure and confirm timeouts', () => {
+  it('a member silent 1.5 × the failure timeout is not suspected while slowdown is 2, and is once it is 1', () => {
+    const c = new Cluster(['b', 'c', 'd'])
+    const at = failureTimeoutMs * 1.5
+    c.heartbeat(['c', 'd'], at)
+    expect(changes(c.m.step({ type: 'tick', nowMs: at, slowdown: 2 }).effects)).toEqual([])
+    expect(c.m.member('b')?.state).toBe('alive')
+    expect(c.m.currentSlowdown()).toBe(2)
+    expect(changes(c.m.step({ type: 'tick', nowMs: at + 1, slowdown: 1 }).effects)).toEqual([
+      expect.objectContaining({ peerId: 'b', from: 'alive', to: 'suspect', reason: 'silent' })
+    ])
+  })
+
+  it('the confirm timeout stretches too, and slowdown is clamped to 1..8', () => {
+    const c = new Cluster(['b'])
+    c.m.step({ type: 'tick', nowMs: failureTimeoutMs + 1 })
+    expect(c.m.member('b')?.state).toBe('suspect')
+    // past the confirm timeout, but the node is lagging 3×: no verdict yet
+    expect(changes(c.m.step({ type: 'tick', nowMs: confirmTimeoutMs + 1, slowdown: 3 }).effects)).toEqual([])
+    expect(c.m.member('b')?.state).toBe('suspect')
+    c.m.step({ type: 'tick', nowMs: confirmTimeoutMs + 2, slowdown: 0.1 })
+    expect(c.m.currentSlowdown()).toBe(1)
+    expect(c.m.member('b')?.state).toBe('failed')
+    c.m.step({ type: 'tick', nowMs: confirmTimeoutMs + 3, slowdown: 100 })
+    expect(c.m.currentSlowdown()).toBe(8)
+  })
+})
