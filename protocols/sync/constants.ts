@@ -19,8 +19,10 @@ export const syncTimeoutMs = 10_000
 /** Concurrent inbound/outbound sync streams per connection: one exchange at a time is the norm. */
 export const syncStreamsMax = 2
 
-/** Periodic anti-entropy with one random connected peer, so tables converge even if gossip was missed. */
+/** Periodic anti-entropy with one random connected peer, so tables converge even if gossip was missed:
+ * every 2 s while exchanges bring news (joins), doubling to every 30 s once tables agree. */
 export const syncIntervalMs = 30_000
+export const syncIntervalMinMs = 2_000
 
 export function syncProtocol (network: string): string {
   return `/mesh/${network}/sync/${syncProtocolVersion}`

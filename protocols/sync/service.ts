@@ -1,7 +1,10 @@
 /**
  * Anti-entropy: when two nodes connect, the dialer sends its whole membership table (signed state
  * records and failure verdicts) and the listener answers with its own, so a joiner knows every member
- * within one round trip of its first connection. Also run every `syncIntervalMs` with one random peer.
+ * within one round trip of its first connection. Also run periodically with one random peer: every
+ * `syncIntervalMinMs` while exchanges keep teaching us something (a node joining a star through a seed
+ * learns the members that join after it within seconds, not after the seed's gossip fan-out reaches it),
+ * backing off by doubling to `syncIntervalMs` once tables agree.
  * Entries are verified by the runtime's `onEntries` exactly as gossip is: a table is only a carrier.
  */
 import { serviceCapabilities } from '@libp2p/interface'
@@ -9,15 +12,15 @@ import type { ComponentLogger, Connection, Logger, PeerId, Startable, Stream, Ty
 import type { ConnectionManager, Registrar } from '@libp2p/interface-internal'
 import { MembershipTable } from './sync.js'
 import { request, respond } from '../shared/request-response.js'
-import { syncEntriesMax, syncEntryBytesMax, syncIntervalMs, syncMessageBytesMax, syncProtocol, syncStreamsMax, syncTimeoutMs } from './constants.js'
+import { syncEntriesMax, syncEntryBytesMax, syncIntervalMinMs, syncIntervalMs, syncMessageBytesMax, syncProtocol, syncStreamsMax, syncTimeoutMs } from './constants.js'
 
 export interface MembershipSyncInit {
   network: string
   /** Our current table: encoded envelopes. */
   getEntries: () => Array<Uint8Array<ArrayBuffer>>
-  /** A table received from `from`; entries are still unverified. */
-  onEntries: (entries: Array<Uint8Array<ArrayBuffer>>, from: PeerId) => Promise<void>
-  /** @default 30000 */
+  /** A table received from `from`; entries are still unverified. Resolves to how many were news. */
+  onEntries: (entries: Array<Uint8Array<ArrayBuffer>>, from: PeerId) => Promise<number>
+  /** Longest pause between periodic exchanges. @default 30000 */
   intervalMs?: number
 }
 
@@ -40,7 +43,9 @@ export class MembershipSync implements Startable {
   readonly protocol: string
   readonly stats: MembershipSyncStats = { exchanges: 0, failures: 0, oversizeEntries: 0 }
   private readonly log: Logger
-  private timer?: ReturnType<typeof setInterval>
+  private timer?: ReturnType<typeof setTimeout>
+  private delayMs = syncIntervalMinMs
+  private running = false
   private readonly inFlight = new Set<string>()
 
   constructor (private readonly components: MembershipSyncComponents, private readonly init: MembershipSyncInit) {
@@ -58,12 +63,13 @@ export class MembershipSync implements Startable {
       maxOutboundStreams: syncStreamsMax
     })
     this.components.events.addEventListener('peer:connect', this.onPeerConnect)
-    this.timer = setInterval(() => { this.syncWithRandomPeer() }, this.init.intervalMs ?? syncIntervalMs)
-    this.timer.unref?.()
+    this.running = true
+    this.schedule()
   }
 
   async stop (): Promise<void> {
-    clearInterval(this.timer)
+    this.running = false
+    clearTimeout(this.timer)
     this.components.events.removeEventListener('peer:connect', this.onPeerConnect)
     await this.components.registrar.unhandle(this.protocol)
   }
@@ -75,30 +81,46 @@ export class MembershipSync implements Startable {
     if (outbound) void this.syncWith(peer)
   }
 
-  private syncWithRandomPeer (): void {
+  private schedule (): void {
+    if (!this.running) return
+    this.timer = setTimeout(() => { void this.periodic() }, this.delayMs)
+    this.timer.unref?.()
+  }
+
+  private async periodic (): Promise<void> {
     const connections = this.components.connectionManager.getConnections()
-    if (connections.length === 0) return
-    const connection = connections[Math.floor(Math.random() * connections.length)] as Connection
-    void this.syncWith(connection.remotePeer)
+    let news = 0
+    if (connections.length > 0) {
+      const connection = connections[Math.floor(Math.random() * connections.length)] as Connection
+      news = await this.syncWith(connection.remotePeer)
+    }
+    this.noteNews(news)
+    this.schedule()
+  }
+
+  /** Fast while exchanges bring news, doubling up to the interval once they do not. */
+  private noteNews (news: number): void {
+    const maxMs = this.init.intervalMs ?? syncIntervalMs
+    this.delayMs = news > 0 ? syncIntervalMinMs : Math.min(maxMs, this.delayMs * 2)
   }
 
   private table (): MembershipTable {
     return { entries: this.init.getEntries().slice(0, syncEntriesMax) }
   }
 
-  private async accept (table: MembershipTable, from: PeerId): Promise<void> {
+  private async accept (table: MembershipTable, from: PeerId): Promise<number> {
     const entries = table.entries.filter(entry => entry.length <= syncEntryBytesMax)
     this.stats.oversizeEntries += table.entries.length - entries.length
-    await this.init.onEntries(entries, from)
+    return await this.init.onEntries(entries, from)
   }
 
   /**
    * Exchange tables with `peer` (or push only `entries`, e.g. our leave record). Never throws;
    * failures are counted and logged.
    */
-  async syncWith (peer: PeerId, options: { entries?: Array<Uint8Array<ArrayBuffer>>, timeoutMs?: number } = {}): Promise<boolean> {
+  async syncWith (peer: PeerId, options: { entries?: Array<Uint8Array<ArrayBuffer>>, timeoutMs?: number } = {}): Promise<number> {
     const key = peer.toString()
-    if (options.entries == null && this.inFlight.has(key)) return false
+    if (options.entries == null && this.inFlight.has(key)) return 0
     this.inFlight.add(key)
     try {
       const table = options.entries != null ? { entries: options.entries } : this.table()
@@ -107,12 +129,11 @@ export class MembershipSync implements Startable {
         maxDataLength: syncMessageBytesMax
       })
       this.stats.exchanges++
-      await this.accept(theirs, peer)
-      return true
+      return await this.accept(theirs, peer)
     } catch (err) {
       this.stats.failures++
       this.log('sync with %p failed: %s', peer, (err as Error).message)
-      return false
+      return 0
     } finally {
       this.inFlight.delete(key)
     }
@@ -124,7 +145,9 @@ export class MembershipSync implements Startable {
         // Answer with our table as it was before theirs is merged: they already know their own.
         const ours = this.table()
         this.stats.exchanges++
-        void this.accept(theirs, conn.remotePeer).catch(err => { this.log.error('merging table failed: %e', err) })
+        void this.accept(theirs, conn.remotePeer)
+          .then(news => { if (news > 0) this.noteNews(news) })
+          .catch(err => { this.log.error('merging table failed: %e', err) })
         return ours
       },
       err => { this.stats.failures++; this.log('serving sync to %p failed: %s', connection.remotePeer, err.message) })

@@ -2,7 +2,8 @@
  * Keeps the node connected: libp2p 3 has no auto-dialer, and @libp2p/bootstrap dials each seed once
  * and never again. Every round (1 s, and soon after a discovery) this:
  * - dials the seeds, with backoff and jitter, until one has answered, and again whenever the node has
- *   no connection at all (a joiner that started before its seed, or was cut off, finds its way back);
+ *   fewer than `minPeers` connections and no other member it could dial (a joiner that started before
+ *   its seed, or was cut off, finds its way back);
  * - dials known members (from the membership table) and discovered peers (DHT, identify) it is not
  *   connected to, until `maxPeers` connections: a mesh of up to `maxPeers` nodes becomes a full mesh,
  *   and a node that loses peers tops up. Members believed failed are re-dialed too, more slowly, so a
@@ -25,8 +26,9 @@ export interface ConnectionKeeperInit {
 }
 
 const roundIntervalMs = 1_000
-/** Dials in flight at once: bounded so a big table does not open hundreds of sockets at once. */
-const dialsInFlightMax = 8
+/** Dials in flight at once: bounded so a big table does not open hundreds of sockets at once (a star
+ * start of 24 nodes on 2 cores thrashes in handshake timeouts with more). */
+const dialsInFlightMax = 4
 const dialTimeoutMs = 20_000
 const backoffBaseMs = 1_000
 const backoffMaxMs = 30_000
@@ -113,7 +115,10 @@ export class ConnectionKeeper {
     const connected = new Set(this.libp2p.getConnections().map(c => c.remotePeer.toString()))
     if (!this.seedReached && this.seeds.some(s => s.peerId != null && connected.has(s.peerId))) this.seedReached = true
 
-    if (!this.seedReached || connected.size === 0) {
+    // Seeds until one answered; later again whenever we are below --min-peers (isolated, or peers left)
+    // and the members we know cannot make up the difference.
+    const reachableMembers = this.init.members().filter(m => m.preferred).length
+    if (!this.seedReached || (connected.size < this.init.minPeers && connected.size >= reachableMembers)) {
       for (const seed of this.seeds) {
         const key = `seed:${seed.address}`
         if (seed.peerId != null && connected.has(seed.peerId)) continue

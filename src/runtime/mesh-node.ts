@@ -198,7 +198,7 @@ export class MeshNode {
       maxConnections: Math.max(64, config.maxPeers * 2),
       sync: {
         getEntries: () => self?.table() ?? [],
-        onEntries: async (entries, from) => { await self?.onTable(entries, from) }
+        onEntries: async (entries, from) => await self?.onTable(entries, from) ?? 0
       }
     })
     self = new MeshNode(config, options, libp2p)
@@ -371,15 +371,18 @@ export class MeshNode {
     return reason === 'stale' ? TopicValidatorResult.Ignore : TopicValidatorResult.Reject
   }
 
-  private async onTable (entries: Array<Uint8Array<ArrayBuffer>>, _from: PeerId): Promise<void> {
+  /** Merge a sync table; returns how many entries were news (applied). */
+  private async onTable (entries: Array<Uint8Array<ArrayBuffer>>, _from: PeerId): Promise<number> {
     // State records first, so verdicts are judged against the newest life we know of.
     const ordered = entries
       .map(entry => ({ entry, verdict: isVerdictEnvelope(entry) }))
       .sort((a, b) => Number(a.verdict) - Number(b.verdict))
+    let news = 0
     for (const { entry } of ordered) {
-      if (this.stopping) return
-      await this.ingest(entry)
+      if (this.stopping) break
+      if ((await this.ingest(entry)).applied) news++
     }
+    return news
   }
 
   private perform (effects: Effect[]): void {

@@ -71,6 +71,8 @@ describe('a five-node mesh on 127.0.0.1', () => {
       const member = await cluster.waitForMemberState(node, restarted.runtime.peerId, 'alive')
       expect(member.incarnation).toBe(restarted.runtime.incarnation)
     }
+    // it tops up to a full mesh again: connected to each of the 4 others
+    await cluster.waitForStatus(restarted, 'connected to the 4 others again', s => s.connectedPeers >= 4)
   })
 
   it('SIGTERM ⇒ the node exits 0 and the others mark it left, never failed', async () => {
@@ -98,7 +100,7 @@ describe('a five-node mesh on 127.0.0.1', () => {
       announce: [],
       bootstrap: [],
       maxConnections: 16,
-      sync: { getEntries: () => [], onEntries: async () => {} }
+      sync: { getEntries: () => [], onEntries: async () => 0 }
     })
     const topic = stateTopic(cluster.network)
     rogue.services.pubsub.subscribe(topic)
