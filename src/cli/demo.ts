@@ -5,16 +5,20 @@
  */
 import { spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
-import { mkdtempSync, openSync, rmSync, readFileSync } from 'node:fs'
+import { mkdtempSync, openSync, realpathSync, rmSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join, dirname } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { join } from 'node:path'
 import type { NodeStatus } from '../runtime/mesh-node.js'
 import type { RuntimeInfo } from '../runtime/data-dir.js'
 import { CliError, getJson } from './client.js'
 import { statusText } from './format.js'
 
-const binPath = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'bin', 'mesh.js')
+/** The `mesh` script this process runs (bin/mesh.js), to start the demo nodes with. */
+function meshScript (): string {
+  const script = process.argv[1]
+  if (script == null) throw new CliError('cannot tell which mesh script is running')
+  return realpathSync(script)
+}
 
 async function waitForRuntime (dataDir: string, child: ChildProcess, timeoutMs: number): Promise<RuntimeInfo> {
   const deadline = Date.now() + timeoutMs
@@ -34,7 +38,7 @@ export async function runDemo (count: number, json: boolean): Promise<void> {
   const network = `demo-${process.pid}`
   const startNode = (index: number, bootstrap: string | undefined): { child: ChildProcess, dataDir: string } => {
     const dataDir = join(root, `node-${index}`)
-    const args = [binPath, 'start', '--data-dir', dataDir, '--listen', '/ip4/127.0.0.1/tcp/0', '--api', '127.0.0.1:0',
+    const args = [meshScript(), 'start', '--data-dir', dataDir, '--listen', '/ip4/127.0.0.1/tcp/0', '--api', '127.0.0.1:0',
       '--name', `demo-${index}`, '--network', network, '--heartbeat-interval-ms', '1000', '--failure-timeout-ms', '5000']
     if (bootstrap != null) args.push('--bootstrap', bootstrap)
     const log = openSync(join(root, `node-${index}.log`), 'a')

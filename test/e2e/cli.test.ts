@@ -118,3 +118,43 @@ describe('configuration precedence (flag > env > file > default) in a running no
     }
   })
 })
+
+describe('mesh demo', () => {
+  it('starts N local nodes that find each other, and stops them all on Ctrl-C', async () => {
+    const { spawn } = await import('node:child_process')
+    const demo = spawn(process.execPath, [meshBin, 'demo', '--nodes', '3', '--json'], { stdio: ['ignore', 'pipe', 'pipe'] })
+    let api: string | undefined
+    try {
+      let buffer = ''
+      const seen = await new Promise<{ names: string[], root: string }>((resolve, reject) => {
+        let root = ''
+        const timer = setTimeout(() => { reject(new Error(`demo did not show 3 alive members in time; output: ${buffer.slice(-2000)}`)) }, 90_000)
+        demo.stdout.on('data', (chunk: Buffer) => {
+          buffer += chunk.toString()
+          for (const line of buffer.split('\n')) {
+            const started = /^started 3 nodes in (\S+)/.exec(line)
+            if (started != null) root = started[1] as string
+            if (!line.startsWith('{')) continue
+            try {
+              const status = JSON.parse(line) as { api: string, members: Array<{ name: string, state: string }> }
+              api = status.api
+              const alive = status.members.filter(m => m.state === 'alive').map(m => m.name).sort()
+              if (alive.length === 3) { clearTimeout(timer); resolve({ names: alive, root }) }
+            } catch {}
+          }
+        })
+        demo.once('exit', code => { clearTimeout(timer); reject(new Error(`demo exited early (${code}): ${buffer.slice(-2000)}`)) })
+      })
+      expect(seen.names).toEqual(['demo-1', 'demo-2', 'demo-3'])
+      demo.removeAllListeners('exit')
+      const exited = new Promise<number | null>(resolve => demo.once('exit', code => { resolve(code) }))
+      demo.kill('SIGINT')
+      expect(await exited).toBe(0)
+      // the nodes are gone: the first node's API no longer answers, and the temp folder is removed
+      await expect(fetch(`${api as string}/health`, { signal: AbortSignal.timeout(2_000) })).rejects.toThrow()
+      expect(() => statSync(seen.root)).toThrow()
+    } finally {
+      if (demo.exitCode == null && demo.pid != null) process.kill(demo.pid, 'SIGKILL')
+    }
+  }, 120_000)
+})
