@@ -105,6 +105,22 @@ describe('configuration precedence (flag > env > file > default) in a running no
     expect(status.heartbeatIntervalMs).toBe(500)
   })
 
+  it('with --api-token the API requires the bearer token, and the CLI sends it', async () => {
+    const token = 'a-test-token-of-32-characters-xx'
+    const node = await cluster.start('token-node', { apiToken: token })
+    const denied = await fetch(`${node.api}/v1/status`)
+    expect(denied.status).toBe(401)
+    expect(await denied.json()).toMatchObject({ error: expect.stringMatching(/Bearer/) })
+    const status = await cluster.status(node) // the harness sends the token
+    expect(status.peerId).toBe(node.runtime.peerId)
+    const viaCli = mesh(['status', '--json', '--data-dir', node.dataDir, '--api-token', token])
+    expect(viaCli.code).toBe(0)
+    expect((JSON.parse(viaCli.stdout) as { peerId: string }).peerId).toBe(node.runtime.peerId)
+    const withoutToken = mesh(['status', '--data-dir', node.dataDir])
+    expect(withoutToken.code).toBe(1)
+    expect(withoutToken.stderr).toMatch(/401/)
+  })
+
   it('environment beats the file', async () => {
     const file = join(cluster.root, 'config2.json')
     writeFileSync(file, JSON.stringify({ capabilities: 'from-file' }))
