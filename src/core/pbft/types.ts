@@ -1,0 +1,222 @@
+/**
+ * Types of the pBFT core (Castro & Liskov, OSDI '99). The core is a pure state machine: the runtime
+ * (or the simulator) feeds it inputs with `Replica.step(input)` and performs the effects it returns, in
+ * order: persist, then send, then deliver replies. No I/O, clock or randomness inside.
+ *
+ * Replicas are numbered 0..n-1 in genesis order; the primary of view v is v mod n.
+ * Authentication: every message carries `from` and a `signature` over `signable(message)`. The runtime
+ * verifies the signature of every message it receives before the core sees it (dropping failures);
+ * messages embedded in VIEW-CHANGE / NEW-VIEW certificates are verified by the core itself through the
+ * injected `Crypto.verify`, since they were signed by replicas other than the sender.
+ */
+
+export type ReplicaId = number
+export type Digest = string
+
+/**
+ * A client's request: signed by the client (checked by the runtime), deduplicated by (client, id).
+ * Ids start at 1; each (client, id) executes at most once, in whatever order the log puts them, and a
+ * client may run at most `clientWindow` ids ahead of its lowest unexecuted one.
+ */
+export interface ClientRequest {
+  /** Submitter identity (a PeerId in the runtime). */
+  client: string
+  /** Per-client, increasing: a request with an id ≤ the last executed one of that client is a duplicate. */
+  requestId: number
+  /** Opaque operation for the application (JSON text in the runtime). */
+  operation: string
+  /** The client's signature over the request, checked by the runtime; opaque to the core. */
+  signature?: string
+}
+
+interface Signed {
+  from: ReplicaId
+  signature: string
+}
+
+export interface PrePrepare extends Signed {
+  type: 'pre-prepare'
+  view: number
+  seq: number
+  digest: Digest
+  /** The batch itself (its digest must equal `digest`); an empty batch is a null request. */
+  batch: ClientRequest[]
+}
+
+export interface Prepare extends Signed {
+  type: 'prepare'
+  view: number
+  seq: number
+  digest: Digest
+}
+
+export interface Commit extends Signed {
+  type: 'commit'
+  view: number
+  seq: number
+  digest: Digest
+}
+
+export interface Checkpoint extends Signed {
+  type: 'checkpoint'
+  seq: number
+  /** Digest of the application state after executing every sequence up to `seq`. */
+  stateDigest: Digest
+}
+
+/** Proof that (view, seq, digest) prepared at some replica: the pre-prepare and 2f matching prepares. */
+export interface PreparedCertificate {
+  prePrepare: PrePrepare
+  prepares: Prepare[]
+}
+
+export interface ViewChange extends Signed {
+  type: 'view-change'
+  /** The view being moved to. */
+  view: number
+  /** The sender's last stable checkpoint and its proof (2f+1 checkpoint messages; empty for seq 0). */
+  stableSeq: number
+  stableDigest: Digest
+  checkpointProof: Checkpoint[]
+  /** Everything that prepared at the sender above its stable checkpoint. */
+  prepared: PreparedCertificate[]
+}
+
+export interface NewView extends Signed {
+  type: 'new-view'
+  view: number
+  /** 2f+1 valid VIEW-CHANGE messages for `view`. */
+  viewChanges: ViewChange[]
+  /** The pre-prepares of the new view, recomputable from `viewChanges` (set O of the paper). */
+  prePrepares: PrePrepare[]
+}
+
+/** Asks a replica for the state at its latest stable checkpoint (state transfer). */
+export interface FetchState extends Signed {
+  type: 'fetch-state'
+  /** The requester has executed up to here. */
+  fromSeq: number
+}
+
+/** Answer to FETCH-STATE: the snapshot at a stable checkpoint, with the checkpoint proof. */
+export interface StateTransfer extends Signed {
+  type: 'state'
+  seq: number
+  stateDigest: Digest
+  checkpointProof: Checkpoint[]
+  snapshot: string
+}
+
+/** A client request passed on by a replica that is not the primary (or re-sent to a new primary). */
+export interface Forward extends Signed {
+  type: 'forward'
+  request: ClientRequest
+}
+
+export type Message = Forward | PrePrepare | Prepare | Commit | Checkpoint | ViewChange | NewView | FetchState | StateTransfer
+
+/** The replicated, deterministic application the log drives. */
+export interface Application {
+  /** Execute one operation; must be deterministic. Returns the result sent back to the client. */
+  apply: (request: ClientRequest, seq: number) => string
+  /** Digest of the whole state (canonical encoding). */
+  digest: () => Digest
+  snapshot: () => string
+  restore: (snapshot: string) => void
+}
+
+/** Injected hashing and signing: pure functions from the core's point of view. */
+export interface Crypto {
+  /** Collision-resistant digest of a string (sha256 hex in the runtime). */
+  hash: (data: string) => Digest
+  /** Sign `signable(message)` as this replica. */
+  sign: (data: string) => string
+  /** Did replica `from` sign `data`? */
+  verify: (from: ReplicaId, data: string, signature: string) => boolean
+}
+
+export interface ReplicaConfig {
+  id: ReplicaId
+  n: number
+  /** Checkpoint interval K (paper: 128). Log window = 2K (low/high water marks). */
+  checkpointInterval: number
+  /** Largest batch the primary proposes. */
+  batchSizeMax: number
+  /** How long the primary may hold a non-full batch before proposing it. */
+  batchDelayMs: number
+  /** View-change timer: a request pending longer than this (doubling per failed view) starts a view change. */
+  viewChangeTimeoutMs: number
+  /** Re-send our own unfinished protocol messages this often (lossy networks). */
+  retransmitMs: number
+}
+
+export type Input =
+  /** A client request (already signature-checked by the runtime), submitted at this replica. */
+  | { type: 'request', request: ClientRequest, nowMs: number }
+  /** A protocol message whose sender signature the runtime has verified. */
+  | { type: 'message', message: Message, nowMs: number }
+  | { type: 'tick', nowMs: number }
+
+/** Why an input was dropped: bounded set, used as metric labels. */
+export type DropReason =
+  | 'not-validator' | 'bad-signature' | 'wrong-view' | 'outside-watermarks' | 'digest-mismatch'
+  | 'not-primary' | 'conflicting' | 'duplicate' | 'stale' | 'invalid' | 'bad-certificate'
+
+export type Effect =
+  /** Store durably before any later `send` leaves the node. */
+  | { type: 'persist', record: PersistRecord }
+  | { type: 'send', to: ReplicaId | 'all', message: Message }
+  /** Executed in sequence order; `result` goes back to the client (f+1 matching replies decide it). */
+  | { type: 'reply', request: ClientRequest, seq: number, view: number, result: string }
+  | { type: 'committed', seq: number, view: number, digest: Digest, batch: ClientRequest[] }
+  | { type: 'stable', seq: number, stateDigest: Digest }
+  | { type: 'view', view: number, primary: ReplicaId, active: boolean }
+  | { type: 'drop', reason: DropReason, from?: ReplicaId, detail?: string }
+
+/**
+ * What a replica must find again after a crash so it never contradicts itself: every message it sent
+ * (and so every prepare/commit it voted), the view it is in, and its checkpoints with snapshots.
+ * The runtime appends these; `Replica.restore(records)` rebuilds the replica from them.
+ */
+export type PersistRecord =
+  | { kind: 'sent', message: Message }
+  | { kind: 'accepted', message: PrePrepare | Prepare | Commit | Checkpoint | ViewChange }
+  | { kind: 'view', view: number, active: boolean }
+  | { kind: 'executed', seq: number, view: number, digest: Digest, batch: ClientRequest[] }
+  | { kind: 'stable', seq: number, stateDigest: Digest, snapshot: string, proof: Checkpoint[] }
+
+/** Quorum arithmetic in one place. */
+export function faultsTolerated (n: number): number {
+  return Math.floor((n - 1) / 3)
+}
+
+export function quorumSize (n: number): number {
+  return 2 * faultsTolerated(n) + 1
+}
+
+export function primaryOf (view: number, n: number): ReplicaId {
+  return view % n
+}
+
+/** The bytes a signature covers: every field but the signature, in a fixed order. */
+export function signable (message: Message): string {
+  const { signature: _signature, ...rest } = message
+  return canonicalJson(rest)
+}
+
+/** JSON with object keys sorted at every level: the same value always gives the same text. */
+export function canonicalJson (value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`
+  }
+  return JSON.stringify(value)
+}
+
+/** Digest of a batch (order matters). */
+export function batchDigest (crypto: Crypto, batch: ClientRequest[]): Digest {
+  return crypto.hash(canonicalJson(batch))
+}
