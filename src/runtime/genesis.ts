@@ -1,0 +1,111 @@
+/**
+ * The genesis file fixes a network's validator set and consensus parameters (the shape of cometbft's
+ * genesis.json). Every validator must start from the same file: its hash is printed so operators can
+ * compare it across machines.
+ */
+import { createHash } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { canonicalJson } from '../core/pbft/types.js'
+
+export interface ConsensusParams {
+  /** K: checkpoint every K sequence numbers (paper: 128). */
+  checkpoint_interval: number
+  batch_size_max: number
+  batch_delay_ms: number
+  view_change_timeout_ms: number
+  retransmit_ms: number
+}
+
+export interface GenesisValidator {
+  peer_id: string
+  name: string
+}
+
+export interface Genesis {
+  genesis_time: string
+  network: string
+  validators: GenesisValidator[]
+  consensus_params: ConsensusParams
+}
+
+export const defaultConsensusParams: ConsensusParams = {
+  checkpoint_interval: 128,
+  batch_size_max: 512,
+  batch_delay_ms: 2,
+  view_change_timeout_ms: 4000,
+  retransmit_ms: 1500
+}
+
+export class GenesisError extends Error {
+  override readonly name = 'GenesisError'
+}
+
+const validatorsMax = 100
+
+export function makeGenesis (network: string, validators: GenesisValidator[], params: Partial<ConsensusParams> = {}): Genesis {
+  const genesis: Genesis = {
+    genesis_time: new Date().toISOString(),
+    network,
+    validators,
+    consensus_params: { ...defaultConsensusParams, ...params }
+  }
+  validateGenesis(genesis)
+  return genesis
+}
+
+export function validateGenesis (value: unknown, source = 'genesis'): Genesis {
+  const fail = (message: string): never => { throw new GenesisError(`${source}: ${message}`) }
+  if (typeof value !== 'object' || value == null) return fail('must be a JSON object')
+  const g = value as Partial<Genesis>
+  if (typeof g.network !== 'string' || !/^[a-z0-9][a-z0-9_-]{0,31}$/.test(g.network)) fail('"network" must be a network name')
+  if (!Array.isArray(g.validators) || g.validators.length === 0) fail('"validators" must list at least one validator')
+  const validators = g.validators as GenesisValidator[]
+  if (validators.length > validatorsMax) fail(`at most ${validatorsMax} validators (pBFT costs O(n²) messages)`)
+  if (validators.length !== 1 && validators.length < 4) fail(`pBFT needs 1 or at least 4 validators (n = 3f + 1), got ${validators.length}`)
+  const seen = new Set<string>()
+  for (const v of validators) {
+    if (typeof v?.peer_id !== 'string') fail('every validator needs a "peer_id"')
+    try {
+      if (peerIdFromString(v.peer_id).type !== 'Ed25519') fail(`${v.peer_id} is not an Ed25519 PeerId`)
+    } catch (err) {
+      if (err instanceof GenesisError) throw err
+      fail(`${String(v.peer_id)} is not a PeerId`)
+    }
+    if (seen.has(v.peer_id)) fail(`${v.peer_id} is listed twice`)
+    seen.add(v.peer_id)
+    if (typeof v.name !== 'string' || v.name.length > 64) fail('every validator needs a "name" (≤ 64 chars)')
+  }
+  const p = { ...defaultConsensusParams, ...(g.consensus_params ?? {}) }
+  const positive = (key: keyof ConsensusParams, min: number, max: number): void => {
+    const n = p[key]
+    if (!Number.isInteger(n) || n < min || n > max) fail(`consensus_params.${key} must be a whole number in ${min}..${max}`)
+  }
+  positive('checkpoint_interval', 1, 100_000)
+  positive('batch_size_max', 1, 100_000)
+  positive('batch_delay_ms', 0, 10_000)
+  positive('view_change_timeout_ms', 100, 600_000)
+  positive('retransmit_ms', 50, 600_000)
+  return { genesis_time: String(g.genesis_time ?? ''), network: g.network as string, validators, consensus_params: p }
+}
+
+export function readGenesis (path: string): Genesis {
+  let text: string
+  try {
+    text = readFileSync(path, 'utf8')
+  } catch (err) {
+    throw new GenesisError(`cannot read genesis file ${path}: ${(err as Error).message}`)
+  }
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(text)
+  } catch (err) {
+    throw new GenesisError(`${path} is not valid JSON: ${(err as Error).message}`)
+  }
+  return validateGenesis(parsed, path)
+}
+
+/** Short fingerprint of a genesis, to compare across machines. */
+export function genesisHash (genesis: Genesis): string {
+  return createHash('sha256').update(canonicalJson(genesis)).digest('hex').slice(0, 16)
+}
