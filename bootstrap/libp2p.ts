@@ -22,6 +22,8 @@ import { membershipSync } from '../protocols/sync/service.js'
 import type { MembershipSync, MembershipSyncInit } from '../protocols/sync/service.js'
 import { probe } from '../protocols/probe/service.js'
 import type { Probe } from '../protocols/probe/service.js'
+import { pbftTransport } from '../protocols/pbft/service.js'
+import type { PbftTransport, PbftTransportInit } from '../protocols/pbft/service.js'
 
 export interface MeshServices extends Record<string, unknown> {
   identify: Identify
@@ -30,6 +32,7 @@ export interface MeshServices extends Record<string, unknown> {
   pubsub: GossipSub
   sync: MembershipSync
   probe: Probe
+  pbft: PbftTransport
 }
 
 export type MeshLibp2p = Libp2p<MeshServices>
@@ -42,6 +45,8 @@ export interface MeshLibp2pInit {
   bootstrap: string[]
   maxConnections: number
   sync: Pick<MembershipSyncInit, 'getEntries' | 'onEntries'>
+  /** Where pBFT frames go (nodes without a genesis drop them). */
+  pbft?: PbftTransportInit['onFrame']
 }
 
 /** Private DHT protocol: nodes of other networks (and the public IPFS DHT) never answer it. */
@@ -127,7 +132,8 @@ export async function createMeshLibp2p (init: MeshLibp2pInit): Promise<MeshLibp2
         }
       }),
       sync: membershipSync({ network: init.network, ...init.sync }),
-      probe: probe({ network: init.network, ping: pingPeer })
+      probe: probe({ network: init.network, ping: pingPeer }),
+      pbft: pbftTransport({ network: init.network, onFrame: init.pbft ?? (() => {}) })
     }
   })
   pingService = node.services.ping

@@ -8,6 +8,8 @@ import { CliError, getJson } from './client.js'
 import { membersTable, statusText } from './format.js'
 import { runStart } from './start.js'
 import { runDemo } from './demo.js'
+import { runGenesis, runTestnet } from './testnet.js'
+import { defaultNetwork } from '../runtime/config.js'
 
 const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value]
 
@@ -99,6 +101,33 @@ Examples:
     .action(async (options: { dataDir?: string, api?: string, apiToken?: string, json?: boolean }) => {
       const peers = await getJson<{ members: NodeStatus['members'] }>(clientOptions(options), '/v1/peers')
       console.log(options.json === true ? JSON.stringify(peers, null, 2) : membersTable(peers.members))
+    })
+
+  program.command('testnet')
+    .description('write N validator data dirs (keys, a shared genesis.json, a config.json each) for a local test net')
+    .requiredOption('--nodes <n>', 'how many validators (1, or 4 and more: n = 3f + 1)')
+    .requiredOption('--dir <dir>', 'where to write node-1 … node-N')
+    .option('--network <name>', 'network name', defaultNetwork)
+    .option('--host <ip>', 'address the nodes listen on', '127.0.0.1')
+    .option('--base-port <port>', 'TCP port of node-1 (node-i: base + i - 1; APIs at base + 100 + i - 1)', '4800')
+    .option('--json', 'print JSON')
+    .action(async (options: { nodes: string, dir: string, network: string, host: string, basePort: string, json?: boolean }) => {
+      const nodes = Number(options.nodes)
+      if (!Number.isInteger(nodes) || nodes < 1 || nodes > 100 || (nodes > 1 && nodes < 4)) throw new CliError(`--nodes: "${options.nodes}" must be 1, or 4 to 100 (pBFT: n = 3f + 1)`, 2)
+      const basePort = Number(options.basePort)
+      if (!Number.isInteger(basePort) || basePort < 1 || basePort + 100 + nodes > 65535) throw new CliError(`--base-port: "${options.basePort}" is not a usable port`, 2)
+      if (!/^[a-z0-9][a-z0-9_-]{0,31}$/.test(options.network)) throw new CliError(`--network: "${options.network}" must be 1-32 of a-z 0-9 _ -`, 2)
+      await runTestnet({ nodes, dir: options.dir, network: options.network, host: options.host, basePort, json: options.json === true })
+    })
+
+  program.command('genesis')
+    .description('write a genesis file from validator PeerIds collected on several machines (mesh init prints them)')
+    .option('--validator <peerId>', 'a validator PeerId (repeatable, in order)', collect)
+    .option('--name <name>', 'a validator name (repeatable, same order as --validator)', collect)
+    .option('--network <name>', 'network name', defaultNetwork)
+    .option('--out <file>', 'write to this file instead of stdout')
+    .action((options: { validator?: string[], name?: string[], network: string, out?: string }) => {
+      runGenesis({ validators: options.validator ?? [], names: options.name, network: options.network, out: options.out })
     })
 
   program.command('demo')

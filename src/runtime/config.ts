@@ -34,6 +34,8 @@ export interface NodeConfig {
   minPeers: number
   /** Dial known members until this many connections; a mesh up to this size is a full mesh. */
   maxPeers: number
+  /** Genesis file: joins that consensus network (default: genesis.json in the data dir, if any). */
+  genesis?: string
 }
 
 type Kind = 'string' | 'list' | 'int' | 'address' | 'token'
@@ -60,7 +62,8 @@ export const optionSpecs: OptionSpec[] = [
   { key: 'heartbeatIntervalMs', flag: 'heartbeat-interval-ms', env: 'MESH_HEARTBEAT_INTERVAL_MS', kind: 'int', description: 'how often the node publishes its state record', defaultText: '3000' },
   { key: 'failureTimeoutMs', flag: 'failure-timeout-ms', env: 'MESH_FAILURE_TIMEOUT_MS', kind: 'int', description: 'silence after which a member is suspected', defaultText: '10000' },
   { key: 'minPeers', flag: 'min-peers', env: 'MESH_MIN_PEERS', kind: 'int', description: 'connections to keep at least (or all members, if fewer)', defaultText: '3' },
-  { key: 'maxPeers', flag: 'max-peers', env: 'MESH_MAX_PEERS', kind: 'int', description: 'dial known members until this many connections', defaultText: '32' }
+  { key: 'maxPeers', flag: 'max-peers', env: 'MESH_MAX_PEERS', kind: 'int', description: 'dial known members until this many connections', defaultText: '32' },
+  { key: 'genesis', flag: 'genesis', env: 'MESH_GENESIS', kind: 'string', description: 'genesis file of a consensus network (validators, parameters)', defaultText: 'genesis.json in the data dir, if present' }
 ]
 
 export function defaultConfig (): NodeConfig {
@@ -153,7 +156,7 @@ export function parseOption (spec: OptionSpec, value: unknown): NodeConfig[keyof
     case 'apiToken':
       if (typeof value !== 'string' || value.length < 16) throw new ConfigError(option, 'must be at least 16 characters')
       return value
-    case 'dataDir':
+    case 'dataDir': case 'genesis':
       if (typeof value !== 'string' || value === '') throw new ConfigError(option, 'must be a path')
       return resolve(value.replace(/^~(?=$|\/)/, homedir()))
   }

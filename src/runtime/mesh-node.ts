@@ -21,6 +21,10 @@ import type { NodeLoad, NodeRecord, OpenedEnvelope, RejectReason } from '../../p
 import { envelopeBytesMax, stateTopic } from '../../protocols/state/constants.js'
 import { Envelope, EnvelopeKind } from '../../protocols/state/state.js'
 import { ConnectionKeeper } from './connection-keeper.js'
+import { PbftConsensus } from './consensus.js'
+import type { ReplicaStore } from './consensus.js'
+import type { Genesis } from './genesis.js'
+import type { Application } from '../core/pbft/types.js'
 import type { NodeConfig } from './config.js'
 
 export interface MemberView {
@@ -78,6 +82,8 @@ export interface MeshNodeOptions {
   log?: (line: string) => void
   /** Machine-readable timing events (MESH_TRACE=gossip): own publishes and records first applied. */
   trace?: (event: TraceEvent) => void
+  /** With a genesis the node takes part in consensus (as a validator if listed, else as an observer). */
+  consensus?: { genesis: Genesis, app: Application, store: ReplicaStore | null }
 }
 
 export type TraceEvent =
@@ -152,6 +158,7 @@ export class MeshNode {
   private readonly log: (line: string) => void
   private stopping = false
   apiUrl: string | null = null
+  consensus: PbftConsensus | null = null
 
   private constructor (readonly config: NodeConfig, private readonly options: MeshNodeOptions, libp2p: MeshLibp2p) {
     this.libp2p = libp2p
@@ -199,9 +206,25 @@ export class MeshNode {
       sync: {
         getEntries: () => self?.table() ?? [],
         onEntries: async (entries, from) => await self?.onTable(entries, from) ?? 0
-      }
+      },
+      pbft: (frame, from) => { self?.consensus?.onFrame(frame, from) }
     })
     self = new MeshNode(config, options, libp2p)
+    if (options.consensus != null) {
+      const node = self
+      self.consensus = new PbftConsensus({
+        genesis: options.consensus.genesis,
+        privateKey: options.privateKey,
+        peerId: node.peerId,
+        incarnation: options.incarnation,
+        app: options.consensus.app,
+        store: options.consensus.store,
+        transport: () => libp2p.services.pbft,
+        isConnected: peerId => libp2p.getConnections(peerIdFromString(peerId)).length > 0,
+        log: options.log ?? (() => {})
+      })
+      self.consensus.start()
+    }
     await self.run()
     return self
   }
@@ -497,6 +520,7 @@ export class MeshNode {
     if (this.stopping) return
     this.stopping = true
     for (const timer of this.timers) clearInterval(timer)
+    this.consensus?.stop()
     this.keeper.stop()
     this.loopDelay.disable()
     try {

@@ -1,0 +1,80 @@
+/** `mesh testnet` and `mesh genesis`: write validator data dirs and genesis files. */
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
+import { join, resolve } from 'node:path'
+import { loadIdentity, peerIdOf } from '../runtime/data-dir.js'
+import { genesisHash, makeGenesis, validateGenesis } from '../runtime/genesis.js'
+import type { Genesis } from '../runtime/genesis.js'
+import { CliError } from './client.js'
+
+export const genesisFileName = 'genesis.json'
+
+export interface TestnetOptions {
+  nodes: number
+  dir: string
+  network: string
+  host: string
+  basePort: number
+  json: boolean
+}
+
+export async function runTestnet (options: TestnetOptions): Promise<void> {
+  const root = resolve(options.dir)
+  if (existsSync(join(root, 'node-1'))) throw new CliError(`${root} already holds a testnet (node-1 exists); pick another --dir or remove it`, 1)
+  mkdirSync(root, { recursive: true })
+  const nodes: Array<{ name: string, dataDir: string, peerId: string, port: number, apiPort: number }> = []
+  for (let i = 1; i <= options.nodes; i++) {
+    const dataDir = join(root, `node-${i}`)
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 })
+    const { privateKey } = await loadIdentity(dataDir, true)
+    nodes.push({ name: `validator-${i}`, dataDir, peerId: peerIdOf(privateKey), port: options.basePort + i - 1, apiPort: options.basePort + 100 + i - 1 })
+  }
+  const genesis = makeGenesis(options.network, nodes.map(n => ({ peer_id: n.peerId, name: n.name })))
+  const seed = nodes[0]
+  if (seed == null) throw new CliError('--nodes must be at least 1', 2)
+  const seedAddress = `/ip4/${options.host}/tcp/${seed.port}/p2p/${seed.peerId}`
+  for (const node of nodes) {
+    writeFileSync(join(node.dataDir, genesisFileName), JSON.stringify(genesis, null, 2) + '\n')
+    const config: Record<string, unknown> = {
+      'data-dir': node.dataDir,
+      name: node.name,
+      network: options.network,
+      listen: [`/ip4/${options.host}/tcp/${node.port}`],
+      api: `127.0.0.1:${node.apiPort}`
+    }
+    if (node !== seed) config.bootstrap = [seedAddress]
+    writeFileSync(join(node.dataDir, 'config.json'), JSON.stringify(config, null, 2) + '\n')
+  }
+  if (options.json) {
+    console.log(JSON.stringify({ dir: root, network: options.network, genesisHash: genesisHash(genesis), nodes: nodes.map(n => ({ ...n, config: join(n.dataDir, 'config.json') })) }, null, 2))
+    return
+  }
+  console.log(`testnet of ${options.nodes} validators in ${root} (network ${options.network}, genesis ${genesisHash(genesis)})`)
+  for (const node of nodes) console.log(`  ${node.name}  ${node.peerId}  tcp ${node.port}  api ${node.apiPort}`)
+  console.log('\nstart each one (a terminal each, or add & to run them in the background):')
+  for (const node of nodes) console.log(`  mesh start --config ${join(node.dataDir, 'config.json')}`)
+}
+
+export interface GenesisOptions {
+  validators: string[]
+  names?: string[]
+  network: string
+  out?: string
+}
+
+export function runGenesis (options: GenesisOptions): void {
+  if (options.validators.length === 0) throw new CliError('--validator: give each validator\'s PeerId (mesh init prints it)', 2)
+  let genesis: Genesis
+  try {
+    genesis = makeGenesis(options.network, options.validators.map((peerId, i) => ({ peer_id: peerId, name: options.names?.[i] ?? `validator-${i + 1}` })))
+    validateGenesis(genesis)
+  } catch (err) {
+    throw new CliError(`--validator: ${(err as Error).message}`, 2)
+  }
+  const text = JSON.stringify(genesis, null, 2) + '\n'
+  if (options.out != null) {
+    writeFileSync(options.out, text)
+    console.error(`wrote ${options.out} (genesis ${genesisHash(genesis)}); copy it to every node's data dir as ${genesisFileName}, or start with --genesis ${options.out}`)
+  } else {
+    process.stdout.write(text)
+  }
+}

@@ -1,0 +1,345 @@
+/**
+ * The pBFT runtime of one node: drives the pure replica (src/core/pbft/replica.ts) with requests,
+ * verified frames and clock ticks, and performs its effects in the fixed order persist → send →
+ * reply. Also the client side: any node (validator or not) submits signed requests and waits for f+1
+ * matching signed replies from distinct validators.
+ *
+ * Behind the small `Consensus` interface so another protocol (Raft) can replace it.
+ */
+import { peerIdFromString } from '@libp2p/peer-id'
+import type { PeerId, PrivateKey } from '@libp2p/interface'
+import { Replica } from '../core/pbft/replica.js'
+import { canonicalJson, faultsTolerated, quorumSize, signable } from '../core/pbft/types.js'
+import type { Application, ClientRequest, Effect, Message, PersistRecord, ReplicaConfig } from '../core/pbft/types.js'
+import { PbftFrame } from '../../protocols/pbft/pbft.js'
+import type { PbftTransport } from '../../protocols/pbft/service.js'
+import { pbftCrypto } from './pbft-crypto.js'
+import type { Genesis } from './genesis.js'
+
+export interface CommittedDecision {
+  seq: number
+  view: number
+  digest: string
+  batch: ClientRequest[]
+}
+
+/** What callers need from a consensus protocol (pBFT now, Raft later). */
+export interface Consensus {
+  /** Order `operation` through consensus; resolves with the application's result once decided. */
+  propose: (operation: string, options?: { timeoutMs?: number }) => Promise<{ result: string, seq: number }>
+  /** Called for every committed decision, in order (validators only). */
+  onCommit: (listener: (decision: CommittedDecision) => void) => () => void
+  status: () => ConsensusStatus
+}
+
+export interface ConsensusStatus {
+  role: 'validator' | 'observer'
+  replica: number | null
+  n: number
+  f: number
+  view: number | null
+  primary: string | null
+  active: boolean | null
+  lastExecuted: number | null
+  stableSeq: number | null
+  validators: Array<{ index: number, peerId: string, name: string, connected: boolean, self: boolean }>
+  dropped: Record<string, number>
+  pendingClientRequests: number
+}
+
+export class NoQuorumError extends Error {
+  override readonly name = 'NoQuorumError'
+}
+
+export interface ReplicaStore {
+  load: () => PersistRecord[]
+  append: (records: PersistRecord[]) => void
+  compact?: (stableSeq: number) => void
+}
+
+export interface ConsensusInit {
+  genesis: Genesis
+  privateKey: PrivateKey
+  peerId: string
+  incarnation: number
+  app: Application
+  store: ReplicaStore | null
+  transport: () => PbftTransport
+  isConnected: (peerId: string) => boolean
+  log: (line: string) => void
+}
+
+interface Waiting {
+  request: ClientRequest
+  replies: Map<string, Map<number, { seq: number }>>
+  resolve: (value: { result: string, seq: number }) => void
+  reject: (err: Error) => void
+  timer: ReturnType<typeof setTimeout>
+}
+
+/** Ticks drive timers (view change, retransmission) and batching. */
+const tickIntervalMs = 25
+const proposeTimeoutMsDefault = 15_000
+const waitingMax = 10_000
+
+export class PbftConsensus implements Consensus {
+  readonly validators: string[]
+  readonly index: number | null
+  private readonly replica: Replica | null
+  private readonly crypto: ReturnType<typeof pbftCrypto>
+  private readonly listeners = new Set<(decision: CommittedDecision) => void>()
+  private readonly waiting = new Map<number, Waiting>()
+  private readonly dropped: Record<string, number> = {}
+  private readonly clientId: string
+  private nextRequestId = 1
+  private timer?: ReturnType<typeof setInterval>
+  private batchTimer?: ReturnType<typeof setTimeout>
+  private view = 0
+
+  constructor (private readonly init: ConsensusInit) {
+    this.validators = init.genesis.validators.map(v => v.peer_id)
+    const index = this.validators.indexOf(init.peerId)
+    this.index = index >= 0 ? index : null
+    this.crypto = pbftCrypto(init.genesis.network, this.validators, init.privateKey)
+    // a fresh client identity per start: request ids restart at 1 without colliding with the last life
+    this.clientId = `${init.peerId}/${init.incarnation}`
+    if (this.index != null) {
+      const p = init.genesis.consensus_params
+      const config: ReplicaConfig = {
+        id: this.index,
+        n: this.validators.length,
+        checkpointInterval: p.checkpoint_interval,
+        batchSizeMax: p.batch_size_max,
+        batchDelayMs: p.batch_delay_ms,
+        viewChangeTimeoutMs: p.view_change_timeout_ms,
+        retransmitMs: p.retransmit_ms
+      }
+      const records = init.store?.load() ?? []
+      this.replica = records.length > 0
+        ? Replica.restore(config, this.crypto, init.app, records, performance.now())
+        : new Replica(config, this.crypto, init.app, performance.now())
+      this.view = this.replica.status().view
+    } else {
+      this.replica = null
+    }
+  }
+
+  start (): void {
+    this.timer = setInterval(() => { this.step({ type: 'tick', nowMs: performance.now() }) }, tickIntervalMs)
+  }
+
+  stop (): void {
+    clearInterval(this.timer)
+    clearTimeout(this.batchTimer)
+    for (const waiting of this.waiting.values()) {
+      clearTimeout(waiting.timer)
+      waiting.reject(new Error('node stopping'))
+    }
+    this.waiting.clear()
+  }
+
+  onCommit (listener: (decision: CommittedDecision) => void): () => void {
+    this.listeners.add(listener)
+    return () => { this.listeners.delete(listener) }
+  }
+
+  private count (reason: string): void {
+    this.dropped[reason] = (this.dropped[reason] ?? 0) + 1
+  }
+
+  /** Step the replica and perform its effects: persist (one fsync) → send → replies/commits. */
+  private step (input: Parameters<Replica['step']>[0]): void {
+    if (this.replica == null) return
+    const effects = this.replica.step(input)
+    if (effects.length === 0) return
+    this.perform(effects)
+  }
+
+  private perform (effects: Effect[]): void {
+    const records = effects.filter((e): e is Extract<Effect, { type: 'persist' }> => e.type === 'persist').map(e => e.record)
+    if (records.length > 0 && this.init.store != null) this.init.store.append(records)
+    for (const effect of effects) {
+      switch (effect.type) {
+        case 'send': this.sendProtocol(effect.to, effect.message); break
+        case 'reply': this.sendReply(effect.request, effect.seq, effect.result); break
+        case 'committed':
+          for (const listener of this.listeners) listener({ seq: effect.seq, view: effect.view, digest: effect.digest, batch: effect.batch })
+          break
+        case 'stable':
+          this.init.store?.compact?.(effect.seq)
+          break
+        case 'view':
+          this.view = effect.view
+          this.init.log(`consensus: view ${effect.view} ${effect.active ? 'started' : 'change requested'} (primary ${this.init.genesis.validators[effect.primary]?.name ?? effect.primary})`)
+          break
+        case 'drop':
+          this.count(effect.reason)
+          break
+        case 'persist':
+          break
+      }
+    }
+  }
+
+  private transportTo (index: number): PeerId | null {
+    const peer = this.validators[index]
+    return peer != null && peer !== this.init.peerId ? peerIdFromString(peer) : null
+  }
+
+  private sendProtocol (to: number | 'all', message: Message): void {
+    const body = new TextEncoder().encode(canonicalJson(message))
+    const targets = to === 'all' ? this.validators.map((_, i) => i) : [to]
+    for (const index of targets) {
+      const peer = this.transportTo(index)
+      if (peer != null) this.init.transport().send(peer, { kind: PbftFrame.Kind.PROTOCOL, body })
+    }
+  }
+
+  // ————————————————————————————————————— frames from the network
+
+  onFrame (frame: PbftFrame, from: PeerId): void {
+    let parsed: unknown
+    try {
+      parsed = JSON.parse(new TextDecoder().decode(frame.body))
+    } catch {
+      this.count('undecodable')
+      return
+    }
+    if (frame.kind === PbftFrame.Kind.PROTOCOL) this.onProtocolFrame(parsed, from)
+    else if (frame.kind === PbftFrame.Kind.REQUEST) this.onRequestFrame(parsed, from)
+    else if (frame.kind === PbftFrame.Kind.REPLY) this.onReplyFrame(parsed, from)
+    else this.count('undecodable')
+  }
+
+  private onProtocolFrame (parsed: unknown, from: PeerId): void {
+    if (this.replica == null) return
+    const message = parsed as Message
+    if (typeof message !== 'object' || message == null || typeof message.type !== 'string' || !Number.isInteger(message.from)) { this.count('invalid'); return }
+    // the transport authenticated the remote peer (Noise): it must be the validator it claims to be
+    if (this.validators[message.from] !== from.toString()) { this.count('not-validator'); return }
+    if (!this.crypto.verify(message.from, signable(message), message.signature)) { this.count('bad-signature'); return }
+    // requests inside forwards and batches must carry their clients' signatures (a Byzantine replica
+    // cannot invent requests); one check per request per replica, which bounds throughput
+    if (message.type === 'forward' && !this.validClientRequest(message.request)) { this.count('bad-signature'); return }
+    if (message.type === 'pre-prepare' && !(Array.isArray(message.batch) && message.batch.every(r => this.validClientRequest(r)))) { this.count('bad-signature'); return }
+    this.step({ type: 'message', message, nowMs: performance.now() })
+  }
+
+  // ————————————————————————————————————— client side
+
+  private requestSignable (request: ClientRequest): string {
+    return canonicalJson({ client: request.client, requestId: request.requestId, operation: request.operation })
+  }
+
+  private onRequestFrame (parsed: unknown, _from: PeerId): void {
+    if (this.replica == null) return
+    const request = parsed as ClientRequest
+    if (!this.validClientRequest(request)) { this.count('bad-signature'); return }
+    this.submitLocal(request)
+  }
+
+  private validClientRequest (request: ClientRequest): boolean {
+    if (typeof request?.client !== 'string' || typeof request.signature !== 'string') return false
+    const peer = request.client.split('/')[0] ?? ''
+    return this.crypto.verifyPeer(peer, this.requestSignable(request), request.signature)
+  }
+
+  private submitLocal (request: ClientRequest): void {
+    this.step({ type: 'request', request, nowMs: performance.now() })
+    // a primary holding a non-full batch proposes it after batch_delay_ms
+    const delay = this.init.genesis.consensus_params.batch_delay_ms
+    if (this.batchTimer == null && delay > 0) {
+      this.batchTimer = setTimeout(() => { this.batchTimer = undefined; this.step({ type: 'tick', nowMs: performance.now() }) }, delay)
+    }
+  }
+
+  private sendReply (request: ClientRequest, seq: number, result: string): void {
+    if (this.index == null) return
+    const reply = { from: this.index, client: request.client, requestId: request.requestId, seq, result, signature: '' }
+    reply.signature = this.crypto.sign(canonicalJson({ ...reply, signature: undefined }))
+    if (request.client === this.clientId) {
+      this.collectReply(reply)
+      return
+    }
+    const peer = request.client.split('/')[0] ?? ''
+    try {
+      const target = peerIdFromString(peer)
+      this.init.transport().send(target, { kind: PbftFrame.Kind.REPLY, body: new TextEncoder().encode(canonicalJson(reply)) })
+    } catch {
+      this.count('invalid')
+    }
+  }
+
+  private onReplyFrame (parsed: unknown, from: PeerId): void {
+    const reply = parsed as { from: number, client: string, requestId: number, seq: number, result: string, signature: string }
+    if (typeof reply?.from !== 'number' || this.validators[reply.from] !== from.toString()) { this.count('not-validator'); return }
+    if (!this.crypto.verify(reply.from, canonicalJson({ ...reply, signature: undefined }), reply.signature)) { this.count('bad-signature'); return }
+    this.collectReply(reply)
+  }
+
+  private collectReply (reply: { from: number, client: string, requestId: number, seq: number, result: string }): void {
+    if (reply.client !== this.clientId) return
+    const waiting = this.waiting.get(reply.requestId)
+    if (waiting == null) return
+    let byReplica = waiting.replies.get(reply.result)
+    if (byReplica == null) { byReplica = new Map(); waiting.replies.set(reply.result, byReplica) }
+    byReplica.set(reply.from, { seq: reply.seq })
+    // f+1 matching replies: at least one is from an honest validator
+    if (byReplica.size >= faultsTolerated(this.validators.length) + 1) {
+      clearTimeout(waiting.timer)
+      this.waiting.delete(reply.requestId)
+      waiting.resolve({ result: reply.result, seq: Math.max(...[...byReplica.values()].map(r => r.seq)) })
+    }
+  }
+
+  /** Validators we can reach (connected), ourselves included. */
+  reachableValidators (): number {
+    return this.validators.filter(v => v === this.init.peerId || this.init.isConnected(v)).length
+  }
+
+  async propose (operation: string, options: { timeoutMs?: number } = {}): Promise<{ result: string, seq: number }> {
+    const n = this.validators.length
+    if (this.reachableValidators() < quorumSize(n)) {
+      throw new NoQuorumError(`read-only: no quorum (${this.reachableValidators()} of ${n} validators reachable, ${quorumSize(n)} needed)`)
+    }
+    if (this.waiting.size >= waitingMax) throw new Error('too many requests in flight; retry later')
+    const request: ClientRequest = { client: this.clientId, requestId: this.nextRequestId++, operation }
+    request.signature = this.crypto.signAny(this.requestSignable(request))
+    return await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiting.delete(request.requestId)
+        reject(new Error(`not decided within ${options.timeoutMs ?? proposeTimeoutMsDefault} ms (view change in progress, or no quorum); retry`))
+      }, options.timeoutMs ?? proposeTimeoutMsDefault)
+      this.waiting.set(request.requestId, { request, replies: new Map(), resolve, reject, timer })
+      if (this.replica != null) this.submitLocal(request)
+      // also to every other validator: whoever is primary gets it, and backups start their timers
+      const body = new TextEncoder().encode(canonicalJson(request))
+      for (let i = 0; i < this.validators.length; i++) {
+        const peer = this.transportTo(i)
+        if (peer != null) this.init.transport().send(peer, { kind: PbftFrame.Kind.REQUEST, body })
+      }
+    })
+  }
+
+  status (): ConsensusStatus {
+    const s = this.replica?.status()
+    const n = this.validators.length
+    return {
+      role: this.index != null ? 'validator' : 'observer',
+      replica: this.index,
+      n,
+      f: faultsTolerated(n),
+      view: s?.view ?? null,
+      primary: s != null ? this.validators[s.primary] ?? null : null,
+      active: s?.active ?? null,
+      lastExecuted: s?.lastExecuted ?? null,
+      stableSeq: s?.stableSeq ?? null,
+      validators: this.init.genesis.validators.map((v, index) => ({
+        index, peerId: v.peer_id, name: v.name, self: v.peer_id === this.init.peerId,
+        connected: v.peer_id === this.init.peerId || this.init.isConnected(v.peer_id)
+      })),
+      dropped: { ...this.dropped },
+      pendingClientRequests: this.waiting.size
+    }
+  }
+}
