@@ -1,0 +1,225 @@
+/**
+ * Operations of the replicated application and their stateless validation (CometBFT's validateBasic):
+ * everything that can be checked without the state. The runtime calls `validateOperation` before
+ * proposing a request (to refuse bad input early); `apply` calls it again, since a Byzantine primary may
+ * propose anything.
+ *
+ * Operation text is JSON:
+ *   {"op":"put","namespace":"ns","key":"k","value":"v"}
+ *   {"op":"delete","namespace":"ns","key":"k"}
+ *   {"op":"propose","proposal":<any JSON>,"threshold":0.67}        (threshold optional)
+ *   {"op":"vote","id":"p-3-0","decision":"approve"|"reject"}
+ *   {"op":"noop"}                                                   (linearizable reads: returns the seq)
+ */
+import { canonicalJson } from '../pbft/types.js'
+import {
+  keyBytesMax, namespacePattern, operationDepthMax, operationLengthMax, proposalFrameBytesMax, proposalIdLengthMax,
+  thresholdDefault, thresholdScale, valueBytesMax
+} from './limits.js'
+
+export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue }
+
+export type Decision = 'approve' | 'reject'
+
+export type Operation =
+  | { op: 'put', namespace: string, key: string, value: string }
+  | { op: 'delete', namespace: string, key: string }
+  /** `proposal` is kept as canonical JSON text; `thresholdScaled` = threshold × 10 000, an integer. */
+  | { op: 'propose', proposal: string, thresholdScaled: number }
+  | { op: 'vote', id: string, decision: Decision }
+  | { op: 'noop' }
+
+export type OperationCheck = { ok: true, op: Operation } | { ok: false, error: string }
+
+export const proposalIdPattern = /^p-([1-9][0-9]{0,15})-(0|[1-9][0-9]{0,9})$/
+
+/** UTF-8 length of a well-formed string. */
+export function utf8Bytes (text: string): number {
+  let bytes = 0
+  for (let i = 0; i < text.length; i++) {
+    const unit = text.charCodeAt(i)
+    if (unit < 0x80) bytes += 1
+    else if (unit < 0x800) bytes += 2
+    else if (unit >= 0xd800 && unit <= 0xdbff) { bytes += 4; i++ } // a surrogate pair
+    else bytes += 3
+  }
+  return bytes
+}
+
+/** No lone surrogates: such a string has no UTF-8 encoding, so two of them could hash alike. */
+export function isWellFormed (text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const unit = text.charCodeAt(i)
+    if (unit >= 0xd800 && unit <= 0xdbff) {
+      const next = text.charCodeAt(i + 1)
+      if (!(next >= 0xdc00 && next <= 0xdfff)) return false
+      i++
+    } else if (unit >= 0xdc00 && unit <= 0xdfff) {
+      return false
+    }
+  }
+  return true
+}
+
+/**
+ * Bytes a string stored in the application state takes inside a STATE frame, where it has been
+ * JSON-escaped three times (application snapshot, replica snapshot, frame): `"` and `\` cost 8,
+ * `\n`-style controls 5, other controls 9, everything else its UTF-8 length.
+ */
+export function stateFrameBytes (text: string): number {
+  let bytes = 0
+  for (let i = 0; i < text.length; i++) {
+    const unit = text.charCodeAt(i)
+    if (unit === 0x22 || unit === 0x5c) bytes += 8
+    else if (unit === 0x08 || unit === 0x09 || unit === 0x0a || unit === 0x0c || unit === 0x0d) bytes += 5
+    else if (unit < 0x20) bytes += 9
+    else if (unit < 0x80) bytes += 1
+    else if (unit < 0x800) bytes += 2
+    else if (unit >= 0xd800 && unit <= 0xdbff) { bytes += 4; i++ }
+    else bytes += 3
+  }
+  return bytes
+}
+
+/**
+ * Deepest nesting of arrays and objects in JSON text, without parsing it (so a hostile text cannot
+ * exhaust the stack of JSON.parse or of canonicalJson, which would fail differently on different nodes).
+ */
+export function jsonNestingDepth (text: string): number {
+  let depth = 0
+  let deepest = 0
+  let inString = false
+  for (let i = 0; i < text.length; i++) {
+    const unit = text.charCodeAt(i)
+    if (inString) {
+      if (unit === 0x5c) i++ // skip the escaped character
+      else if (unit === 0x22) inString = false
+    } else if (unit === 0x22) {
+      inString = true
+    } else if (unit === 0x5b || unit === 0x7b) {
+      depth++
+      if (depth > deepest) deepest = depth
+    } else if (unit === 0x5d || unit === 0x7d) {
+      depth--
+    }
+  }
+  return deepest
+}
+
+function isPlainObject (value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value)
+}
+
+/** Exactly these fields (an unknown field is refused, not ignored: it may mean a newer client). */
+function checkFields (object: Record<string, unknown>, required: string[], optional: string[] = []): string | null {
+  for (const field of Object.keys(object)) {
+    if (!required.includes(field) && !optional.includes(field)) return `unknown field ${JSON.stringify(field).slice(0, 80)}`
+  }
+  for (const field of required) if (!Object.hasOwn(object, field)) return `missing field "${field}"`
+  return null
+}
+
+export function checkNamespace (namespace: unknown): string | null {
+  if (typeof namespace !== 'string') return 'namespace must be a string'
+  if (!namespacePattern.test(namespace)) return 'namespace must be 1-64 characters of [a-zA-Z0-9_.:-]'
+  return null
+}
+
+export function checkKey (key: unknown): string | null {
+  if (typeof key !== 'string') return 'key must be a string'
+  if (key.length === 0) return 'key must not be empty'
+  if (!isWellFormed(key)) return 'key is not well-formed Unicode (lone surrogate)'
+  if (utf8Bytes(key) > keyBytesMax) return `key longer than ${keyBytesMax} UTF-8 bytes`
+  return null
+}
+
+export function checkValue (value: unknown): string | null {
+  if (typeof value !== 'string') return 'value must be a string'
+  if (!isWellFormed(value)) return 'value is not well-formed Unicode (lone surrogate)'
+  if (utf8Bytes(value) > valueBytesMax) return `value longer than ${valueBytesMax} UTF-8 bytes`
+  return null
+}
+
+/** Every string inside a JSON value is well-formed. */
+function wellFormedJson (value: unknown): boolean {
+  if (typeof value === 'string') return isWellFormed(value)
+  if (Array.isArray(value)) return value.every(wellFormedJson)
+  if (isPlainObject(value)) return Object.entries(value).every(([k, v]) => isWellFormed(k) && wellFormedJson(v))
+  return true
+}
+
+/** Canonical text of a proposal body, or why it is refused. */
+export function checkProposalBody (proposal: unknown): { ok: true, text: string } | { ok: false, error: string } {
+  if (proposal === undefined) return { ok: false, error: 'missing field "proposal"' }
+  if (!wellFormedJson(proposal)) return { ok: false, error: 'proposal is not well-formed Unicode (lone surrogate)' }
+  const text = canonicalJson(proposal)
+  if (stateFrameBytes(text) > proposalFrameBytesMax) return { ok: false, error: `proposal larger than ${proposalFrameBytesMax} bytes (escaped)` }
+  return { ok: true, text }
+}
+
+/** threshold × 10 000 as an integer, or why it is refused. */
+export function checkThreshold (threshold: unknown): { ok: true, scaled: number } | { ok: false, error: string } {
+  if (threshold === undefined) return { ok: true, scaled: Math.round(thresholdDefault * thresholdScale) }
+  if (typeof threshold !== 'number' || !Number.isFinite(threshold)) return { ok: false, error: 'threshold must be a number' }
+  if (!(threshold > 0 && threshold <= 1)) return { ok: false, error: 'threshold must be in (0, 1]' }
+  const scaled = Math.round(threshold * thresholdScale)
+  if (Math.abs(threshold * thresholdScale - scaled) > 1e-6 || scaled < 1) return { ok: false, error: 'threshold must have at most 4 decimal places' }
+  return { ok: true, scaled }
+}
+
+function fail (error: string): OperationCheck {
+  return { ok: false, error }
+}
+
+/** Stateless validation of operation text (validateBasic). Never throws. */
+export function validateOperation (text: unknown): OperationCheck {
+  if (typeof text !== 'string') return fail('operation must be JSON text')
+  if (text.length > operationLengthMax) return fail(`operation longer than ${operationLengthMax} characters`)
+  if (jsonNestingDepth(text) > operationDepthMax) return fail(`operation nested deeper than ${operationDepthMax}`)
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(text)
+  } catch {
+    return fail('operation is not valid JSON')
+  }
+  if (!isPlainObject(parsed)) return fail('operation must be a JSON object')
+  const op = parsed.op
+  switch (op) {
+    case 'put': {
+      const error = checkFields(parsed, ['op', 'namespace', 'key', 'value']) ?? checkNamespace(parsed.namespace) ??
+        checkKey(parsed.key) ?? checkValue(parsed.value)
+      if (error != null) return fail(error)
+      return { ok: true, op: { op, namespace: parsed.namespace as string, key: parsed.key as string, value: parsed.value as string } }
+    }
+    case 'delete': {
+      const error = checkFields(parsed, ['op', 'namespace', 'key']) ?? checkNamespace(parsed.namespace) ?? checkKey(parsed.key)
+      if (error != null) return fail(error)
+      return { ok: true, op: { op, namespace: parsed.namespace as string, key: parsed.key as string } }
+    }
+    case 'propose': {
+      const error = checkFields(parsed, ['op', 'proposal'], ['threshold'])
+      if (error != null) return fail(error)
+      const body = checkProposalBody(parsed.proposal)
+      if (!body.ok) return fail(body.error)
+      const threshold = checkThreshold(parsed.threshold)
+      if (!threshold.ok) return fail(threshold.error)
+      return { ok: true, op: { op, proposal: body.text, thresholdScaled: threshold.scaled } }
+    }
+    case 'vote': {
+      const error = checkFields(parsed, ['op', 'id', 'decision'])
+      if (error != null) return fail(error)
+      const { id, decision } = parsed
+      if (typeof id !== 'string' || id.length > proposalIdLengthMax || !proposalIdPattern.test(id)) return fail('id must be a proposal id like "p-3-0"')
+      if (decision !== 'approve' && decision !== 'reject') return fail('decision must be "approve" or "reject"')
+      return { ok: true, op: { op, id, decision } }
+    }
+    case 'noop': {
+      const error = checkFields(parsed, ['op'])
+      if (error != null) return fail(error)
+      return { ok: true, op: { op } }
+    }
+    default:
+      if (op === undefined) return fail('missing field "op"')
+      return fail(typeof op === 'string' ? `unknown op ${JSON.stringify(op.slice(0, 40))}` : 'op must be a string')
+  }
+}

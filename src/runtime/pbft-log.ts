@@ -1,0 +1,383 @@
+/**
+ * The durable log of one replica's PersistRecords (src/core/pbft/types.ts), in the data dir.
+ *
+ * The replica must never contradict what it persisted (no amnesia after a crash), so the runtime calls
+ * `append(records)` with all the persist effects of one step — one write, ONE fsync — before it sends
+ * the messages that depend on them. After a crash, `load()` gives the records back for
+ * `Replica.restore`.
+ *
+ * File format (`pbft.log`): the 8-byte magic `MPBFTLG1`, then frames
+ *   u32 BE payload length | u32 BE CRC-32 of the payload | u32 BE CRC-32 of the previous 8 bytes | payload
+ * where the payload is the JSON of one record (UTF-8). The header has its own checksum so a damaged
+ * length is recognised as damage, not mistaken for a record cut short.
+ *
+ * Recovery: a crash during an append can leave the last frame incomplete (short, or zero-filled): it is
+ * truncated away, since no message depending on it was sent. Damage anywhere else is reported as a
+ * PbftLogError naming the file and the byte offset: silently dropping records the replica may have
+ * acted on could make it equivocate.
+ *
+ * Compaction keeps only what `Replica.restore` still needs (see `recordsNeededForRestore`) and replaces
+ * the file atomically (write temp, fsync, rename, fsync the directory). The runtime calls `compact` when
+ * a checkpoint becomes stable; `append` also compacts by itself when the file passes its bound.
+ */
+import {
+  closeSync, constants, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync
+} from 'node:fs'
+import { join } from 'node:path'
+import type { PersistRecord } from '../core/pbft/types.js'
+
+export const pbftLogFileName = 'pbft.log'
+const magic = Buffer.from('MPBFTLG1', 'latin1')
+const frameHeaderBytes = 12
+/**
+ * Largest record: a 'stable' record carries the application snapshot, which must fit a 16 MiB STATE
+ * frame; JSON-escaping it once more for the log can double it. Anything larger is a bug (when writing)
+ * or damage (when reading).
+ */
+export const recordBytesMax = 64 * 1024 * 1024
+/**
+ * The file is compacted when it passes this size (or twice its size after the last compaction, when
+ * what must be kept is itself large): the log between two stable checkpoints is bounded by the 2K
+ * watermark window, so this is rarely reached when the runtime compacts at every stable checkpoint.
+ */
+export const logCompactAtBytes = 64 * 1024 * 1024
+
+export class PbftLogError extends Error {
+  override readonly name = 'PbftLogError'
+  constructor (message: string, readonly file: string, readonly offset: number) {
+    super(message)
+  }
+}
+
+export interface PbftLogOptions {
+  /** @default 'pbft.log' */
+  fileName?: string
+  /** @default logCompactAtBytes */
+  compactAtBytes?: number
+  /** Make a file's (or directory's) data durable; injectable so tests can count and fail it. @default fsyncSync */
+  fsync?: (fd: number) => void
+}
+
+export interface CompactionResult {
+  bytesBefore: number
+  bytesAfter: number
+  recordsBefore: number
+  recordsKept: number
+}
+
+// ————————————————————————————————————————— CRC-32 (IEEE 802.3, as zlib; node:zlib has none before Node 22)
+
+const crcTable = new Uint32Array(256)
+for (let n = 0; n < 256; n++) {
+  let c = n
+  for (let k = 0; k < 8; k++) c = (c & 1) !== 0 ? 0xedb88320 ^ (c >>> 1) : c >>> 1
+  crcTable[n] = c >>> 0
+}
+
+export function crc32 (bytes: Uint8Array, start = 0, end = bytes.length): number {
+  let crc = 0xffffffff
+  for (let i = start; i < end; i++) crc = (crcTable[(crc ^ (bytes[i] as number)) & 0xff] as number) ^ (crc >>> 8)
+  return (crc ^ 0xffffffff) >>> 0
+}
+
+// ————————————————————————————————————————— frames
+
+export function encodeFrame (record: PersistRecord): Buffer {
+  const payload = Buffer.from(JSON.stringify(record), 'utf8')
+  if (payload.length > recordBytesMax) throw new Error(`pbft log: a ${record.kind} record of ${payload.length} bytes exceeds ${recordBytesMax}`)
+  const frame = Buffer.allocUnsafe(frameHeaderBytes + payload.length)
+  frame.writeUInt32BE(payload.length, 0)
+  frame.writeUInt32BE(crc32(payload), 4)
+  frame.writeUInt32BE(crc32(frame, 0, 8), 8)
+  payload.copy(frame, frameHeaderBytes)
+  return frame
+}
+
+interface ScannedFrame {
+  record: PersistRecord
+  start: number
+  end: number
+}
+
+interface Scan {
+  frames: ScannedFrame[]
+  /** End of the last intact frame. */
+  validEnd: number
+  /** The bytes after `validEnd` are an incomplete last frame. */
+  torn: boolean
+}
+
+function allZero (bytes: Buffer, from: number): boolean {
+  for (let i = from; i < bytes.length; i++) if (bytes[i] !== 0) return false
+  return true
+}
+
+function plausibleRecord (value: unknown): value is PersistRecord {
+  if (value === null || typeof value !== 'object') return false
+  const record = value as Record<string, unknown>
+  switch (record.kind) {
+    case 'sent':
+    case 'accepted': {
+      const message = record.message as Record<string, unknown> | null
+      return message !== null && typeof message === 'object' && typeof message.type === 'string'
+    }
+    case 'view': return Number.isSafeInteger(record.view) && typeof record.active === 'boolean'
+    case 'executed': return Number.isSafeInteger(record.seq) && Array.isArray(record.batch)
+    case 'stable': return Number.isSafeInteger(record.seq) && typeof record.snapshot === 'string' && Array.isArray(record.proof)
+    default: return false
+  }
+}
+
+/** Parse the frames of a whole file; throws PbftLogError on damage that is not an incomplete last frame. */
+function scan (bytes: Buffer, path: string): Scan {
+  if (bytes.length < magic.length || !bytes.subarray(0, magic.length).equals(magic)) {
+    throw new PbftLogError(`${path} is not a pbft log (bad magic at byte 0)`, path, 0)
+  }
+  const frames: ScannedFrame[] = []
+  let offset = magic.length
+  const corrupt = (at: number, why: string): PbftLogError => new PbftLogError(
+    `pbft log ${path} is corrupt at byte ${at}: ${why}. The ${frames.length} records before it are intact, but the replica ` +
+    'must not forget records it may have acted on: restore the data dir from a backup (or, knowingly, move the log away ' +
+    'and let this validator rejoin by state transfer)', path, at)
+  while (offset < bytes.length) {
+    const remaining = bytes.length - offset
+    if (remaining < frameHeaderBytes) return { frames, validEnd: offset, torn: true }
+    const length = bytes.readUInt32BE(offset)
+    if (bytes.readUInt32BE(offset + 8) !== crc32(bytes, offset, offset + 8)) {
+      if (allZero(bytes, offset)) return { frames, validEnd: offset, torn: true }
+      throw corrupt(offset, 'frame header checksum mismatch')
+    }
+    if (length > recordBytesMax) throw corrupt(offset, `record length ${length} exceeds ${recordBytesMax}`)
+    const end = offset + frameHeaderBytes + length
+    if (end > bytes.length) return { frames, validEnd: offset, torn: true }
+    if (crc32(bytes, offset + frameHeaderBytes, end) !== bytes.readUInt32BE(offset + 4)) {
+      if (end === bytes.length) return { frames, validEnd: offset, torn: true } // the last write did not reach the disk whole
+      throw corrupt(offset, 'record checksum mismatch')
+    }
+    let record: unknown
+    try {
+      record = JSON.parse(bytes.toString('utf8', offset + frameHeaderBytes, end))
+    } catch {
+      throw corrupt(offset, 'record is not JSON')
+    }
+    if (!plausibleRecord(record)) throw corrupt(offset, 'not a persist record')
+    frames.push({ record, start: offset, end })
+    offset = end
+  }
+  return { frames, validEnd: offset, torn: false }
+}
+
+// ————————————————————————————————————————— what restore needs
+
+/**
+ * Which records `Replica.restore` still needs once `stableSeq` is stable (a pure function, in file
+ * order): the latest 'stable' record; 'executed' records above it; the protocol messages (sent or
+ * accepted) about sequence numbers above it; the latest 'view' record; VIEW-CHANGE and NEW-VIEW
+ * messages of the current view or later. Pass the seq of the latest 'stable' record in `records`
+ * (a larger `stableSeq` is clamped to it: what lies above the latest snapshot is never dropped).
+ */
+export function recordsNeededForRestore (records: readonly PersistRecord[], stableSeq: number): boolean[] {
+  let latestStable = -1
+  let latestView = -1
+  records.forEach((record, i) => {
+    if (record.kind === 'stable' && (latestStable < 0 || record.seq >= (records[latestStable] as { seq: number }).seq)) latestStable = i
+    if (record.kind === 'view') latestView = i
+  })
+  const snapshotSeq = latestStable < 0 ? 0 : (records[latestStable] as { seq: number }).seq
+  const cutoff = Math.min(stableSeq, snapshotSeq)
+  const currentView = latestView < 0 ? 0 : (records[latestView] as { view: number }).view
+  return records.map((record, i) => {
+    switch (record.kind) {
+      case 'stable': return i === latestStable
+      case 'view': return i === latestView
+      case 'executed': return record.seq > cutoff
+      case 'sent':
+      case 'accepted': {
+        const message = record.message
+        switch (message.type) {
+          case 'pre-prepare':
+          case 'prepare':
+          case 'commit':
+          case 'checkpoint':
+            return message.seq > cutoff
+          case 'view-change':
+          case 'new-view':
+            return message.view >= currentView
+          default:
+            return false // forward, fetch-state, state: not persisted by the replica, never replayed
+        }
+      }
+    }
+    return false
+  })
+}
+
+// ————————————————————————————————————————— the log
+
+export class PbftLog {
+  readonly path: string
+  private readonly tempPath: string
+  private readonly fsync: (fd: number) => void
+  private readonly compactAtBytes: number
+  private fd: number | null = null
+  private size = 0
+  private records = 0
+  private latestStableSeq = 0
+  private nextCompactionBytes: number
+  /** Bytes of an incomplete last frame removed by the last `load` (0 when the file was clean). */
+  truncatedBytes = 0
+
+  constructor (readonly dir: string, options: PbftLogOptions = {}) {
+    this.path = join(dir, options.fileName ?? pbftLogFileName)
+    this.tempPath = `${this.path}.compact-tmp`
+    this.fsync = options.fsync ?? fsyncSync
+    this.compactAtBytes = options.compactAtBytes ?? logCompactAtBytes
+    this.nextCompactionBytes = this.compactAtBytes
+  }
+
+  get sizeBytes (): number {
+    return this.size
+  }
+
+  get recordCount (): number {
+    return this.records
+  }
+
+  /** Seq of the latest 'stable' record in the log (0 without one). */
+  get stableSeq (): number {
+    return this.latestStableSeq
+  }
+
+  /**
+   * Read every record (creating an empty log when there is none), truncate an incomplete last frame,
+   * and open the log for appending. Throws PbftLogError on damage elsewhere.
+   */
+  load (): PersistRecord[] {
+    if (this.fd != null) throw new Error(`pbft log ${this.path} is already loaded`)
+    mkdirSync(this.dir, { recursive: true, mode: 0o700 })
+    rmSync(this.tempPath, { force: true }) // an interrupted compaction: the log itself is intact
+    let bytes: Buffer | null = null
+    try {
+      bytes = readFileSync(this.path)
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
+    }
+    if (bytes == null || bytes.length === 0) { // a new log (created whole: a crash leaves none or all of it)
+      this.writeDurably(this.tempPath, [magic])
+      renameSync(this.tempPath, this.path)
+      this.fsyncDir()
+      bytes = Buffer.from(magic)
+    }
+    const result = scan(bytes, this.path)
+    this.truncatedBytes = bytes.length - result.validEnd
+    const fd = openSync(this.path, constants.O_WRONLY | constants.O_APPEND)
+    try {
+      if (result.torn) {
+        ftruncateSync(fd, result.validEnd)
+        this.fsync(fd)
+      }
+    } catch (err) {
+      closeSync(fd)
+      throw err
+    }
+    this.fd = fd
+    this.size = result.validEnd
+    this.records = result.frames.length
+    this.latestStableSeq = 0
+    for (const { record } of result.frames) this.noteAppended(record)
+    this.nextCompactionBytes = Math.max(this.compactAtBytes, 2 * this.size)
+    return result.frames.map(f => f.record)
+  }
+
+  /** Append records durably: one write, one fsync. Call before sending what depends on them. */
+  append (records: readonly PersistRecord[]): void {
+    const fd = this.openFd()
+    if (records.length === 0) return
+    const frames = Buffer.concat(records.map(encodeFrame))
+    try {
+      for (let written = 0; written < frames.length;) written += writeSync(fd, frames, written, frames.length - written)
+      this.fsync(fd)
+    } catch (err) {
+      // leave no partial frame behind (later appends would turn it into mid-file damage)
+      try { ftruncateSync(fd, this.size) } catch {}
+      throw err
+    }
+    this.size += frames.length
+    this.records += records.length
+    for (const record of records) this.noteAppended(record)
+    if (this.size > this.nextCompactionBytes) this.compact(this.latestStableSeq)
+  }
+
+  /** Rewrite the log atomically with only what restore needs once `stableSeq` is stable. */
+  compact (stableSeq: number): CompactionResult {
+    this.openFd()
+    const bytes = readFileSync(this.path)
+    const { frames, validEnd, torn } = scan(bytes, this.path)
+    if (torn || validEnd !== this.size) throw new PbftLogError(`pbft log ${this.path} changed under us (${bytes.length} bytes, expected ${this.size})`, this.path, validEnd)
+    const keep = recordsNeededForRestore(frames.map(f => f.record), stableSeq)
+    const kept = frames.filter((_, i) => keep[i] === true)
+    let size: number
+    try {
+      size = this.writeDurably(this.tempPath, [magic, ...kept.map(f => bytes.subarray(f.start, f.end))])
+    } catch (err) {
+      rmSync(this.tempPath, { force: true })
+      throw err
+    }
+    const newFd = openSync(this.tempPath, constants.O_WRONLY | constants.O_APPEND)
+    try {
+      renameSync(this.tempPath, this.path)
+    } catch (err) {
+      closeSync(newFd)
+      throw err
+    }
+    // from here on appends must go to the new file, whatever happens next
+    closeSync(this.fd as number)
+    this.fd = newFd
+    const result = { bytesBefore: this.size, bytesAfter: size, recordsBefore: frames.length, recordsKept: kept.length }
+    this.size = size
+    this.records = kept.length
+    this.nextCompactionBytes = Math.max(this.compactAtBytes, 2 * size)
+    this.fsyncDir()
+    return result
+  }
+
+  close (): void {
+    if (this.fd != null) closeSync(this.fd)
+    this.fd = null
+  }
+
+  private openFd (): number {
+    if (this.fd == null) throw new Error(`pbft log ${this.path}: load() it before appending or compacting`)
+    return this.fd
+  }
+
+  private noteAppended (record: PersistRecord): void {
+    if (record.kind === 'stable' && record.seq > this.latestStableSeq) this.latestStableSeq = record.seq
+  }
+
+  /** Write a new file from chunks and fsync it; returns its size. */
+  private writeDurably (path: string, chunks: Uint8Array[]): number {
+    const fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC, 0o600)
+    let size = 0
+    try {
+      for (const chunk of chunks) {
+        for (let written = 0; written < chunk.length;) written += writeSync(fd, chunk, written, chunk.length - written)
+        size += chunk.length
+      }
+      this.fsync(fd)
+    } finally {
+      closeSync(fd)
+    }
+    return size
+  }
+
+  /** Make a rename durable. */
+  private fsyncDir (): void {
+    const fd = openSync(this.dir, constants.O_RDONLY)
+    try {
+      this.fsync(fd)
+    } finally {
+      closeSync(fd)
+    }
+  }
+}
