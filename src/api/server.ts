@@ -47,37 +47,70 @@ export function peersView (status: NodeStatus, connections: ConnectionView[]): u
   }
 }
 
-export async function startApi (source: ApiSource, options: ApiOptions): Promise<RunningApi> {
+/** An extra route handler: resolves to a response, or null when the route is not its own. */
+export type RouteHandler = (method: string, url: URL, body: unknown) => Promise<{ code: number, body: unknown } | null>
+
+/** Request bodies above this are refused (a memory value is ≤ 64 KiB; JSON escaping can double it). */
+const bodyBytesMax = 512 * 1024
+
+export class HttpError extends Error {
+  constructor (readonly code: number, message: string) {
+    super(message)
+  }
+}
+
+async function readBody (req: IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = []
+  let size = 0
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length
+    if (size > bodyBytesMax) throw new HttpError(413, `request body over ${bodyBytesMax} bytes`)
+    chunks.push(chunk as Buffer)
+  }
+  if (size === 0) return undefined
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8'))
+  } catch {
+    throw new HttpError(400, 'request body is not valid JSON')
+  }
+}
+
+export async function startApi (source: ApiSource, options: ApiOptions, routes: RouteHandler[] = []): Promise<RunningApi> {
   const server = createServer((req, res) => {
-    try {
-      const url = new URL(req.url ?? '/', 'http://localhost')
-      if (!authorised(req, options.token)) {
-        send(res, 401, { error: 'unauthorised: send Authorization: Bearer <api token>' })
-        return
-      }
-      if (req.method !== 'GET' && req.method !== 'HEAD') {
-        res.setHeader('allow', 'GET, HEAD')
-        send(res, 405, { error: `method ${String(req.method)} not allowed on ${url.pathname}` })
-        return
-      }
-      switch (url.pathname) {
-        case '/health': {
-          const status = source.status()
-          send(res, 200, { ok: true, peerId: status.peerId, mode: status.mode, uptimeMs: status.uptimeMs })
+    void (async () => {
+      try {
+        const url = new URL(req.url ?? '/', 'http://localhost')
+        if (!authorised(req, options.token)) {
+          send(res, 401, { error: 'unauthorised: send Authorization: Bearer <api token>' })
           return
         }
-        case '/v1/status':
-          send(res, 200, source.status())
-          return
-        case '/v1/peers':
-          send(res, 200, peersView(source.status(), source.connectionList()))
-          return
-        default:
-          send(res, 404, { error: `no route ${url.pathname}; try /v1/status, /v1/peers or /health` })
+        const method = req.method ?? 'GET'
+        if (method === 'GET' || method === 'HEAD') {
+          switch (url.pathname) {
+            case '/health': {
+              const status = source.status()
+              send(res, 200, { ok: true, peerId: status.peerId, mode: status.mode, uptimeMs: status.uptimeMs })
+              return
+            }
+            case '/v1/status':
+              send(res, 200, source.status())
+              return
+            case '/v1/peers':
+              send(res, 200, peersView(source.status(), source.connectionList()))
+              return
+          }
+        }
+        const body = method === 'POST' || method === 'PUT' ? await readBody(req) : undefined
+        for (const route of routes) {
+          const answer = await route(method, url, body)
+          if (answer != null) { send(res, answer.code, answer.body); return }
+        }
+        send(res, 404, { error: `no route ${method} ${url.pathname}; see the README's API section` })
+      } catch (err) {
+        if (err instanceof HttpError) send(res, err.code, { error: err.message })
+        else send(res, 500, { error: (err as Error).message })
       }
-    } catch (err) {
-      send(res, 500, { error: (err as Error).message })
-    }
+    })()
   })
   server.headersTimeout = 10_000
   server.requestTimeout = 30_000

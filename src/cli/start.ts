@@ -5,7 +5,16 @@ import type { NodeConfig } from '../runtime/config.js'
 import { acquireLock, ensureDataDir, loadIdentity, nextIncarnation, removeRuntimeInfo, writeRuntimeInfo } from '../runtime/data-dir.js'
 import { MeshNode } from '../runtime/mesh-node.js'
 import { startApi } from '../api/server.js'
+import { consensusRoutes } from '../api/consensus-routes.js'
 import { CliError } from './client.js'
+import { existsSync } from 'node:fs'
+import { join } from 'node:path'
+import { readGenesis, genesisHash } from '../runtime/genesis.js'
+import type { Genesis } from '../runtime/genesis.js'
+import { MeshApplication } from '../core/app/application.js'
+import { PbftLog } from '../runtime/pbft-log.js'
+import { sha256Hex } from '../runtime/pbft-crypto.js'
+import { peerIdOf } from '../runtime/data-dir.js'
 
 /** Hard bound on a graceful shutdown: the issue asks for exit within 5 s. */
 const shutdownDeadlineMs = 4_500
@@ -31,7 +40,19 @@ export function loadConfigFile (path: string | undefined): Record<string, unknow
 }
 
 export async function runStart (flags: Partial<Record<keyof NodeConfig, unknown>>, configPath: string | undefined, json: boolean): Promise<void> {
-  const { config } = resolveConfig(flags, process.env, loadConfigFile(configPath))
+  const { config, sources } = resolveConfig(flags, process.env, loadConfigFile(configPath))
+  // consensus: --genesis, or genesis.json in the data dir
+  const genesisPath = config.genesis ?? (existsSync(join(config.dataDir, 'genesis.json')) ? join(config.dataDir, 'genesis.json') : undefined)
+  let genesis: Genesis | undefined
+  if (genesisPath != null) {
+    try {
+      genesis = readGenesis(genesisPath)
+    } catch (err) {
+      throw new CliError(`--genesis: ${(err as Error).message}`, 2)
+    }
+    if (sources.network === 'default') config.network = genesis.network
+    else if (config.network !== genesis.network) throw new CliError(`--network: "${config.network}" differs from the genesis network "${genesis.network}" (${genesisPath})`, 2)
+  }
   const out = (human: string, event: Record<string, unknown>): void => {
     process.stdout.write(json ? JSON.stringify({ time: new Date().toISOString(), ...event }) + '\n' : human + '\n')
   }
@@ -40,11 +61,26 @@ export async function runStart (flags: Partial<Record<keyof NodeConfig, unknown>
   const { privateKey, created } = await loadIdentity(config.dataDir, true)
   const release = acquireLock(config.dataDir)
   const incarnation = nextIncarnation(config.dataDir)
+  let app: MeshApplication | null = null
+  let store: PbftLog | null = null
+  if (genesis != null) {
+    const validators = genesis.validators.map(v => v.peer_id)
+    if (validators.includes(peerIdOf(privateKey))) {
+      app = new MeshApplication(validators, sha256Hex)
+      try {
+        store = new PbftLog(config.dataDir)
+      } catch (err) {
+        release()
+        throw new CliError(`cannot open the consensus log in ${config.dataDir}: ${(err as Error).message}`, 1)
+      }
+    }
+  }
   let node: MeshNode
   try {
     node = await MeshNode.start(config, {
       privateKey,
       incarnation,
+      consensus: genesis != null ? { genesis, app: app ?? new MeshApplication(genesis.validators.map(v => v.peer_id), sha256Hex), store } : undefined,
       log: line => { out(`${new Date().toISOString().slice(11, 23)} ${line}`, { event: 'log', message: line }) },
       // MESH_TRACE=gossip: one JSON line per own publish and per record applied (for `npm run bench`)
       trace: (process.env.MESH_TRACE ?? '').split(',').includes('gossip')
@@ -61,7 +97,7 @@ export async function runStart (flags: Partial<Record<keyof NodeConfig, unknown>
   }
   let api
   try {
-    api = await startApi(node, { ...config.api, token: config.apiToken })
+    api = await startApi(node, { ...config.api, token: config.apiToken }, [consensusRoutes(() => node.consensus, () => app)])
   } catch (err) {
     await node.stop()
     release()
@@ -86,6 +122,9 @@ export async function runStart (flags: Partial<Record<keyof NodeConfig, unknown>
     `  name         ${config.name}    network ${config.network}    incarnation ${incarnation}`,
     `  data dir     ${config.dataDir}`,
     `  API          ${api.url}    (mesh status --data-dir ${config.dataDir})`,
+    genesis != null
+      ? `  consensus    ${app != null ? 'validator' : 'observer'} of ${genesis.validators.length} (genesis ${genesisHash(genesis)})`
+      : '  consensus    none (no genesis: membership only)',
     '  listening on (give one of these to other nodes as --bootstrap):',
     ...multiaddrs.map(a => `    ${a}`),
     multiaddrs.length === 0 ? '    (none: check --listen)' : '',
@@ -108,6 +147,7 @@ export async function runStart (flags: Partial<Record<keyof NodeConfig, unknown>
       try {
         await api.close()
         await node.stop()
+        store?.close()
       } catch (err) {
         out(`error while stopping: ${(err as Error).message}`, { event: 'error', message: (err as Error).message })
       }

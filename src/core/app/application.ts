@@ -110,8 +110,10 @@ export class MeshApplication implements Application {
       this.expireProposals(seq)
     }
     const index = this.state.appliedInSeq++
-    const client = request.client
-    if (typeof client !== 'string' || client.length < 1 || client.length > 256 || !isWellFormed(client)) return rejected('invalid client id')
+    if (typeof request.client !== 'string' || request.client.length < 1 || request.client.length > 256 || !isWellFormed(request.client)) return rejected('invalid client id')
+    // A client id is "<PeerId>/<incarnation>" (one request-id space per start of a node): the PeerId
+    // is who proposes and votes.
+    const client = request.client.split('/')[0] as string
     const check = validateOperation(request.operation)
     if (!check.ok) return rejected(check.error)
     const op = check.op

@@ -28,6 +28,10 @@ import type {
 
 /** Longest a view-change timer may grow to, as a multiple of the base timeout. */
 const viewChangeBackoffMax = 16
+/** Times the new primary re-sends NEW-VIEW (it can be large; later, replicas catch up by state transfer). */
+const newViewResendsMax = 3
+/** Executed sequence numbers whose votes are still re-sent, for replicas that missed a few messages. */
+const retransmitTail = 8
 /** Requests remembered as pending at most (drop policy: new requests refused beyond it). */
 const pendingMax = 100_000
 /** Operation text longer than this is refused (the runtime bounds requests further). */
@@ -99,6 +103,7 @@ export class Replica {
   private nextSeq = 1
   private readonly viewChanges = new Map<number, Map<ReplicaId, ViewChange>>()
   private newViewSent: NewView | null = null
+  private newViewResends = 0
   private timerDeadlineMs: number | null = null
   private failedViews = 0
   private lastRetransmitMs: number
@@ -182,7 +187,7 @@ export class Replica {
 
   private validRequest (request: ClientRequest): boolean {
     return typeof request.client === 'string' && request.client.length > 0 && request.client.length <= 256 &&
-      Number.isSafeInteger(request.requestId) && request.requestId >= 0 &&
+      Number.isSafeInteger(request.requestId) && request.requestId >= 1 &&
       typeof request.operation === 'string' && request.operation.length <= operationLengthMax
   }
 
@@ -593,12 +598,21 @@ export class Replica {
     }
   }
 
+  /**
+   * Keep only each sender's highest VIEW-CHANGE (memory stays O(n) whatever a faulty replica sends).
+   * Others' VIEW-CHANGEs are not persisted: after a restart they arrive again by retransmission.
+   */
   private addViewChange (message: ViewChange): void {
+    for (const [view, senders] of this.viewChanges) {
+      const existing = senders.get(message.from)
+      if (existing == null) continue
+      if (view >= message.view) return // as high or higher already known
+      senders.delete(message.from)
+      if (senders.size === 0) this.viewChanges.delete(view)
+    }
     let senders = this.viewChanges.get(message.view)
     if (senders == null) { senders = new Map(); this.viewChanges.set(message.view, senders) }
-    if (senders.has(message.from)) return
     senders.set(message.from, message)
-    if (message.from !== this.config.id) this.persist({ kind: 'accepted', message })
     this.maybeSendNewView(message.view)
   }
 
@@ -635,6 +649,7 @@ export class Replica {
     })
     const newView = this.send<NewView>('all', { type: 'new-view', view, viewChanges, prePrepares })
     this.newViewSent = newView
+    this.newViewResends = 0
     this.enterView(newView)
   }
 
@@ -708,10 +723,15 @@ export class Replica {
       if (own != null) this.effects.push({ type: 'send', to: 'all', message: own })
       return
     }
-    if (this.newViewSent != null && this.newViewSent.view === this.view) {
+    // NEW-VIEW can be large: re-send it only for the first few periods of the view
+    if (this.newViewSent != null && this.newViewSent.view === this.view && this.newViewResends < newViewResendsMax) {
+      this.newViewResends++
       this.effects.push({ type: 'send', to: 'all', message: this.newViewSent })
     }
-    for (const entry of [...this.log.values()].sort((a, b) => a.seq - b.seq)) {
+    // our votes for what we have not executed yet, and for a short tail of what we have (so a replica
+    // that missed a few messages catches up without waiting for the next checkpoint)
+    const from = this.lastExecuted - retransmitTail
+    for (const entry of [...this.log.values()].filter(e => e.seq > from).sort((a, b) => a.seq - b.seq)) {
       const pp = entry.prePrepares.get(this.view)
       if (pp != null && pp.from === this.config.id) this.effects.push({ type: 'send', to: 'all', message: pp })
       const digest = entry.preparedSent.get(this.view)
@@ -807,12 +827,13 @@ export class Replica {
             bySender.set(message.from, message)
           }
           break
-        case 'view-change': {
-          let senders = this.viewChanges.get(message.view)
-          if (senders == null) { senders = new Map(); this.viewChanges.set(message.view, senders) }
-          senders.set(message.from, message)
+        case 'view-change':
+          if (message.view >= this.view) {
+            let senders = this.viewChanges.get(message.view)
+            if (senders == null) { senders = new Map(); this.viewChanges.set(message.view, senders) }
+            senders.set(message.from, message)
+          }
           break
-        }
         case 'new-view':
           if (message.from === this.config.id && message.view === this.view) this.newViewSent = message
           break

@@ -1,0 +1,128 @@
+/**
+ * HTTP routes of the replicated application: writes go through consensus, reads are served locally
+ * with the sequence number they reflect (or after a `noop` through consensus with ?linearizable=1).
+ *
+ *   GET    /v1/consensus
+ *   GET    /v1/memory                         namespaces
+ *   GET    /v1/memory/:ns?prefix=&limit=      list
+ *   GET    /v1/memory/:ns/:key[?linearizable=1]
+ *   PUT    /v1/memory/:ns/:key   {"value": "…"}
+ *   DELETE /v1/memory/:ns/:key
+ *   GET    /v1/proposals[?status=]            newest first
+ *   GET    /v1/proposals/:id
+ *   POST   /v1/proposals         {"proposal": <json>, "threshold": 0.67}
+ *   POST   /v1/proposals/:id/votes {"decision": "approve" | "reject"}
+ */
+import { MeshApplication, validateOperation } from '../core/app/application.js'
+import type { ProposalStatus } from '../core/app/application.js'
+import { NoQuorumError } from '../runtime/consensus.js'
+import type { PbftConsensus } from '../runtime/consensus.js'
+import { HttpError } from './server.js'
+import type { RouteHandler } from './server.js'
+
+const proposalStatuses = new Set(['open', 'approved', 'rejected', 'expired'])
+
+function decode (part: string): string {
+  try {
+    return decodeURIComponent(part)
+  } catch {
+    throw new HttpError(400, `bad URL escape in "${part}"`)
+  }
+}
+
+export function consensusRoutes (consensus: () => PbftConsensus | null, app: () => MeshApplication | null): RouteHandler {
+  const need = (): { consensus: PbftConsensus } => {
+    const c = consensus()
+    if (c == null) throw new HttpError(404, 'this node is not part of a consensus network: start it with --genesis (see mesh testnet)')
+    return { consensus: c }
+  }
+  const reader = (): MeshApplication => {
+    const a = app()
+    if (a == null) throw new HttpError(501, 'reads are served by validators; ask a validator node (observers only submit)')
+    return a
+  }
+  /** Validate, order through consensus, map the application's answer to HTTP. */
+  const write = async (operation: Record<string, unknown>): Promise<{ code: number, body: unknown }> => {
+    const text = JSON.stringify(operation)
+    const check = validateOperation(text)
+    if (!check.ok) throw new HttpError(400, check.error)
+    try {
+      const { result, seq } = await need().consensus.propose(text)
+      const parsed = JSON.parse(result) as { ok: boolean, error?: string }
+      return { code: parsed.ok ? 200 : 409, body: { ...parsed, seq } }
+    } catch (err) {
+      if (err instanceof NoQuorumError) throw new HttpError(503, err.message)
+      if (err instanceof HttpError) throw err
+      throw new HttpError(504, (err as Error).message)
+    }
+  }
+  const linearize = async (): Promise<void> => {
+    const { seq } = await write({ op: 'noop' }).then(r => r.body as { seq: number })
+    const a = reader()
+    // the noop executed here too once f+1 replied? Not necessarily: wait until our replica has applied it
+    const deadline = Date.now() + 5_000
+    while (a.lastApplied < seq) {
+      if (Date.now() > deadline) throw new HttpError(504, `this node has not applied seq ${seq} yet; retry`)
+      await new Promise(resolve => setTimeout(resolve, 5))
+    }
+  }
+
+  return async (method, url, body) => {
+    const parts = url.pathname.split('/').filter(p => p !== '').map(decode)
+    if (parts[0] !== 'v1') return null
+    const object = (typeof body === 'object' && body != null ? body : {}) as Record<string, unknown>
+    if (parts[1] === 'consensus' && parts.length === 2 && method === 'GET') {
+      const c = consensus()
+      return { code: 200, body: c == null ? { role: 'none', error: 'no genesis: not part of a consensus network' } : c.status() }
+    }
+    if (parts[1] === 'memory') {
+      const [, , namespace, key] = parts
+      if (parts.length === 2 && method === 'GET') return { code: 200, body: { lastApplied: reader().lastApplied, namespaces: reader().namespaces() } }
+      if (namespace == null) return null
+      if (parts.length === 3 && method === 'GET') {
+        const limit = Number(url.searchParams.get('limit') ?? 100)
+        if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new HttpError(400, 'limit must be 1..1000')
+        const a = reader()
+        return { code: 200, body: { namespace, lastApplied: a.lastApplied, entries: a.list(namespace, url.searchParams.get('prefix') ?? '', limit, url.searchParams.get('after') ?? undefined) } }
+      }
+      if (parts.length === 4 && key != null) {
+        if (method === 'GET') {
+          if (url.searchParams.get('linearizable') === '1' || url.searchParams.get('linearizable') === 'true') await linearize()
+          const a = reader()
+          const hit = a.get(namespace, key)
+          if (hit == null) return { code: 404, body: { error: `no key "${key}" in namespace "${namespace}"`, lastApplied: a.lastApplied } }
+          return { code: 200, body: { namespace, key, value: hit.value, seq: hit.seq, lastApplied: a.lastApplied } }
+        }
+        if (method === 'PUT' || method === 'POST') {
+          if (typeof object.value !== 'string') throw new HttpError(400, 'body must be {"value": "<string ≤ 64 KiB>"}')
+          return await write({ op: 'put', namespace, key, value: object.value })
+        }
+        if (method === 'DELETE') return await write({ op: 'delete', namespace, key })
+      }
+      return null
+    }
+    if (parts[1] === 'proposals') {
+      const [, , id, sub] = parts
+      if (parts.length === 2 && method === 'GET') {
+        const status = url.searchParams.get('status') ?? undefined
+        if (status != null && !proposalStatuses.has(status)) throw new HttpError(400, 'status must be open, approved, rejected or expired')
+        return { code: 200, body: { proposals: reader().proposals(100, status as ProposalStatus | undefined) } }
+      }
+      if (parts.length === 2 && method === 'POST') {
+        if (!('proposal' in object)) throw new HttpError(400, 'body must be {"proposal": <json>, "threshold": 0.67}')
+        const operation: Record<string, unknown> = { op: 'propose', proposal: object.proposal }
+        if (object.threshold !== undefined) operation.threshold = object.threshold
+        return await write(operation)
+      }
+      if (parts.length === 3 && id != null && method === 'GET') {
+        const proposal = reader().proposal(id)
+        return proposal == null ? { code: 404, body: { error: `no proposal ${id}` } } : { code: 200, body: proposal }
+      }
+      if (parts.length === 4 && id != null && sub === 'votes' && method === 'POST') {
+        if (object.decision !== 'approve' && object.decision !== 'reject') throw new HttpError(400, 'body must be {"decision": "approve" | "reject"}')
+        return await write({ op: 'vote', id, decision: object.decision })
+      }
+    }
+    return null
+  }
+}
