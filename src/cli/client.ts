@@ -29,22 +29,31 @@ export function apiBase (options: ClientOptions): string {
 }
 
 export async function getJson<T> (options: ClientOptions, path: string): Promise<T> {
+  return await requestJson<T>(options, 'GET', path)
+}
+
+/** Call the node's API; a non-2xx answer becomes a CliError with the API's own message. */
+export async function requestJson<T> (options: ClientOptions, method: string, path: string, body?: unknown, timeoutMs = 5_000): Promise<T> {
   const base = apiBase(options)
   let res: Response
   try {
+    const headers: Record<string, string> = options.apiToken != null ? { authorization: `Bearer ${options.apiToken}` } : {}
+    if (body !== undefined) headers['content-type'] = 'application/json'
     res = await fetch(`${base}${path}`, {
-      headers: options.apiToken != null ? { authorization: `Bearer ${options.apiToken}` } : {},
-      signal: AbortSignal.timeout(5_000)
+      method,
+      headers,
+      body: body !== undefined ? JSON.stringify(body) : undefined,
+      signal: AbortSignal.timeout(timeoutMs)
     })
   } catch (err) {
     throw new CliError(`cannot reach the node's API at ${base} (${(err as Error).cause instanceof Error ? ((err as Error).cause as Error).message : (err as Error).message}); is it running? (mesh start)`)
   }
   const text = await res.text()
-  let body: unknown
-  try { body = JSON.parse(text) } catch { throw new CliError(`the API at ${base} answered ${res.status} with non-JSON: ${text.slice(0, 200)}`) }
+  let parsed: unknown
+  try { parsed = JSON.parse(text) } catch { throw new CliError(`the API at ${base} answered ${res.status} with non-JSON: ${text.slice(0, 200)}`) }
   if (!res.ok) {
-    const message = typeof body === 'object' && body != null && 'error' in body ? String((body as { error: unknown }).error) : text
-    throw new CliError(`${base}${path}: ${res.status} ${message}`)
+    const message = typeof parsed === 'object' && parsed != null && 'error' in parsed ? String((parsed as { error: unknown }).error) : text
+    throw new CliError(`${res.status} ${message}`)
   }
-  return body as T
+  return parsed as T
 }

@@ -9,6 +9,7 @@ import { membersTable, statusText } from './format.js'
 import { runStart } from './start.js'
 import { runDemo } from './demo.js'
 import { runGenesis, runTestnet } from './testnet.js'
+import { addConsensusCommands } from './consensus-commands.js'
 import { defaultNetwork } from '../runtime/config.js'
 
 const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value]
@@ -102,6 +103,8 @@ Examples:
       const peers = await getJson<{ members: NodeStatus['members'] }>(clientOptions(options), '/v1/peers')
       console.log(options.json === true ? JSON.stringify(peers, null, 2) : membersTable(peers.members))
     })
+
+  addConsensusCommands(program, addClientOptions, clientOptions)
 
   program.command('testnet')
     .description('write N validator data dirs (keys, a shared genesis.json, a config.json each) for a local test net')

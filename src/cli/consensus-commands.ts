@@ -1,0 +1,104 @@
+/** `mesh memory …`, `mesh propose`, `mesh vote`, `mesh proposals`, `mesh consensus`. */
+import { Command } from 'commander'
+import { CliError, requestJson } from './client.js'
+import type { ClientOptions } from './client.js'
+import { table, shortPeerId } from './format.js'
+import type { ConsensusStatus } from '../runtime/consensus.js'
+
+type Options = { dataDir?: string, api?: string, apiToken?: string, json?: boolean }
+
+/** Writes wait for consensus: allow a view change. */
+const writeTimeoutMs = 30_000
+
+function print (options: Options, body: unknown, human: () => string): void {
+  console.log(options.json === true ? JSON.stringify(body, null, 2) : human())
+}
+
+export function addConsensusCommands (program: Command, addClientOptions: (c: Command) => Command, clientOptions: (o: Options) => ClientOptions): void {
+  const ns = (value: string | undefined): string => value ?? 'default'
+  const memory = program.command('memory').description('the replicated memory store: writes go through consensus, reads are local')
+
+  addClientOptions(memory.command('store').argument('<key>').argument('<value>'))
+    .description('store a value (≤ 64 KiB) under a key, through consensus')
+    .option('--namespace <ns>', 'namespace', 'default')
+    .action(async (key: string, value: string, options: Options & { namespace?: string }) => {
+      const body = await requestJson<{ seq: number, created: boolean }>(clientOptions(options), 'PUT', `/v1/memory/${encodeURIComponent(ns(options.namespace))}/${encodeURIComponent(key)}`, { value }, writeTimeoutMs)
+      print(options, body, () => `stored ${ns(options.namespace)}/${key} at seq ${body.seq}${body.created ? ' (new key)' : ''}`)
+    })
+
+  addClientOptions(memory.command('get').argument('<key>'))
+    .description('read a key (local; --linearizable orders the read through consensus first)')
+    .option('--namespace <ns>', 'namespace', 'default')
+    .option('--linearizable', 'read after a no-op committed through consensus')
+    .action(async (key: string, options: Options & { namespace?: string, linearizable?: boolean }) => {
+      const body = await requestJson<{ value: string, seq: number, lastApplied: number }>(clientOptions(options), 'GET',
+        `/v1/memory/${encodeURIComponent(ns(options.namespace))}/${encodeURIComponent(key)}${options.linearizable === true ? '?linearizable=1' : ''}`, undefined, writeTimeoutMs)
+      print(options, body, () => `${body.value}\n(written at seq ${body.seq}; this node has applied up to ${body.lastApplied})`)
+    })
+
+  addClientOptions(memory.command('delete').argument('<key>'))
+    .description('delete a key, through consensus')
+    .option('--namespace <ns>', 'namespace', 'default')
+    .action(async (key: string, options: Options & { namespace?: string }) => {
+      const body = await requestJson<{ seq: number, deleted: boolean }>(clientOptions(options), 'DELETE', `/v1/memory/${encodeURIComponent(ns(options.namespace))}/${encodeURIComponent(key)}`, undefined, writeTimeoutMs)
+      print(options, body, () => body.deleted ? `deleted at seq ${body.seq}` : `no such key (seq ${body.seq})`)
+    })
+
+  addClientOptions(memory.command('list'))
+    .description('list keys of a namespace (local read)')
+    .option('--namespace <ns>', 'namespace', 'default')
+    .option('--prefix <prefix>', 'only keys starting with this', '')
+    .option('--limit <n>', 'at most this many (1-1000)', '100')
+    .action(async (options: Options & { namespace?: string, prefix: string, limit: string }) => {
+      const body = await requestJson<{ lastApplied: number, entries: Array<{ key: string, value: string, seq: number }> }>(clientOptions(options), 'GET',
+        `/v1/memory/${encodeURIComponent(ns(options.namespace))}?prefix=${encodeURIComponent(options.prefix)}&limit=${encodeURIComponent(options.limit)}`)
+      print(options, body, () => `${table(['KEY', 'SEQ', 'VALUE'], body.entries.map(e => [e.key, String(e.seq), e.value.length > 60 ? `${e.value.slice(0, 57)}...` : e.value]))}\n(applied up to seq ${body.lastApplied})`)
+    })
+
+  addClientOptions(program.command('propose').argument('<json>', 'the proposal, as JSON'))
+    .description('record a proposal through consensus; validators then vote on it')
+    .option('--threshold <t>', 'share of the validator set that must approve (0 < t ≤ 1)', '0.67')
+    .action(async (json: string, options: Options & { threshold: string }) => {
+      let proposal: unknown
+      try { proposal = JSON.parse(json) } catch (err) { throw new CliError(`<json>: not valid JSON (${(err as Error).message})`, 2) }
+      const threshold = Number(options.threshold)
+      if (!(threshold > 0 && threshold <= 1)) throw new CliError(`--threshold: "${options.threshold}" must be in (0, 1]`, 2)
+      const body = await requestJson<{ id: string, seq: number, requiredApprovals: number }>(clientOptions(options), 'POST', '/v1/proposals', { proposal, threshold }, writeTimeoutMs)
+      print(options, body, () => `proposal ${body.id} recorded at seq ${body.seq}; needs ${body.requiredApprovals} approvals (mesh vote ${body.id} approve)`)
+    })
+
+  addClientOptions(program.command('vote').argument('<id>').argument('<decision>', 'approve or reject'))
+    .description('vote on a proposal (validators only), through consensus')
+    .action(async (id: string, decision: string, options: Options) => {
+      if (decision !== 'approve' && decision !== 'reject') throw new CliError(`<decision>: "${decision}" must be approve or reject`, 2)
+      const body = await requestJson<{ status: string, approvals: number, rejections: number, seq: number }>(clientOptions(options), 'POST', `/v1/proposals/${encodeURIComponent(id)}/votes`, { decision }, writeTimeoutMs)
+      print(options, body, () => `${id}: ${body.status} (${body.approvals} approve, ${body.rejections} reject) at seq ${body.seq}`)
+    })
+
+  addClientOptions(program.command('proposals').argument('[id]'))
+    .description('list proposals (newest first), or show one')
+    .action(async (id: string | undefined, options: Options) => {
+      if (id != null) {
+        const body = await requestJson<unknown>(clientOptions(options), 'GET', `/v1/proposals/${encodeURIComponent(id)}`)
+        console.log(JSON.stringify(body, null, 2))
+        return
+      }
+      const body = await requestJson<{ proposals: Array<{ id: string, status: string, approvals: number, rejections: number, requiredApprovals: number, proposer: string }> }>(clientOptions(options), 'GET', '/v1/proposals')
+      print(options, body, () => table(['ID', 'STATUS', 'APPROVE', 'REJECT', 'NEEDED', 'PROPOSER'],
+        body.proposals.map(p => [p.id, p.status, String(p.approvals), String(p.rejections), String(p.requiredApprovals), shortPeerId(p.proposer)])))
+    })
+
+  addClientOptions(program.command('consensus'))
+    .description('consensus state: view, primary, last committed and stable sequence, validators')
+    .action(async (options: Options) => {
+      const s = await requestJson<ConsensusStatus & { role: string, error?: string }>(clientOptions(options), 'GET', '/v1/consensus')
+      print(options, s, () => s.error != null ? s.error : [
+        `role       ${s.role}${s.replica != null ? ` (replica ${s.replica} of ${s.n}, tolerates f = ${s.f})` : ''}`,
+        `view       ${s.view ?? '-'}${s.active === false ? ' (view change in progress)' : ''}   primary ${s.primary != null ? shortPeerId(s.primary) : '-'}`,
+        `committed  up to seq ${s.lastExecuted ?? '-'}   stable checkpoint ${s.stableSeq ?? '-'}`,
+        `dropped    ${Object.entries(s.dropped).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}`,
+        '',
+        table(['#', 'NAME', 'PEER', 'CONNECTED'], s.validators.map(v => [String(v.index), v.name + (v.self ? ' (self)' : ''), shortPeerId(v.peerId), v.self ? '-' : (v.connected ? 'yes' : 'no')]))
+      ].join('\n'))
+    })
+}
