@@ -1,0 +1,174 @@
+/**
+ * pBFT with real processes: 4 validators from `mesh testnet` + 1 observer on 127.0.0.1 (OS-chosen
+ * ports). Writes from several nodes commit and read back everywhere; kill -9 of the primary under a
+ * write load ⇒ view change, writes continue, no acknowledged write lost; the restarted replica
+ * catches up and agrees; a forged PRE-PREPARE from a non-validator is ignored.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { spawnSync } from 'node:child_process'
+import { join } from 'node:path'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { multiaddr } from '@multiformats/multiaddr'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { Cluster, meshBin, waitUntil } from './harness.js'
+import type { NodeProcess } from './harness.js'
+import { createMeshLibp2p } from '../../bootstrap/libp2p.js'
+import type { MeshLibp2p } from '../../bootstrap/libp2p.js'
+import { PbftFrame } from '../../protocols/pbft/pbft.js'
+import { canonicalJson } from '../../src/core/pbft/types.js'
+
+interface ConsensusView { view: number, primary: string, active: boolean, lastExecuted: number, dropped: Record<string, number> }
+
+describe('pBFT across 4 validator processes and an observer', () => {
+  const cluster = new Cluster({ heartbeatIntervalMs: 500, failureTimeoutMs: 3000 })
+  const validators: NodeProcess[] = []
+  let observer: NodeProcess
+  let rogue: MeshLibp2p | undefined
+  const acknowledged = new Map<string, string>()
+
+  async function api<T> (node: NodeProcess, method: string, path: string, body?: unknown): Promise<{ status: number, body: T }> {
+    const res = await fetch(`${node.api}${path}`, {
+      method,
+      headers: body !== undefined ? { 'content-type': 'application/json' } : {},
+      body: body !== undefined ? JSON.stringify(body) : undefined,
+      signal: AbortSignal.timeout(30_000)
+    })
+    return { status: res.status, body: await res.json() as T }
+  }
+
+  async function put (node: NodeProcess, key: string, value: string): Promise<number> {
+    const res = await api<{ ok: boolean, seq: number, error?: string }>(node, 'PUT', `/v1/memory/t/${key}`, { value })
+    if (res.status !== 200) throw new Error(`put ${key} via ${node.name}: ${res.status} ${res.body.error ?? ''}`)
+    acknowledged.set(key, value)
+    return res.body.seq
+  }
+
+  const consensus = async (node: NodeProcess): Promise<ConsensusView> => (await api<ConsensusView>(node, 'GET', '/v1/consensus')).body
+
+  beforeAll(async () => {
+    const dir = join(cluster.root, 'testnet')
+    const made = spawnSync(process.execPath, [meshBin, 'testnet', '--nodes', '4', '--dir', dir, '--network', cluster.network, '--json'], { encoding: 'utf8' })
+    expect(made.status, made.stderr).toBe(0)
+    const testnet = JSON.parse(made.stdout) as { nodes: Array<{ name: string, dataDir: string, config: string }> }
+    // flags (OS-chosen ports) override the testnet's config files; node-1 is the seed
+    const first = testnet.nodes[0] as { name: string, dataDir: string, config: string }
+    validators.push(await cluster.start(first.name, { dataDir: first.dataDir, extraArgs: ['--config', first.config] }))
+    const seed = validators[0]?.runtime.multiaddrs[0] as string
+    validators.push(...await Promise.all(testnet.nodes.slice(1).map(async n =>
+      await cluster.start(n.name, { dataDir: n.dataDir, bootstrap: [seed], extraArgs: ['--config', n.config] }))))
+    observer = await cluster.start('observer', { bootstrap: [seed], extraArgs: ['--genesis', join(first.dataDir, 'genesis.json')] })
+    for (const node of [...validators, observer]) {
+      await cluster.waitForStatus(node, '5 alive members', s => s.members.filter(m => m.state === 'alive').length === 5)
+    }
+    for (const node of validators) {
+      await waitUntil(`${node.name} connected to all validators`, 30_000, async () => {
+        const c = await api<{ validators: Array<{ connected: boolean }> }>(node, 'GET', '/v1/consensus')
+        return c.body.validators.every(v => v.connected) ? true : undefined
+      })
+    }
+  })
+
+  afterAll(async () => {
+    try { await rogue?.stop() } catch {}
+    await cluster.stopAll()
+  })
+
+  it('writes from every validator and from the observer commit and read back on every validator', async () => {
+    for (const [i, node] of [...validators, observer].entries()) await put(node, `k${i}`, `from-${node.name}`)
+    for (const node of validators) {
+      await waitUntil(`${node.name} to apply every write`, 30_000, async () => {
+        for (const [key, value] of acknowledged) {
+          const res = await api<{ value?: string }>(node, 'GET', `/v1/memory/t/${key}`)
+          if (res.body.value !== value) return undefined
+        }
+        return true
+      })
+    }
+    const views = await Promise.all(validators.map(consensus))
+    expect(new Set(views.map(v => v.lastExecuted)).size).toBe(1)
+    expect(views.every(v => v.view === 0 && v.active)).toBe(true)
+  })
+
+  it('proposals are decided by validator votes', async () => {
+    const proposed = await api<{ id: string, requiredApprovals: number }>(observer, 'POST', '/v1/proposals', { proposal: { scale: 5 }, threshold: 0.67 })
+    expect(proposed.status).toBe(200)
+    expect(proposed.body.requiredApprovals).toBe(3)
+    for (const node of validators.slice(0, 3)) {
+      expect((await api(node, 'POST', `/v1/proposals/${proposed.body.id}/votes`, { decision: 'approve' })).status).toBe(200)
+    }
+    const shown = await api<{ status: string, approvals: number }>(validators[3] as NodeProcess, 'GET', `/v1/proposals/${proposed.body.id}?`)
+    expect(shown.body).toMatchObject({ status: 'approved', approvals: 3 })
+    // an observer's vote is refused deterministically: it is not a validator
+    const refused = await api<{ ok: boolean }>(observer, 'POST', `/v1/proposals/${proposed.body.id}/votes`, { decision: 'reject' })
+    expect(refused.status).toBe(409)
+  })
+
+  it('a PRE-PREPARE forged by a non-validator is dropped and counted', async () => {
+    rogue = await createMeshLibp2p({
+      privateKey: await generateKeyPair('Ed25519'),
+      network: cluster.network,
+      listen: ['/ip4/127.0.0.1/tcp/0'],
+      announce: [],
+      bootstrap: [],
+      maxConnections: 16,
+      sync: { getEntries: () => [], onEntries: async () => 0 }
+    })
+    const target = validators[1] as NodeProcess
+    await rogue.dial(multiaddr(target.runtime.multiaddrs[0] as string))
+    const before = (await consensus(target)).dropped['not-validator'] ?? 0
+    const forged = { type: 'pre-prepare', view: 0, seq: 999, digest: 'x', batch: [], from: 0, signature: 'AAAA' }
+    rogue.services.pbft.send(peerIdFromString(target.runtime.peerId), { kind: PbftFrame.Kind.PROTOCOL, body: new TextEncoder().encode(canonicalJson(forged)) })
+    await waitUntil('the forged pre-prepare to be counted', 20_000, async () =>
+      ((await consensus(target)).dropped['not-validator'] ?? 0) > before ? true : undefined)
+    const after = await consensus(target)
+    expect(after.lastExecuted).toBeLessThan(999)
+  })
+
+  it('kill -9 of the primary under a write load: view change, writes continue, nothing acknowledged is lost', async () => {
+    const primaryId = (await consensus(validators[1] as NodeProcess)).primary
+    const primary = validators.find(v => v.runtime.peerId === primaryId) as NodeProcess
+    const writers = validators.filter(v => v !== primary)
+    let stop = false
+    let written = 0
+    const load = (async () => {
+      for (let i = 0; !stop && i < 200; i++) {
+        const node = writers[i % writers.length] as NodeProcess
+        try { await put(node, `load-${i}`, `v${i}`); written++ } catch { /* not acknowledged: may or may not be applied */ }
+      }
+    })()
+    await waitUntil('a few writes before the kill', 30_000, async () => written >= 3 ? true : undefined)
+    cluster.kill(primary, 'SIGKILL')
+    await cluster.waitExit(primary)
+    const before = written
+    await waitUntil('writes to continue after the view change', 60_000, async () => written >= before + 5 ? true : undefined)
+    stop = true
+    await load
+    for (const node of writers) {
+      const c = await consensus(node)
+      expect(c.view).toBeGreaterThanOrEqual(1)
+      expect(c.primary).not.toBe(primaryId)
+    }
+    for (const node of writers) {
+      await waitUntil(`${node.name} to hold every acknowledged write`, 30_000, async () => {
+        for (const [key, value] of acknowledged) {
+          const res = await api<{ value?: string }>(node, 'GET', `/v1/memory/t/${key}`)
+          if (res.body.value !== value) return undefined
+        }
+        return true
+      })
+    }
+    // the killed primary restarts from its data dir and catches up to the others
+    const restarted = await cluster.start(primary.name, { dataDir: primary.dataDir, bootstrap: [(writers[0] as NodeProcess).runtime.multiaddrs[0] as string], extraArgs: ['--config', join(primary.dataDir, 'config.json')] })
+    validators[validators.indexOf(primary)] = restarted
+    await put(writers[0] as NodeProcess, 'after-restart', 'yes')
+    const target = (await consensus(writers[0] as NodeProcess)).lastExecuted
+    await waitUntil(`${restarted.name} to catch up to seq ${target}`, 60_000, async () => {
+      const c = await consensus(restarted)
+      return c.lastExecuted >= target && c.active ? c : undefined
+    })
+    for (const [key, value] of acknowledged) {
+      const res = await api<{ value?: string }>(restarted, 'GET', `/v1/memory/t/${key}`)
+      expect(res.body.value, key).toBe(value)
+    }
+  })
+})
