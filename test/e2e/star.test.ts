@@ -2,7 +2,7 @@
  * A star start at scale: 24 node processes all bootstrap from one seed at the same moment. Stock
  * libp2p settings fail here (per-host connection rate limits, gossipsub's IP-colocation penalty on one
  * address, @libp2p/bootstrap dialing once); this checks that the mesh still forms. CPU-bound on a
- * 2-core machine: generous deadline, node default timings (heartbeat 3 s, failure timeout 10 s).
+ * 2-core machine (70-250 s seen, depending on what else runs): generous deadline, node default timings.
  */
 import { afterAll, describe, expect, it } from 'vitest'
 import { Cluster, waitUntil } from './harness.js'
@@ -21,7 +21,7 @@ describe(`a star start of ${nodes} nodes`, () => {
       await cluster.start(`s${String(i + 1).padStart(2, '0')}`, { bootstrap: [seedAddress] })))
     const all = [seed, ...joiners]
     const ids = new Set(all.map(n => n.runtime.peerId))
-    await waitUntil(`all ${nodes} nodes to see ${nodes} alive members`, 300_000, async () => {
+    await waitUntil(`all ${nodes} nodes to see ${nodes} alive members`, 480_000, async () => {
       const statuses = await Promise.all(all.map(async node => await cluster.status(node).catch(() => undefined)))
       return statuses.every(s => s != null && s.members.filter(m => m.state === 'alive' && ids.has(m.peerId)).length === nodes) ? true : undefined
     }, 2_000)
@@ -31,5 +31,5 @@ describe(`a star start of ${nodes} nodes`, () => {
       expect(status.connectedPeers).toBeGreaterThanOrEqual(3)
       expect(node.child.exitCode).toBeNull()
     }
-  }, 360_000)
+  }, 600_000)
 })
