@@ -28,6 +28,8 @@ import type {
 
 /** Longest a view-change timer may grow to, as a multiple of the base timeout. */
 const viewChangeBackoffMax = 16
+/** VIEW-CHANGEs are kept for views up to this far beyond ours (f+1 of them make us join). */
+const viewChangeWindow = 64
 /** Times the new primary re-sends NEW-VIEW (it can be large; later, replicas catch up by state transfer). */
 const newViewResendsMax = 3
 /** Executed sequence numbers whose votes are still re-sent, for replicas that missed a few messages. */
@@ -104,10 +106,11 @@ export class Replica {
   private readonly viewChanges = new Map<number, Map<ReplicaId, ViewChange>>()
   private newViewSent: NewView | null = null
   private newViewResends = 0
+  private viewTimerStarted = false
   private timerDeadlineMs: number | null = null
   private failedViews = 0
   private lastRetransmitMs: number
-  private fetching: { seq: number, fromIndex: number, sinceMs: number } | null = null
+  private fetching: { seq: number, sources: ReplicaId[], fromIndex: number, sinceMs: number } | null = null
   private nowMs: number
   private effects: Effect[] = []
 
@@ -461,8 +464,9 @@ export class Replica {
 
   private startFetch (seq: number, proof: Checkpoint[]): void {
     if (this.fetching != null && this.fetching.seq >= seq) return
-    this.fetching = { seq, fromIndex: 0, sinceMs: this.nowMs }
-    const target = proof.find(c => c.from !== this.config.id)?.from
+    const sources = [...new Set(proof.map(c => c.from))].filter(id => id !== this.config.id)
+    this.fetching = { seq, sources, fromIndex: 0, sinceMs: this.nowMs }
+    const target = sources[0]
     if (target != null) this.send<FetchState>(target, { type: 'fetch-state', fromSeq: this.lastExecuted })
   }
 
@@ -551,11 +555,14 @@ export class Replica {
     for (const entry of [...this.log.values()].sort((a, b) => a.seq - b.seq)) {
       if (entry.seq > this.stable.seq && entry.preparedCertificate != null) prepared.push(entry.preparedCertificate)
     }
+    for (const old of this.viewChanges.keys()) if (old < view) this.viewChanges.delete(old)
+    // fallback only: the real timer starts with 2f+1 VIEW-CHANGEs for this view (addViewChange)
+    this.viewTimerStarted = false
+    this.timerDeadlineMs = this.nowMs + this.config.viewChangeTimeoutMs * viewChangeBackoffMax
     const message = this.send<ViewChange>('all', {
       type: 'view-change', view, stableSeq: this.stable.seq, stableDigest: this.stable.stateDigest, checkpointProof: this.stable.proof, prepared
     })
     this.addViewChange(message)
-    this.timerDeadlineMs = this.nowMs + this.timeoutMs()
   }
 
   private validViewChange (message: ViewChange): boolean {
@@ -599,20 +606,22 @@ export class Replica {
   }
 
   /**
-   * Keep only each sender's highest VIEW-CHANGE (memory stays O(n) whatever a faulty replica sends).
-   * Others' VIEW-CHANGEs are not persisted: after a restart they arrive again by retransmission.
+   * One VIEW-CHANGE per (view, sender), for views from ours up to `viewChangeWindow` ahead (memory
+   * stays O(n²) whatever a faulty replica sends). Others' VIEW-CHANGEs are not persisted: after a
+   * restart they arrive again by retransmission.
+   * Timer (paper, section 4.5.2): a replica that asked for view v starts its timer only once it holds
+   * 2f+1 VIEW-CHANGEs for v, so replicas move on together instead of racing ahead one by one.
    */
   private addViewChange (message: ViewChange): void {
-    for (const [view, senders] of this.viewChanges) {
-      const existing = senders.get(message.from)
-      if (existing == null) continue
-      if (view >= message.view) return // as high or higher already known
-      senders.delete(message.from)
-      if (senders.size === 0) this.viewChanges.delete(view)
-    }
+    if (message.view > this.view + viewChangeWindow) { this.drop('outside-watermarks', message.from, `view ${message.view}`); return }
     let senders = this.viewChanges.get(message.view)
     if (senders == null) { senders = new Map(); this.viewChanges.set(message.view, senders) }
+    if (senders.has(message.from)) return
     senders.set(message.from, message)
+    if (message.view === this.view && !this.active && !this.viewTimerStarted && senders.size >= this.quorum) {
+      this.viewTimerStarted = true
+      this.timerDeadlineMs = this.nowMs + this.timeoutMs()
+    }
     this.maybeSendNewView(message.view)
   }
 
@@ -682,17 +691,21 @@ export class Replica {
 
   /** Start view `newView.view`: adopt its stable checkpoint, process its pre-prepares. */
   private enterView (newView: NewView): void {
-    this.active = true
     this.failedViews = 0
-    this.persist({ kind: 'view', view: newView.view, active: true })
-    this.effects.push({ type: 'view', view: newView.view, primary: primaryOf(newView.view, this.config.n), active: true })
     for (const view of this.viewChanges.keys()) if (view <= newView.view) this.viewChanges.delete(view)
-    // the most advanced stable checkpoint among the view-changes
+    // The new view continues right after its NEW-VIEW (max-s): sequence numbers an old primary used
+    // beyond it never prepared anywhere and are free again (a committed one would be in the NEW-VIEW).
+    // Set before anything below can propose (adopting a stable checkpoint may).
+    const maxSeq = Math.max(0, ...newView.prePrepares.map(pp => pp.seq), ...newView.viewChanges.map(vc => vc.stableSeq))
+    this.nextSeq = maxSeq + 1
+    // the most advanced stable checkpoint among the view-changes (adopted while still inactive)
     const best = newView.viewChanges.reduce((a, b) => (b.stableSeq > a.stableSeq ? b : a))
     if (best.stableSeq > this.stable.seq) this.makeStable(best.stableSeq, best.stableDigest, best.checkpointProof)
-    let maxSeq = this.stable.seq
+    this.nextSeq = Math.max(this.nextSeq, this.stable.seq + 1)
+    this.active = true
+    this.persist({ kind: 'view', view: newView.view, active: true })
+    this.effects.push({ type: 'view', view: newView.view, primary: primaryOf(newView.view, this.config.n), active: true })
     for (const pp of newView.prePrepares) {
-      maxSeq = Math.max(maxSeq, pp.seq)
       if (!this.inWindow(pp.seq)) continue
       const entry = this.entry(pp.seq)
       if (entry.prePrepares.has(pp.view)) continue
@@ -705,7 +718,6 @@ export class Replica {
         this.acceptPrePrepare(pp)
       }
     }
-    this.nextSeq = Math.max(this.nextSeq, maxSeq + 1, this.stable.seq + 1)
     this.timerDeadlineMs = null
     this.startTimerIfIdle()
     if (this.isPrimary()) this.maybePropose(true)
@@ -747,8 +759,8 @@ export class Replica {
     }
     // a fetch that went unanswered: ask the next replica of the proof
     if (this.fetching != null && this.nowMs - this.fetching.sinceMs >= this.config.retransmitMs) {
-      const proof = this.checkpoints.get(this.fetching.seq)
-      const candidates = proof != null ? [...proof.keys()].filter(id => id !== this.config.id) : []
+      // the replicas whose checkpoints proved the state (from CHECKPOINTs or a VIEW-CHANGE's proof)
+      const candidates = this.fetching.sources
       if (candidates.length > 0) {
         this.fetching.fromIndex = (this.fetching.fromIndex + 1) % candidates.length
         this.fetching.sinceMs = this.nowMs

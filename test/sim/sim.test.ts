@@ -1,0 +1,210 @@
+/**
+ * The deterministic simulator over the pBFT core (src/core/pbft/replica.ts): hand-picked named
+ * scenarios with what each must show, ≥ 500 seeded random scenarios across n=4 and n=7, and checks
+ * that the simulator's invariants are not vacuous (they catch broken replicas).
+ *
+ * A failing seed prints the command that replays it: `npx tsc -p . && node dist/test/sim/run.js --seed S --n N`.
+ */
+import { describe, expect, it } from 'vitest'
+import type { Effect } from '../../src/core/pbft/types.js'
+import { Keyring } from './crypto.js'
+import { KeyValueApp } from './app.js'
+import { runScenario } from './network.js'
+import type { RunResult } from './network.js'
+import { pbftFactory } from './node.js'
+import type { ReplicaFactory, ReplicaNode } from './node.js'
+import { describeScenario } from './scenario.js'
+import { namedScenarios, replayCommand, scenarioFromSeed } from './scenarios.js'
+
+/** Seeds per replica count; runs are short (25-70 client requests each) to keep the file under a minute. */
+const seedsN4 = 300
+const seedsN7 = 200
+const seedsPerTest = 50
+
+function report (result: RunResult, forcedN: boolean): string {
+  const lines = [
+    describeScenario(result.scenario),
+    ...result.violations.map(v => `  [${v.invariant}] at ${v.atMs} ms${v.replica !== undefined ? `, replica ${v.replica}` : ''}: ${v.detail}`),
+    ...result.trace.slice(-30).map(line => `    ${line}`),
+    `  replay: ${replayCommand(result.scenario, forcedN)}`
+  ]
+  return lines.join('\n')
+}
+
+function runNamed (name: string): RunResult {
+  const make = namedScenarios[name]
+  if (make === undefined) throw new Error(`no scenario ${name}`)
+  const result = runScenario(make())
+  expect(result.ok, report(result, false)).toBe(true)
+  expect(result.stats.requestsDone).toBe(result.stats.requestsTotal)
+  return result
+}
+
+describe('named scenarios', () => {
+  it('normal case, n=4 and n=7: everything commits in view 0', () => {
+    for (const name of ['normal-n4', 'normal-n7']) {
+      const result = runNamed(name)
+      expect(result.stats.maxView).toBe(0)
+      expect(result.stats.dropReasons['bad-certificate'] ?? 0).toBe(0)
+    }
+  })
+
+  it('primary crash: a view change, then every request finishes without it', () => {
+    expect(runNamed('primary-crash').stats.maxView).toBeGreaterThanOrEqual(1)
+  })
+
+  it('primary torn crash (mid-step) and restart from its records', () => {
+    const result = runNamed('primary-torn-crash-restart')
+    expect(result.stats.restarts).toBe(1)
+  })
+
+  it('partition of the primary, then heal', () => {
+    const result = runNamed('primary-partition-heal')
+    expect(result.stats.maxView).toBeGreaterThanOrEqual(1)
+    expect(result.stats.lostToPartitions).toBeGreaterThan(0)
+  })
+
+  it('n=7 split 3/4 with no quorum on either side, then heal', () => {
+    runNamed('split-brain-n7')
+  })
+
+  it('equivocating primary: different batches for one sequence, nothing conflicting commits', () => {
+    expect(runNamed('equivocating-primary').stats.byzantine.equivocations).toBeGreaterThan(0)
+  })
+
+  it('n=7 equivocating primary with a double-voting accomplice', () => {
+    const result = runNamed('equivocating-primary-colluding-n7')
+    expect(result.stats.byzantine['double-votes']).toBeGreaterThan(0)
+    expect(result.stats.dropReasons.conflicting).toBeGreaterThan(0)
+  })
+
+  it('amnesia: the primary, then a backup during a view change, restart from no records', () => {
+    expect(runNamed('amnesia-primary').stats.restarts).toBe(1)
+    expect(runNamed('amnesia-backup').stats.restarts).toBe(1)
+  })
+
+  it('silent primary: the backups change view', () => {
+    expect(runNamed('silent-primary').stats.maxView).toBeGreaterThanOrEqual(1)
+  })
+
+  it('forged signatures are dropped by the environment; forged certificates and fake pre-prepares by the core', () => {
+    const result = runNamed('forgeries')
+    expect(result.stats.badSignatureDrops).toBeGreaterThan(0)
+    expect(result.stats.dropReasons['bad-certificate']).toBeGreaterThan(0)
+    expect(result.stats.dropReasons['not-primary']).toBeGreaterThan(0)
+  })
+
+  it('n=7 replays of old-view messages and a fake primary, across crashes and view changes', () => {
+    expect(runNamed('replay-old-views-n7').stats.byzantine.replays).toBeGreaterThan(0)
+  })
+
+  it('state transfer to a lagging replica; a lying snapshot is refused', () => {
+    const result = runNamed('state-transfer-lying')
+    expect(result.stats.stateTransfers).toBeGreaterThan(0)
+  })
+
+  it('n=7 VIEW-CHANGEs with prepared certificates left out (validly signed) by f replicas', () => {
+    expect(runNamed('hidden-prepared-n7').stats.byzantine['hidden-prepared']).toBeGreaterThan(0)
+  })
+
+  it('a laggard that learns the stable checkpoint only from a view change fetches the state, asking again until answered', () => {
+    expect(runNamed('state-transfer-retry').stats.stateTransfers).toBeGreaterThan(0)
+  })
+
+  it('heavy loss and duplication, then calm', () => {
+    runNamed('lossy')
+  })
+})
+
+describe('seeded random scenarios', () => {
+  const batches: Array<{ n: number, first: number, count: number }> = []
+  for (let first = 1; first <= seedsN4; first += seedsPerTest) batches.push({ n: 4, first, count: Math.min(seedsPerTest, seedsN4 - first + 1) })
+  for (let first = 1; first <= seedsN7; first += seedsPerTest) batches.push({ n: 7, first, count: Math.min(seedsPerTest, seedsN7 - first + 1) })
+
+  it.each(batches)('n=$n, seeds from $first ($count seeds)', ({ n, first, count }) => {
+    const failures: string[] = []
+    for (let seed = first; seed < first + count; seed++) {
+      const result = runScenario(scenarioFromSeed(seed, n))
+      if (!result.ok) failures.push(report(result, true))
+    }
+    expect(failures, failures.join('\n\n')).toEqual([])
+  })
+
+  it('a seed replays exactly', () => {
+    const a = runScenario(scenarioFromSeed(4242, 4))
+    const b = runScenario(scenarioFromSeed(4242, 4))
+    expect(b.stats).toEqual(a.stats)
+    expect(b.trace).toEqual(a.trace)
+  })
+})
+
+// ————————————————————————————————————————— the simulator checks something
+
+/** The real core, with its effects rewritten for some replicas: a broken "honest" replica. */
+function brokenFactory (rewrite: (id: number, effects: Effect[]) => Effect[]): ReplicaFactory {
+  const wrap = (inner: ReplicaNode, id: number): ReplicaNode => ({ step: input => rewrite(id, inner.step(input)), status: () => inner.status() })
+  return {
+    create: (config, crypto, app, nowMs) => wrap(pbftFactory.create(config, crypto, app, nowMs), config.id),
+    restore: (config, crypto, app, records, nowMs) => wrap(pbftFactory.restore(config, crypto, app, records, nowMs), config.id)
+  }
+}
+
+function invariantsOf (result: RunResult): string[] {
+  return result.violations.map(v => v.invariant)
+}
+
+describe('the invariants catch broken replicas', () => {
+  it('a replica reporting another digest for a committed sequence breaks agreement', () => {
+    const factory = brokenFactory((id, effects) => effects.map(e => id === 2 && e.type === 'committed' && e.seq === 3 ? { ...e, digest: 'f'.repeat(64) } : e))
+    const result = runScenario(namedScenarios['normal-n4']?.() ?? assertNever(), { factory })
+    expect(invariantsOf(result)).toContain('batch-digest')
+  })
+
+  it('a replica that skips a sequence breaks contiguity', () => {
+    const factory = brokenFactory((id, effects) => effects.filter(e => !(id === 1 && e.type === 'committed' && e.seq === 2)))
+    const result = runScenario(namedScenarios['normal-n4']?.() ?? assertNever(), { factory })
+    expect(invariantsOf(result)).toContain('contiguous')
+  })
+
+  it('a replica that sends votes without persisting them breaks persist-before-send', () => {
+    const factory = brokenFactory((id, effects) => effects.filter(e => !(id === 3 && e.type === 'persist')))
+    const result = runScenario(namedScenarios['normal-n4']?.() ?? assertNever(), { factory })
+    expect(invariantsOf(result)).toContain('persist-before-send')
+  })
+
+  it('a commit nobody voted for breaks commit-quorum', () => {
+    const factory = brokenFactory((id, effects) => effects.map(e => id === 1 && e.type === 'committed' ? { ...e, view: e.view + 7 } : e))
+    const result = runScenario(namedScenarios['normal-n4']?.() ?? assertNever(), { factory })
+    expect(invariantsOf(result)).toContain('commit-quorum')
+  })
+
+  it('replicas that stop sending break liveness, within the bound', () => {
+    const factory = brokenFactory((id, effects) => id >= 2 ? effects.filter(e => e.type !== 'send') : effects)
+    const scenario = namedScenarios['normal-n4']?.() ?? assertNever()
+    scenario.livenessBoundMs = 2_000
+    const result = runScenario(scenario, { factory })
+    expect(invariantsOf(result)).toEqual(['liveness'])
+    expect(result.stats.simulatedMs).toBeLessThan(2_000 + 500)
+  })
+
+  it('signatures: only the owner of a key signs for it; the app is deterministic', () => {
+    const keyring = new Keyring(4, 1)
+    const signature = keyring.cryptoFor(1).sign('data')
+    expect(keyring.verify(1, 'data', signature)).toBe(true)
+    expect(keyring.verify(0, 'data', signature)).toBe(false)
+    expect(keyring.verify(1, 'other', signature)).toBe(false)
+    const a = new KeyValueApp()
+    const b = new KeyValueApp()
+    for (const app of [a, b]) {
+      expect(app.apply({ client: 'c', requestId: 1, operation: 'put k 5' }, 1)).toBe('ok nil')
+      expect(app.apply({ client: 'c', requestId: 2, operation: 'add k 2' }, 2)).toBe('7')
+    }
+    expect(a.digest()).toBe(b.digest())
+    b.restore(a.snapshot())
+    expect(b.apply({ client: 'c', requestId: 3, operation: 'get k' }, 3)).toBe('7')
+  })
+})
+
+function assertNever (): never {
+  throw new Error('missing named scenario')
+}
