@@ -7,12 +7,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { spawnSync } from 'node:child_process'
 import { join } from 'node:path'
-import { generateKeyPair } from '@libp2p/crypto/keys'
 import { multiaddr } from '@multiformats/multiaddr'
 import { peerIdFromString } from '@libp2p/peer-id'
-import { Cluster, meshBin, waitUntil } from './harness.js'
+import { Cluster, meshBin, startRoguePeer, waitUntil } from './harness.js'
 import type { NodeProcess } from './harness.js'
-import { createMeshLibp2p } from '../../bootstrap/libp2p.js'
 import type { MeshLibp2p } from '../../bootstrap/libp2p.js'
 import { PbftFrame } from '../../protocols/pbft/pbft.js'
 import { canonicalJson } from '../../src/core/pbft/types.js'
@@ -104,15 +102,7 @@ describe('pBFT across 4 validator processes and an observer', () => {
   })
 
   it('a PRE-PREPARE forged by a non-validator is dropped and counted', async () => {
-    rogue = await createMeshLibp2p({
-      privateKey: await generateKeyPair('Ed25519'),
-      network: cluster.network,
-      listen: ['/ip4/127.0.0.1/tcp/0'],
-      announce: [],
-      bootstrap: [],
-      maxConnections: 16,
-      sync: { getEntries: () => [], onEntries: async () => 0 }
-    })
+    rogue = await startRoguePeer(cluster.network)
     const target = validators[1] as NodeProcess
     await rogue.dial(multiaddr(target.runtime.multiaddrs[0] as string))
     const before = (await consensus(target)).dropped['not-validator'] ?? 0

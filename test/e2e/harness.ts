@@ -8,6 +8,10 @@ import { existsSync, mkdtempSync, openSync, readFileSync, rmSync, mkdirSync } fr
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import type { NodeStatus, MemberView } from '../../src/runtime/mesh-node.js'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import type { PrivateKey } from '@libp2p/interface'
+import { createMeshLibp2p } from '../../bootstrap/libp2p.js'
+import type { MeshLibp2p } from '../../bootstrap/libp2p.js'
 import type { RuntimeInfo } from '../../src/runtime/data-dir.js'
 
 /** The repository root, found from this file whether it runs from test/e2e or dist/test/e2e. */
@@ -188,4 +192,21 @@ export class Cluster {
     })))
     if (process.env.MESH_KEEP_TEST_FILES == null) rmSync(this.root, { recursive: true, force: true })
   }
+}
+
+/**
+ * A bare libp2p host of the mesh's network, in the test process, that a test drives by hand (to
+ * publish garbage or forged messages). It runs our services but no membership: it only says what the
+ * test makes it say.
+ */
+export async function startRoguePeer (network: string, privateKey?: PrivateKey): Promise<MeshLibp2p> {
+  return await createMeshLibp2p({
+    privateKey: privateKey ?? await generateKeyPair('Ed25519'),
+    network,
+    listen: ['/ip4/127.0.0.1/tcp/0'],
+    announce: [],
+    bootstrap: [],
+    maxConnections: 16,
+    sync: { getEntries: () => [], onEntries: async () => 0 }
+  })
 }

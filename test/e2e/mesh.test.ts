@@ -7,9 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
-import { Cluster, waitUntil } from './harness.js'
+import { Cluster, startRoguePeer, waitUntil } from './harness.js'
 import type { NodeProcess } from './harness.js'
-import { createMeshLibp2p } from '../../bootstrap/libp2p.js'
 import type { MeshLibp2p } from '../../bootstrap/libp2p.js'
 import { sealRecord } from '../../protocols/state/codec.js'
 import { stateTopic } from '../../protocols/state/constants.js'
@@ -93,15 +92,7 @@ describe('a five-node mesh on 127.0.0.1', () => {
 
   it('garbage and forged state records from a rogue peer are rejected and counted; nobody crashes', async () => {
     const privateKey = await generateKeyPair('Ed25519')
-    rogue = await createMeshLibp2p({
-      privateKey,
-      network: cluster.network,
-      listen: ['/ip4/127.0.0.1/tcp/0'],
-      announce: [],
-      bootstrap: [],
-      maxConnections: 16,
-      sync: { getEntries: () => [], onEntries: async () => 0 }
-    })
+    rogue = await startRoguePeer(cluster.network, privateKey)
     const topic = stateTopic(cluster.network)
     rogue.services.pubsub.subscribe(topic)
     await rogue.dial(multiaddr(seed.runtime.multiaddrs[0] as string))
