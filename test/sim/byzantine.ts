@@ -89,6 +89,7 @@ function makeBehaviour (name: BehaviourName, context: ByzantineContext): Behavio
     case 'wrong-reply': return { transform: (_input, effects) => effects.map(e => e.type === 'reply' ? { ...e, result: `${e.result}~byzantine` } : e) }
     case 'lying-state': return new LyingState(context)
     case 'hide-prepared': return new HidePrepared(context)
+    case 'resubmit-executed': return new ResubmitExecuted(context)
     case 'amnesia': return { transform: (_input, effects) => effects }
   }
 }
@@ -445,6 +446,38 @@ class HidePrepared implements Behaviour {
       if (prepared.length === m.prepared.length) return effect
       count(this.context, 'hidden-prepared')
       return { ...effect, message: sign(this.context, { ...m, prepared }) }
+    })
+  }
+}
+
+/** As primary, adds requests that already executed to the batches it proposes (consistently to everyone). */
+class ResubmitExecuted implements Behaviour {
+  private readonly executed: ClientRequest[] = []
+  private readonly rewritten = new Map<string, PrePrepare>()
+
+  constructor (private readonly context: ByzantineContext) {}
+
+  transform (_input: Input, effects: Effect[]): Effect[] {
+    for (const effect of effects) {
+      if (effect.type !== 'committed') continue
+      this.executed.push(...effect.batch)
+      if (this.executed.length > 64) this.executed.splice(0, this.executed.length - 64)
+    }
+    return effects.map(effect => {
+      if (effect.type !== 'send' || effect.message.type !== 'pre-prepare' || effect.message.from !== this.context.id) return effect
+      const m = effect.message
+      const key = `${m.view}:${m.seq}:${m.digest}`
+      let rewritten = this.rewritten.get(key)
+      if (rewritten === undefined) {
+        const old = this.context.random.sample(this.executed, 1 + Math.floor(this.context.random.next() * 2))
+          .filter(r => !m.batch.some(b => b.client === r.client && b.requestId === r.requestId))
+        if (old.length === 0) return effect
+        const batch = [...m.batch, ...old]
+        rewritten = sign(this.context, { ...m, batch, digest: batchDigest(this.context.crypto, batch) })
+        this.rewritten.set(key, rewritten)
+        count(this.context, 'resubmitted-requests')
+      }
+      return { ...effect, message: rewritten }
     })
   }
 }

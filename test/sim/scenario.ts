@@ -24,6 +24,8 @@ export type BehaviourName =
   | 'wrong-reply'
   /** Answers FETCH-STATE with a snapshot that does not match the proof. */
   | 'lying-state'
+  /** As primary: puts requests that already executed back into its batches (they must not execute again). */
+  | 'resubmit-executed'
   /** Leaves some or all prepared certificates out of its (validly signed) VIEW-CHANGEs: undetectable. */
   | 'hide-prepared'
   /** Restarts from an empty record list, or a prefix of it (scheduled with an 'amnesia' fault). */

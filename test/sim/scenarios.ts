@@ -80,6 +80,11 @@ export function scenarioFromSeed (seed: number, forcedN?: number): Scenario {
   if (profile === 'crash' || (mixed && draw.chance(0.5))) addCrashes(draw, scenario)
   if (profile === 'partition' || (mixed && draw.chance(0.5))) addPartitions(draw, scenario)
   if (profile === 'byzantine' || (mixed && draw.chance(0.7))) addByzantine(draw, scenario, draw.int(1, f))
+  // behaviours added later draw from their own stream, so older seeds keep their scenarios
+  const later = new Draw(new SeededRandom(derive(seed, 8)))
+  for (const spec of scenario.byzantine) {
+    if (!spec.behaviours.includes('silent') && later.chance(0.2)) spec.behaviours.push('resubmit-executed')
+  }
   // one honest replica left down for good, when the fault budget allows it
   if ((profile === 'crash' || mixed) && scenario.byzantine.length < f && draw.chance(0.3)) {
     const candidates = range(n).filter(id => !scenario.byzantine.some(b => b.replica === id))
@@ -284,6 +289,11 @@ export const namedScenarios: Record<string, () => Scenario> = {
       { atMs: 400, kind: 'heal-partition' })
     s.keepDown = [3]
     s.healAtMs = 900
+  }),
+  /** A Byzantine primary puts already executed requests back into its batches: each executes once. */
+  'resubmitted-requests': () => with_(base('resubmitted-requests', 4), s => {
+    s.byzantine = [{ replica: 0, behaviours: ['resubmit-executed'] }]
+    s.clients.pipeline = 2
   }),
   /** Heavy loss and duplication, then calm. */
   'lossy': () => with_(base('lossy', 4), s => {

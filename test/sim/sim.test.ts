@@ -111,6 +111,10 @@ describe('named scenarios', () => {
     expect(runNamed('state-transfer-retry').stats.stateTransfers).toBeGreaterThan(0)
   })
 
+  it('a Byzantine primary re-proposes executed requests: none executes twice', () => {
+    expect(runNamed('resubmitted-requests').stats.byzantine['resubmitted-requests']).toBeGreaterThan(0)
+  })
+
   it('heavy loss and duplication, then calm', () => {
     runNamed('lossy')
   })
