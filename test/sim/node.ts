@@ -6,17 +6,8 @@
 import { Replica } from '../../src/core/pbft/replica.js'
 import type { Application, Crypto, Effect, Input, PersistRecord, ReplicaConfig, ReplicaId } from '../../src/core/pbft/types.js'
 
-export interface ReplicaStatus {
-  id: ReplicaId
-  view: number
-  primary: ReplicaId
-  active: boolean
-  lastExecuted: number
-  stableSeq: number
-  lowWater: number
-  highWater: number
-  pending: number
-}
+export type { ReplicaStatus } from '../../src/core/pbft/replica.js'
+import type { ReplicaStatus } from '../../src/core/pbft/replica.js'
 
 export interface ReplicaNode {
   step: (input: Input) => Effect[]
