@@ -14,6 +14,7 @@ import type { Application, ClientRequest, Effect, Message, PersistRecord, Replic
 import { PbftFrame } from '../../protocols/pbft/pbft.js'
 import type { PbftTransport } from '../../protocols/pbft/service.js'
 import { pbftCrypto } from './pbft-crypto.js'
+import { clientWindow } from '../core/pbft/client-table.js'
 import type { Genesis } from './genesis.js'
 
 export interface CommittedDecision {
@@ -80,7 +81,7 @@ interface Waiting {
 /** Ticks drive timers (view change, retransmission) and batching. */
 const tickIntervalMs = 25
 const proposeTimeoutMsDefault = 15_000
-const waitingMax = 10_000
+const waitingMax = clientWindow
 
 export class PbftConsensus implements Consensus {
   readonly validators: string[]
@@ -303,6 +304,9 @@ export class PbftConsensus implements Consensus {
       throw new NoQuorumError(`read-only: no quorum (${this.reachableValidators()} of ${n} validators reachable, ${quorumSize(n)} needed)`)
     }
     if (this.waiting.size >= waitingMax) throw new Error('too many requests in flight; retry later')
+    // stay within the replicas' client window of our oldest unanswered request (see client-table.ts)
+    const oldest = this.waiting.size > 0 ? Math.min(...this.waiting.keys()) : this.nextRequestId
+    if (this.nextRequestId - oldest >= clientWindow) throw new Error(`request ${oldest} is still unanswered and ${clientWindow} more are in flight; retry later`)
     const request: ClientRequest = { client: this.clientId, requestId: this.nextRequestId++, operation }
     request.signature = this.crypto.signAny(this.requestSignable(request))
     return await new Promise((resolve, reject) => {

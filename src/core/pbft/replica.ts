@@ -730,6 +730,16 @@ export class Replica {
   // ————————————————————————————————————————— retransmission (lossy networks)
 
   private retransmit (): void {
+    // a fetch that went unanswered: ask the next replica of the proof
+    if (this.fetching != null && this.nowMs - this.fetching.sinceMs >= this.config.retransmitMs) {
+      // the replicas whose checkpoints proved the state (from CHECKPOINTs or a VIEW-CHANGE's proof)
+      const candidates = this.fetching.sources
+      if (candidates.length > 0) {
+        this.fetching.fromIndex = (this.fetching.fromIndex + 1) % candidates.length
+        this.fetching.sinceMs = this.nowMs
+        this.send<FetchState>(candidates[this.fetching.fromIndex] as ReplicaId, { type: 'fetch-state', fromSeq: this.lastExecuted })
+      }
+    }
     if (!this.active) {
       const own = this.viewChanges.get(this.view)?.get(this.config.id)
       if (own != null) this.effects.push({ type: 'send', to: 'all', message: own })
@@ -757,16 +767,7 @@ export class Replica {
       const mine = this.checkpoints.get(seq)?.get(this.config.id)
       if (seq > this.stable.seq && mine != null && mine.stateDigest === own.stateDigest) this.effects.push({ type: 'send', to: 'all', message: mine })
     }
-    // a fetch that went unanswered: ask the next replica of the proof
-    if (this.fetching != null && this.nowMs - this.fetching.sinceMs >= this.config.retransmitMs) {
-      // the replicas whose checkpoints proved the state (from CHECKPOINTs or a VIEW-CHANGE's proof)
-      const candidates = this.fetching.sources
-      if (candidates.length > 0) {
-        this.fetching.fromIndex = (this.fetching.fromIndex + 1) % candidates.length
-        this.fetching.sinceMs = this.nowMs
-        this.send<FetchState>(candidates[this.fetching.fromIndex] as ReplicaId, { type: 'fetch-state', fromSeq: this.lastExecuted })
-      }
-    }
+
   }
 
   // ————————————————————————————————————————— restart
