@@ -58,12 +58,12 @@ export function consensusRoutes (consensus: () => PbftConsensus | null, app: () 
   }
   const linearize = async (): Promise<void> => {
     const { seq } = await write({ op: 'noop' }).then(r => r.body as { seq: number })
-    const a = reader()
-    // the noop executed here too once f+1 replied? Not necessarily: wait until our replica has applied it
-    const deadline = Date.now() + 5_000
-    while (a.lastApplied < seq) {
-      if (Date.now() > deadline) throw new HttpError(504, `this node has not applied seq ${seq} yet; retry`)
-      await new Promise(resolve => setTimeout(resolve, 5))
+    reader()
+    // f+1 replicas answered, but not necessarily this one yet: wait until it has executed the noop
+    try {
+      await need().consensus.waitExecuted(seq, 5_000)
+    } catch (err) {
+      throw new HttpError(504, (err as Error).message)
     }
   }
 

@@ -293,6 +293,18 @@ export class PbftConsensus implements Consensus {
     }
   }
 
+  /** Resolves once this replica has executed `seq` (for linearizable reads); rejects after `timeoutMs`. */
+  async waitExecuted (seq: number, timeoutMs: number): Promise<void> {
+    if ((this.replica?.status().lastExecuted ?? -1) >= seq) return
+    if (this.replica == null) throw new Error('observers do not execute the log')
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => { stop(); reject(new Error(`this node has not executed seq ${seq} within ${timeoutMs} ms; retry`)) }, timeoutMs)
+      const stop = this.onCommit(decision => {
+        if (decision.seq >= seq) { clearTimeout(timer); stop(); resolve() }
+      })
+    })
+  }
+
   /** Validators we can reach (connected), ourselves included. */
   reachableValidators (): number {
     return this.validators.filter(v => v === this.init.peerId || this.init.isConnected(v)).length

@@ -82,6 +82,11 @@ describe('pBFT across 4 validator processes and an observer', () => {
         return true
       })
     }
+    // a linearizable read orders a no-op first: it reflects every write acknowledged before it
+    const linear = await api<{ value: string, lastApplied: number }>(validators[3] as NodeProcess, 'GET', '/v1/memory/t/k0?linearizable=1')
+    expect(linear.status).toBe(200)
+    expect(linear.body.value).toBe(acknowledged.get('k0'))
+    expect(linear.body.lastApplied).toBeGreaterThanOrEqual(acknowledged.size + 1)
     const views = await Promise.all(validators.map(consensus))
     expect(new Set(views.map(v => v.lastExecuted)).size).toBe(1)
     expect(views.every(v => v.view === 0 && v.active)).toBe(true)
