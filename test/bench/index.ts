@@ -19,8 +19,9 @@ import { keepLogs, progress } from './cluster.js'
 import { meshBin } from '../e2e/harness.js'
 import { measureRss, runFailure, runGossip, runJoin } from './phases.js'
 import { round } from './stats.js'
+import { runConsensusBench } from './consensus.js'
 
-const phaseNames = ['join12', 'join24', 'gossip', 'failure', 'rss'] as const
+const phaseNames = ['join12', 'join24', 'gossip', 'failure', 'rss', 'consensus'] as const
 type Phase = typeof phaseNames[number]
 
 /** Node settings for every phase: the node defaults (override with --heartbeat-interval-ms, --failure-timeout-ms). */
@@ -33,7 +34,7 @@ const join24DeadlineMs = 180_000
 const gossipWindowMs = 30_000
 const failureDeadlineMs = 45_000
 /** Whole-run guard: print what we have and stop everything before 10 minutes. */
-const runBudgetMs = 9.5 * 60_000
+const runBudgetMs = 15 * 60_000
 
 interface Args { phases: Set<Phase>, keepLogs: boolean, debug?: string, heartbeatIntervalMs?: number, failureTimeoutMs?: number }
 
@@ -221,6 +222,19 @@ async function main (): Promise<void> {
       }
       await stop(cluster)
     }
+  }
+
+  if (phases.has('consensus')) {
+    const consensus: Record<string, unknown> = {}
+    for (const n of [4, 7]) {
+      progress(`consensus: n = ${n}`)
+      try {
+        consensus[`n${n}`] = await runConsensusBench(n, { sequential: 200, concurrency: 64, concurrentWrites: 3000 })
+      } catch (err) {
+        consensus[`n${n}`] = { error: (err as Error).message }
+      }
+    }
+    output.consensus = consensus
   }
 
   output.machine = { ...(output.machine as object), loadavgAtEnd: loadavg().map(v => round(v, 2)) }
