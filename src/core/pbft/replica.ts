@@ -772,6 +772,15 @@ export class Replica {
 
   // ————————————————————————————————————————— restart
 
+  /** Put a persisted vote back (without the checks of live input: it was checked when it arrived). */
+  private restoreVote<M extends Prepare | Commit> (votes: Map<string, Map<ReplicaId, M>>, sent: Map<number, Digest>, message: M): void {
+    const key = voteKey(message.view, message.digest)
+    let voters = votes.get(key)
+    if (voters == null) { voters = new Map(); votes.set(key, voters) }
+    voters.set(message.from, message)
+    if (message.from === this.config.id) sent.set(message.view, message.digest)
+  }
+
   /**
    * Replay persisted records: the last stable snapshot, the batches executed after it, the view, and
    * every message sent or accepted (so votes are never cast twice differently: no amnesia).
@@ -818,19 +827,13 @@ export class Replica {
         case 'prepare':
           if (message.seq > this.stable.seq) {
             const entry = this.entry(message.seq)
-            const key = voteKey(message.view, message.digest)
-            if (!entry.prepares.has(key)) entry.prepares.set(key, new Map())
-            entry.prepares.get(key)?.set(message.from, message)
-            if (message.from === this.config.id) entry.preparedSent.set(message.view, message.digest)
+            this.restoreVote(entry.prepares, entry.preparedSent, message)
           }
           break
         case 'commit':
           if (message.seq > this.stable.seq) {
             const entry = this.entry(message.seq)
-            const key = voteKey(message.view, message.digest)
-            if (!entry.commits.has(key)) entry.commits.set(key, new Map())
-            entry.commits.get(key)?.set(message.from, message)
-            if (message.from === this.config.id) entry.commitSent.set(message.view, message.digest)
+            this.restoreVote(entry.commits, entry.commitSent, message)
           }
           break
         case 'checkpoint':
