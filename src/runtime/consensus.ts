@@ -6,6 +6,7 @@
  *
  * Behind the small `Consensus` interface so another protocol (Raft) can replace it.
  */
+import { createHash } from 'node:crypto'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { PeerId, PrivateKey } from '@libp2p/interface'
 import { Replica } from '../core/pbft/replica.js'
@@ -15,6 +16,7 @@ import { PbftFrame } from '../../protocols/pbft/pbft.js'
 import type { PbftTransport } from '../../protocols/pbft/service.js'
 import { pbftCrypto } from './pbft-crypto.js'
 import { clientWindow } from '../core/pbft/client-table.js'
+import { bundleOpsMax, operationLengthMax } from '../core/app/limits.js'
 import type { Genesis } from './genesis.js'
 
 export interface CommittedDecision {
@@ -45,7 +47,15 @@ export interface ConsensusStatus {
   stableSeq: number | null
   validators: Array<{ index: number, peerId: string, name: string, connected: boolean, self: boolean }>
   dropped: Record<string, number>
+  /** Frames received by kind (protocol messages by type) and protocol messages sent, by type. */
+  frames: { received: Record<string, number>, sent: Record<string, number> }
   pendingClientRequests: number
+  /** Bundles this node sent as a client, and the operations in them. */
+  bundles: { count: number, operations: number }
+  /** Group commits of the consensus log: fsyncs and the records they made durable (validators). */
+  persisted: { fsyncs: number, records: number }
+  /** Set when the consensus log could not be written: the validator has stopped taking part. */
+  storageError: string | null
 }
 
 export class NoQuorumError extends Error {
@@ -55,6 +65,8 @@ export class NoQuorumError extends Error {
 export interface ReplicaStore {
   load: () => PersistRecord[]
   append: (records: PersistRecord[]) => void
+  /** `append` that resolves once durable, fsync off the event loop (group commit); preferred when present. */
+  appendGroup?: (records: PersistRecord[]) => Promise<void>
   compact?: (stableSeq: number) => void
 }
 
@@ -70,6 +82,15 @@ export interface ConsensusInit {
   log: (line: string) => void
 }
 
+interface Queued {
+  operation: string
+  deadline: number
+  settled: boolean
+  resolve: (value: { result: string, seq: number }) => void
+  reject: (err: Error) => void
+  timer: ReturnType<typeof setTimeout> | undefined
+}
+
 interface Waiting {
   request: ClientRequest
   replies: Map<string, Map<number, { seq: number }>>
@@ -82,6 +103,18 @@ interface Waiting {
 const tickIntervalMs = 25
 const proposeTimeoutMsDefault = 15_000
 const waitingMax = clientWindow
+const messageTypes = new Set(['forward', 'pre-prepare', 'prepare', 'commit', 'checkpoint', 'view-change', 'new-view', 'fetch-state', 'state'])
+/**
+ * Requests this node keeps out at once; more operations wait and leave as one bundle when one is
+ * answered (so bundles grow with load). Enough to keep the primary's pipeline full.
+ */
+const inFlightMax = 8
+/** Operations waiting to be proposed, at most; beyond it `propose` refuses at once. */
+const queueMax = 16_384
+/** `{"op":"bundle","ops":[]}` */
+const bundleOverhead = 24
+/** Verified client signatures remembered (≈ 150 B each): several full batches' worth. */
+const verifiedSignaturesMax = 16_384
 
 export class PbftConsensus implements Consensus {
   readonly validators: string[]
@@ -90,9 +123,24 @@ export class PbftConsensus implements Consensus {
   private readonly crypto: ReturnType<typeof pbftCrypto>
   private readonly listeners = new Set<(decision: CommittedDecision) => void>()
   private readonly waiting = new Map<number, Waiting>()
+  private readonly queue: Queued[] = []
+  private drainScheduled = false
+  /** Bundles sent and the operations they carried. */
+  private readonly bundles = { count: 0, operations: 0 }
   private readonly dropped: Record<string, number> = {}
+  /** Frames by kind and protocol message type, for `mesh consensus --json` and the benchmark. */
+  private readonly received: Record<string, number> = {}
+  private readonly sent: Record<string, number> = {}
   private readonly clientId: string
   private nextRequestId = 1
+  /** Effects stepped but not yet performed: the next group commit (persist once, then send). */
+  private buffered: Effect[] = []
+  private flushScheduled = false
+  private flushing = false
+  private storageError: Error | null = null
+  private stopped = false
+  /** Signatures (client requests, protocol messages) that verified here → hash of the signed text; insertion-ordered. */
+  private readonly verifiedSignatures = new Map<string, string>()
   private timer?: ReturnType<typeof setInterval>
   private batchTimer?: ReturnType<typeof setTimeout>
   private view = 0
@@ -113,7 +161,8 @@ export class PbftConsensus implements Consensus {
         batchSizeMax: p.batch_size_max,
         batchDelayMs: p.batch_delay_ms,
         viewChangeTimeoutMs: p.view_change_timeout_ms,
-        retransmitMs: p.retransmit_ms
+        retransmitMs: p.retransmit_ms,
+        pipelineMax: p.pipeline_max
       }
       const records = init.store?.load() ?? []
       this.replica = records.length > 0
@@ -130,6 +179,7 @@ export class PbftConsensus implements Consensus {
   }
 
   stop (): void {
+    this.stopped = true
     clearInterval(this.timer)
     clearTimeout(this.batchTimer)
     for (const waiting of this.waiting.values()) {
@@ -137,6 +187,7 @@ export class PbftConsensus implements Consensus {
       waiting.reject(new Error('node stopping'))
     }
     this.waiting.clear()
+    for (const queued of this.queue.splice(0)) this.settle(queued, new Error('node stopping'))
   }
 
   onCommit (listener: (decision: CommittedDecision) => void): () => void {
@@ -148,17 +199,60 @@ export class PbftConsensus implements Consensus {
     this.dropped[reason] = (this.dropped[reason] ?? 0) + 1
   }
 
-  /** Step the replica and perform its effects: persist (one fsync) → send → replies/commits. */
+  /**
+   * Step the replica and queue its effects for the next group commit. Everything stepped in one turn
+   * of the event loop (or while the previous group's fsync is in flight) becomes one group: its records
+   * are persisted with ONE fsync, and only then are its messages sent, its replies and commits
+   * delivered, in the order the replica produced them.
+   */
   private step (input: Parameters<Replica['step']>[0]): void {
-    if (this.replica == null) return
+    if (this.replica == null || this.storageError != null || this.stopped) return
     const effects = this.replica.step(input)
     if (effects.length === 0) return
-    this.perform(effects)
+    for (const effect of effects) this.buffered.push(effect)
+    if (!this.flushing && !this.flushScheduled) {
+      this.flushScheduled = true
+      setImmediate(() => { this.flushScheduled = false; void this.flush() })
+    }
   }
 
+  private async flush (): Promise<void> {
+    if (this.flushing) return
+    this.flushing = true
+    try {
+      while (this.buffered.length > 0 && this.storageError == null) {
+        const effects = this.buffered
+        this.buffered = []
+        const records = effects.filter((e): e is Extract<Effect, { type: 'persist' }> => e.type === 'persist').map(e => e.record)
+        const store = this.init.store
+        if (records.length > 0 && store != null) {
+          // Replies and commit notifications depend on nothing this group persists: committed-local
+          // rests on 2f+1 COMMITs, each made durable by its sender before it left. So they go out now,
+          // one fsync earlier; every protocol message waits for the fsync.
+          this.perform(effects.filter(e => e.type === 'reply' || e.type === 'committed' || e.type === 'drop'))
+          if (store.appendGroup != null) await store.appendGroup(records)
+          else store.append(records)
+          this.groups.count++
+          this.groups.records += records.length
+          this.perform(effects.filter(e => e.type !== 'reply' && e.type !== 'committed' && e.type !== 'drop'))
+        } else {
+          this.perform(effects)
+        }
+      }
+    } catch (err) {
+      // fail-stop: sending what was not persisted could make this validator contradict itself later
+      this.storageError = err instanceof Error ? err : new Error(String(err))
+      this.buffered = []
+      if (!this.stopped) this.init.log(`consensus: cannot write the consensus log (${this.storageError.message}); this validator stops taking part until it is restarted`)
+    } finally {
+      this.flushing = false
+    }
+  }
+
+  /** Group commits so far (fsyncs) and the records they carried. */
+  private readonly groups = { count: 0, records: 0 }
+
   private perform (effects: Effect[]): void {
-    const records = effects.filter((e): e is Extract<Effect, { type: 'persist' }> => e.type === 'persist').map(e => e.record)
-    if (records.length > 0 && this.init.store != null) this.init.store.append(records)
     for (const effect of effects) {
       switch (effect.type) {
         case 'send': this.sendProtocol(effect.to, effect.message); break
@@ -192,7 +286,10 @@ export class PbftConsensus implements Consensus {
     const targets = to === 'all' ? this.validators.map((_, i) => i) : [to]
     for (const index of targets) {
       const peer = this.transportTo(index)
-      if (peer != null) this.init.transport().send(peer, { kind: PbftFrame.Kind.PROTOCOL, body })
+      if (peer != null) {
+        this.init.transport().send(peer, { kind: PbftFrame.Kind.PROTOCOL, body })
+        this.sent[message.type] = (this.sent[message.type] ?? 0) + 1
+      }
     }
   }
 
@@ -206,6 +303,9 @@ export class PbftConsensus implements Consensus {
       this.count('undecodable')
       return
     }
+    const type = (parsed as { type?: unknown })?.type
+    const label = frame.kind !== PbftFrame.Kind.PROTOCOL ? PbftFrame.Kind[frame.kind] ?? 'unknown' : typeof type === 'string' && messageTypes.has(type) ? type : 'unknown'
+    this.received[label] = (this.received[label] ?? 0) + 1
     if (frame.kind === PbftFrame.Kind.PROTOCOL) this.onProtocolFrame(parsed, from)
     else if (frame.kind === PbftFrame.Kind.REQUEST) this.onRequestFrame(parsed, from)
     else if (frame.kind === PbftFrame.Kind.REPLY) this.onReplyFrame(parsed, from)
@@ -218,7 +318,7 @@ export class PbftConsensus implements Consensus {
     if (typeof message !== 'object' || message == null || typeof message.type !== 'string' || !Number.isInteger(message.from)) { this.count('invalid'); return }
     // the transport authenticated the remote peer (Noise): it must be the validator it claims to be
     if (this.validators[message.from] !== from.toString()) { this.count('not-validator'); return }
-    if (!this.crypto.verify(message.from, signable(message), message.signature)) { this.count('bad-signature'); return }
+    if (!this.verifiedOnce(message.signature, signable(message), data => this.crypto.verify(message.from, data, message.signature))) { this.count('bad-signature'); return }
     // requests inside forwards and batches must carry their clients' signatures (a Byzantine replica
     // cannot invent requests); one check per request per replica, which bounds throughput
     if (message.type === 'forward' && !this.validClientRequest(message.request)) { this.count('bad-signature'); return }
@@ -236,17 +336,40 @@ export class PbftConsensus implements Consensus {
     if (this.replica == null) return
     const request = parsed as ClientRequest
     if (!this.validClientRequest(request)) { this.count('bad-signature'); return }
-    this.submitLocal(request)
+    // clients send every request to every validator (propose below): the primary has it too
+    this.submitLocal(request, false)
   }
 
+  /**
+   * A request's signature is checked once per validator: the same request comes again inside the
+   * primary's PRE-PREPARE (and in retransmissions), and Ed25519 verification (~114 µs here) is the
+   * largest CPU cost per request. A hit needs the same signature over the same signed text (by hash).
+   */
   private validClientRequest (request: ClientRequest): boolean {
     if (typeof request?.client !== 'string' || typeof request.signature !== 'string') return false
     const peer = request.client.split('/')[0] ?? ''
-    return this.crypto.verifyPeer(peer, this.requestSignable(request), request.signature)
+    return this.verifiedOnce(request.signature, this.requestSignable(request), data => this.crypto.verifyPeer(peer, data, request.signature as string))
   }
 
-  private submitLocal (request: ClientRequest): void {
-    this.step({ type: 'request', request, nowMs: performance.now() })
+  /**
+   * `verify(data)`, skipped when this exact signature over this exact text (by hash) verified before:
+   * retransmitted protocol messages arrive again, and a request comes again inside PRE-PREPAREs.
+   */
+  private verifiedOnce (signature: unknown, data: string, verify: (data: string) => boolean): boolean {
+    if (typeof signature !== 'string') return false
+    const hash = createHash('sha256').update(data).digest('base64')
+    if (this.verifiedSignatures.get(signature) === hash) return true
+    if (!verify(data)) return false
+    this.verifiedSignatures.set(signature, hash)
+    if (this.verifiedSignatures.size > verifiedSignaturesMax) {
+      const oldest = this.verifiedSignatures.keys().next().value
+      if (oldest !== undefined) this.verifiedSignatures.delete(oldest)
+    }
+    return true
+  }
+
+  private submitLocal (request: ClientRequest, forward = true): void {
+    this.step({ type: 'request', request, nowMs: performance.now(), forward })
     // a primary holding a non-full batch proposes it after batch_delay_ms
     const delay = this.init.genesis.consensus_params.batch_delay_ms
     if (this.batchTimer == null && delay > 0) {
@@ -289,6 +412,7 @@ export class PbftConsensus implements Consensus {
     if (byReplica.size >= faultsTolerated(this.validators.length) + 1) {
       clearTimeout(waiting.timer)
       this.waiting.delete(reply.requestId)
+      this.drainSoon()
       waiting.resolve({ result: reply.result, seq: Math.max(...[...byReplica.values()].map(r => r.seq)) })
     }
   }
@@ -310,11 +434,82 @@ export class PbftConsensus implements Consensus {
     return this.validators.filter(v => v === this.init.peerId || this.init.isConnected(v)).length
   }
 
+  /**
+   * Order `operation`. Operations proposed while this node already has `inFlightMax` requests out
+   * wait in a queue, and go out together as ONE signed request (a bundle, src/core/app/operation.ts):
+   * one client signature, one REQUEST per validator and one REPLY per validator for all of them, so
+   * under load the per-request costs are paid once per bundle. Each caller still gets its own result.
+   */
   async propose (operation: string, options: { timeoutMs?: number } = {}): Promise<{ result: string, seq: number }> {
     const n = this.validators.length
     if (this.reachableValidators() < quorumSize(n)) {
       throw new NoQuorumError(`read-only: no quorum (${this.reachableValidators()} of ${n} validators reachable, ${quorumSize(n)} needed)`)
     }
+    if (this.stopped) throw new Error('node stopping')
+    if (this.queue.length >= queueMax) throw new Error(`${queueMax} operations are already waiting to be proposed; retry later`)
+    const timeoutMs = options.timeoutMs ?? proposeTimeoutMsDefault
+    return await new Promise((resolve, reject) => {
+      const queued: Queued = { operation, deadline: performance.now() + timeoutMs, settled: false, resolve, reject, timer: undefined }
+      queued.timer = setTimeout(() => {
+        this.settle(queued, new Error(`not decided within ${timeoutMs} ms (view change in progress, or no quorum); retry`))
+      }, timeoutMs)
+      this.queue.push(queued)
+      this.drainSoon()
+    })
+  }
+
+  private settle (queued: Queued, outcome: Error | { result: string, seq: number }): void {
+    if (queued.settled) return
+    queued.settled = true
+    clearTimeout(queued.timer)
+    if (outcome instanceof Error) queued.reject(outcome)
+    else queued.resolve(outcome)
+  }
+
+  private drainSoon (): void {
+    if (this.drainScheduled) return
+    this.drainScheduled = true
+    setImmediate(() => { this.drainScheduled = false; this.drain() })
+  }
+
+  /** Send what waits, as single requests or bundles, while fewer than `inFlightMax` are out. */
+  private drain (): void {
+    while (this.queue.length > 0 && this.waiting.size < inFlightMax && !this.stopped) {
+      const group: Queued[] = []
+      let length = bundleOverhead
+      while (this.queue.length > 0 && group.length < bundleOpsMax) {
+        const next = this.queue[0] as Queued
+        if (next.settled) { this.queue.shift(); continue } // timed out while waiting
+        const cost = JSON.stringify(next.operation).length + 1
+        if (group.length > 0 && length + cost > operationLengthMax) break
+        group.push(next)
+        this.queue.shift()
+        length += cost
+      }
+      if (group.length === 0) return
+      const timeoutMs = Math.max(1, Math.max(...group.map(q => q.deadline)) - performance.now())
+      if (group.length === 1) {
+        const only = group[0] as Queued
+        this.submit(only.operation, timeoutMs).then(r => { this.settle(only, r) }, err => { this.settle(only, err as Error) })
+        continue
+      }
+      this.bundles.count++
+      this.bundles.operations += group.length
+      this.submit(canonicalJson({ op: 'bundle', ops: group.map(q => q.operation) }), timeoutMs).then(({ result, seq }) => {
+        let results: unknown
+        try { results = (JSON.parse(result) as { results?: unknown }).results } catch {}
+        if (!Array.isArray(results) || results.length !== group.length || !results.every(r => typeof r === 'string')) {
+          // the bundle itself was refused (f+1 validators agree on that answer): so is each operation
+          for (const q of group) this.settle(q, { result, seq })
+          return
+        }
+        group.forEach((q, i) => { this.settle(q, { result: results[i] as string, seq }) })
+      }, err => { for (const q of group) this.settle(q, err as Error) })
+    }
+  }
+
+  /** One signed request to every validator; resolves with f+1 matching replies. */
+  private async submit (operation: string, timeoutMs: number): Promise<{ result: string, seq: number }> {
     if (this.waiting.size >= waitingMax) throw new Error('too many requests in flight; retry later')
     // stay within the replicas' client window of our oldest unanswered request (see client-table.ts)
     const oldest = this.waiting.size > 0 ? Math.min(...this.waiting.keys()) : this.nextRequestId
@@ -324,10 +519,11 @@ export class PbftConsensus implements Consensus {
     return await new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.waiting.delete(request.requestId)
-        reject(new Error(`not decided within ${options.timeoutMs ?? proposeTimeoutMsDefault} ms (view change in progress, or no quorum); retry`))
-      }, options.timeoutMs ?? proposeTimeoutMsDefault)
+        this.drainSoon()
+        reject(new Error(`not decided within ${Math.round(timeoutMs)} ms (view change in progress, or no quorum); retry`))
+      }, timeoutMs)
       this.waiting.set(request.requestId, { request, replies: new Map(), resolve, reject, timer })
-      if (this.replica != null) this.submitLocal(request)
+      if (this.replica != null) this.submitLocal(request, false)
       // also to every other validator: whoever is primary gets it, and backups start their timers
       const body = new TextEncoder().encode(canonicalJson(request))
       for (let i = 0; i < this.validators.length; i++) {
@@ -355,7 +551,11 @@ export class PbftConsensus implements Consensus {
         connected: v.peer_id === this.init.peerId || this.init.isConnected(v.peer_id)
       })),
       dropped: { ...this.dropped },
-      pendingClientRequests: this.waiting.size
+      frames: { received: { ...this.received }, sent: { ...this.sent } },
+      pendingClientRequests: this.waiting.size + this.queue.length,
+      bundles: { ...this.bundles },
+      persisted: { fsyncs: this.groups.count, records: this.groups.records },
+      storageError: this.storageError?.message ?? null
     }
   }
 }
