@@ -15,6 +15,8 @@ export interface ConsensusParams {
   batch_delay_ms: number
   view_change_timeout_ms: number
   retransmit_ms: number
+  /** Batches the primary keeps in flight (proposed, not yet executed); more requests wait for the next batch. */
+  pipeline_max: number
 }
 
 export interface GenesisValidator {
@@ -34,7 +36,8 @@ export const defaultConsensusParams: ConsensusParams = {
   batch_size_max: 512,
   batch_delay_ms: 2,
   view_change_timeout_ms: 4000,
-  retransmit_ms: 1500
+  retransmit_ms: 1500,
+  pipeline_max: 4
 }
 
 export class GenesisError extends Error {
@@ -86,6 +89,7 @@ export function validateGenesis (value: unknown, source = 'genesis'): Genesis {
   positive('batch_delay_ms', 0, 10_000)
   positive('view_change_timeout_ms', 100, 600_000)
   positive('retransmit_ms', 50, 600_000)
+  positive('pipeline_max', 1, 100_000)
   return { genesis_time: String(g.genesis_time ?? ''), network: g.network as string, validators, consensus_params: p }
 }
 

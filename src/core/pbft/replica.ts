@@ -57,6 +57,8 @@ interface Entry {
 interface PendingRequest {
   request: ClientRequest
   receivedMs: number
+  /** In a PRE-PREPARE of the current view (a backup need not forward it to the primary). */
+  ordered?: boolean
 }
 
 interface StableCheckpoint {
@@ -138,7 +140,7 @@ export class Replica {
     this.effects = []
     this.nowMs = Math.max(this.nowMs, input.nowMs)
     switch (input.type) {
-      case 'request': this.onRequest(input.request, true); break
+      case 'request': this.onRequest(input.request, input.forward ?? true); break
       case 'message': this.onMessage(input.message); break
       case 'tick': this.onTick(); break
     }
@@ -194,7 +196,7 @@ export class Replica {
       typeof request.operation === 'string' && request.operation.length <= operationLengthMax
   }
 
-  private onRequest (request: ClientRequest, fromClient: boolean): void {
+  private onRequest (request: ClientRequest, forward: boolean): void {
     if (!this.validRequest(request)) { this.drop('invalid', undefined, 'malformed request'); return }
     const state = this.clients.classify(request.client, request.requestId)
     if (state === 'ahead') { this.drop('invalid', undefined, 'request id too far ahead of the client\'s executed ones'); return }
@@ -212,7 +214,7 @@ export class Replica {
     this.startTimerIfIdle()
     if (this.isPrimary()) {
       if (this.active) this.maybePropose(false)
-    } else if (fromClient) {
+    } else if (forward) {
       this.send<Forward>(primaryOf(this.view, this.config.n), { type: 'forward', request })
     }
   }
@@ -254,6 +256,7 @@ export class Replica {
 
   private maybePropose (flush: boolean): void {
     while (this.active && this.isPrimary() && this.nextSeq <= this.highWater()) {
+      if (!flush && this.nextSeq - 1 - this.lastExecuted >= (this.config.pipelineMax ?? Infinity)) return
       const batch: ClientRequest[] = []
       let oldestMs = Infinity
       for (const [key, pending] of this.pending) {
@@ -295,7 +298,9 @@ export class Replica {
     for (const request of message.batch) {
       if (this.clients.classify(request.client, request.requestId) !== 'new') continue
       const key = requestKey(request)
-      if (!this.pending.has(key) && this.pending.size < pendingMax) this.pending.set(key, { request, receivedMs: this.nowMs })
+      const pending = this.pending.get(key)
+      if (pending != null) pending.ordered = true
+      else if (this.pending.size < pendingMax) this.pending.set(key, { request, receivedMs: this.nowMs, ordered: true })
     }
     this.startTimerIfIdle()
     if (message.from !== this.config.id && !entry.preparedSent.has(message.view)) {
@@ -375,7 +380,11 @@ export class Replica {
       this.execute(entry.seq, entry.committed.view, entry.committed.digest, entry.committed.batch, true)
       progressed = true
     }
-    if (progressed) this.resetTimer()
+    if (progressed) {
+      this.resetTimer()
+      // room in the pipeline: what waited goes out now as one batch
+      if (this.active && this.isPrimary()) this.maybePropose(false)
+    }
   }
 
   /** Apply one committed batch. `live` false when replaying the persisted log after a restart. */
@@ -700,6 +709,8 @@ export class Replica {
     this.nextSeq = maxSeq + 1
     // the most advanced stable checkpoint among the view-changes (adopted while still inactive)
     const best = newView.viewChanges.reduce((a, b) => (b.stableSeq > a.stableSeq ? b : a))
+    // ordered in an old view says nothing about this one: the NEW-VIEW's pre-prepares below re-mark them
+    for (const pending of this.pending.values()) pending.ordered = false
     if (best.stableSeq > this.stable.seq) this.makeStable(best.stableSeq, best.stableDigest, best.checkpointProof)
     this.nextSeq = Math.max(this.nextSeq, this.stable.seq + 1)
     this.active = true
@@ -723,7 +734,7 @@ export class Replica {
     if (this.isPrimary()) this.maybePropose(true)
     else {
       // our pending requests may never have reached the new primary
-      for (const pending of this.pending.values()) this.send<Forward>(primaryOf(this.view, this.config.n), { type: 'forward', request: pending.request })
+      for (const pending of this.pending.values()) if (pending.ordered !== true) this.send<Forward>(primaryOf(this.view, this.config.n), { type: 'forward', request: pending.request })
     }
   }
 
@@ -749,6 +760,16 @@ export class Replica {
     if (this.newViewSent != null && this.newViewSent.view === this.view && this.newViewResends < newViewResendsMax) {
       this.newViewResends++
       this.effects.push({ type: 'send', to: 'all', message: this.newViewSent })
+    }
+    // requests the client sent to everyone (not forwarded at once) that the primary has not ordered
+    if (!this.isPrimary()) {
+      let forwarded = 0
+      for (const pending of this.pending.values()) {
+        if (forwarded >= this.config.batchSizeMax) break
+        if (pending.ordered === true || this.nowMs - pending.receivedMs < this.config.retransmitMs) continue
+        this.send<Forward>(primaryOf(this.view, this.config.n), { type: 'forward', request: pending.request })
+        forwarded++
+      }
     }
     // our votes for what we have not executed yet, and for a short tail of what we have (so a replica
     // that missed a few messages catches up without waiting for the next checkpoint)

@@ -148,11 +148,21 @@ export interface ReplicaConfig {
   viewChangeTimeoutMs: number
   /** Re-send our own unfinished protocol messages this often (lossy networks). */
   retransmitMs: number
+  /**
+   * Most batches the primary keeps proposed but not yet executed (its pipeline). Requests arriving
+   * while the pipeline is full wait and go out together in the next batch, so batches grow with load
+   * (and signatures per request shrink). @default unlimited (up to the high water mark)
+   */
+  pipelineMax?: number
 }
 
 export type Input =
-  /** A client request (already signature-checked by the runtime), submitted at this replica. */
-  | { type: 'request', request: ClientRequest, nowMs: number }
+  /**
+   * A client request (already signature-checked by the runtime), submitted at this replica. `forward`
+   * false: the client sent it to every validator itself, so a backup does not forward it to the
+   * primary at once, only if it is still unordered after `retransmitMs` (default true: forward now).
+   */
+  | { type: 'request', request: ClientRequest, nowMs: number, forward?: boolean }
   /** A protocol message whose sender signature the runtime has verified. */
   | { type: 'message', message: Message, nowMs: number }
   | { type: 'tick', nowMs: number }
