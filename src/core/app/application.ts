@@ -19,7 +19,7 @@ import {
   proposalsOpenPerProposerMax, readLimitMax, thresholdScale, validatorPattern, validatorsMax
 } from './limits.js'
 import { isWellFormed, validateOperation } from './operation.js'
-import type { Decision, JsonValue, Operation } from './operation.js'
+import type { Decision, JsonValue, Operation, OperationCheck } from './operation.js'
 import {
   compareStrings, decidedOrder, decodeSnapshot, emptyState, encodeSnapshot, entryFrameBytes, namespaceFrameBytes,
   requiredApprovals, tally
@@ -109,12 +109,24 @@ export class MeshApplication implements Application {
       this.state.appliedInSeq = 0
       this.expireProposals(seq)
     }
-    const index = this.state.appliedInSeq++
-    if (typeof request.client !== 'string' || request.client.length < 1 || request.client.length > 256 || !isWellFormed(request.client)) return rejected('invalid client id')
+    if (typeof request.client !== 'string' || request.client.length < 1 || request.client.length > 256 || !isWellFormed(request.client)) {
+      this.state.appliedInSeq++
+      return rejected('invalid client id')
+    }
     // A client id is "<PeerId>/<incarnation>" (one request-id space per start of a node): the PeerId
     // is who proposes and votes.
     const client = request.client.split('/')[0] as string
     const check = validateOperation(request.operation)
+    if (check.ok && check.op.op === 'bundle') {
+      // each bundled operation as if it came alone, in order (its own index: proposal ids stay unique)
+      const results = check.op.ops.map(text => this.applyOne(validateOperation(text), client, seq, true))
+      return this.ok(seq, { results })
+    }
+    return this.applyOne(check, client, seq, false)
+  }
+
+  private applyOne (check: OperationCheck, client: string, seq: number, bundled: boolean): string {
+    const index = this.state.appliedInSeq++
     if (!check.ok) return rejected(check.error)
     const op = check.op
     switch (op.op) {
@@ -123,6 +135,7 @@ export class MeshApplication implements Application {
       case 'propose': return this.propose(op, client, seq, index)
       case 'vote': return this.vote(op, client, seq)
       case 'noop': return this.ok(seq, {})
+      case 'bundle': return bundled ? rejected('bundles do not nest') : rejected('bundle in the wrong place')
     }
   }
 

@@ -68,3 +68,9 @@ export const operationDepthMax = 32
 export const proposalIdLengthMax = 40
 /** Most entries one `list` or `proposals` read returns. */
 export const readLimitMax = 1_000
+
+/**
+ * Most operations in one bundle (one submitter's pending operations under one signature). The whole
+ * bundle stays within operationLengthMax; the bound keeps one request's execution and reply short.
+ */
+export const bundleOpsMax = 256

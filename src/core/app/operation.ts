@@ -10,10 +10,13 @@
  *   {"op":"propose","proposal":<any JSON>,"threshold":0.67}        (threshold optional)
  *   {"op":"vote","id":"p-3-0","decision":"approve"|"reject"}
  *   {"op":"noop"}                                                   (linearizable reads: returns the seq)
+ *   {"op":"bundle","ops":["<operation text>", ...]}                 (2..bundleOpsMax operations of one
+ *       submitter under one signature; each is validated and applied on its own, in order, and the
+ *       result is {"ok":true,"results":["<result text>", ...],"seq":N}; bundles do not nest)
  */
 import { canonicalJson } from '../pbft/types.js'
 import {
-  keyBytesMax, namespacePattern, operationDepthMax, operationLengthMax, proposalFrameBytesMax, proposalIdLengthMax,
+  bundleOpsMax, keyBytesMax, namespacePattern, operationDepthMax, operationLengthMax, proposalFrameBytesMax, proposalIdLengthMax,
   thresholdDefault, thresholdScale, valueBytesMax
 } from './limits.js'
 
@@ -28,6 +31,7 @@ export type Operation =
   | { op: 'propose', proposal: string, thresholdScaled: number }
   | { op: 'vote', id: string, decision: Decision }
   | { op: 'noop' }
+  | { op: 'bundle', ops: string[] }
 
 export type OperationCheck = { ok: true, op: Operation } | { ok: false, error: string }
 
@@ -217,6 +221,14 @@ export function validateOperation (text: unknown): OperationCheck {
       const error = checkFields(parsed, ['op'])
       if (error != null) return fail(error)
       return { ok: true, op: { op } }
+    }
+    case 'bundle': {
+      const error = checkFields(parsed, ['op', 'ops'])
+      if (error != null) return fail(error)
+      const ops = parsed.ops
+      if (!Array.isArray(ops) || ops.length < 2 || ops.length > bundleOpsMax) return fail(`ops must be an array of 2..${bundleOpsMax} operations`)
+      if (!ops.every(o => typeof o === 'string')) return fail('each bundled operation must be operation text (a JSON string)')
+      return { ok: true, op: { op, ops: ops as string[] } }
     }
     default:
       if (op === undefined) return fail('missing field "op"')
