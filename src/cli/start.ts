@@ -61,6 +61,12 @@ export async function runStart (flags: Partial<Record<keyof NodeConfig, unknown>
   const { privateKey, created } = await loadIdentity(config.dataDir, true)
   const release = acquireLock(config.dataDir)
   const incarnation = nextIncarnation(config.dataDir)
+  // TEST ONLY: a lying validator, for the tests that check the others still agree (never in production)
+  const byzantineMode = process.env.MESH_TEST_BYZANTINE
+  if (byzantineMode != null && byzantineMode !== '' && byzantineMode !== 'equivocate') {
+    throw new CliError(`MESH_TEST_BYZANTINE=${byzantineMode}: the only test mode is "equivocate"; unset it to run an honest node`, 2)
+  }
+  const byzantine = byzantineMode === 'equivocate' ? 'equivocate' as const : undefined
   let app: MeshApplication | null = null
   let store: PbftLog | null = null
   if (genesis != null) {
@@ -80,7 +86,7 @@ export async function runStart (flags: Partial<Record<keyof NodeConfig, unknown>
     node = await MeshNode.start(config, {
       privateKey,
       incarnation,
-      consensus: genesis != null ? { genesis, app: app ?? new MeshApplication(genesis.validators.map(v => v.peer_id), sha256Hex), store } : undefined,
+      consensus: genesis != null ? { genesis, app: app ?? new MeshApplication(genesis.validators.map(v => v.peer_id), sha256Hex), store, byzantine } : undefined,
       log: line => { out(`${new Date().toISOString().slice(11, 23)} ${line}`, { event: 'log', message: line }) },
       // MESH_TRACE=gossip: one JSON line per own publish and per record applied (for `npm run bench`)
       trace: (process.env.MESH_TRACE ?? '').split(',').includes('gossip')
@@ -125,6 +131,7 @@ export async function runStart (flags: Partial<Record<keyof NodeConfig, unknown>
     genesis != null
       ? `  consensus    ${app != null ? 'validator' : 'observer'} of ${genesis.validators.length} (genesis ${genesisHash(genesis)})`
       : '  consensus    none (no genesis: membership only)',
+    ...(byzantine != null && app != null ? ['  WARNING      MESH_TEST_BYZANTINE=equivocate: this validator LIES (test only)'] : []),
     '  listening on (give one of these to other nodes as --bootstrap):',
     ...multiaddrs.map(a => `    ${a}`),
     multiaddrs.length === 0 ? '    (none: check --listen)' : '',

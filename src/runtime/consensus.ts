@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { PeerId, PrivateKey } from '@libp2p/interface'
 import { Replica } from '../core/pbft/replica.js'
-import { canonicalJson, faultsTolerated, quorumSize, signable } from '../core/pbft/types.js'
+import { batchDigest, canonicalJson, faultsTolerated, quorumSize, signable } from '../core/pbft/types.js'
 import type { Application, ClientRequest, Effect, Message, PersistRecord, ReplicaConfig } from '../core/pbft/types.js'
 import { PbftFrame } from '../../protocols/pbft/pbft.js'
 import type { PbftTransport } from '../../protocols/pbft/service.js'
@@ -56,6 +56,8 @@ export interface ConsensusStatus {
   persisted: { fsyncs: number, records: number }
   /** Set when the consensus log could not be written: the validator has stopped taking part. */
   storageError: string | null
+  /** Only on a validator started with the test-only Byzantine switch: what it did. */
+  byzantine?: { mode: string, equivocations: number }
 }
 
 export class NoQuorumError extends Error {
@@ -80,6 +82,12 @@ export interface ConsensusInit {
   transport: () => PbftTransport
   isConnected: (peerId: string) => boolean
   log: (line: string) => void
+  /**
+   * TEST ONLY: make this validator lie, to check that the others still agree. 'equivocate': as
+   * primary it sends one PRE-PREPARE to one backup and a conflicting one (other batch, same sequence
+   * number, validly signed) to the rest. Set by `MESH_TEST_BYZANTINE=equivocate` (src/cli/start.ts).
+   */
+  byzantine?: 'equivocate'
 }
 
 interface Queued {
@@ -139,6 +147,7 @@ export class PbftConsensus implements Consensus {
   private flushing = false
   private storageError: Error | null = null
   private stopped = false
+  private equivocations = 0
   /** Signatures (client requests, protocol messages) that verified here → hash of the signed text; insertion-ordered. */
   private readonly verifiedSignatures = new Map<string, string>()
   private timer?: ReturnType<typeof setInterval>
@@ -282,6 +291,10 @@ export class PbftConsensus implements Consensus {
   }
 
   private sendProtocol (to: number | 'all', message: Message): void {
+    if (this.init.byzantine === 'equivocate' && message.type === 'pre-prepare' && to === 'all') {
+      this.equivocate(message)
+      return
+    }
     const body = new TextEncoder().encode(canonicalJson(message))
     const targets = to === 'all' ? this.validators.map((_, i) => i) : [to]
     for (const index of targets) {
@@ -291,6 +304,22 @@ export class PbftConsensus implements Consensus {
         this.sent[message.type] = (this.sent[message.type] ?? 0) + 1
       }
     }
+  }
+
+  /** TEST ONLY (see ConsensusInit.byzantine): the first backup gets `message`, the others a twin. */
+  private equivocate (message: Extract<Message, { type: 'pre-prepare' }>): void {
+    const batch = message.batch.length >= 2 ? [...message.batch].reverse() : []
+    const twin = { ...message, batch, digest: batchDigest(this.crypto, batch), signature: '' }
+    twin.signature = this.crypto.sign(signable(twin))
+    const backups = this.validators.map((_, i) => i).filter(i => i !== this.index)
+    backups.forEach((index, k) => {
+      const peer = this.transportTo(index)
+      if (peer == null) return
+      const body = new TextEncoder().encode(canonicalJson(k === 0 ? message : twin))
+      this.init.transport().send(peer, { kind: PbftFrame.Kind.PROTOCOL, body })
+      this.sent['pre-prepare'] = (this.sent['pre-prepare'] ?? 0) + 1
+    })
+    this.equivocations++
   }
 
   // ————————————————————————————————————— frames from the network
@@ -555,7 +584,8 @@ export class PbftConsensus implements Consensus {
       pendingClientRequests: this.waiting.size + this.queue.length,
       bundles: { ...this.bundles },
       persisted: { fsyncs: this.groups.count, records: this.groups.records },
-      storageError: this.storageError?.message ?? null
+      storageError: this.storageError?.message ?? null,
+      ...(this.init.byzantine != null ? { byzantine: { mode: this.init.byzantine, equivocations: this.equivocations } } : {})
     }
   }
 }

@@ -83,7 +83,7 @@ export interface MeshNodeOptions {
   /** Machine-readable timing events (MESH_TRACE=gossip): own publishes and records first applied. */
   trace?: (event: TraceEvent) => void
   /** With a genesis the node takes part in consensus (as a validator if listed, else as an observer). */
-  consensus?: { genesis: Genesis, app: Application, store: ReplicaStore | null }
+  consensus?: { genesis: Genesis, app: Application, store: ReplicaStore | null, byzantine?: 'equivocate' }
 }
 
 export type TraceEvent =
@@ -219,6 +219,7 @@ export class MeshNode {
         incarnation: options.incarnation,
         app: options.consensus.app,
         store: options.consensus.store,
+        byzantine: options.consensus.byzantine,
         transport: () => libp2p.services.pbft,
         isConnected: peerId => libp2p.getConnections(peerIdFromString(peerId)).length > 0,
         log: options.log ?? (() => {})

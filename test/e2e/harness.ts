@@ -52,6 +52,8 @@ export interface StartOptions {
   wrap?: string[]
   /** API base URL to use instead of the one in runtime.json (e.g. a namespace address). */
   apiUrl?: string
+  /** Extra environment variables for the node process. */
+  env?: Record<string, string>
 }
 
 export interface ClusterOptions {
@@ -108,7 +110,7 @@ export class Cluster {
     const logPath = join(this.root, `${name}.log`)
     const log = openSync(logPath, 'a')
     const [command, ...prefix] = options.wrap != null && options.wrap.length > 0 ? [...options.wrap, process.execPath] : [process.execPath]
-    const child = spawn(command as string, [...prefix, ...args], { stdio: ['ignore', log, log], env: { ...process.env, MESH_DATA_DIR: '' } })
+    const child = spawn(command as string, [...prefix, ...args], { stdio: ['ignore', log, log], env: { ...process.env, MESH_DATA_DIR: '', ...options.env } })
     this.children.add(child)
     child.once('exit', () => { this.children.delete(child) })
     if (child.pid == null) throw new Error(`could not spawn node ${name}`)
