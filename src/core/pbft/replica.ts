@@ -112,6 +112,8 @@ export class Replica {
   private timerDeadlineMs: number | null = null
   private failedViews = 0
   private lastRetransmitMs: number
+  /** Set by `replay`: execute what committed before the crash at the first step (effects go out then). */
+  private resumeExecution = false
   private fetching: { seq: number, sources: ReplicaId[], fromIndex: number, sinceMs: number } | null = null
   private nowMs: number
   private effects: Effect[] = []
@@ -139,6 +141,10 @@ export class Replica {
   step (input: Input): Effect[] {
     this.effects = []
     this.nowMs = Math.max(this.nowMs, input.nowMs)
+    if (this.resumeExecution) {
+      this.resumeExecution = false
+      this.executeReady()
+    }
     switch (input.type) {
       case 'request': this.onRequest(input.request, input.forward ?? true); break
       case 'message': this.onMessage(input.message); break
@@ -147,6 +153,17 @@ export class Replica {
     const out = this.effects
     this.effects = []
     return out
+  }
+
+  /** The latest stable checkpoint with its snapshot and proof (what learners catch up from), if any. */
+  stableCheckpoint (): { seq: number, stateDigest: Digest, proof: Checkpoint[], snapshot: string } | null {
+    const { seq, stateDigest, proof, snapshot } = this.stable
+    return seq > 0 && snapshot != null ? { seq, stateDigest, proof, snapshot } : null
+  }
+
+  /** A committed batch still in the log (above the stable checkpoint), for learners catching up. */
+  committedAt (seq: number): { view: number, digest: Digest, batch: ClientRequest[] } | undefined {
+    return seq <= this.lastExecuted ? this.log.get(seq)?.committed : undefined
   }
 
   status (): ReplicaStatus {
@@ -516,7 +533,9 @@ export class Replica {
     }
     this.lastExecuted = message.seq
     this.ownCheckpoints.set(message.seq, { stateDigest: message.stateDigest, snapshot: message.snapshot })
-    this.fetching = null
+    // an older checkpoint than the one we were fetching (its sender had not made that one stable yet)
+    // is progress, not the end: keep asking for the newer one
+    if (this.fetching != null && this.fetching.seq <= message.seq) this.fetching = null
     this.makeStable(message.seq, message.stateDigest, message.checkpointProof)
     for (const request of [...this.pending.values()].map(p => p.request)) {
       if (this.clients.classify(request.client, request.requestId) !== 'new') this.pending.delete(requestKey(request))
@@ -542,8 +561,14 @@ export class Replica {
 
   private onTick (): void {
     if (this.timerDeadlineMs != null && this.nowMs >= this.timerDeadlineMs) {
-      if (!this.active) this.failedViews++ // the view we moved to did not start in time
-      this.startViewChange(this.view + 1)
+      if (this.active && this.fetching != null) {
+        // we are behind a stable checkpoint the others made: the primary is making progress, we are
+        // not; catch up first (a view change now would only take us out of the quorum)
+        this.timerDeadlineMs = this.nowMs + this.timeoutMs()
+      } else {
+        if (!this.active) this.failedViews++ // the view we moved to did not start in time
+        this.startViewChange(this.view + 1)
+      }
     }
     if (this.active && this.isPrimary()) this.maybePropose(false)
     if (this.nowMs - this.lastRetransmitMs >= this.config.retransmitMs) {
@@ -600,7 +625,15 @@ export class Replica {
   }
 
   private onViewChange (message: ViewChange): void {
-    if (message.view < this.view || (message.view === this.view && this.active)) { this.drop('stale', message.from); return }
+    if (message.view < this.view || (message.view === this.view && this.active)) {
+      this.drop('stale', message.from)
+      // the sender is behind (restarted, or missed our NEW-VIEW re-sends): as primary of the current
+      // view, send it our NEW-VIEW so it can verify and join (only the primary can: it is its signer)
+      if (this.active && this.isPrimary() && this.newViewSent?.view === this.view && Number.isInteger(message.from)) {
+        this.effects.push({ type: 'send', to: message.from, message: this.newViewSent })
+      }
+      return
+    }
     if (!this.validViewChange(message)) { this.drop('bad-certificate', message.from, 'view-change'); return }
     this.addViewChange(message)
     // f+1 replicas want a higher view: at least one honest replica timed out, so join the smallest.
@@ -887,6 +920,15 @@ export class Replica {
         }
       }
     }
+    // batches that had 2f+1 COMMITs but waited for an earlier one when we crashed: committed again
+    // here, executed (with their effects) at the first step
+    for (const entry of [...this.log.values()].sort((a, b) => a.seq - b.seq)) {
+      const certificate = entry.preparedCertificate
+      if (entry.committed != null || certificate == null || entry.seq <= this.lastExecuted) continue
+      const { view, digest } = certificate.prePrepare
+      if ((entry.commits.get(voteKey(view, digest))?.size ?? 0) >= this.quorum) entry.committed = { view, digest, batch: certificate.prePrepare.batch }
+    }
+    this.resumeExecution = true
     this.timerDeadlineMs = null
     if (!this.active) this.timerDeadlineMs = this.nowMs + this.timeoutMs()
   }

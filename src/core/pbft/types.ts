@@ -29,7 +29,7 @@ export interface ClientRequest {
   signature?: string
 }
 
-interface Signed {
+export interface Signed {
   from: ReplicaId
   signature: string
 }
