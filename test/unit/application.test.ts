@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
 import { MeshApplication, SnapshotError, validateOperation } from '../../src/core/app/application.js'
 import {
-  keyBytesMax, keysPerNamespaceMax, keysTotalMax, memoryFrameBytesMax, operationDepthMax, operationLengthMax,
+  bundleOpsMax, keyBytesMax, keysPerNamespaceMax, keysTotalMax, memoryFrameBytesMax, operationDepthMax, operationLengthMax,
   proposalLifetimeSeqs, proposalsDecidedKeptMax, proposalsOpenMax, proposalsOpenPerProposerMax, valueBytesMax
 } from '../../src/core/app/limits.js'
 import { stateFrameBytes, utf8Bytes } from '../../src/core/app/operation.js'
@@ -451,5 +451,207 @@ describe('determinism', () => {
       expect(b.app.digest(), name).toBe(before)
     }
     expect(b.app.get('other', 'k')?.value).toBe('v')
+  })
+})
+
+// ————————————————————————————————————————— bundles
+
+describe('bundles', () => {
+  const text = (operation: unknown): string => typeof operation === 'string' ? operation : JSON.stringify(operation)
+  const bundle = (ops: unknown[]): { op: 'bundle', ops: string[] } => ({ op: 'bundle', ops: ops.map(text) })
+  const put = (key: string, value = 'v'): unknown => ({ op: 'put', namespace: 'ns', key, value })
+  const propose = (proposal: unknown): unknown => ({ op: 'propose', proposal })
+  const noop = '{"op":"noop"}'
+  const noops = (count: number): string[] => Array.from({ length: count }, () => noop)
+
+  interface BundleResult { ok: boolean, results: string[], seq: number }
+  /** Apply a bundle of `ops` at `seq`; returns its result, parsed (each bundled result stays text). */
+  function applyBundle (app: MeshApplication, client: string, ops: unknown[], seq: number): BundleResult {
+    const raw = app.apply(request(client, bundle(ops)), seq)
+    const result = JSON.parse(raw) as BundleResult
+    expect(Object.keys(result).sort()).toEqual(['ok', 'results', 'seq'])
+    expect(result.ok).toBe(true)
+    expect(result.seq).toBe(seq)
+    expect(raw).toBe(JSON.stringify({ ok: true, results: result.results, seq })) // canonical: keys sorted
+    expect(result.results).toHaveLength(ops.length)
+    return result
+  }
+  const parsed = (results: string[]): Array<Record<string, unknown>> => results.map(r => JSON.parse(r) as Record<string, unknown>)
+
+  it('validateOperation accepts 2..256 operation texts (the bundled operations are checked when applied)', () => {
+    expect(validateOperation(JSON.stringify(bundle([put('a'), noop]))))
+      .toEqual({ ok: true, op: { op: 'bundle', ops: ['{"op":"put","namespace":"ns","key":"a","value":"v"}', noop] } })
+    expect(validateOperation(JSON.stringify(bundle(noops(bundleOpsMax))))).toMatchObject({ ok: true, op: { op: 'bundle' } })
+    expect(validateOperation(JSON.stringify(bundle(['{op', bundle([noop, noop])])))).toMatchObject({ ok: true })
+  })
+
+  const refused: Array<[string, unknown, RegExp]> = [
+    ['no ops', { op: 'bundle', ops: [] }, /^ops must be an array of 2\.\.256 operations$/],
+    ['one op', { op: 'bundle', ops: [noop] }, /^ops must be an array of 2\.\.256 operations$/],
+    [`${bundleOpsMax + 1} ops`, { op: 'bundle', ops: noops(bundleOpsMax + 1) }, /^ops must be an array of 2\.\.256 operations$/],
+    ['ops not an array', { op: 'bundle', ops: noop }, /^ops must be an array/],
+    ['missing ops', { op: 'bundle' }, /^missing field "ops"$/],
+    ['an op that is an object, not text', { op: 'bundle', ops: [noop, { op: 'noop' }] }, /^each bundled operation must be operation text/],
+    ['an op that is null', { op: 'bundle', ops: [null, noop] }, /^each bundled operation must be operation text/],
+    ['unknown field', { op: 'bundle', ops: [noop, noop], signature: 's' }, /^unknown field "signature"$/]
+  ]
+  for (const [name, operation, pattern] of refused) {
+    it(`refuses a bundle as a whole: ${name} (in validateOperation and, identically, in apply, where it takes one index)`, () => {
+      const check = validateOperation(JSON.stringify(operation))
+      expect(check.ok).toBe(false)
+      if (!check.ok) expect(check.error).toMatch(pattern)
+      const d = new Driver()
+      const result = d.run(operation, 'c', 3)
+      expect(result).toEqual({ ok: false, error: check.ok ? '' : check.error })
+      expect(d.app.stats()).toMatchObject({ keys: 0, proposalsOpen: 0, lastApplied: 3 })
+      expect(d.run(propose('next'), 'c', 3).id).toBe('p-3-1')
+    })
+  }
+
+  it('puts, delete, propose and votes: results in order, and the results and state of the same operations sent one by one in the same seq', () => {
+    const client = 'ValidatorA/7'
+    const ops = [
+      put('a', '1'), put('b', '2'), { op: 'delete', namespace: 'ns', key: 'a' }, put('b', '3'),
+      propose({ assign: 'task-1' }), { op: 'vote', id: 'p-2-4', decision: 'approve' }, // the proposal of this bundle
+      { op: 'vote', id: 'p-1-0', decision: 'reject' } // one made earlier
+    ]
+    const bundled = new Driver()
+    const single = new Driver()
+    for (const d of [bundled, single]) expect(d.run(propose('earlier'), 'ValidatorB', 1).id).toBe('p-1-0')
+
+    const { results } = applyBundle(bundled.app, client, ops, 2)
+    const one = ops.map(op => single.app.apply(request(client, op), 2))
+    expect(results).toEqual(one)
+    expect(parsed(results)).toEqual([
+      { ok: true, seq: 2, created: true },
+      { ok: true, seq: 2, created: true },
+      { ok: true, seq: 2, deleted: true },
+      { ok: true, seq: 2, created: false },
+      { ok: true, seq: 2, id: 'p-2-4', status: 'open', requiredApprovals: 3 },
+      { ok: true, seq: 2, id: 'p-2-4', status: 'open', approvals: 1, rejections: 0 },
+      { ok: true, seq: 2, id: 'p-1-0', status: 'open', approvals: 0, rejections: 1 }
+    ])
+    expect(bundled.app.snapshot()).toBe(single.app.snapshot())
+    expect(bundled.app.digest()).toBe(single.app.digest())
+    expect(bundled.app.get('ns', 'a')).toBeUndefined()
+    expect(bundled.app.get('ns', 'b')).toEqual({ value: '3', seq: 2 })
+    expect(bundled.app.proposal('p-2-4')).toMatchObject({ proposer: 'ValidatorA', seq: 2, votes: [{ voter: 'ValidatorA', decision: 'approve', seq: 2 }] })
+    expect(bundled.app.proposal('p-1-0')?.votes).toEqual([{ voter: 'ValidatorA', decision: 'reject', seq: 2 }])
+    // and the same future, in this seq and the next
+    for (const seq of [2, 3]) {
+      const next = bundled.run(propose(`after-${seq}`), 'ValidatorC', seq)
+      expect(single.run(propose(`after-${seq}`), 'ValidatorC', seq)).toEqual(next)
+    }
+    expect(bundled.app.digest()).toBe(single.app.digest())
+    expect(bundled.app.proposal('p-2-7')?.proposal).toBe('after-2')
+  })
+
+  it('two proposes in one bundle get distinct ids, each its own proposal', () => {
+    const d = new Driver()
+    const { results } = applyBundle(d.app, 'ValidatorB', [propose('x'), propose({ y: [1] })], 4)
+    expect(parsed(results).map(r => r.id)).toEqual(['p-4-0', 'p-4-1'])
+    expect(d.app.proposal('p-4-0')).toMatchObject({ proposal: 'x', proposer: 'ValidatorB', status: 'open' })
+    expect(d.app.proposal('p-4-1')).toMatchObject({ proposal: { y: [1] }, proposer: 'ValidatorB', status: 'open' })
+    expect(d.app.stats().proposalsOpen).toBe(2)
+  })
+
+  it('an invalid bundled operation fails alone (its own rejection, its own index); the others apply', () => {
+    const d = new Driver()
+    const badNamespace = { op: 'put', namespace: 'a b', key: 'k', value: 'v' }
+    const ops = [put('a'), '{op', badNamespace, { op: 'vote', id: 'p-9-0', decision: 'approve' }, propose('p'), put('b')]
+    const results = parsed(applyBundle(d.app, 'ValidatorA', ops, 1).results)
+    const invalid = (operation: unknown): string => { const check = validateOperation(text(operation)); return check.ok ? '' : check.error }
+    expect(results).toEqual([
+      { ok: true, seq: 1, created: true },
+      { ok: false, error: invalid('{op') },
+      { ok: false, error: invalid(badNamespace) },
+      { ok: false, error: 'unknown proposal p-9-0' },
+      { ok: true, seq: 1, id: 'p-1-4', status: 'open', requiredApprovals: 3 },
+      { ok: true, seq: 1, created: true }
+    ])
+    expect(results[1]?.error).toBe('operation is not valid JSON')
+    expect(results[2]?.error).toMatch(/namespace must be 1-64/)
+    expect(d.app.list('ns').map(e => e.key)).toEqual(['a', 'b'])
+    expect(d.app.namespaces()).toEqual([{ namespace: 'ns', keys: 2 }])
+    // a bundle of nothing but invalid operations is still an applied bundle
+    expect(parsed(applyBundle(d.app, 'c', ['{op', '[1]'], 2).results).map(r => r.ok)).toEqual([false, false])
+  })
+
+  it('bundles do not nest: a bundled bundle is refused alone, and nothing inside it applies', () => {
+    const d = new Driver()
+    const ops = [put('a'), bundle([put('x'), put('y')]), bundle([put('z')]), put('b')]
+    const results = parsed(applyBundle(d.app, 'c', ops, 1).results)
+    expect(results).toEqual([
+      { ok: true, seq: 1, created: true },
+      { ok: false, error: 'bundles do not nest' },
+      { ok: false, error: 'ops must be an array of 2..256 operations' }, // malformed: refused by its shape first
+      { ok: true, seq: 1, created: true }
+    ])
+    expect(d.app.list('ns').map(e => e.key)).toEqual(['a', 'b'])
+    expect(d.run(propose('next'), 'c', 1).id).toBe('p-1-4') // each nested bundle took one index
+  })
+
+  it('deterministic: two fresh applications fed the same bundles give the same results, snapshots and digests (and those of the operations sent one by one)', () => {
+    const a = new Driver()
+    const b = new Driver()
+    const one = new Driver()
+    const restored = new Driver()
+    let x = 99
+    const next = (n: number): number => { x ^= x << 13; x ^= x >>> 17; x ^= x << 5; return (x >>> 0) % n }
+    const ops = [...operations(11, 3000)]
+    let bundles = 0
+    let appliedInBundles = 0
+    for (let i = 0; i < ops.length;) {
+      const first = ops[i] as { client: string, op: unknown, seq: number }
+      // a bundle: what one client submitted within one seq
+      const size = 1 + next(6)
+      const group = [first]
+      while (group.length < size && ops[i + group.length]?.seq === first.seq) group.push(ops[i + group.length] as typeof first)
+      i += group.length
+      if (i > 1500 && restored.app.lastApplied === 0) restored.app.restore(a.app.snapshot())
+      if (group.length === 1) {
+        const ra = a.run(first.op, first.client, first.seq)
+        expect(b.run(first.op, first.client, first.seq)).toEqual(ra)
+        expect(one.run(first.op, first.client, first.seq)).toEqual(ra)
+        if (restored.app.lastApplied > 0) expect(restored.run(first.op, first.client, first.seq)).toEqual(ra)
+        continue
+      }
+      bundles++
+      const operationsOfGroup = group.map(g => g.op)
+      const ra = applyBundle(a.app, first.client, operationsOfGroup, first.seq)
+      expect(applyBundle(b.app, first.client, operationsOfGroup, first.seq)).toEqual(ra)
+      if (restored.app.lastApplied > 0) expect(applyBundle(restored.app, first.client, operationsOfGroup, first.seq)).toEqual(ra)
+      expect(operationsOfGroup.map(op => one.app.apply(request(first.client, op), first.seq))).toEqual(ra.results)
+      appliedInBundles += parsed(ra.results).filter(r => r.ok === true && (r.id != null || r.created != null)).length
+    }
+    expect(bundles).toBeGreaterThan(300)
+    expect(appliedInBundles).toBeGreaterThan(300)
+    expect(b.app.snapshot()).toBe(a.app.snapshot())
+    expect(b.app.digest()).toBe(a.app.digest())
+    expect(one.app.digest()).toBe(a.app.digest())
+    expect(restored.app.digest()).toBe(a.app.digest())
+    expect(a.app.stats().proposalsOpen + a.app.stats().proposalsDecided).toBeGreaterThan(0)
+  })
+
+  it('a bundle and single operations in the same seq never share a proposal index (also across a snapshot)', () => {
+    const d = new Driver()
+    expect(d.run(propose('first'), 'c', 5).id).toBe('p-5-0')
+    const inBundle = parsed(applyBundle(d.app, 'c', [propose('b1'), noop, propose('b2')], 5).results).map(r => r.id)
+    expect(inBundle).toEqual(['p-5-1', undefined, 'p-5-3'])
+    expect(d.run(propose('after'), 'c', 5).id).toBe('p-5-4')
+    expect(d.run({ op: 'bundle', ops: [noop] }, 'c', 5).ok).toBe(false) // refused whole: one index
+    expect(d.run(propose('later'), 'c', 5).id).toBe('p-5-6')
+    const copy = new Driver()
+    copy.app.restore(d.app.snapshot())
+    for (const app of [d.app, copy.app]) {
+      expect(parsed(applyBundle(app, 'c', [propose('c1'), propose('c2')], 5).results).map(r => r.id)).toEqual(['p-5-7', 'p-5-8'])
+      expect(parsed(applyBundle(app, 'c', [propose('d1'), propose('d2')], 6).results).map(r => r.id)).toEqual(['p-6-0', 'p-6-1'])
+    }
+    expect(copy.app.digest()).toBe(d.app.digest())
+    const ids = d.app.proposals(100).map(p => p.id)
+    expect(ids).toHaveLength(9)
+    expect(new Set(ids).size).toBe(9)
+    expect(d.app.proposal('p-5-3')?.proposal).toBe('b2')
+    expect(d.app.proposal('p-5-4')?.proposal).toBe('after')
   })
 })

@@ -91,6 +91,156 @@ describe('pbft log: format and durability', () => {
   })
 })
 
+describe('pbft log: group commit (appendGroup)', () => {
+  it('what appendGroup made durable (real fdatasync) is loaded back after reopening, with append\'s accounting', async () => {
+    const log = new PbftLog(dir)
+    log.load()
+    const first = [view(0), executed(1), prepare(1)]
+    const second = [executed(2, '{"op":"put","namespace":"ns","key":"é😀","value":"\\"x\\""}'), stable(2)]
+    await log.appendGroup(first)
+    await log.appendGroup([])
+    await log.appendGroup(second)
+    expect(log.recordCount).toBe(5)
+    expect(log.stableSeq).toBe(2)
+    expect(log.sizeBytes).toBe(statSync(log.path).size)
+    log.close()
+    const again = new PbftLog(dir)
+    expect(again.load()).toEqual([...first, ...second])
+    expect(again.truncatedBytes).toBe(0)
+    expect(again.sizeBytes).toBe(log.sizeBytes)
+    again.close()
+  })
+
+  it('an injected fsync is called once per non-empty group (none for an empty one)', async () => {
+    let fsyncs = 0
+    const log = new PbftLog(dir, { fsync: () => { fsyncs++ } })
+    log.load()
+    fsyncs = 0
+    await log.appendGroup([view(0), executed(1), prepare(1)])
+    expect(fsyncs).toBe(1)
+    await log.appendGroup([])
+    expect(fsyncs).toBe(1)
+    await log.appendGroup([executed(2)])
+    expect(fsyncs).toBe(2)
+    log.close()
+  })
+
+  it('before load, appendGroup rejects (it does not throw synchronously)', async () => {
+    const log = new PbftLog(dir)
+    let pending: Promise<void> | undefined
+    expect(() => { pending = log.appendGroup([view(0)]) }).not.toThrow()
+    await expect(pending).rejects.toThrow(/load\(\) it before/)
+  })
+
+  it('a failed fsync rejects the group and leaves no partial frame: the file loads with the earlier records only', async () => {
+    let fail = false
+    const log = new PbftLog(dir, { fsync: () => { if (fail) throw new Error('EIO') } })
+    log.load()
+    await log.appendGroup([view(0), executed(1)])
+    const sizeBefore = log.sizeBytes
+    fail = true
+    await expect(log.appendGroup([executed(2), executed(3)])).rejects.toThrow('EIO')
+    expect(statSync(log.path).size).toBe(sizeBefore)
+    expect(log.sizeBytes).toBe(sizeBefore)
+    expect(log.recordCount).toBe(2)
+    fail = false
+    const peek = new PbftLog(dir)
+    expect(peek.load()).toEqual([view(0), executed(1)])
+    expect(peek.truncatedBytes).toBe(0)
+    peek.close()
+    // the failed group is no longer in flight: the next one goes through
+    await log.appendGroup([executed(4)])
+    log.close()
+    const again = new PbftLog(dir)
+    expect(again.load()).toEqual([view(0), executed(1), executed(4)])
+    expect(again.truncatedBytes).toBe(0)
+    again.close()
+  })
+
+  it('a second group while one is in flight (real fdatasync) is rejected and writes nothing; the first completes', async () => {
+    const log = new PbftLog(dir)
+    log.load()
+    await log.appendGroup([view(0)])
+    const first = log.appendGroup([executed(1)])
+    const second = log.appendGroup([executed(2)]) // same turn of the event loop: the first's fdatasync cannot have finished
+    await expect(second).rejects.toThrow(/appendGroup while another group is in flight/)
+    // the first group's frames are written, but counted only once durable
+    expect(log.recordCount).toBe(1)
+    await first
+    expect(log.recordCount).toBe(2)
+    expect(log.sizeBytes).toBe(statSync(log.path).size)
+    await log.appendGroup([executed(3)]) // the guard is released
+    log.close()
+    expect(new PbftLog(dir).load()).toEqual([view(0), executed(1), executed(3)])
+  })
+
+  it('with an injected (synchronous) fsync a group completes within the call, so the in-flight guard never trips', async () => {
+    let fsyncs = 0
+    const log = new PbftLog(dir, { fsync: () => { fsyncs++ } })
+    log.load()
+    fsyncs = 0
+    const first = log.appendGroup([executed(1)])
+    expect(fsyncs).toBe(1) // before any await: already written and fsynced
+    expect(log.recordCount).toBe(1)
+    const second = log.appendGroup([executed(2)])
+    await expect(Promise.all([first, second])).resolves.toEqual([undefined, undefined])
+    expect(fsyncs).toBe(2)
+    log.close()
+    expect(new PbftLog(dir).load()).toEqual([executed(1), executed(2)])
+  })
+
+  it('appendGroup, append and compact work together on one log', async () => {
+    const log = new PbftLog(dir)
+    log.load()
+    await log.appendGroup([view(0), executed(1), prepare(1), stable(1)])
+    log.append([executed(2), prepare(2)])
+    await log.appendGroup([stable(2), executed(3), prepare(3)])
+    expect(log.recordCount).toBe(9)
+    expect(log.stableSeq).toBe(2)
+    const result = log.compact(2)
+    expect(result).toMatchObject({ recordsBefore: 9, recordsKept: 4 })
+    expect(log.sizeBytes).toBe(statSync(log.path).size)
+    // appends of both kinds go to the compacted file
+    await log.appendGroup([executed(4)])
+    log.append([prepare(4)])
+    await log.appendGroup([stable(4)])
+    expect(log.sizeBytes).toBe(statSync(log.path).size)
+    log.close()
+    const again = new PbftLog(dir)
+    expect(again.load()).toEqual([view(0), stable(2), executed(3), prepare(3), executed(4), prepare(4), stable(4)])
+    expect(again.stableSeq).toBe(4)
+    expect(again.compact(4).recordsKept).toBe(2) // view(0), stable(4)
+    again.close()
+    expect(new PbftLog(dir).load()).toEqual([view(0), stable(4)])
+  })
+
+  it('appendGroup compacts by itself once the file passes its bound', async () => {
+    const compactAtBytes = 4096
+    const log = new PbftLog(dir, { compactAtBytes })
+    log.load()
+    await log.appendGroup([view(0)])
+    let appended = 1
+    let shrank = 0
+    for (let seq = 1; seq <= 60; seq++) {
+      const group = seq % 10 === 0 ? [executed(seq), prepare(seq), stable(seq)] : [executed(seq), prepare(seq)]
+      const before = log.sizeBytes
+      await log.appendGroup(group)
+      appended += group.length
+      if (log.sizeBytes < before) shrank++
+      expect(log.sizeBytes).toBe(statSync(log.path).size)
+      expect(log.sizeBytes).toBeLessThanOrEqual(2 * compactAtBytes)
+    }
+    expect(shrank).toBeGreaterThan(0)
+    expect(log.recordCount).toBeLessThan(appended)
+    log.close()
+    const records = new PbftLog(dir).load()
+    expect(records.length).toBe(log.recordCount)
+    expect(records).not.toContainEqual(executed(1))
+    expect(records[0]).toEqual(view(0))
+    expect(records.slice(-3)).toEqual([executed(60), prepare(60), stable(60)])
+  })
+})
+
 describe('pbft log: recovery', () => {
   function writeLog (records: PersistRecord[]): { path: string, ends: number[] } {
     const log = new PbftLog(dir)
