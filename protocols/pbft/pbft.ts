@@ -12,13 +12,17 @@ export namespace PbftFrame {
   export enum Kind {
     PROTOCOL = 'PROTOCOL',
     REQUEST = 'REQUEST',
-    REPLY = 'REPLY'
+    REPLY = 'REPLY',
+    SUBSCRIBE = 'SUBSCRIBE',
+    DECISION = 'DECISION'
   }
 
   enum __KindValues {
     PROTOCOL = 0,
     REQUEST = 1,
-    REPLY = 2
+    REPLY = 2,
+    SUBSCRIBE = 3,
+    DECISION = 4
   }
 
   export namespace Kind {

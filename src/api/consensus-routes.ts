@@ -38,7 +38,7 @@ export function consensusRoutes (consensus: () => PbftConsensus | null, app: () 
   }
   const reader = (): MeshApplication => {
     const a = app()
-    if (a == null) throw new HttpError(501, 'reads are served by validators; ask a validator node (observers only submit)')
+    if (a == null) throw new HttpError(404, 'this node is not part of a consensus network: start it with --genesis (see mesh testnet)')
     return a
   }
   /** Validate, order through consensus, map the application's answer to HTTP. */

@@ -71,8 +71,9 @@ export async function runStart (flags: Partial<Record<keyof NodeConfig, unknown>
   let store: PbftLog | null = null
   if (genesis != null) {
     const validators = genesis.validators.map(v => v.peer_id)
+    // validators execute the log; observers learn it (f+1 validators vouch): both serve reads
+    app = new MeshApplication(validators, sha256Hex)
     if (validators.includes(peerIdOf(privateKey))) {
-      app = new MeshApplication(validators, sha256Hex)
       try {
         store = new PbftLog(config.dataDir)
       } catch (err) {
@@ -86,7 +87,7 @@ export async function runStart (flags: Partial<Record<keyof NodeConfig, unknown>
     node = await MeshNode.start(config, {
       privateKey,
       incarnation,
-      consensus: genesis != null ? { genesis, app: app ?? new MeshApplication(genesis.validators.map(v => v.peer_id), sha256Hex), store, byzantine } : undefined,
+      consensus: genesis != null && app != null ? { genesis, app, store, byzantine } : undefined,
       log: line => { out(`${new Date().toISOString().slice(11, 23)} ${line}`, { event: 'log', message: line }) },
       // MESH_TRACE=gossip: one JSON line per own publish and per record applied (for `npm run bench`)
       trace: (process.env.MESH_TRACE ?? '').split(',').includes('gossip')
@@ -129,9 +130,9 @@ export async function runStart (flags: Partial<Record<keyof NodeConfig, unknown>
     `  data dir     ${config.dataDir}`,
     `  API          ${api.url}    (mesh status --data-dir ${config.dataDir})`,
     genesis != null
-      ? `  consensus    ${app != null ? 'validator' : 'observer'} of ${genesis.validators.length} (genesis ${genesisHash(genesis)})`
+      ? `  consensus    ${store != null ? 'validator' : 'observer'} of ${genesis.validators.length} (genesis ${genesisHash(genesis)})`
       : '  consensus    none (no genesis: membership only)',
-    ...(byzantine != null && app != null ? ['  WARNING      MESH_TEST_BYZANTINE=equivocate: this validator LIES (test only)'] : []),
+    ...(byzantine != null && store != null ? ['  WARNING      MESH_TEST_BYZANTINE=equivocate: this validator LIES (test only)'] : []),
     '  listening on (give one of these to other nodes as --bootstrap):',
     ...multiaddrs.map(a => `    ${a}`),
     multiaddrs.length === 0 ? '    (none: check --listen)' : '',
@@ -154,6 +155,7 @@ export async function runStart (flags: Partial<Record<keyof NodeConfig, unknown>
       try {
         await api.close()
         await node.stop()
+        await node.consensus?.idle()
         store?.close()
       } catch (err) {
         out(`error while stopping: ${(err as Error).message}`, { event: 'error', message: (err as Error).message })

@@ -10,8 +10,10 @@ import { createHash } from 'node:crypto'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { PeerId, PrivateKey } from '@libp2p/interface'
 import { Replica } from '../core/pbft/replica.js'
+import { Learner } from '../core/pbft/learner.js'
+import type { Decision, LearnerInput } from '../core/pbft/learner.js'
 import { batchDigest, canonicalJson, faultsTolerated, quorumSize, signable } from '../core/pbft/types.js'
-import type { Application, ClientRequest, Effect, Message, PersistRecord, ReplicaConfig } from '../core/pbft/types.js'
+import type { Application, ClientRequest, Effect, Message, PersistRecord, ReplicaConfig, StateTransfer } from '../core/pbft/types.js'
 import { PbftFrame } from '../../protocols/pbft/pbft.js'
 import type { PbftTransport } from '../../protocols/pbft/service.js'
 import { pbftCrypto } from './pbft-crypto.js'
@@ -119,6 +121,12 @@ const messageTypes = new Set(['forward', 'pre-prepare', 'prepare', 'commit', 'ch
 const inFlightMax = 8
 /** Operations waiting to be proposed, at most; beyond it `propose` refuses at once. */
 const queueMax = 16_384
+/** Observers renew their subscription this often; validators forget a subscriber after 4 periods. */
+const resubscribeMs = 2_000
+/** Subscribers a validator serves at once. */
+const subscribersMax = 64
+/** Decisions sent to one subscriber per catch-up (it asks again for the rest). */
+const catchUpDecisionsMax = 512
 /** `{"op":"bundle","ops":[]}` */
 const bundleOverhead = 24
 /** Verified client signatures remembered (≈ 150 B each): several full batches' worth. */
@@ -132,6 +140,10 @@ export class PbftConsensus implements Consensus {
   private readonly listeners = new Set<(decision: CommittedDecision) => void>()
   private readonly waiting = new Map<number, Waiting>()
   private readonly queue: Queued[] = []
+  /** Observers only: learns committed decisions from the validators. */
+  private readonly learner: Learner | null = null
+  /** Validators only: nodes that asked for our decisions (observers), by PeerId. */
+  private readonly subscribers = new Map<string, { peer: PeerId, expiresMs: number, lastCatchUpMs: number }>()
   private drainScheduled = false
   /** Bundles sent and the operations they carried. */
   private readonly bundles = { count: 0, operations: 0 }
@@ -180,11 +192,15 @@ export class PbftConsensus implements Consensus {
       this.view = this.replica.status().view
     } else {
       this.replica = null
+      this.learner = new Learner({ n: this.validators.length, resubscribeMs: resubscribeMs, gapMs: 1_000 }, this.crypto, init.app, performance.now())
     }
   }
 
   start (): void {
-    this.timer = setInterval(() => { this.step({ type: 'tick', nowMs: performance.now() }) }, tickIntervalMs)
+    this.timer = setInterval(() => {
+      this.step({ type: 'tick', nowMs: performance.now() })
+      this.learn({ type: 'tick', nowMs: performance.now() })
+    }, tickIntervalMs)
   }
 
   stop (): void {
@@ -197,6 +213,11 @@ export class PbftConsensus implements Consensus {
     }
     this.waiting.clear()
     for (const queued of this.queue.splice(0)) this.settle(queued, new Error('node stopping'))
+  }
+
+  /** Resolves once no group commit is in flight (call after `stop`, before closing the store). */
+  async idle (): Promise<void> {
+    while (this.flushing) await new Promise(resolve => setTimeout(resolve, 5))
   }
 
   onCommit (listener: (decision: CommittedDecision) => void): () => void {
@@ -267,6 +288,7 @@ export class PbftConsensus implements Consensus {
         case 'send': this.sendProtocol(effect.to, effect.message); break
         case 'reply': this.sendReply(effect.request, effect.seq, effect.result); break
         case 'committed':
+          this.publishDecision(effect)
           for (const listener of this.listeners) listener({ seq: effect.seq, view: effect.view, digest: effect.digest, batch: effect.batch })
           break
         case 'stable':
@@ -338,7 +360,103 @@ export class PbftConsensus implements Consensus {
     if (frame.kind === PbftFrame.Kind.PROTOCOL) this.onProtocolFrame(parsed, from)
     else if (frame.kind === PbftFrame.Kind.REQUEST) this.onRequestFrame(parsed, from)
     else if (frame.kind === PbftFrame.Kind.REPLY) this.onReplyFrame(parsed, from)
+    else if (frame.kind === PbftFrame.Kind.SUBSCRIBE) this.onSubscribeFrame(parsed, from)
+    else if (frame.kind === PbftFrame.Kind.DECISION) this.onDecisionFrame(parsed, from)
     else this.count('undecodable')
+  }
+
+  // ————————————————————————————————————— learners (observers): subscriptions and decisions
+
+  private lastExecuted (): number {
+    return this.replica?.status().lastExecuted ?? this.learner?.lastExecuted ?? 0
+  }
+
+  /** Step the learner (observers) and perform its effects. */
+  private learn (input: LearnerInput): void {
+    if (this.learner == null || this.stopped) return
+    for (const effect of this.learner.step(input)) {
+      switch (effect.type) {
+        case 'committed':
+          for (const listener of this.listeners) listener({ seq: effect.seq, view: effect.view, digest: effect.digest, batch: effect.batch })
+          break
+        case 'subscribe': {
+          const body = new TextEncoder().encode(canonicalJson({ fromSeq: effect.fromSeq }))
+          for (let i = 0; i < this.validators.length; i++) {
+            const peer = this.transportTo(i)
+            if (peer != null && this.init.isConnected(this.validators[i] as string)) this.init.transport().send(peer, { kind: PbftFrame.Kind.SUBSCRIBE, body })
+          }
+          break
+        }
+        case 'drop': this.count(effect.reason); break
+      }
+    }
+  }
+
+  /** Validators: a node asks for the decisions after `fromSeq` (and for the ones to come). */
+  private onSubscribeFrame (parsed: unknown, from: PeerId): void {
+    if (this.replica == null) return
+    const fromSeq = (parsed as { fromSeq?: unknown })?.fromSeq
+    if (typeof fromSeq !== 'number' || !Number.isSafeInteger(fromSeq) || fromSeq < 0) { this.count('invalid'); return }
+    const key = from.toString()
+    const now = performance.now()
+    const known = this.subscribers.get(key)
+    if (known == null && this.subscribers.size >= subscribersMax) {
+      for (const [k, sub] of this.subscribers) if (sub.expiresMs < now) this.subscribers.delete(k)
+      if (this.subscribers.size >= subscribersMax) { this.count('subscribers-full'); return }
+    }
+    const subscriber = known ?? { peer: from, expiresMs: 0, lastCatchUpMs: -Infinity }
+    subscriber.expiresMs = now + 4 * resubscribeMs
+    this.subscribers.set(key, subscriber)
+    // catch it up (at most once a second per subscriber): the stable checkpoint if it is behind that,
+    // then the committed batches still in our log
+    const lastExecuted = this.replica.status().lastExecuted
+    if (fromSeq >= lastExecuted || now - subscriber.lastCatchUpMs < 1_000) return
+    subscriber.lastCatchUpMs = now
+    let next = fromSeq + 1
+    const stable = this.replica.stableCheckpoint()
+    if (stable != null && fromSeq < stable.seq) {
+      const state = { type: 'state', from: this.index as number, seq: stable.seq, stateDigest: stable.stateDigest, checkpointProof: stable.proof, snapshot: stable.snapshot, signature: '' }
+      state.signature = this.crypto.sign(signable(state as unknown as Message))
+      this.init.transport().send(from, { kind: PbftFrame.Kind.DECISION, body: new TextEncoder().encode(canonicalJson(state)) })
+      next = stable.seq + 1
+    }
+    for (let seq = next, sent = 0; seq <= lastExecuted && sent < catchUpDecisionsMax; seq++, sent++) {
+      const committed = this.replica.committedAt(seq)
+      if (committed == null) break
+      this.sendDecision(from, { seq, view: committed.view, digest: committed.digest, batch: committed.batch })
+    }
+  }
+
+  private sendDecision (to: PeerId, d: { seq: number, view: number, digest: string, batch: ClientRequest[] }): void {
+    const decision: Decision = { type: 'decision', from: this.index as number, seq: d.seq, view: d.view, digest: d.digest, batch: d.batch, signature: '' }
+    decision.signature = this.crypto.sign(signable(decision as unknown as Message))
+    this.init.transport().send(to, { kind: PbftFrame.Kind.DECISION, body: new TextEncoder().encode(canonicalJson(decision)) })
+  }
+
+  /** Validators: tell every live subscriber what we just executed (one signature for all of them). */
+  private publishDecision (d: { seq: number, view: number, digest: string, batch: ClientRequest[] }): void {
+    if (this.subscribers.size === 0 || this.index == null) return
+    const decision: Decision = { type: 'decision', from: this.index, seq: d.seq, view: d.view, digest: d.digest, batch: d.batch, signature: '' }
+    decision.signature = this.crypto.sign(signable(decision as unknown as Message))
+    const body = new TextEncoder().encode(canonicalJson(decision))
+    const now = performance.now()
+    for (const [key, subscriber] of this.subscribers) {
+      if (subscriber.expiresMs < now) { this.subscribers.delete(key); continue }
+      this.init.transport().send(subscriber.peer, { kind: PbftFrame.Kind.DECISION, body })
+    }
+  }
+
+  /** Observers: a validator's signed decision or stable checkpoint. */
+  private onDecisionFrame (parsed: unknown, from: PeerId): void {
+    if (this.learner == null) return
+    const message = parsed as { type?: unknown, from?: unknown, signature?: unknown }
+    if (typeof message !== 'object' || message == null || !Number.isInteger(message.from)) { this.count('invalid'); return }
+    const index = message.from as number
+    if (this.validators[index] !== from.toString()) { this.count('not-validator'); return }
+    if (!this.verifiedOnce(message.signature, signable(message as unknown as Message), data => this.crypto.verify(index, data, message.signature as string))) { this.count('bad-signature'); return }
+    if (message.type === 'decision') this.learn({ type: 'decision', decision: message as unknown as Decision, nowMs: performance.now() })
+    else if (message.type === 'state') this.learn({ type: 'state', state: message as unknown as StateTransfer, nowMs: performance.now() })
+    else this.count('invalid')
   }
 
   private onProtocolFrame (parsed: unknown, from: PeerId): void {
@@ -448,8 +566,7 @@ export class PbftConsensus implements Consensus {
 
   /** Resolves once this replica has executed `seq` (for linearizable reads); rejects after `timeoutMs`. */
   async waitExecuted (seq: number, timeoutMs: number): Promise<void> {
-    if ((this.replica?.status().lastExecuted ?? -1) >= seq) return
-    if (this.replica == null) throw new Error('observers do not execute the log')
+    if (this.lastExecuted() >= seq) return
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => { stop(); reject(new Error(`this node has not executed seq ${seq} within ${timeoutMs} ms; retry`)) }, timeoutMs)
       const stop = this.onCommit(decision => {
@@ -573,7 +690,7 @@ export class PbftConsensus implements Consensus {
       view: s?.view ?? null,
       primary: s != null ? this.validators[s.primary] ?? null : null,
       active: s?.active ?? null,
-      lastExecuted: s?.lastExecuted ?? null,
+      lastExecuted: this.lastExecuted(),
       stableSeq: s?.stableSeq ?? null,
       validators: this.init.genesis.validators.map((v, index) => ({
         index, peerId: v.peer_id, name: v.name, self: v.peer_id === this.init.peerId,

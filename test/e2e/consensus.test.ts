@@ -6,6 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { spawnSync } from 'node:child_process'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { multiaddr } from '@multiformats/multiaddr'
 import { peerIdFromString } from '@libp2p/peer-id'
@@ -14,6 +15,8 @@ import type { NodeProcess } from './harness.js'
 import type { MeshLibp2p } from '../../bootstrap/libp2p.js'
 import { PbftFrame } from '../../protocols/pbft/pbft.js'
 import { canonicalJson } from '../../src/core/pbft/types.js'
+
+const checkpointInterval = 16
 
 interface ConsensusView { view: number, primary: string, active: boolean, lastExecuted: number, dropped: Record<string, number> }
 
@@ -48,6 +51,13 @@ describe('pBFT across 4 validator processes and an observer', () => {
     const made = spawnSync(process.execPath, [meshBin, 'testnet', '--nodes', '4', '--dir', dir, '--network', cluster.network, '--json'], { encoding: 'utf8' })
     expect(made.status, made.stderr).toBe(0)
     const testnet = JSON.parse(made.stdout) as { nodes: Array<{ name: string, dataDir: string, config: string }> }
+    // checkpoints every 16 sequence numbers (default 128), so these tests pass several stable checkpoints
+    for (const n of testnet.nodes) {
+      const path = join(n.dataDir, 'genesis.json')
+      const genesis = JSON.parse(readFileSync(path, 'utf8')) as { consensus_params: Record<string, number> }
+      genesis.consensus_params.checkpoint_interval = checkpointInterval
+      writeFileSync(path, JSON.stringify(genesis, null, 2))
+    }
     // flags (OS-chosen ports) override the testnet's config files; node-1 is the seed
     const first = testnet.nodes[0] as { name: string, dataDir: string, config: string }
     validators.push(await cluster.start(first.name, { dataDir: first.dataDir, extraArgs: ['--config', first.config] }))
@@ -73,7 +83,8 @@ describe('pBFT across 4 validator processes and an observer', () => {
 
   it('writes from every validator and from the observer commit and read back on every validator', async () => {
     for (const [i, node] of [...validators, observer].entries()) await put(node, `k${i}`, `from-${node.name}`)
-    for (const node of validators) {
+    // the observer learns every decision too (f+1 validators vouch for each) and serves reads
+    for (const node of [...validators, observer]) {
       await waitUntil(`${node.name} to apply every write`, 30_000, async () => {
         for (const [key, value] of acknowledged) {
           const res = await api<{ value?: string }>(node, 'GET', `/v1/memory/t/${key}`)
@@ -165,5 +176,29 @@ describe('pBFT across 4 validator processes and an observer', () => {
       const res = await api<{ value?: string }>(restarted, 'GET', `/v1/memory/t/${key}`)
       expect(res.body.value, key).toBe(value)
     }
+  })
+
+  it('observers learn every decision: the first one kept up, a late one catches up from a stable checkpoint', async () => {
+    const reference = validators[1] as NodeProcess
+    // past a few stable checkpoints, so a new observer cannot learn from seq 1
+    const start = (await consensus(reference)).lastExecuted
+    for (let i = 0; (await consensus(reference)).lastExecuted < start + 2 * checkpointInterval + 2; i++) await put(reference, `fill-${i}`, `f${i}`)
+    await put(reference, 'last', 'one')
+    const late = await cluster.start('late-observer', { bootstrap: [reference.runtime.multiaddrs[0] as string], extraArgs: ['--genesis', join((validators[0] as NodeProcess).dataDir, 'genesis.json')] })
+    const target = (await consensus(reference)).lastExecuted
+    for (const node of [observer, late]) {
+      await waitUntil(`${node.name} to learn up to seq ${target}`, 60_000, async () => ((await consensus(node)).lastExecuted >= target ? true : undefined))
+      for (const [key, value] of acknowledged) {
+        const res = await api<{ value?: string }>(node, 'GET', `/v1/memory/t/${key}`)
+        expect(res.body.value, `${key} on ${node.name}`).toBe(value)
+      }
+    }
+    // the late observer never saw seq 1: it adopted a checkpoint proven by 2f+1 signatures
+    const lateView = await api<{ entries: Array<{ key: string }> }>(late, 'GET', '/v1/memory/t?limit=1000')
+    expect(lateView.body.entries.length).toBe(acknowledged.size)
+    // and it can take part: a write through it commits and it reads it back
+    await put(late, 'via-late', 'yes')
+    await waitUntil('the late observer to read its own write', 30_000, async () =>
+      (await api<{ value?: string }>(late, 'GET', '/v1/memory/t/via-late')).body.value === 'yes' ? true : undefined)
   })
 })
