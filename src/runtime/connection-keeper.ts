@@ -11,10 +11,28 @@
  * Two nodes that learn of each other at the same moment would dial each other at once and end up with
  * two connections (each with its own handshake, identify, gossip and DHT streams). So of each pair only
  * the node with the smaller PeerId dials first; the other waits `tieBreakGraceMs` before dialing too.
+ *
+ * Pinned peers (a validator's fellow validators, from the genesis file) are kept apart from that budget:
+ * - the node always holds a direct connection to each of them, even beyond `maxPeers` (they count
+ *   towards `maxPeers` for the other dials, but are never held back by it), and the keeper never closes
+ *   connections at all, so it never prunes them;
+ * - each is tagged `mesh-validator` (value 100, the highest a tag can have) in the peer store. libp2p 3
+ *   has no hard "protect" (go-libp2p's `Protect`): once `maxConnections` is exceeded its pruner closes
+ *   the connections whose peers have the lowest summed tag value first, so tagged links go last (and it
+ *   never closes a connection carrying a stream of a protocol other than identify/autonat/dcutr, such
+ *   as the validators' long-lived pBFT stream). The runtime also raises `maxConnections` by the number
+ *   of validators. Not a `keep-alive-*` tag: libp2p's own reconnect queue would re-dial those as well,
+ *   give up after 5 tries and remove the tag;
+ * - when one drops (`peer:disconnect`, or found missing by the 1 s round), it is re-dialed by PeerId, so
+ *   with the addresses in the peer store (identify, DHT, membership records and bootstrap fill it; with
+ *   none, libp2p asks the DHT), at once and then with capped exponential backoff (250 ms doubling to
+ *   10 s, jittered), never giving up. New addresses for it (`peer:update`) make it due at once. Of a
+ *   pair the larger PeerId leaves the first dial to the other for `pinnedTieBreakMs`. One log line per
+ *   drop and one when the link is back, whichever side dialed.
  */
 import { multiaddr } from '@multiformats/multiaddr'
 import { peerIdFromString } from '@libp2p/peer-id'
-import type { Libp2p, PeerId } from '@libp2p/interface'
+import type { Libp2p, PeerId, PeerUpdate } from '@libp2p/interface'
 
 export interface ConnectionKeeperInit {
   bootstrap: string[]
@@ -22,7 +40,53 @@ export interface ConnectionKeeperInit {
   maxPeers: number
   /** Members to stay connected to; `preferred` false for members believed failed. */
   members: () => Array<{ peerId: string, preferred: boolean }>
+  /** Peers to hold a direct connection to whatever `maxPeers` says (a validator's fellow validators). */
+  pinned?: Array<{ peerId: string, name: string }>
   log: (line: string) => void
+}
+
+/** The peer-store tag that makes libp2p's connection pruner close pinned links last. */
+export const pinnedTag = 'mesh-validator'
+/** The highest value a peer-store tag may have (1-100). */
+const pinnedTagValue = 100
+const pinnedBackoffBaseMs = 250
+const pinnedBackoffMaxMs = 10_000
+/** A dial without any known address asks the DHT, whose queries wait for peers with no limit. */
+const pinnedLookupTimeoutMs = 5_000
+/** How long the larger PeerId of a pinned pair leaves the first (re-)dial to the other. */
+const pinnedTieBreakMs = 2_000
+/** Pinned dials in flight at once (apart from the other dials, which must not hold them up). */
+const pinnedDialsInFlightMax = 8
+
+/**
+ * Delay before the next dial of a pinned peer after `failures` failed ones (≥ 1): 250 ms doubling to
+ * 10 s, jittered by ±25 % (`random` in [0, 1)) and never above 10 s.
+ */
+export function pinnedBackoffMs (failures: number, random: number): number {
+  const base = Math.min(pinnedBackoffMaxMs, pinnedBackoffBaseMs * 2 ** Math.min(Math.max(failures, 1) - 1, 16))
+  return Math.round(Math.min(pinnedBackoffMaxMs, base * (0.75 + 0.5 * random)))
+}
+
+interface PinnedLink {
+  id: PeerId
+  name: string
+  connected: boolean
+  dialing: boolean
+  /** Failed dials since the link was last up (drives the backoff). */
+  failures: number
+  /** Dials since the drop (for the log line when it is back). */
+  dials: number
+  nextMs: number
+  /** When the drop was noticed; undefined while up and before the first connection. */
+  droppedAtMs?: number
+  /** Since when this node has been wanting the link (for the tie-break). */
+  wantedSinceMs?: number
+  /** Addresses in the peer store, to notice new ones. */
+  addresses: string
+  /** New addresses came while a dial was in flight: do not back off when it fails. */
+  fresh: boolean
+  /** Aborts an in-flight dial that had no address to go on (a DHT lookup) once addresses come. */
+  lookup?: AbortController
 }
 
 const roundIntervalMs = 1_000
@@ -51,25 +115,189 @@ export class ConnectionKeeper {
   private readonly seeds: Array<{ address: string, peerId: string | undefined }>
   private seedReached = false
   private soon?: ReturnType<typeof setTimeout>
+  private readonly pinned = new Map<string, PinnedLink>()
+  private pinnedWake?: ReturnType<typeof setTimeout>
+  private stopped = false
 
   constructor (private readonly libp2p: Libp2p, private readonly init: ConnectionKeeperInit) {
     const self = libp2p.peerId.toString()
     this.seeds = init.bootstrap
       .map(address => ({ address, peerId: multiaddr(address).getComponents().find(c => c.name === 'p2p')?.value }))
       .filter(seed => seed.peerId !== self)
+    for (const { peerId, name } of init.pinned ?? []) {
+      if (peerId === self || this.pinned.has(peerId)) continue
+      this.pinned.set(peerId, {
+        id: peerIdFromString(peerId), name, connected: false, dialing: false, failures: 0, dials: 0, nextMs: 0, addresses: '', fresh: false
+      })
+    }
     this.onDiscovery = this.onDiscovery.bind(this)
+    this.onConnect = this.onConnect.bind(this)
+    this.onDisconnect = this.onDisconnect.bind(this)
+    this.onPeerUpdate = this.onPeerUpdate.bind(this)
   }
 
   start (): void {
     this.libp2p.addEventListener('peer:discovery', this.onDiscovery)
+    if (this.pinned.size > 0) {
+      this.libp2p.addEventListener('peer:connect', this.onConnect)
+      this.libp2p.addEventListener('peer:disconnect', this.onDisconnect)
+      this.libp2p.addEventListener('peer:update', this.onPeerUpdate)
+      for (const link of this.pinned.values()) this.tag(link)
+      this.init.log(`holding direct links to ${this.pinned.size} validator(s), beyond --max-peers if need be`)
+    }
     this.timer = setInterval(() => { this.round() }, roundIntervalMs)
     this.round()
   }
 
   stop (): void {
+    this.stopped = true
     clearInterval(this.timer)
     clearTimeout(this.soon)
+    clearTimeout(this.pinnedWake)
     this.libp2p.removeEventListener('peer:discovery', this.onDiscovery)
+    this.libp2p.removeEventListener('peer:connect', this.onConnect)
+    this.libp2p.removeEventListener('peer:disconnect', this.onDisconnect)
+    this.libp2p.removeEventListener('peer:update', this.onPeerUpdate)
+  }
+
+  private tag (link: PinnedLink): void {
+    this.libp2p.peerStore.merge(link.id, { tags: { [pinnedTag]: { value: pinnedTagValue } } })
+      .catch((err: Error) => { this.init.log(`warning: cannot tag validator ${link.name} (${shortId(link.id.toString())}): ${err.message}`) })
+  }
+
+  private onConnect (event: CustomEvent<PeerId>): void {
+    const link = this.pinned.get(event.detail.toString())
+    if (link != null) this.linkUp(link)
+  }
+
+  private onDisconnect (event: CustomEvent<PeerId>): void {
+    const link = this.pinned.get(event.detail.toString())
+    // peer:disconnect comes when the last connection to the peer has closed
+    if (link != null && this.libp2p.getConnections(link.id).length === 0) this.linkDown(link)
+  }
+
+  private onPeerUpdate (event: CustomEvent<PeerUpdate>): void {
+    const link = this.pinned.get(event.detail.peer.id.toString())
+    if (link == null) return
+    const addresses = event.detail.peer.addresses.map(a => a.multiaddr.toString()).sort().join(' ')
+    if (addresses === link.addresses) return
+    link.addresses = addresses
+    if (link.connected || addresses === '') return
+    // somewhere new to reach it: due at once, and a dial failing right now does not count
+    link.failures = 0
+    link.nextMs = 0
+    if (link.dialing) {
+      link.fresh = true
+      link.lookup?.abort()
+    }
+    this.roundSoon()
+  }
+
+  private linkUp (link: PinnedLink): void {
+    if (link.connected) return
+    link.connected = true
+    if (link.droppedAtMs != null) {
+      const seconds = ((performance.now() - link.droppedAtMs) / 1000).toFixed(1)
+      this.init.log(`validator ${link.name} (${shortId(link.id.toString())}) link back after ${seconds} s (${link.dials} dial${link.dials === 1 ? '' : 's'} of ours)`)
+    }
+    link.droppedAtMs = undefined
+    link.wantedSinceMs = undefined
+    link.failures = 0
+    link.dials = 0
+    link.nextMs = 0
+    link.fresh = false
+  }
+
+  private linkDown (link: PinnedLink): void {
+    if (!link.connected || this.stopped) return
+    const now = performance.now()
+    link.connected = false
+    link.droppedAtMs = now
+    link.wantedSinceMs = now
+    link.failures = 0
+    link.dials = 0
+    link.nextMs = 0
+    this.init.log(`validator ${link.name} (${shortId(link.id.toString())}) link lost: re-dialing with backoff (${pinnedBackoffBaseMs} ms doubling to ${pinnedBackoffMaxMs / 1000} s)`)
+    // the peer store may have dropped the peer (and its tags) meanwhile: tag it again for the next link
+    this.tag(link)
+    this.roundSoon()
+  }
+
+  private dialPinned (link: PinnedLink): void {
+    link.dialing = true
+    link.dials++
+    link.fresh = false
+    const attempt = async (): Promise<void> => {
+      let known = false
+      try {
+        known = (await this.libp2p.peerStore.get(link.id)).addresses.length > 0
+      } catch {}
+      if (known) {
+        await this.libp2p.dial(link.id, { signal: AbortSignal.timeout(dialTimeoutMs) })
+        return
+      }
+      // no address yet: libp2p asks the DHT; stop asking as soon as addresses come another way
+      const lookup = new AbortController()
+      link.lookup = lookup
+      await this.libp2p.dial(link.id, { signal: AbortSignal.any([lookup.signal, AbortSignal.timeout(pinnedLookupTimeoutMs)]) })
+    }
+    attempt()
+      .then(() => { this.linkUp(link) }, () => {
+        if (link.connected) return
+        link.failures++
+        link.nextMs = link.fresh ? 0 : performance.now() + pinnedBackoffMs(link.failures, Math.random())
+      })
+      .finally(() => {
+        link.dialing = false
+        link.lookup = undefined
+        link.fresh = false
+        // plan the next try now rather than at the next round
+        if (!link.connected) this.checkPinned()
+      })
+  }
+
+  /** Dial each pinned peer we have no connection to, when due; notices links that dropped unseen. */
+  private keepPinned (connected: Set<string>, now: number): void {
+    const self = this.libp2p.peerId.toString()
+    let inFlight = 0
+    for (const link of this.pinned.values()) if (link.dialing) inFlight++
+    let wakeMs = Infinity
+    for (const [key, link] of this.pinned) {
+      if (connected.has(key)) {
+        this.linkUp(link)
+        continue
+      }
+      if (link.connected) this.linkDown(link)
+      link.wantedSinceMs ??= now
+      if (link.dialing) continue
+      // the smaller PeerId of a pair (re-)dials at once; the larger leaves it the first try
+      const dueMs = key < self && link.failures === 0 ? Math.max(link.nextMs, link.wantedSinceMs + pinnedTieBreakMs) : link.nextMs
+      if (now < dueMs) {
+        wakeMs = Math.min(wakeMs, dueMs)
+        continue
+      }
+      // every pinned dial that ends runs this check again
+      if (inFlight >= pinnedDialsInFlightMax) continue
+      inFlight++
+      this.dialPinned(link)
+    }
+    // wake for the next one due, rather than at a later round (the backoff steps are finer than it)
+    clearTimeout(this.pinnedWake)
+    this.pinnedWake = undefined
+    if (wakeMs !== Infinity && !this.stopped) {
+      this.pinnedWake = setTimeout(() => { this.pinnedWake = undefined; this.checkPinned() }, Math.max(10, wakeMs - now))
+    }
+  }
+
+  private checkPinned (): void {
+    if (this.libp2p.status !== 'started' || this.stopped) return
+    this.keepPinned(new Set(this.libp2p.getConnections().map(c => c.remotePeer.toString())), performance.now())
+  }
+
+  private roundSoon (): void {
+    if (this.soon == null && !this.stopped) {
+      this.soon = setTimeout(() => { this.soon = undefined; this.round() }, 50)
+    }
   }
 
   private onDiscovery (event: CustomEvent<{ id: PeerId }>): void {
@@ -83,9 +311,7 @@ export class ConnectionKeeper {
       if (oldest != null) this.discovered.delete(oldest)
     }
     // Dial soon, batching a burst of discoveries into one round.
-    if (this.soon == null) {
-      this.soon = setTimeout(() => { this.soon = undefined; this.round() }, 50)
-    }
+    this.roundSoon()
   }
 
   private due (key: string, now: number): boolean {
@@ -113,6 +339,7 @@ export class ConnectionKeeper {
     if (this.libp2p.status !== 'started') return
     const now = performance.now()
     const connected = new Set(this.libp2p.getConnections().map(c => c.remotePeer.toString()))
+    if (this.pinned.size > 0) this.keepPinned(connected, now)
     if (!this.seedReached && this.seeds.some(s => s.peerId != null && connected.has(s.peerId))) this.seedReached = true
 
     // Seeds until one answered; later again whenever we are below --min-peers (isolated, or peers left)
@@ -142,7 +369,8 @@ export class ConnectionKeeper {
     for (const candidate of candidates) {
       if (budget <= 0 || this.inFlight.size >= dialsInFlightMax) break
       const key = candidate.key
-      if (key === self || connected.has(key) || tried.has(key) || !this.due(key, now)) continue
+      // pinned peers are dialed by keepPinned, whatever the budget
+      if (key === self || connected.has(key) || tried.has(key) || this.pinned.has(key) || !this.due(key, now)) continue
       tried.add(key)
       if (!this.firstSeen.has(key)) this.firstSeen.set(key, now)
       // the smaller PeerId of a pair dials; the larger one only if no connection came within the grace
@@ -157,4 +385,8 @@ export class ConnectionKeeper {
       this.dial(key, id, candidate.preferred ? backoffMaxMs : failedRetryMaxMs)
     }
   }
+}
+
+function shortId (peerId: string): string {
+  return peerId.length > 12 ? `…${peerId.slice(-8)}` : peerId
 }

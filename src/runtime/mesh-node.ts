@@ -189,6 +189,8 @@ export class MeshNode {
       members: () => this.membership.list()
         .filter(m => m.peerId !== this.peerId && (m.state === 'alive' || m.state === 'suspect' || m.state === 'failed'))
         .map(m => ({ peerId: m.peerId, preferred: m.state !== 'failed' })),
+      // a validator holds a direct link to every other validator, beyond --max-peers if need be
+      pinned: validatorLinks(this.peerId, options.consensus?.genesis),
       log: this.log
     })
   }
@@ -202,7 +204,9 @@ export class MeshNode {
       listen: config.listen,
       announce: config.announce,
       bootstrap: config.bootstrap,
-      maxConnections: Math.max(64, config.maxPeers * 2),
+      // room for every validator link on top of the --max-peers budget (libp2p refuses inbound
+      // connections beyond this limit and prunes the lowest-valued ones)
+      maxConnections: Math.max(64, config.maxPeers * 2) + (options.consensus?.genesis.validators.length ?? 0),
       sync: {
         getEntries: () => self?.table() ?? [],
         onEntries: async (entries, from) => await self?.onTable(entries, from) ?? 0
@@ -545,6 +549,13 @@ function isVerdictEnvelope (bytes: Uint8Array<ArrayBuffer>): boolean {
   } catch {
     return false
   }
+}
+
+/** The validators a node holds direct links to: every other one if it is a validator, none otherwise. */
+function validatorLinks (self: string, genesis: Genesis | undefined): Array<{ peerId: string, name: string }> {
+  const validators = genesis?.validators ?? []
+  if (!validators.some(v => v.peer_id === self)) return []
+  return validators.filter(v => v.peer_id !== self).map(v => ({ peerId: v.peer_id, name: v.name }))
 }
 
 /** A 32-bit seed from the PeerId and incarnation (FNV-1a): different per node and per start. */
