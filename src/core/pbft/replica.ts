@@ -34,6 +34,8 @@ const viewChangeWindow = 64
 const newViewResendsMax = 3
 /** Executed sequence numbers whose votes are still re-sent, for replicas that missed a few messages. */
 const retransmitTail = 8
+/** Re-sends of an executed entry's messages (the others usually executed it too). */
+const tailResendsMax = 3
 /** Requests remembered as pending at most (drop policy: new requests refused beyond it). */
 const pendingMax = 100_000
 /** Operation text longer than this is refused (the runtime bounds requests further). */
@@ -52,6 +54,10 @@ interface Entry {
   /** Highest view in which this entry prepared here, with its certificate. */
   preparedCertificate?: PreparedCertificate
   committed?: { view: number, digest: Digest, batch: ClientRequest[] }
+  /** When we last sent (or re-sent) our own messages for this entry. */
+  sentMs?: number
+  /** Re-sends of our messages after the entry executed here (bounded: see retransmit). */
+  tailResends?: number
 }
 
 interface PendingRequest {
@@ -114,7 +120,7 @@ export class Replica {
   private lastRetransmitMs: number
   /** Set by `replay`: execute what committed before the crash at the first step (effects go out then). */
   private resumeExecution = false
-  private fetching: { seq: number, sources: ReplicaId[], fromIndex: number, sinceMs: number } | null = null
+  private fetching: { seq: number, sources: ReplicaId[], fromIndex: number, sinceMs: number, startedMs: number } | null = null
   private nowMs: number
   private effects: Effect[] = []
 
@@ -311,6 +317,7 @@ export class Replica {
   private acceptPrePrepare (message: PrePrepare): void {
     const entry = this.entry(message.seq)
     entry.prePrepares.set(message.view, message)
+    if (message.from === this.config.id) entry.sentMs = this.nowMs
     this.persist({ kind: 'accepted', message })
     for (const request of message.batch) {
       if (this.clients.classify(request.client, request.requestId) !== 'new') continue
@@ -322,6 +329,7 @@ export class Replica {
     this.startTimerIfIdle()
     if (message.from !== this.config.id && !entry.preparedSent.has(message.view)) {
       entry.preparedSent.set(message.view, message.digest)
+      entry.sentMs = this.nowMs
       const prepare = this.send<Prepare>('all', { type: 'prepare', view: message.view, seq: message.seq, digest: message.digest })
       this.recordVote(entry.prepares, prepare)
     }
@@ -364,6 +372,7 @@ export class Replica {
     }
     if (!entry.commitSent.has(view)) {
       entry.commitSent.set(view, digest)
+      entry.sentMs = this.nowMs
       const commit = this.send<Commit>('all', { type: 'commit', view, seq: entry.seq, digest })
       this.recordVote(entry.commits, commit)
     }
@@ -491,7 +500,7 @@ export class Replica {
   private startFetch (seq: number, proof: Checkpoint[]): void {
     if (this.fetching != null && this.fetching.seq >= seq) return
     const sources = [...new Set(proof.map(c => c.from))].filter(id => id !== this.config.id)
-    this.fetching = { seq, sources, fromIndex: 0, sinceMs: this.nowMs }
+    this.fetching = { seq, sources, fromIndex: 0, sinceMs: this.nowMs, startedMs: this.fetching?.startedMs ?? this.nowMs }
     const target = sources[0]
     if (target != null) this.send<FetchState>(target, { type: 'fetch-state', fromSeq: this.lastExecuted })
   }
@@ -561,9 +570,10 @@ export class Replica {
 
   private onTick (): void {
     if (this.timerDeadlineMs != null && this.nowMs >= this.timerDeadlineMs) {
-      if (this.active && this.fetching != null) {
+      if (this.active && this.fetching != null && this.nowMs - this.fetching.startedMs < 2 * this.timeoutMs()) {
         // we are behind a stable checkpoint the others made: the primary is making progress, we are
-        // not; catch up first (a view change now would only take us out of the quorum)
+        // not; catch up first (a view change now would only take us out of the quorum). Bounded: a
+        // fetch nobody answers must not hold off a view change for ever (a faulty primary)
         this.timerDeadlineMs = this.nowMs + this.timeoutMs()
       } else {
         if (!this.active) this.failedViews++ // the view we moved to did not start in time
@@ -805,9 +815,16 @@ export class Replica {
       }
     }
     // our votes for what we have not executed yet, and for a short tail of what we have (so a replica
-    // that missed a few messages catches up without waiting for the next checkpoint)
+    // that missed a few messages catches up without waiting for the next checkpoint): only what has
+    // been out for a full period, and the executed tail only a few times (an idle mesh goes quiet)
     const from = this.lastExecuted - retransmitTail
     for (const entry of [...this.log.values()].filter(e => e.seq > from).sort((a, b) => a.seq - b.seq)) {
+      if (entry.sentMs != null && this.nowMs - entry.sentMs < this.config.retransmitMs) continue
+      if (entry.seq <= this.lastExecuted) {
+        if ((entry.tailResends ?? 0) >= tailResendsMax) continue
+        entry.tailResends = (entry.tailResends ?? 0) + 1
+      }
+      entry.sentMs = this.nowMs
       const pp = entry.prePrepares.get(this.view)
       if (pp != null && pp.from === this.config.id) this.effects.push({ type: 'send', to: 'all', message: pp })
       const digest = entry.preparedSent.get(this.view)
