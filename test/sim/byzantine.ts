@@ -18,6 +18,8 @@ import type { BehaviourName } from './scenario.js'
 const collusionEntriesMax = 4096
 /** Messages a replaying replica keeps to re-send (drop policy: oldest first). */
 const replayBufferMax = 256
+/** The simulated client whose requests a censoring replica ignores. */
+const censoredClient = 'c0'
 
 export class Collusion {
   private readonly digests = new Map<string, Set<Digest>>()
@@ -56,6 +58,8 @@ export interface ByzantineContext {
 
 interface Behaviour {
   transform: (input: Input, effects: Effect[], status: ReplicaStatus) => Effect[]
+  /** false: the replica acts as if this input never arrived. */
+  accepts?: (input: Input) => boolean
 }
 
 export class ByzantineReplica implements ReplicaNode {
@@ -66,6 +70,7 @@ export class ByzantineReplica implements ReplicaNode {
   }
 
   step (input: Input): Effect[] {
+    if (this.behaviours.some(b => b.accepts !== undefined && !b.accepts(input))) return []
     let effects = this.inner.step(input)
     const status = this.inner.status()
     for (const behaviour of this.behaviours) effects = behaviour.transform(input, effects, status)
@@ -91,6 +96,7 @@ function makeBehaviour (name: BehaviourName, context: ByzantineContext): Behavio
     case 'hide-prepared': return new HidePrepared(context)
     case 'resubmit-executed': return new ResubmitExecuted(context)
     case 'amnesia': return { transform: (_input, effects) => effects }
+    case 'censor': return new Censor(context)
   }
 }
 
@@ -447,6 +453,22 @@ class HidePrepared implements Behaviour {
       count(this.context, 'hidden-prepared')
       return { ...effect, message: sign(this.context, { ...m, prepared }) }
     })
+  }
+}
+
+/** Never looks at client c0's requests (direct or forwarded): as primary, it orders everyone's but c0's. */
+class Censor implements Behaviour {
+  constructor (private readonly context: ByzantineContext) {}
+
+  accepts (input: Input): boolean {
+    const request = input.type === 'request' ? input.request : input.type === 'message' && input.message.type === 'forward' ? input.message.request : undefined
+    if (request?.client !== censoredClient) return true
+    count(this.context, 'censored-requests')
+    return false
+  }
+
+  transform (_input: Input, effects: Effect[]): Effect[] {
+    return effects
   }
 }
 

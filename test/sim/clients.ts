@@ -3,6 +3,8 @@
  * first to one replica (or all, per the submit policy), then re-sends a request to every replica each
  * `retransmitMs` until it is done: f+1 distinct replicas replied with the same result for
  * (client, requestId). The simulator delivers what clients send; clients only decide what and when.
+ * Under 'all-no-forward' every copy (first send and re-sends) says `forward: false`: the client reached
+ * every validator itself, so backups forward it to the primary only when it stays unordered.
  */
 import { faultsTolerated, primaryOf } from '../../src/core/pbft/types.js'
 import type { ClientRequest, ReplicaId } from '../../src/core/pbft/types.js'
@@ -10,8 +12,8 @@ import type { SeededRandom } from '../../src/core/random.js'
 import type { ClientOptions } from './scenario.js'
 
 export interface ClientHooks {
-  /** Send `request` to replica `to` now (the simulator adds delay and loss). */
-  send: (to: ReplicaId, request: ClientRequest) => void
+  /** Send `request` to replica `to` now (the simulator adds delay and loss); `forward` as in the core's request input. */
+  send: (to: ReplicaId, request: ClientRequest, forward: boolean) => void
   /** Call `onTimer(client, token)` at `atMs`. */
   schedule: (atMs: number, client: number, token: number) => void
 }
@@ -77,7 +79,7 @@ export class ClientPool {
     }
     const record = client.outstanding.get(token)
     if (record === undefined) return // done meanwhile
-    for (let to = 0; to < this.n; to++) this.hooks.send(to, record.request)
+    for (let to = 0; to < this.n; to++) this.hooks.send(to, record.request, this.forward)
     this.hooks.schedule(nowMs + this.options.retransmitMs, client.index, token)
   }
 
@@ -116,16 +118,22 @@ export class ClientPool {
       const record: RequestRecord = { request, submittedAtMs: nowMs, replies: new Map() }
       client.outstanding.set(request.requestId, record)
       this.records.push(record)
-      for (const to of this.firstTargets(client)) this.hooks.send(to, request)
+      for (const to of this.firstTargets(client)) this.hooks.send(to, request, this.forward)
       this.hooks.schedule(nowMs + this.options.retransmitMs, client.index, request.requestId)
     }
+  }
+
+  /** Whether a backup that gets this client's request passes it on to the primary at once. */
+  private get forward (): boolean {
+    return this.options.submitPolicy !== 'all-no-forward'
   }
 
   private firstTargets (client: Client): ReplicaId[] {
     switch (this.options.submitPolicy) {
       case 'primary': return [primaryOf(client.knownView, this.n)]
       case 'random': return [Math.floor(this.random.next() * this.n)]
-      case 'all': return Array.from({ length: this.n }, (_, id) => id)
+      case 'all':
+      case 'all-no-forward': return Array.from({ length: this.n }, (_, id) => id)
     }
   }
 

@@ -23,7 +23,11 @@
  *   later view) is in its durable log, so a crash cannot make it vote differently;
  * - sequence-gap: an honest primary numbers batches consecutively within a view (from 1 in view 0, from
  *   max-s + 1 of its NEW-VIEW after a view change), and a NEW-VIEW covers every sequence in (min-s, max-s];
- * - signatures: an honest replica's messages verify and carry its own `from`.
+ * - signatures: an honest replica's messages verify and carry its own `from`;
+ * - pipeline-bound: an honest primary proposes a new batch only while fewer than `pipelineMax` of its
+ *   batches are proposed but not executed (except those it flushes right after sending its NEW-VIEW);
+ * - forward-policy: a request the client sent to every replica (`forward: false`) is not forwarded to
+ *   the primary in the step that received it.
  */
 import { batchDigest, quorumSize } from '../../src/core/pbft/types.js'
 import type { Crypto, Effect, Input, Message, NewView, PersistRecord, ReplicaId } from '../../src/core/pbft/types.js'
@@ -72,8 +76,11 @@ export class InvariantChecker {
   private readonly newViewBase = new Map<string, number>()
   private readonly replies = new Map<string, { result: string, seq: number, replica: ReplicaId }>()
   private repliesToCheck: Array<{ id: ReplicaId, key: string, seq: number }> = []
+  /** The input of the step whose effects are being performed, and whether that step sent a NEW-VIEW. */
+  private stepInput: Input | undefined
+  private newViewInStep = false
 
-  constructor (readonly n: number, private readonly honest: (id: ReplicaId) => boolean, private readonly crypto: Crypto) {
+  constructor (readonly n: number, private readonly honest: (id: ReplicaId) => boolean, private readonly crypto: Crypto, private readonly pipelineMax?: number) {
     this.quorum = quorumSize(n)
     this.tracks = Array.from({ length: n }, () => ({ executed: 0, view: 0, signed: new Map(), persistedVotes: new Set(), persistedView: 0, proposed: new Set(), stableSeq: 0 }))
   }
@@ -135,6 +142,7 @@ export class InvariantChecker {
     const track = this.tracks[sender] as ReplicaTrack
     switch (message.type) {
       case 'pre-prepare':
+        if (!track.signed.has(`pre-prepare:${message.view}:${message.seq}`)) this.checkPipeline(sender, message.view, message.seq)
         this.proposing(sender, message.view, message.seq)
         if (!track.signed.has(`pre-prepare:${message.view}:${message.seq}`) && batchDigest(this.crypto, message.batch) !== message.digest) {
           this.fail('batch-digest', `PRE-PREPARE v${message.view} s${message.seq}: digest does not match its batch`, sender)
@@ -151,6 +159,7 @@ export class InvariantChecker {
         this.signed(sender, 'checkpoint', 0, message.seq, message.stateDigest)
         break
       case 'new-view': {
+        this.newViewInStep = true
         this.noteNewView(sender, message)
         for (const pp of message.prePrepares) this.signed(sender, 'pre-prepare', pp.view, pp.seq, pp.digest)
         if (track.persistedView < message.view) this.fail('persist-before-send', `NEW-VIEW v${message.view} sent but the log only binds view ${track.persistedView}`, sender)
@@ -158,6 +167,11 @@ export class InvariantChecker {
       }
       case 'view-change':
         if (track.persistedView < message.view) this.fail('persist-before-send', `VIEW-CHANGE v${message.view} sent but the log only binds view ${track.persistedView}`, sender)
+        break
+      case 'forward':
+        if (this.stepInput?.type === 'request' && this.stepInput.forward === false) {
+          this.fail('forward-policy', `forwarded ${message.request.client}#${message.request.requestId} at once, though its client sent it to every replica (forward: false)`, sender)
+        }
         break
       default:
         break
@@ -218,6 +232,12 @@ export class InvariantChecker {
     }
   }
 
+  /** A replica's step returned: its effects are about to be performed. */
+  beforeEffects (input: Input): void {
+    this.stepInput = input
+    this.newViewInStep = false
+  }
+
   /** After an honest replica's step was fully performed (not torn by a crash). */
   afterStep (id: ReplicaId, input: Input, status: ReplicaStatus, executedBefore: number, appDigest: () => string): void {
     if (!this.honest(id)) return
@@ -267,6 +287,16 @@ export class InvariantChecker {
     const earlier = track.signed.get(key)
     if (earlier === undefined) track.signed.set(key, digest)
     else if (earlier !== digest) this.fail('honest-equivocation', `signed ${type} v${view} s${seq} for ${short(digest)} after signing ${short(earlier)}`, id)
+  }
+
+  /** A new batch from an honest primary: at most `pipelineMax` of its batches may be in flight. */
+  private checkPipeline (id: ReplicaId, view: number, seq: number): void {
+    if (this.pipelineMax === undefined || this.newViewInStep) return // a new primary flushes what waited, whatever the bound
+    if (this.stepInput !== undefined && isStateTransfer(this.stepInput)) return // its executed count jumps after the step
+    const executed = (this.tracks[id] as ReplicaTrack).executed
+    if (seq - executed > this.pipelineMax) {
+      this.fail('pipeline-bound', `PRE-PREPARE v${view} s${seq} with only s${executed} executed: ${seq - executed} batches in flight, pipelineMax ${this.pipelineMax}`, id)
+    }
   }
 
   /**

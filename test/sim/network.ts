@@ -35,7 +35,7 @@ const traceTailMaxDefault = 300
 type SimEvent =
   /** `message` is the receivers' copy: parsed from the sender's wire text and deeply frozen (shared by all receivers). */
   | { kind: 'deliver', sender: ReplicaId, to: ReplicaId, message: Message, valid: boolean }
-  | { kind: 'request', to: ReplicaId, request: ClientRequest }
+  | { kind: 'request', to: ReplicaId, request: ClientRequest, forward: boolean }
   | { kind: 'reply', from: ReplicaId, request: ClientRequest, view: number, result: string }
   | { kind: 'tick' }
   | { kind: 'client', client: number, token: number }
@@ -68,6 +68,8 @@ export interface RunStats {
   lostToDrops: number
   lostToPartitions: number
   lostToCrashes: number
+  /** Client requests lost on their way to a replica (before heal). */
+  clientRequestsLost: number
   duplicated: number
   badSignatureDrops: number
   crashes: number
@@ -81,6 +83,10 @@ export interface RunStats {
   /** Longest a request took after max(its submission, heal). */
   recoveryMaxMs: number
   simulatedMs: number
+  /** Send effects of honest replicas (one per effect, whatever its recipients), by message type. */
+  sentByType: Record<string, number>
+  /** Most requests in one batch an honest replica committed. */
+  largestBatch: number
   /** Drop effects of honest replicas, by reason. */
   dropReasons: Record<string, number>
   /** What the Byzantine decorators did. */
@@ -132,6 +138,8 @@ export class Simulation {
   /** Loss rates of particular message types, on top of `dropProbability`. */
   private readonly dropByType = new Map<string, number>()
   private clientDropProbability: number
+  /** Loss rates of client requests to particular replicas, on top of `clientDropProbability`. */
+  private readonly clientDropTo = new Map<ReplicaId, number>()
   /** Replica → partition group, or undefined when the network is whole. */
   private groupOf: number[] | undefined
   private healed = false
@@ -165,15 +173,16 @@ export class Simulation {
         tornCrash: false
       }
     })
-    this.checker = new InvariantChecker(n, id => !byzantine.has(id), this.keyring.cryptoFor(0))
+    this.checker = new InvariantChecker(n, id => !byzantine.has(id), this.keyring.cryptoFor(0), scenario.replica.pipelineMax)
     this.clients = new ClientPool(scenario.clients, n, new SeededRandom(derive(seed, 2)), {
-      send: (to, request) => this.sendRequest(to, request),
+      send: (to, request, forward) => this.sendRequest(to, request, forward),
       schedule: (atMs, client, token) => this.queue.push(atMs, { kind: 'client', client, token })
     })
     this.stats = {
       events: 0, steps: 0, messagesSent: 0, messagesDelivered: 0, messageBytes: 0, lostToDrops: 0, lostToPartitions: 0,
-      lostToCrashes: 0, duplicated: 0, badSignatureDrops: 0, crashes: 0, restarts: 0, stateTransfers: 0, maxView: 0, maxExecuted: 0,
-      requestsTotal: this.clients.total, requestsDone: 0, latencyMaxMs: 0, recoveryMaxMs: 0, simulatedMs: 0, dropReasons: {}, byzantine: {}
+      lostToCrashes: 0, clientRequestsLost: 0, duplicated: 0, badSignatureDrops: 0, crashes: 0, restarts: 0, stateTransfers: 0, maxView: 0,
+      maxExecuted: 0, requestsTotal: this.clients.total, requestsDone: 0, latencyMaxMs: 0, recoveryMaxMs: 0, simulatedMs: 0, sentByType: {},
+      largestBatch: 0, dropReasons: {}, byzantine: {}
     }
   }
 
@@ -233,8 +242,8 @@ export class Simulation {
       case 'request': {
         const slot = this.slots[event.to] as Slot
         if (slot.node === undefined) { this.stats.lostToCrashes++; return }
-        this.trace(() => `${event.request.client}#${event.request.requestId} → ${event.to} request "${event.request.operation}"`)
-        this.step(slot, { type: 'request', request: { ...event.request }, nowMs: this.nowFor(slot.id) })
+        this.trace(() => `${event.request.client}#${event.request.requestId} → ${event.to} request "${event.request.operation}"${event.forward ? '' : ' (no forward)'}`)
+        this.step(slot, { type: 'request', request: { ...event.request }, nowMs: this.nowFor(slot.id), forward: event.forward })
         break
       }
       case 'reply': {
@@ -320,6 +329,7 @@ export class Simulation {
       return
     }
     this.lastWire = undefined
+    this.checker.beforeEffects(input)
     const crashAt = slot.tornCrash && effects.length > 0 ? Math.floor(this.random.next() * effects.length) : -1
     for (let i = 0; i < effects.length; i++) {
       if (i === crashAt) {
@@ -341,6 +351,7 @@ export class Simulation {
         return
       case 'send':
         this.trace(() => `  ${slot.id}: ${describeEffect(effect)}`)
+        if (slot.behaviours === undefined) this.stats.sentByType[effect.message.type] = (this.stats.sentByType[effect.message.type] ?? 0) + 1
         this.transmit(slot, effect.to, effect.message)
         return
       case 'reply':
@@ -352,6 +363,7 @@ export class Simulation {
         this.trace(() => `  ${slot.id}: ${describeEffect(effect)}`)
         return
       default:
+        if (effect.type === 'committed' && slot.behaviours === undefined) this.stats.largestBatch = Math.max(this.stats.largestBatch, effect.batch.length)
         this.checker.onEffect(slot.id, effect, input)
         this.trace(() => `  ${slot.id}: ${describeEffect(effect)}`)
     }
@@ -415,9 +427,11 @@ export class Simulation {
     return JSON.stringify(record)
   }
 
-  private sendRequest (to: ReplicaId, request: ClientRequest): void {
-    if (this.random.next() < this.clientDropProbability) return
-    this.queue.push(this.nowMs + this.delay(), { kind: 'request', to, request })
+  private sendRequest (to: ReplicaId, request: ClientRequest, forward: boolean): void {
+    if (this.random.next() < this.clientDropProbability) { this.stats.clientRequestsLost++; return }
+    const targetedLoss = this.clientDropTo.size > 0 ? this.clientDropTo.get(to) : undefined
+    if (targetedLoss !== undefined && this.random.next() < targetedLoss) { this.stats.clientRequestsLost++; return }
+    this.queue.push(this.nowMs + this.delay(), { kind: 'request', to, request, forward })
   }
 
   private sendReply (slot: Slot, effect: Extract<Effect, { type: 'reply' }>): void {
@@ -476,6 +490,9 @@ export class Simulation {
         if (fault.types === undefined) this.dropProbability = fault.probability
         else for (const type of fault.types) this.dropByType.set(type, fault.probability)
         break
+      case 'client-drop':
+        for (const to of fault.to) this.clientDropTo.set(to, fault.probability)
+        break
     }
   }
 
@@ -486,6 +503,7 @@ export class Simulation {
     this.dropProbability = 0
     this.dropByType.clear()
     this.clientDropProbability = 0
+    this.clientDropTo.clear()
     for (const slot of this.slots) {
       if (this.scenario.keepDown.includes(slot.id)) continue
       slot.tornCrash = false

@@ -78,7 +78,8 @@ function statsLine (result: RunResult): string {
   const drops = Object.entries(s.dropReasons).map(([k, v]) => `${k}=${v}`).join(' ')
   const byz = Object.entries(s.byzantine).map(([k, v]) => `${k}=${v}`).join(' ')
   return `${s.requestsDone}/${s.requestsTotal} done, ${s.simulatedMs} ms simulated, ${s.events} events, ${s.messagesDelivered} delivered, ` +
-    `lost drop/partition/crash ${s.lostToDrops}/${s.lostToPartitions}/${s.lostToCrashes}, bad signatures ${s.badSignatureDrops}, ` +
+    `lost drop/partition/crash ${s.lostToDrops}/${s.lostToPartitions}/${s.lostToCrashes}, client requests lost ${s.clientRequestsLost}, ` +
+    `forwards ${s.sentByType.forward ?? 0}, largest batch ${s.largestBatch}, bad signatures ${s.badSignatureDrops}, ` +
     `crashes ${s.crashes}, restarts ${s.restarts}, state transfers ${s.stateTransfers}, max view ${s.maxView}, executed ${s.maxExecuted}, ` +
     `latency max ${s.latencyMaxMs} ms, after heal ${s.recoveryMaxMs} ms${drops !== '' ? `; drops: ${drops}` : ''}${byz !== '' ? `; byzantine: ${byz}` : ''}`
 }

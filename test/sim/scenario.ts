@@ -30,6 +30,8 @@ export type BehaviourName =
   | 'hide-prepared'
   /** Restarts from an empty record list, or a prefix of it (scheduled with an 'amnesia' fault). */
   | 'amnesia'
+  /** Ignores client c0's requests and forwards of them: as primary it never orders them (others' it does). */
+  | 'censor'
 
 export interface NetworkOptions {
   /** One-way delay between replicas, uniform in [min, max]: different delays reorder messages. */
@@ -50,8 +52,12 @@ export interface ClientOptions {
   requestsPerClient: number
   /** Requests a client may have outstanding at once (1 = closed loop, as in the paper). */
   pipeline: number
-  /** Where a request is first sent: the primary of the highest view seen in replies, a random replica, or all. */
-  submitPolicy: 'primary' | 'random' | 'all'
+  /**
+   * Where a request is first sent: the primary of the highest view seen in replies, a random replica, or
+   * all. 'all-no-forward': to all, marked `forward: false` (as the runtime's clients do), and so are its
+   * re-sends: a backup passes it on to the primary only if it is still unordered after `retransmitMs`.
+   */
+  submitPolicy: 'primary' | 'random' | 'all' | 'all-no-forward'
   /** A request not done after this long is re-sent to every replica, and again every period. */
   retransmitMs: number
   /** Pause between a reply and the next request, uniform in [0, max]. */
@@ -75,6 +81,8 @@ export type FaultEvent =
   | { atMs: number, kind: 'heal-partition' }
   /** Change the loss rate: of every message, or (`types`) of those message types only (clogging one kind). */
   | { atMs: number, kind: 'drop', probability: number, types?: Array<Message['type']> }
+  /** Client requests sent to these replicas are lost with this probability (until heal), e.g. every copy to the primary. */
+  | { atMs: number, kind: 'client-drop', probability: number, to: ReplicaId[] }
 
 export interface ByzantineSpec {
   replica: ReplicaId
@@ -109,13 +117,16 @@ export function describeScenario (scenario: Scenario): string {
   const parts = [`n=${scenario.n}`, `K=${scenario.replica.checkpointInterval}`, `batch≤${scenario.replica.batchSizeMax}`,
     `delay ${scenario.network.delayMinMs}-${scenario.network.delayMaxMs}ms`, `vc ${scenario.replica.viewChangeTimeoutMs}ms`,
     `clients ${scenario.clients.count}×${scenario.clients.requestsPerClient} (${scenario.clients.submitPolicy}, pipeline ${scenario.clients.pipeline})`]
+  if (scenario.replica.pipelineMax !== undefined) parts.splice(3, 0, `pipeline≤${scenario.replica.pipelineMax}`)
   if (scenario.network.dropProbability > 0) parts.push(`drop ${scenario.network.dropProbability.toFixed(2)}`)
   if (scenario.network.duplicateProbability > 0) parts.push(`dup ${scenario.network.duplicateProbability.toFixed(2)}`)
   if (scenario.network.clientDropProbability > 0) parts.push(`client-drop ${scenario.network.clientDropProbability.toFixed(2)}`)
   for (const b of scenario.byzantine) parts.push(`byz ${b.replica}:${b.behaviours.join('+')}`)
   const counts = new Map<string, number>()
   for (const fault of scenario.faults) {
-    const label = fault.kind === 'drop' && fault.types !== undefined ? `drop[${fault.types.join('+')}]` : fault.kind
+    const label = fault.kind === 'drop' && fault.types !== undefined
+      ? `drop[${fault.types.join('+')}]`
+      : fault.kind === 'client-drop' ? `client-drop[→${fault.to.join(',')}]` : fault.kind
     counts.set(label, (counts.get(label) ?? 0) + 1)
   }
   for (const [kind, count] of counts) parts.push(`${kind}×${count}`)

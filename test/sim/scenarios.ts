@@ -6,6 +6,9 @@
  * Profiles: clean, lossy (loss, duplication, client loss), crash (clean or torn crashes and restarts,
  * the primary often), partition (isolated primary, minority/majority, three-way splits, healed and
  * re-split), byzantine (up to f replicas, 1-3 behaviours each, amnesia scheduled), mixed (all of it).
+ * Across profiles: the primary's pipeline bound (`pipelineMax` unset, 1, 2 or 4), clients that send
+ * to every replica with `forward: false` (whose copies to the primary may be lost until heal), and
+ * Byzantine replicas that censor one client.
  * Until `healAtMs` anything goes; then the network is good and every request must finish.
  */
 import { faultsTolerated } from '../../src/core/pbft/types.js'
@@ -85,6 +88,7 @@ export function scenarioFromSeed (seed: number, forcedN?: number): Scenario {
   for (const spec of scenario.byzantine) {
     if (!spec.behaviours.includes('silent') && later.chance(0.2)) spec.behaviours.push('resubmit-executed')
   }
+  addPipelineForwardingCensor(new Draw(new SeededRandom(derive(seed, 9))), scenario)
   // one honest replica left down for good, when the fault budget allows it
   if ((profile === 'crash' || mixed) && scenario.byzantine.length < f && draw.chance(0.3)) {
     const candidates = range(n).filter(id => !scenario.byzantine.some(b => b.replica === id))
@@ -98,6 +102,27 @@ export function scenarioFromSeed (seed: number, forcedN?: number): Scenario {
 
 function range (n: number): number[] {
   return Array.from({ length: n }, (_, id) => id)
+}
+
+/**
+ * The primary's pipeline bound; clients that reach every replica themselves (`forward: false`), so the
+ * primary learns of a request whose copy to it was lost only from the backups' delayed forward (or a new
+ * primary after a view change); Byzantine replicas that, as primary, never order one client's requests.
+ * Drawn from their own stream (salt 9): the scenarios' other choices stay what they were.
+ */
+function addPipelineForwardingCensor (draw: Draw, scenario: Scenario): void {
+  const pipelineMax = draw.pick([undefined, 1, 2, 4])
+  if (pipelineMax !== undefined) scenario.replica.pipelineMax = pipelineMax
+  if (draw.chance(0.35)) scenario.clients.submitPolicy = 'all-no-forward'
+  if (scenario.healAtMs > 0 && draw.chance(0.25)) {
+    // the clients' copies to the primary of view 0 (often or always) lost for a while
+    const atMs = draw.int(0, Math.floor(scenario.healAtMs / 2))
+    scenario.faults.push({ atMs, kind: 'client-drop', probability: draw.pick([0.5, 1]), to: [0] })
+  }
+  // a Byzantine replica that, as primary, orders every client's requests but one
+  for (const spec of scenario.byzantine) {
+    if (!spec.behaviours.includes('silent') && draw.chance(0.15)) spec.behaviours.push('censor')
+  }
 }
 
 function addLoss (draw: Draw, scenario: Scenario): void {
@@ -294,6 +319,45 @@ export const namedScenarios: Record<string, () => Scenario> = {
   'resubmitted-requests': () => with_(base('resubmitted-requests', 4), s => {
     s.byzantine = [{ replica: 0, behaviours: ['resubmit-executed'] }]
     s.clients.pipeline = 2
+  }),
+  /** Clients send every request to every replica with `forward: false`; the primary keeps two batches in flight. */
+  'normal-no-forward-n4': () => with_(base('normal-no-forward-n4', 4), s => {
+    s.clients.submitPolicy = 'all-no-forward'
+    s.replica.pipelineMax = 2
+  }),
+  /**
+   * Clients send every request to every replica with `forward: false`, and every copy to the honest
+   * primary is lost (past the end of the run: heal comes later): the backups pass each one on after
+   * `retransmitMs` and it is ordered in view 0, without a view change.
+   */
+  'primary-copy-dropped': () => with_(base('primary-copy-dropped', 4), s => {
+    s.clients.submitPolicy = 'all-no-forward'
+    s.clients.requestsPerClient = 10
+    s.replica.viewChangeTimeoutMs = 300
+    s.livenessBoundMs = livenessBound(300)
+    s.faults.push({ atMs: 0, kind: 'client-drop', probability: 1, to: [0] })
+    s.healAtMs = 10_000
+  }),
+  /** `forward: false` clients and a primary that crashes for good: nothing reaches the primary, a view change orders it all. */
+  'primary-crash-no-forward': () => with_(base('primary-crash-no-forward', 4), s => {
+    s.clients.submitPolicy = 'all-no-forward'
+    s.faults.push({ atMs: 150, kind: 'crash', replica: 0 })
+    s.keepDown = [0]
+    s.healAtMs = 150
+  }),
+  /** A Byzantine primary orders every client's requests but c0's (sent to all, `forward: false`): c0's commit after a view change. */
+  'censoring-primary': () => with_(base('censoring-primary', 4), s => {
+    s.byzantine = [{ replica: 0, behaviours: ['censor'] }]
+    s.clients.submitPolicy = 'all-no-forward'
+    s.replica.pipelineMax = 2
+  }),
+  /** The primary keeps one batch in flight: pipelined clients' requests wait and go out together in the next batch. */
+  'pipeline-one': () => with_(base('pipeline-one', 4), s => {
+    s.replica.pipelineMax = 1
+    s.replica.batchSizeMax = 16
+    s.clients.count = 4
+    s.clients.pipeline = 4
+    s.clients.thinkMsMax = 0
   }),
   /** Heavy loss and duplication, then calm. */
   'lossy': () => with_(base('lossy', 4), s => {

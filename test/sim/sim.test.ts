@@ -120,6 +120,38 @@ describe('named scenarios', () => {
   })
 })
 
+describe('named scenarios: the primary\'s pipeline bound, clients that reach every replica (forward: false)', () => {
+  it('requests sent to every replica with forward: false: no FORWARD at all in the normal case', () => {
+    const result = runNamed('normal-no-forward-n4')
+    expect(result.stats.maxView).toBe(0)
+    expect(result.stats.sentByType.forward ?? 0).toBe(0)
+  })
+
+  it('every copy to the honest primary lost: the backups pass each request on after retransmitMs, no view change', () => {
+    const result = runNamed('primary-copy-dropped')
+    expect(result.stats.maxView).toBe(0)
+    expect(result.stats.clientRequestsLost).toBeGreaterThanOrEqual(result.stats.requestsTotal)
+    expect(result.stats.sentByType.forward).toBeGreaterThan(0)
+    expect(result.stats.simulatedMs).toBeLessThan(result.scenario.healAtMs) // done while the loss still held
+  })
+
+  it('forward: false and a primary that crashed for good: a view change orders what it never saw', () => {
+    expect(runNamed('primary-crash-no-forward').stats.maxView).toBeGreaterThanOrEqual(1)
+  })
+
+  it('a primary that never orders one client\'s requests: they commit after a view change', () => {
+    const result = runNamed('censoring-primary')
+    expect(result.stats.byzantine['censored-requests']).toBeGreaterThan(0)
+    expect(result.stats.maxView).toBeGreaterThanOrEqual(1)
+  })
+
+  it('pipelineMax 1: what waits goes out together in the next batch', () => {
+    const result = runNamed('pipeline-one')
+    expect(result.stats.maxView).toBe(0)
+    expect(result.stats.largestBatch).toBeGreaterThan(result.scenario.clients.pipeline)
+  })
+})
+
 describe('seeded random scenarios', () => {
   const batches: Array<{ n: number, first: number, count: number }> = []
   for (let first = 1; first <= seedsN4; first += seedsPerTest) batches.push({ n: 4, first, count: Math.min(seedsPerTest, seedsN4 - first + 1) })
@@ -180,6 +212,32 @@ describe('the invariants catch broken replicas', () => {
     const factory = brokenFactory((id, effects) => effects.map(e => id === 1 && e.type === 'committed' ? { ...e, view: e.view + 7 } : e))
     const result = runScenario(namedScenarios['normal-n4']?.() ?? assertNever(), { factory })
     expect(invariantsOf(result)).toContain('commit-quorum')
+  })
+
+  it('a primary that ignores pipelineMax breaks pipeline-bound', () => {
+    const unbounded: ReplicaFactory = {
+      create: (config, crypto, app, nowMs) => pbftFactory.create({ ...config, pipelineMax: undefined }, crypto, app, nowMs),
+      restore: (config, crypto, app, records, nowMs) => pbftFactory.restore({ ...config, pipelineMax: undefined }, crypto, app, records, nowMs)
+    }
+    const result = runScenario(namedScenarios['pipeline-one']?.() ?? assertNever(), { factory: unbounded })
+    expect(invariantsOf(result)).toContain('pipeline-bound')
+  })
+
+  it('a backup that forwards a request the client sent to everyone at once breaks forward-policy', () => {
+    const eager = (inner: ReplicaNode): ReplicaNode => ({ step: input => inner.step(input.type === 'request' ? { ...input, forward: true } : input), status: () => inner.status() })
+    const factory: ReplicaFactory = {
+      create: (config, crypto, app, nowMs) => eager(pbftFactory.create(config, crypto, app, nowMs)),
+      restore: (config, crypto, app, records, nowMs) => eager(pbftFactory.restore(config, crypto, app, records, nowMs))
+    }
+    const result = runScenario(namedScenarios['normal-no-forward-n4']?.() ?? assertNever(), { factory })
+    expect(invariantsOf(result)).toContain('forward-policy')
+  })
+
+  it('backups that never pass requests on: a primary that lost every copy is replaced (the delayed forward is what avoids it)', () => {
+    const factory = brokenFactory((_id, effects) => effects.filter(e => !(e.type === 'send' && e.message.type === 'forward')))
+    const result = runScenario(namedScenarios['primary-copy-dropped']?.() ?? assertNever(), { factory })
+    expect(result.stats.sentByType.forward ?? 0).toBe(0)
+    expect(result.stats.maxView).toBeGreaterThanOrEqual(1)
   })
 
   it('replicas that stop sending break liveness, within the bound', () => {

@@ -31,8 +31,8 @@ class KvApp implements Application {
   restore (snapshot: string): void { this.data = new Map(JSON.parse(snapshot) as Array<[string, string]>) }
 }
 
-const config = (id: number, n = 4): ReplicaConfig => ({
-  id, n, checkpointInterval: 4, batchSizeMax: 3, batchDelayMs: 0, viewChangeTimeoutMs: 1000, retransmitMs: 400
+const config = (id: number, n = 4, overrides: Partial<ReplicaConfig> = {}): ReplicaConfig => ({
+  id, n, checkpointInterval: 4, batchSizeMax: 3, batchDelayMs: 0, viewChangeTimeoutMs: 1000, retransmitMs: 400, ...overrides
 })
 
 class Net {
@@ -42,11 +42,15 @@ class Net {
   queue: Array<{ to: number, message: Message }> = []
   persisted: PersistRecord[][]
   committed: Array<Map<number, string>>
+  /** seq → requests in the batch committed there (by any replica). */
+  batchSizes = new Map<number, number>()
   replies: Array<{ replica: number, request: ClientRequest, result: string }> = []
   views: number[]
+  /** Every message sent, by type. */
+  sent = new Map<Message['type'], number>()
 
-  constructor (readonly n = 4) {
-    this.replicas = Array.from({ length: n }, (_, i) => new Replica(config(i, n), cryptoFor(i), new KvApp(), 0))
+  constructor (readonly n = 4, readonly overrides: Partial<ReplicaConfig> = {}) {
+    this.replicas = Array.from({ length: n }, (_, i) => new Replica(config(i, n, overrides), cryptoFor(i), new KvApp(), 0))
     this.persisted = Array.from({ length: n }, () => [])
     this.committed = Array.from({ length: n }, () => new Map())
     this.views = Array.from({ length: n }, () => 0)
@@ -56,20 +60,24 @@ class Net {
     for (const effect of effects) {
       if (effect.type === 'persist') this.persisted[from]?.push(effect.record)
       else if (effect.type === 'send') {
+        this.sent.set(effect.message.type, (this.sent.get(effect.message.type) ?? 0) + 1)
         const targets = effect.to === 'all' ? [...Array(this.n).keys()].filter(i => i !== from) : [effect.to]
         for (const to of targets) this.queue.push({ to, message: structuredClone(effect.message) })
       } else if (effect.type === 'committed') {
         const log = this.committed[from] as Map<number, string>
         expect(log.has(effect.seq)).toBe(false)
         log.set(effect.seq, effect.digest)
+        this.batchSizes.set(effect.seq, effect.batch.length)
       } else if (effect.type === 'reply') this.replies.push({ replica: from, request: effect.request, result: effect.result })
       else if (effect.type === 'view') this.views[from] = effect.view
     }
   }
 
-  submit (to: number, request: ClientRequest): void {
+  /** `forward` false: the client sent it to every replica itself (a backup does not pass it on at once). */
+  submit (to: number, request: ClientRequest, forward?: boolean): void {
     if (this.down.has(to)) return
-    this.perform(to, (this.replicas[to] as Replica).step({ type: 'request', request, nowMs: this.now }))
+    const input = forward === undefined ? { type: 'request' as const, request, nowMs: this.now } : { type: 'request' as const, request, nowMs: this.now, forward }
+    this.perform(to, (this.replicas[to] as Replica).step(input))
   }
 
   /** Deliver everything queued (and what it causes), skipping crashed replicas. */
@@ -91,7 +99,7 @@ class Net {
 
   restart (id: number): void {
     this.down.delete(id)
-    this.replicas[id] = Replica.restore(config(id, this.n), cryptoFor(id), new KvApp(), this.persisted[id] as PersistRecord[], this.now)
+    this.replicas[id] = Replica.restore(config(id, this.n, this.overrides), cryptoFor(id), new KvApp(), this.persisted[id] as PersistRecord[], this.now)
   }
 
   /** (client, id) got f+1 matching replies. */
@@ -138,6 +146,62 @@ describe('pBFT replica: normal case', () => {
     net.drain()
     expect(net.replies.length).toBe(before + 1) // the re-reply from replica 0
     expect(Math.max(...net.committed.map(l => l.size))).toBe(1)
+  })
+})
+
+describe('pBFT replica: pipeline bound', () => {
+  it('pipelineMax 1: requests that arrive while a batch is in flight wait, then go out together', () => {
+    const net = new Net(4, { pipelineMax: 1, batchSizeMax: 100 })
+    for (let i = 1; i <= 10; i++) net.submit(0, request(`c${i}`, 1, `put k${i} v${i}`))
+    // one batch in flight: the first request; the other nine wait at the primary
+    expect(net.queue.filter(q => q.message.type === 'pre-prepare').length).toBe(3) // one PRE-PREPARE to each backup
+    expect(net.sent.get('pre-prepare')).toBe(1)
+    net.drain()
+    for (let i = 1; i <= 10; i++) expect(net.done(`c${i}`, 1), `c${i}#1`).toBe(true)
+    for (const replica of net.replicas) {
+      expect(replica.status().lastExecuted).toBeGreaterThanOrEqual(2)
+      expect(replica.status().lastExecuted).toBeLessThanOrEqual(3)
+    }
+    for (const log of net.committed) expect(Math.max(...log.keys())).toBeLessThanOrEqual(3)
+    expect(net.sent.get('pre-prepare')).toBeLessThanOrEqual(3)
+    expect(net.batchSizes.get(1)).toBe(1)
+    expect(net.batchSizes.get(2)).toBe(9) // everything that waited, in one batch
+    net.agree()
+    expect(new Set(net.committed.map(log => JSON.stringify([...log.entries()].sort(([a], [b]) => a - b)))).size).toBe(1)
+  })
+})
+
+describe('pBFT replica: requests the client sent to every replica (forward: false)', () => {
+  it('a backup does not forward it at once; still unordered after retransmitMs, it does, and it commits in the same view', () => {
+    const net = new Net()
+    for (const r of [1, 2, 3]) net.submit(r, request('c1', 1, 'put a 1'), false) // the copy to the primary was lost
+    net.drain()
+    expect(net.sent.get('forward') ?? 0).toBe(0)
+    net.advance(300) // ticks at 100, 200, 300: younger than retransmitMs (400)
+    expect(net.sent.get('forward') ?? 0).toBe(0)
+    expect(net.done('c1', 1)).toBe(false)
+    for (const replica of net.replicas) expect(replica.status().lastExecuted).toBe(0)
+    net.advance(100) // 400: the backups' retransmission passes it on
+    expect(net.sent.get('forward')).toBeGreaterThanOrEqual(1)
+    expect(net.done('c1', 1)).toBe(true)
+    for (const replica of net.replicas) expect(replica.status()).toMatchObject({ view: 0, lastExecuted: 1, pending: 0 })
+    net.agree()
+  })
+
+  it('sent to every replica, in any order, it is ordered without a single FORWARD', () => {
+    const net = new Net()
+    for (let i = 1; i <= 6; i++) {
+      // the primary's copy first, last, or in the middle
+      const order = i % 3 === 0 ? [0, 1, 2, 3] : i % 3 === 1 ? [1, 2, 3, 0] : [2, 0, 3, 1]
+      for (const r of order) net.submit(r, request('c1', i, `put k${i} v${i}`), false)
+      net.drain()
+      net.advance(200)
+    }
+    net.advance(2000) // several retransmission periods: nothing is left to forward
+    for (let i = 1; i <= 6; i++) expect(net.done('c1', i)).toBe(true)
+    expect(net.sent.get('forward') ?? 0).toBe(0)
+    expect(net.views).toEqual([0, 0, 0, 0])
+    net.agree()
   })
 })
 
