@@ -407,6 +407,8 @@ export class Replica {
       progressed = true
     }
     if (progressed) {
+      // caught up by executing: a fetch for a checkpoint we now passed is over
+      if (this.fetching != null && this.lastExecuted >= this.fetching.seq) this.fetching = null
       this.resetTimer()
       // room in the pipeline: what waited goes out now as one batch
       if (this.active && this.isPrimary()) this.maybePropose(false)
@@ -549,6 +551,8 @@ export class Replica {
     for (const request of [...this.pending.values()].map(p => p.request)) {
       if (this.clients.classify(request.client, request.requestId) !== 'new') this.pending.delete(requestKey(request))
     }
+    // the snapshot may have answered what was pending: the view-change timer follows what is left
+    this.resetTimer()
     this.executeReady()
   }
 
