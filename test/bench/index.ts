@@ -229,7 +229,7 @@ async function main (): Promise<void> {
     for (const n of [4, 7]) {
       progress(`consensus: n = ${n}`)
       try {
-        consensus[`n${n}`] = await runConsensusBench(n, { sequential: 200, concurrency: 64, concurrentWrites: 3000 })
+        consensus[`n${n}`] = await runConsensusBench(n, { sequential: 200, phases: [{ concurrency: 64, writes: 3000 }, { concurrency: 256, writes: 10000 }] })
       } catch (err) {
         consensus[`n${n}`] = { error: (err as Error).message }
       }
