@@ -22,6 +22,8 @@ import { membershipSync } from '../protocols/sync/service.js'
 import type { MembershipSync, MembershipSyncInit } from '../protocols/sync/service.js'
 import { probe } from '../protocols/probe/service.js'
 import type { Probe } from '../protocols/probe/service.js'
+import { taskProtocols } from '../protocols/tasks/service.js'
+import type { TaskProtocols } from '../protocols/tasks/service.js'
 import { pbftTransport } from '../protocols/pbft/service.js'
 import type { PbftTransport, PbftTransportInit } from '../protocols/pbft/service.js'
 
@@ -32,6 +34,7 @@ export interface MeshServices extends Record<string, unknown> {
   pubsub: GossipSub
   sync: MembershipSync
   probe: Probe
+  tasks: TaskProtocols
   pbft: PbftTransport
 }
 
@@ -133,7 +136,8 @@ export async function createMeshLibp2p (init: MeshLibp2pInit): Promise<MeshLibp2
       }),
       sync: membershipSync({ network: init.network, ...init.sync }),
       probe: probe({ network: init.network, ping: pingPeer }),
-      pbft: pbftTransport({ network: init.network, onFrame: init.pbft ?? (() => {}) })
+      pbft: pbftTransport({ network: init.network, onFrame: init.pbft ?? (() => {}) }),
+      tasks: taskProtocols({ network: init.network })
     }
   })
   pingService = node.services.ping

@@ -3,7 +3,7 @@
  * variables and the JSON config file. Precedence: flag > env > file > default.
  * Every value is parsed and validated here; a bad one is a ConfigError naming the option.
  */
-import { homedir, hostname } from 'node:os'
+import { cpus, homedir, hostname } from 'node:os'
 import { join, resolve } from 'node:path'
 import { multiaddr } from '@multiformats/multiaddr'
 
@@ -36,6 +36,13 @@ export interface NodeConfig {
   maxPeers: number
   /** Genesis file: joins that consensus network (default: genesis.json in the data dir, if any). */
   genesis?: string
+  /** Tasks this node runs at once; more wait in its local priority queue. */
+  maxConcurrent: number
+  /**
+   * Config file only: external commands per capability, `{ "<capability>": { "command": [...],
+   * "timeout_ms": n, "max_output_bytes": n } }` (validated by src/runtime/executor.ts).
+   */
+  handlers?: unknown
 }
 
 type Kind = 'string' | 'list' | 'int' | 'address' | 'token'
@@ -63,6 +70,7 @@ export const optionSpecs: OptionSpec[] = [
   { key: 'failureTimeoutMs', flag: 'failure-timeout-ms', env: 'MESH_FAILURE_TIMEOUT_MS', kind: 'int', description: 'silence after which a member is suspected', defaultText: '10000' },
   { key: 'minPeers', flag: 'min-peers', env: 'MESH_MIN_PEERS', kind: 'int', description: 'connections to keep at least (or all members, if fewer)', defaultText: '3' },
   { key: 'maxPeers', flag: 'max-peers', env: 'MESH_MAX_PEERS', kind: 'int', description: 'dial known members until this many connections', defaultText: '32' },
+  { key: 'maxConcurrent', flag: 'max-concurrent', env: 'MESH_MAX_CONCURRENT', kind: 'int', description: 'tasks this node runs at once (more wait in its queue)', defaultText: 'the CPU count' },
   { key: 'genesis', flag: 'genesis', env: 'MESH_GENESIS', kind: 'string', description: 'genesis file of a consensus network (validators, parameters)', defaultText: 'genesis.json in the data dir, if present' }
 ]
 
@@ -79,7 +87,8 @@ export function defaultConfig (): NodeConfig {
     heartbeatIntervalMs: 3000,
     failureTimeoutMs: 10000,
     minPeers: 3,
-    maxPeers: 32
+    maxPeers: 32,
+    maxConcurrent: Math.max(1, cpus().length)
   }
 }
 
@@ -138,7 +147,7 @@ export function parseOption (spec: OptionSpec, value: unknown): NodeConfig[keyof
     case 'api':
       if (typeof value !== 'string') throw new ConfigError(option, 'must be a "host:port" string')
       return parseHostPort(option, value)
-    case 'heartbeatIntervalMs': case 'failureTimeoutMs': case 'minPeers': case 'maxPeers': {
+    case 'heartbeatIntervalMs': case 'failureTimeoutMs': case 'minPeers': case 'maxPeers': case 'maxConcurrent': {
       const n = typeof value === 'number' ? value : (typeof value === 'string' && /^\d+$/.test(value.trim()) ? Number(value) : NaN)
       if (!Number.isSafeInteger(n)) throw new ConfigError(option, `"${String(value)}" is not a whole number`)
       const [min, max] = spec.key === 'heartbeatIntervalMs'
@@ -156,6 +165,8 @@ export function parseOption (spec: OptionSpec, value: unknown): NodeConfig[keyof
     case 'apiToken':
       if (typeof value !== 'string' || value.length < 16) throw new ConfigError(option, 'must be at least 16 characters')
       return value
+    case 'handlers':
+      return value as NodeConfig['handlers']
     case 'dataDir': case 'genesis':
       if (typeof value !== 'string' || value === '') throw new ConfigError(option, 'must be a path')
       return resolve(value.replace(/^~(?=$|\/)/, homedir()))
@@ -171,7 +182,7 @@ export type Source = 'flag' | 'env' | 'file' | 'default'
 export function resolveConfig (flags: Partial<Record<keyof NodeConfig, unknown>>, env: NodeJS.ProcessEnv, file: Record<string, unknown>): { config: NodeConfig, sources: Record<string, Source> } {
   const config = defaultConfig()
   const sources: Record<string, Source> = {}
-  const known = new Set(optionSpecs.flatMap(s => [s.key, s.flag]))
+  const known = new Set([...optionSpecs.flatMap(s => [s.key, s.flag]), 'handlers'])
   for (const key of Object.keys(file)) {
     if (!known.has(key)) throw new ConfigError('config', `unknown key "${key}" in the config file`)
   }
@@ -191,6 +202,7 @@ export function resolveConfig (flags: Partial<Record<keyof NodeConfig, unknown>>
     }
     sources[spec.key] = source
   }
+  if (file.handlers !== undefined) config.handlers = file.handlers
   if (config.heartbeatIntervalMs >= config.failureTimeoutMs) {
     throw new ConfigError('failure-timeout-ms', `must be larger than --heartbeat-interval-ms (${config.heartbeatIntervalMs}); use at least 3 heartbeats`)
   }

@@ -288,6 +288,11 @@ export class MeshNode {
     }
   }
 
+  /** The task load this node reports in its gossiped state (published with the next heartbeat). */
+  setTaskLoad (load: { queued: number, running: number, capacity: number }): void {
+    this.selfRecord.load = { ...this.selfRecord.load, queued: load.queued, running: load.running, capacity: load.capacity }
+  }
+
   private async heartbeat (): Promise<void> {
     if (this.stopping) return
     this.selfRecord.load = { ...this.selfRecord.load, cpu: Math.round(this.cpu.utilisation() * 1000) / 1000 }
