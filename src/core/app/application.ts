@@ -3,33 +3,50 @@
  * committed operations, run by every validator in sequence order. It holds
  * - the memory store: namespaced keys and values, each remembering the sequence number of its last write;
  * - proposals and votes: a proposal is approved once ⌈threshold × validators⌉ validators approve, and
- *   rejected once that has become impossible (rejections > (1 − threshold) × validators).
+ *   rejected once that has become impossible (rejections > (1 − threshold) × validators);
+ * - the task table: submitted tasks, who holds each one and what came of it. Ownership is fenced by the
+ *   task's assignment number: `task.assign` must name the next number (two schedulers racing cannot both
+ *   win), and start / complete / fail / move must name the current one and come from its holder, so a
+ *   node that lost a task (moved away, or returned to pending by `node.failed`) cannot act on it, and
+ *   exactly one result (complete or fail) is ever accepted per task.
+ *     task.submit    anyone (the client's PeerId is the submitter); the id must not be in the table
+ *     task.assign    anyone; pending → assigned, assignment + 1
+ *     task.start     the assignee, current assignment; assigned → running
+ *     task.complete  the assignee, current assignment; assigned | running → completed (with its result)
+ *     task.fail      the assignee, current assignment; assigned | running → failed (with its error)
+ *     task.move      `from` itself (the victim agrees first), from = assignee, current assignment,
+ *                    assigned only (never running) → assigned to `to`, assignment + 1
+ *     node.failed    anyone (a committed failure verdict); every assigned or running task of the node →
+ *                    pending, assignee cleared, assignment kept (the next assign is + 1); idempotent
+ *     task.cancel    the submitter; any unfinished task → cancelled
+ *
  *
  * `apply` never throws on bad input and never depends on anything but the state, the request and its
  * sequence number: every invalid operation becomes the same `{"ok":false,"error":…}` on every replica.
  * It throws only on a broken invariant of its caller (sequence numbers going backwards).
- * Reads (`get`, `list`, `proposal`, `proposals`) are served locally and reflect `lastApplied`; for a
+ * Reads (`get`, `list`, `proposal`, `proposals`, `task`, `tasks`, `taskCounts`) are served locally and reflect `lastApplied`; for a
  * linearizable read, order a `noop` first and read once `lastApplied` has reached its seq.
  * Pure: no `node:*`, no clock, no randomness; hashing is injected.
  */
 import { canonicalJson } from '../pbft/types.js'
 import type { Application, ClientRequest, Digest } from '../pbft/types.js'
 import {
-  keysPerNamespaceMax, keysTotalMax, memoryFrameBytesMax, proposalLifetimeSeqs, proposalsDecidedKeptMax, proposalsOpenMax,
-  proposalsOpenPerProposerMax, readLimitMax, thresholdScale, validatorPattern, validatorsMax
+  keysPerNamespaceMax, keysTotalMax, memoryFrameBytesMax, nodeFailedIdsListedMax, proposalLifetimeSeqs, proposalsDecidedKeptMax,
+  proposalsOpenMax, proposalsOpenPerProposerMax, readLimitMax, taskHistoryMax, taskSubmitReserveFrameBytes, tasksFinishedKeptMax,
+  tasksFrameBytesMax, tasksOpenMax, thresholdScale, validatorPattern, validatorsMax
 } from './limits.js'
 import { isWellFormed, validateOperation } from './operation.js'
-import type { Decision, JsonValue, Operation, OperationCheck } from './operation.js'
+import type { Decision, JsonValue, Operation, OperationCheck, TaskStrategy } from './operation.js'
 import {
-  compareStrings, decidedOrder, decodeSnapshot, emptyState, encodeSnapshot, entryFrameBytes, namespaceFrameBytes,
-  requiredApprovals, tally
+  compareStrings, decidedOrder, decodeSnapshot, emptyState, encodeSnapshot, entryFrameBytes, isTerminal, namespaceFrameBytes,
+  requiredApprovals, tally, taskFrameBytes, taskStates
 } from './state.js'
-import type { AppState, Proposal, ProposalStatus } from './state.js'
+import type { AppState, Proposal, ProposalStatus, Task, TaskEvent, TaskHistoryEntry, TaskState } from './state.js'
 
 export { validateOperation } from './operation.js'
-export type { Decision, JsonValue, Operation, OperationCheck } from './operation.js'
+export type { Decision, JsonValue, MoveReason, Operation, OperationCheck, TaskStrategy } from './operation.js'
 export { SnapshotError } from './state.js'
-export type { ProposalStatus } from './state.js'
+export type { ProposalStatus, TaskEvent, TaskState } from './state.js'
 
 export interface MemoryRead {
   value: string
@@ -57,6 +74,49 @@ export interface ProposalView {
   decidedSeq: number | null
 }
 
+export interface TaskHistoryView {
+  seq: number
+  event: TaskEvent
+  /** Absent when no node is concerned (submitted; cancelled while pending). */
+  node?: string
+  /** The task's assignment number after the event. */
+  assignment: number
+}
+
+export interface TaskView {
+  id: string
+  capabilities: string[]
+  /** JSON text, as submitted. */
+  payload: string
+  priority: number
+  timeoutMs: number
+  strategy: TaskStrategy
+  /** PeerId of the client that submitted it. */
+  submitter: string
+  state: TaskState
+  /** The node holding it (assigned, running) or that finished it (completed, failed); null otherwise. */
+  assignee: string | null
+  /** Fencing number: the next `task.assign` must name assignment + 1; start/complete/fail/move name it. */
+  assignment: number
+  submittedSeq: number
+  updatedSeq: number
+  /** JSON text of the result (completed only). */
+  result?: string
+  /** Why it failed (failed only). */
+  error?: string
+  /** The last 16 events, oldest first. */
+  history: TaskHistoryView[]
+}
+
+export interface TasksQuery {
+  /** Only tasks in this state (or in any of these states). */
+  state?: TaskState | readonly TaskState[]
+  /** Only tasks whose assignee is this PeerId. */
+  assignee?: string
+  /** At most this many (default 100, capped at readLimitMax). */
+  limit?: number
+}
+
 export interface ApplicationStats {
   lastApplied: number
   namespaces: number
@@ -64,6 +124,9 @@ export interface ApplicationStats {
   memoryFrameBytes: number
   proposalsOpen: number
   proposalsDecided: number
+  tasksOpen: number
+  tasksFinished: number
+  taskFrameBytes: number
 }
 
 type Result = Record<string, unknown>
@@ -136,6 +199,14 @@ export class MeshApplication implements Application {
       case 'vote': return this.vote(op, client, seq)
       case 'noop': return this.ok(seq, {})
       case 'bundle': return bundled ? rejected('bundles do not nest') : rejected('bundle in the wrong place')
+      case 'task.submit': return this.submitTask(op, client, seq, index)
+      case 'task.assign': return this.assignTask(op, seq, index)
+      case 'task.start': return this.startTask(op, client, seq, index)
+      case 'task.complete':
+      case 'task.fail': return this.finishTask(op, client, seq, index)
+      case 'task.move': return this.moveTask(op, client, seq, index)
+      case 'node.failed': return this.nodeFailed(op, seq, index)
+      case 'task.cancel': return this.cancelTask(op, client, seq, index)
     }
   }
 
@@ -213,6 +284,34 @@ export class MeshApplication implements Application {
     return out
   }
 
+  task (id: string): TaskView | undefined {
+    const task = this.state.tasks.get(id)
+    return task == null ? undefined : taskView(task)
+  }
+
+  /** Newest submitted first; optionally only those in `state` and/or held by `assignee`. */
+  tasks (options: TasksQuery): TaskView[] {
+    const limit = options.limit ?? 100
+    checkLimit(limit)
+    const states: ReadonlySet<TaskState> | null = options.state == null
+      ? null
+      : new Set<TaskState>(typeof options.state === 'string' ? [options.state] : options.state)
+    const out: TaskView[] = []
+    const all = [...this.state.tasks.values()]
+    for (let i = all.length - 1; i >= 0 && out.length < Math.min(limit, readLimitMax); i--) {
+      const task = all[i] as Task
+      if ((states == null || states.has(task.state)) && (options.assignee == null || task.assignee === options.assignee)) out.push(taskView(task))
+    }
+    return out
+  }
+
+  /** How many tasks are in each state (finished ones: those still remembered). */
+  taskCounts (): Record<TaskState, number> {
+    const counts = Object.fromEntries(taskStates.map(s => [s, 0])) as Record<TaskState, number>
+    for (const task of this.state.tasks.values()) counts[task.state]++
+    return counts
+  }
+
   stats (): ApplicationStats {
     return {
       lastApplied: this.state.lastApplied,
@@ -220,7 +319,10 @@ export class MeshApplication implements Application {
       keys: this.state.keysTotal,
       memoryFrameBytes: this.state.memoryFrameBytes,
       proposalsOpen: this.state.open.size,
-      proposalsDecided: this.state.decided.length
+      proposalsDecided: this.state.decided.length,
+      tasksOpen: this.state.tasksOpen,
+      tasksFinished: this.state.tasksFinished.length,
+      taskFrameBytes: this.state.taskFrameBytes
     }
   }
 
@@ -328,6 +430,177 @@ export class MeshApplication implements Application {
     }
   }
 
+  // ————————————————————————————————————————— the task table
+
+  private submitTask (op: Extract<Operation, { op: 'task.submit' }>, client: string, seq: number, index: number): string {
+    const state = this.state
+    if (!validatorPattern.test(client)) return rejected('the submitter (the client\'s PeerId) must be a PeerId')
+    if (state.tasks.has(op.id)) return rejected(`duplicate task id ${op.id}`)
+    if (state.tasksOpen >= tasksOpenMax) return rejected(`too many open tasks (${tasksOpenMax})`)
+    const task = withFrameBytes({
+      id: op.id,
+      capabilities: op.capabilities,
+      payload: op.payload,
+      priority: op.priority,
+      timeoutMs: op.timeoutMs,
+      strategy: op.strategy,
+      submitter: client,
+      submittedSeq: seq,
+      submittedIndex: index,
+      state: 'pending',
+      assignee: null,
+      assignment: 0,
+      updatedSeq: seq,
+      updatedIndex: index,
+      result: null,
+      error: null,
+      history: [{ seq, event: 'submitted', node: null, assignment: 0 }]
+    })
+    const budget = tasksFrameBytesMax - taskSubmitReserveFrameBytes
+    if (!this.makeRoom(task.frameBytes, budget)) return rejected(`task table full (${budget} of ${tasksFrameBytesMax} bytes for submits)`)
+    state.tasks.set(task.id, task)
+    state.tasksOpen++
+    state.taskFrameBytes += task.frameBytes
+    return this.ok(seq, { id: task.id })
+  }
+
+  private assignTask (op: Extract<Operation, { op: 'task.assign' }>, seq: number, index: number): string {
+    const task = this.state.tasks.get(op.id)
+    if (task == null) return rejected(`unknown task ${op.id}`)
+    if (task.state !== 'pending') return rejected(`task ${op.id} is ${task.state}, not pending`)
+    if (op.assignment !== task.assignment + 1) return rejected(`stale assignment ${op.assignment}: task ${op.id} is at assignment ${task.assignment}, the next is ${task.assignment + 1}`)
+    const next = changed(task, { state: 'assigned', assignee: op.node, assignment: op.assignment }, 'assigned', op.node, seq, index)
+    return this.replace(task, next, seq, { id: op.id, state: next.state, assignee: op.node, assignment: op.assignment })
+  }
+
+  /** The checks start, complete, fail and move share: the task is held by `client` at `assignment`. */
+  private held (id: string, assignment: number, client: string, action: string): Task | string {
+    const task = this.state.tasks.get(id)
+    if (task == null) return rejected(`unknown task ${id}`)
+    if (isTerminal(task.state)) return rejected(`task ${id} is already ${task.state}`)
+    if (task.state === 'pending') return rejected(`task ${id} is pending: nobody holds it`)
+    if (assignment !== task.assignment) return rejected(`stale assignment ${assignment}: task ${id} is at assignment ${task.assignment}`)
+    if (client !== task.assignee) return rejected(`only the assignee of task ${id} may ${action} it`)
+    return task
+  }
+
+  private startTask (op: Extract<Operation, { op: 'task.start' }>, client: string, seq: number, index: number): string {
+    const task = this.held(op.id, op.assignment, client, 'start')
+    if (typeof task === 'string') return task
+    if (task.state !== 'assigned') return rejected(`task ${op.id} is already ${task.state}`)
+    const next = changed(task, { state: 'running' }, 'started', client, seq, index)
+    return this.replace(task, next, seq, { id: op.id, state: next.state, assignment: next.assignment })
+  }
+
+  private finishTask (op: Extract<Operation, { op: 'task.complete' | 'task.fail' }>, client: string, seq: number, index: number): string {
+    const task = this.held(op.id, op.assignment, client, op.op === 'task.complete' ? 'complete' : 'fail')
+    if (typeof task === 'string') return task
+    const next = op.op === 'task.complete'
+      ? changed(task, { state: 'completed', result: op.result }, 'completed', client, seq, index)
+      : changed(task, { state: 'failed', error: op.error }, 'failed', client, seq, index)
+    return this.replace(task, next, seq, { id: op.id, state: next.state, assignment: next.assignment })
+  }
+
+  private moveTask (op: Extract<Operation, { op: 'task.move' }>, client: string, seq: number, index: number): string {
+    if (client !== op.from) return rejected('only the node giving a task away (from) may move it')
+    const task = this.held(op.id, op.assignment, client, 'move')
+    if (typeof task === 'string') return task
+    if (task.state !== 'assigned') return rejected(`task ${op.id} is ${task.state}: only an assigned task that has not started moves`)
+    const event: TaskEvent = op.reason === 'steal' ? 'stolen' : 'migrated'
+    const next = changed(task, { assignee: op.to, assignment: op.assignment + 1 }, event, op.to, seq, index)
+    return this.replace(task, next, seq, { id: op.id, state: next.state, assignee: op.to, assignment: next.assignment })
+  }
+
+  /** Every task assigned to or running on `node` goes back to pending, in submission order. */
+  private nodeFailed (op: Extract<Operation, { op: 'node.failed' }>, seq: number, index: number): string {
+    const changes: Array<[Task, Task]> = []
+    for (const task of this.state.tasks.values()) {
+      if (task.assignee === op.node && (task.state === 'assigned' || task.state === 'running')) {
+        changes.push([task, changed(task, { state: 'pending', assignee: null }, 'reassigned', op.node, seq, index)])
+      }
+    }
+    const fitted = this.fitTrimming(changes)
+    if (fitted == null) return rejected(`task table full (${tasksFrameBytesMax} bytes)`)
+    for (const [task, next] of fitted) this.install(task, next)
+    return this.ok(seq, { node: op.node, count: changes.length, tasks: changes.slice(0, nodeFailedIdsListedMax).map(([task]) => task.id) })
+  }
+
+  private cancelTask (op: Extract<Operation, { op: 'task.cancel' }>, client: string, seq: number, index: number): string {
+    const task = this.state.tasks.get(op.id)
+    if (task == null) return rejected(`unknown task ${op.id}`)
+    if (client !== task.submitter) return rejected(`only the submitter of task ${op.id} may cancel it`)
+    if (isTerminal(task.state)) return rejected(`task ${op.id} is already ${task.state}`)
+    const fitted = this.fitTrimming([[task, changed(task, { state: 'cancelled', assignee: null }, 'cancelled', task.assignee, seq, index)]])
+    if (fitted == null) return rejected(`task table full (${tasksFrameBytesMax} bytes)`)
+    for (const [before, next] of fitted) this.install(before, next)
+    return this.ok(seq, { id: op.id, state: 'cancelled' })
+  }
+
+  /**
+   * Room for changes that should not fail for want of space (`node.failed`, `task.cancel`): the earliest
+   * finished tasks are forgotten first; when that is not enough, the changed tasks, in order, drop their
+   * oldest history entries (each keeps at least the new one) until it is. These changes move the node
+   * from the assignee into the new entry, so one or two dropped entries pay for a task. Null (nothing
+   * changed) only if even trimming every one of them is not enough.
+   */
+  private fitTrimming (changes: Array<[Task, Task]>): Array<[Task, Task]> | null {
+    let growth = 0
+    for (const [task, next] of changes) growth += next.frameBytes - task.frameBytes
+    const fitted = [...changes]
+    for (let i = 0; i < fitted.length; i++) {
+      if (this.makeRoom(growth, tasksFrameBytesMax)) return fitted
+      const [task, next] = fitted[i] as [Task, Task]
+      let candidate = next
+      while (candidate.frameBytes > task.frameBytes && candidate.history.length > 1) {
+        candidate = withFrameBytes({ ...candidate, history: candidate.history.slice(1) })
+      }
+      growth -= next.frameBytes - candidate.frameBytes
+      fitted[i] = [task, candidate]
+    }
+    return this.makeRoom(growth, tasksFrameBytesMax) ? fitted : null
+  }
+
+  /**
+   * Room for `growth` more frame bytes within `budget`, forgetting the earliest finished tasks as needed.
+   * False, having forgotten nothing, when even forgetting every finished task would not make room.
+   */
+  private makeRoom (growth: number, budget: number): boolean {
+    const state = this.state
+    if (state.taskFrameBytes + growth <= budget) return true
+    if (state.taskFrameBytes - state.tasksFinishedFrameBytes + growth > budget) return false
+    while (state.taskFrameBytes + growth > budget) this.forgetOldestFinished()
+    return true
+  }
+
+  private forgetOldestFinished (): void {
+    const state = this.state
+    const oldest = state.tasksFinished.shift() as Task
+    state.tasks.delete(oldest.id)
+    state.taskFrameBytes -= oldest.frameBytes
+    state.tasksFinishedFrameBytes -= oldest.frameBytes
+  }
+
+  /** Replace `task` by `next` if there is room (the earliest finished tasks go first), else refuse. */
+  private replace (task: Task, next: Task, seq: number, fields: Result): string {
+    if (!this.makeRoom(next.frameBytes - task.frameBytes, tasksFrameBytesMax)) return rejected(`task table full (${tasksFrameBytesMax} bytes)`)
+    this.install(task, next)
+    return this.ok(seq, fields)
+  }
+
+  /** Install `next` in place of `task` (same id), keeping the counts, the byte totals and the finished order. */
+  private install (task: Task, next: Task): void {
+    const state = this.state
+    state.tasks.set(next.id, next)
+    state.taskFrameBytes += next.frameBytes - task.frameBytes
+    if (isTerminal(next.state)) {
+      // one operation finishes at most one task, at the latest (seq, index): it goes last
+      state.tasksOpen--
+      state.tasksFinished.push(next)
+      state.tasksFinishedFrameBytes += next.frameBytes
+      while (state.tasksFinished.length > tasksFinishedKeptMax) this.forgetOldestFinished()
+    }
+  }
+
   private ok (seq: number, fields: Result): string {
     return canonicalJson({ ...fields, ok: true, seq })
   }
@@ -350,6 +623,40 @@ export class MeshApplication implements Application {
       decidedSeq: proposal.decidedSeq
     }
   }
+}
+
+function withFrameBytes (fields: Omit<Task, 'frameBytes'>): Task {
+  return { ...fields, frameBytes: taskFrameBytes(fields) }
+}
+
+/** `task` with `changes`, one more history entry (the last `taskHistoryMax` kept) and its new place in time. */
+function changed (task: Task, changes: Partial<Pick<Task, 'state' | 'assignee' | 'assignment' | 'result' | 'error'>>, event: TaskEvent,
+  node: string | null, seq: number, index: number): Task {
+  const { frameBytes: _, ...rest } = task
+  const assignment = changes.assignment ?? task.assignment
+  const entry: TaskHistoryEntry = { seq, event, node, assignment }
+  return withFrameBytes({ ...rest, ...changes, updatedSeq: seq, updatedIndex: index, history: [...task.history, entry].slice(-taskHistoryMax) })
+}
+
+function taskView (task: Task): TaskView {
+  const view: TaskView = {
+    id: task.id,
+    capabilities: [...task.capabilities],
+    payload: task.payload,
+    priority: task.priority,
+    timeoutMs: task.timeoutMs,
+    strategy: task.strategy,
+    submitter: task.submitter,
+    state: task.state,
+    assignee: task.assignee,
+    assignment: task.assignment,
+    submittedSeq: task.submittedSeq,
+    updatedSeq: task.updatedSeq,
+    history: task.history.map(h => h.node == null ? { seq: h.seq, event: h.event, assignment: h.assignment } : { seq: h.seq, event: h.event, node: h.node, assignment: h.assignment })
+  }
+  if (task.result != null) view.result = task.result
+  if (task.error != null) view.error = task.error
+  return view
 }
 
 function checkLimit (limit: number): void {

@@ -8,7 +8,9 @@
  * snapshot is JSON text escaped twice more (the replica wraps it in its own snapshot, the frame carries
  * the STATE message as JSON), so a `"` in a stored value costs 8 bytes there. The store therefore
  * accounts every stored string by its size *in the frame* (`stateFrameBytes`), and the budgets below add
- * up to about 14 MiB in the worst case, leaving room for the replica's client table and the proof.
+ * up to about 14 MiB in the worst case, leaving room for the replica's client table and the proof:
+ *   memory store 6 MiB + proposals ≤ 5.7 MiB (128 open + 128 decided × ≤ 22.5 KiB) + task table 2 MiB
+ *   ≈ 13.7 MiB.
  */
 
 /** Largest value, in UTF-8 bytes: memory entries are notes and small documents; bulk data goes to the DHT. */
@@ -21,14 +23,18 @@ export const namespacePattern = new RegExp(`^[a-zA-Z0-9_.:-]{1,${namespaceLength
 /** Keys in one namespace: one runaway writer cannot take the whole store. */
 export const keysPerNamespaceMax = 100_000
 /**
- * Keys in the whole store. The frame budget alone would allow ~180k entries with short keys and tiny
- * values (each costs ≥ 41 frame bytes); this keeps the count, and so map and sort costs, lower.
+ * Keys in the whole store. The frame budget alone would allow ~135k entries with short keys and tiny
+ * values (each costs ≥ 41 frame bytes, ~46 with 5-byte keys); this keeps the count, and so map and sort
+ * costs, lower. (150 000 with the 8 MiB budget; lowered with it.)
  */
-export const keysTotalMax = 150_000
+export const keysTotalMax = 120_000
 /** Structure around one entry or namespace in the frame (brackets, commas, 4 escaped quotes, the seq). */
 export const entryOverheadFrameBytes = 40
-/** Budget of the memory store in frame bytes (keys, values, namespaces and their overhead). */
-export const memoryFrameBytesMax = 8 * 1024 * 1024
+/**
+ * Budget of the memory store in frame bytes (keys, values, namespaces and their overhead). 6 MiB (it was
+ * 8 MiB before the task table took 2 MiB of the STATE frame).
+ */
+export const memoryFrameBytesMax = 6 * 1024 * 1024
 
 /** Largest proposal body (canonical JSON) in frame bytes: proposals carry digests and short descriptions. */
 export const proposalFrameBytesMax = 8 * 1024
@@ -39,7 +45,7 @@ export const proposalsOpenPerProposerMax = 16
 /**
  * Decided proposals remembered for reads; beyond it the earliest decided are forgotten. Worst case of
  * one proposal in the frame: body 8 KiB + proposer 2.3 KiB + 64 votes × ~190 B ≈ 22.5 KiB, so the
- * 128 open + 128 decided take ≤ 5.7 MiB; with the 8 MiB memory store, ≈ 14 MiB.
+ * 128 open + 128 decided take ≤ 5.7 MiB; with the 6 MiB memory store and the 2 MiB task table, ≈ 14 MiB.
  */
 export const proposalsDecidedKeptMax = 128
 /**
@@ -74,3 +80,71 @@ export const readLimitMax = 1_000
  * bundle stays within operationLengthMax; the bound keeps one request's execution and reply short.
  */
 export const bundleOpsMax = 256
+
+// ————————————————————————————————————————— the task table
+
+/** Task ids are names chosen by the submitter (`[A-Za-z0-9_.:-]`), unique among the tasks kept. */
+export const taskIdLengthMax = 64
+export const taskIdPattern = new RegExp(`^[A-Za-z0-9_.:-]{1,${taskIdLengthMax}}$`)
+/** Capabilities a task requires: a short list of names (`gpu`, `lang:python`, `model/llama-3`). */
+export const taskCapabilitiesMax = 16
+export const capabilityPattern = /^[a-z0-9][a-z0-9._:/-]{0,63}$/i
+/**
+ * Largest task payload and result (JSON text), in UTF-8 bytes: they travel in every replica's state
+ * (and its STATE frame); bulk inputs and outputs go to the DHT and the task carries their key.
+ */
+export const taskPayloadBytesMax = 16 * 1024
+export const taskResultBytesMax = 16 * 1024
+/** Longest failure message, in UTF-8 bytes: a reason, not a log. */
+export const taskErrorBytesMax = 1024
+/** Priorities 0 (lowest) .. 9 (highest); 5 when not given. */
+export const taskPriorityMax = 9
+export const taskPriorityDefault = 5
+/** Execution timeout a task asks for (enforced by the executing node, not here: no clock in the state). */
+export const taskTimeoutMsMax = 3_600_000
+export const taskTimeoutMsDefault = 60_000
+/** History entries kept per task (the last ones): enough for a few reassignments, bounded per task. */
+export const taskHistoryMax = 16
+/**
+ * Open (pending, assigned, running) tasks: when full, submits are refused until tasks finish. It also
+ * bounds the work of `node.failed` and of reads.
+ */
+export const tasksOpenMax = 10_000
+/** Finished (completed, failed, cancelled) tasks remembered for reads; beyond it the earliest finished are forgotten. */
+export const tasksFinishedKeptMax = 2_000
+/**
+ * Budget of the task table in frame bytes (ids, capabilities, payloads, results, errors, PeerIds, history
+ * and the structure around them, accounted like the memory store). Never exceeded: when an operation
+ * needs room, the earliest finished tasks are forgotten first; when that is not enough it is refused
+ * (`task.cancel` and `node.failed` drop old history entries instead, see below).
+ */
+export const tasksFrameBytesMax = 2 * 1024 * 1024
+/**
+ * Room a submit must leave free: the lifecycle of admitted tasks (assign, start, move: a history entry
+ * with a PeerId, ≈ 100 frame bytes; complete: its result) still finds room once submits are refused,
+ * so a table full of open tasks can drain instead of refusing everything. (`task.cancel` and
+ * `node.failed` hardly grow a task: under pressure they drop its oldest history entries instead.)
+ */
+export const taskSubmitReserveFrameBytes = 256 * 1024
+/**
+ * A task in the frame is an array; it costs this structure, plus its strings by `stateFrameBytes`, its
+ * numbers and its state and strategy names as written, and each nullable string 4 (`null`) or 8 + its
+ * bytes. The structure: brackets and commas (23, with those of its two lists and a separator) and the
+ * escaped quotes of its five strings that are never null (40). Exact rather than a worst case, so small
+ * tasks can reach the count bounds above: a minimal one costs ~150 frame bytes; a pending task with a
+ * 52-character PeerId submitter and a 50-byte payload ~350, so in practice this budget, not
+ * tasksOpenMax, bounds the open tasks (at ~5 000 of those).
+ */
+export const taskOverheadFrameBytes = 63
+/** Around one capability: its escaped quotes and a comma. */
+export const capabilityOverheadFrameBytes = 9
+/**
+ * Around one history entry `[seq, event, node, assignment]`: brackets and commas (6) and the event's
+ * escaped quotes (8); its numbers, event name and node (nullable) count as written.
+ */
+export const historyEntryOverheadFrameBytes = 14
+/**
+ * Task ids listed in the result of `node.failed` (the count is always there): a result is kept in the
+ * replica's client table (in every snapshot), so it stays small; the rest are readable as pending tasks.
+ */
+export const nodeFailedIdsListedMax = 100

@@ -13,16 +13,34 @@
  *   {"op":"bundle","ops":["<operation text>", ...]}                 (2..bundleOpsMax operations of one
  *       submitter under one signature; each is validated and applied on its own, in order, and the
  *       result is {"ok":true,"results":["<result text>", ...],"seq":N}; bundles do not nest)
+ *
+ * The task table (src/core/app/application.ts says who may propose what, and when):
+ *   {"op":"task.submit","id":"t1","capabilities":["gpu"],"payload":"<JSON text>",
+ *    "priority":5,"timeoutMs":60000,"strategy":"auction"|"dht"}         (the last three optional)
+ *   {"op":"task.assign","id":"t1","node":"<PeerId>","assignment":N}    (N = the task's assignment + 1)
+ *   {"op":"task.start","id":"t1","assignment":N}
+ *   {"op":"task.complete","id":"t1","assignment":N,"result":"<JSON text>"}
+ *   {"op":"task.fail","id":"t1","assignment":N,"error":"why"}
+ *   {"op":"task.move","id":"t1","from":"<PeerId>","to":"<PeerId>","assignment":N,"reason":"steal"|"migrate"}
+ *   {"op":"node.failed","node":"<PeerId>"}
+ *   {"op":"task.cancel","id":"t1"}
  */
 import { canonicalJson } from '../pbft/types.js'
 import {
-  bundleOpsMax, keyBytesMax, namespacePattern, operationDepthMax, operationLengthMax, proposalFrameBytesMax, proposalIdLengthMax,
-  thresholdDefault, thresholdScale, valueBytesMax
+  bundleOpsMax, capabilityPattern, keyBytesMax, namespacePattern, operationDepthMax, operationLengthMax, proposalFrameBytesMax,
+  proposalIdLengthMax, taskCapabilitiesMax, taskErrorBytesMax, taskIdPattern, taskPayloadBytesMax, taskPriorityDefault, taskPriorityMax,
+  taskResultBytesMax, taskTimeoutMsDefault, taskTimeoutMsMax, thresholdDefault, thresholdScale, validatorPattern, valueBytesMax
 } from './limits.js'
 
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue }
 
 export type Decision = 'approve' | 'reject'
+
+/** How a task finds its node: an auction among capable members, or the capable member closest in the DHT. */
+export type TaskStrategy = 'auction' | 'dht'
+
+/** Why a task moves between nodes: stolen by an idle node, or migrated off a busy one. */
+export type MoveReason = 'steal' | 'migrate'
 
 export type Operation =
   | { op: 'put', namespace: string, key: string, value: string }
@@ -32,6 +50,15 @@ export type Operation =
   | { op: 'vote', id: string, decision: Decision }
   | { op: 'noop' }
   | { op: 'bundle', ops: string[] }
+  /** `payload` is JSON text, kept as given; defaults filled in (priority 5, timeoutMs 60 000, auction). */
+  | { op: 'task.submit', id: string, capabilities: string[], payload: string, priority: number, timeoutMs: number, strategy: TaskStrategy }
+  | { op: 'task.assign', id: string, node: string, assignment: number }
+  | { op: 'task.start', id: string, assignment: number }
+  | { op: 'task.complete', id: string, assignment: number, result: string }
+  | { op: 'task.fail', id: string, assignment: number, error: string }
+  | { op: 'task.move', id: string, from: string, to: string, assignment: number, reason: MoveReason }
+  | { op: 'node.failed', node: string }
+  | { op: 'task.cancel', id: string }
 
 export type OperationCheck = { ok: true, op: Operation } | { ok: false, error: string }
 
@@ -171,6 +198,139 @@ export function checkThreshold (threshold: unknown): { ok: true, scaled: number 
   return { ok: true, scaled }
 }
 
+export function checkTaskId (id: unknown): string | null {
+  if (typeof id !== 'string' || !taskIdPattern.test(id)) return 'id must be a task id: 1-64 characters of [A-Za-z0-9_.:-]'
+  return null
+}
+
+/** A node is named by its PeerId (base58btc or base32 text). */
+export function checkPeerId (peerId: unknown, field: string): string | null {
+  if (typeof peerId !== 'string' || !validatorPattern.test(peerId)) return `${field} must be a PeerId`
+  return null
+}
+
+export function checkCapabilities (capabilities: unknown): string | null {
+  if (!Array.isArray(capabilities) || capabilities.length < 1 || capabilities.length > taskCapabilitiesMax) {
+    return `capabilities must be an array of 1..${taskCapabilitiesMax} names`
+  }
+  for (const capability of capabilities) {
+    if (typeof capability !== 'string' || !capabilityPattern.test(capability)) {
+      return 'each capability must be 1-64 characters of [a-z0-9._:/-], starting with a letter or digit'
+    }
+  }
+  if (new Set(capabilities).size !== capabilities.length) return 'capabilities repeat'
+  return null
+}
+
+/**
+ * JSON text of at most `bytesMax` UTF-8 bytes (a task's payload or result), kept as given. Larger data
+ * belongs in the DHT: the task carries its key.
+ */
+export function checkJsonText (text: unknown, field: string, bytesMax: number): string | null {
+  if (typeof text !== 'string') return `${field} must be JSON text (a string)`
+  if (!isWellFormed(text)) return `${field} is not well-formed Unicode (lone surrogate)`
+  if (utf8Bytes(text) > bytesMax) {
+    return `${field} larger than ${bytesMax} UTF-8 bytes: large data belongs in the DHT (store it there and pass its key)`
+  }
+  if (jsonNestingDepth(text) > operationDepthMax) return `${field} nested deeper than ${operationDepthMax}`
+  try {
+    JSON.parse(text)
+  } catch {
+    return `${field} is not valid JSON text`
+  }
+  return null
+}
+
+export function checkTaskError (error: unknown): string | null {
+  if (typeof error !== 'string') return 'error must be a string'
+  if (!isWellFormed(error)) return 'error is not well-formed Unicode (lone surrogate)'
+  if (utf8Bytes(error) > taskErrorBytesMax) return `error longer than ${taskErrorBytesMax} UTF-8 bytes`
+  return null
+}
+
+function checkAssignment (assignment: unknown): string | null {
+  if (typeof assignment !== 'number' || !Number.isSafeInteger(assignment) || assignment < 1) return 'assignment must be a positive integer'
+  return null
+}
+
+function checkInteger (value: unknown, field: string, min: number, max: number): string | null {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) return `${field} must be an integer in ${min}..${max}`
+  return null
+}
+
+/** Stateless validation of the task operations (`op` starts with `task.`, or is `node.failed`). */
+function validateTaskOperation (parsed: Record<string, unknown>): OperationCheck {
+  const op = parsed.op
+  switch (op) {
+    case 'task.submit': {
+      const error = checkFields(parsed, ['op', 'id', 'capabilities', 'payload'], ['priority', 'timeoutMs', 'strategy']) ??
+        checkTaskId(parsed.id) ?? checkCapabilities(parsed.capabilities) ?? checkJsonText(parsed.payload, 'payload', taskPayloadBytesMax) ??
+        (parsed.priority === undefined ? null : checkInteger(parsed.priority, 'priority', 0, taskPriorityMax)) ??
+        (parsed.timeoutMs === undefined ? null : checkInteger(parsed.timeoutMs, 'timeoutMs', 1, taskTimeoutMsMax)) ??
+        (parsed.strategy === undefined || parsed.strategy === 'auction' || parsed.strategy === 'dht' ? null : 'strategy must be "auction" or "dht"')
+      if (error != null) return fail(error)
+      return {
+        ok: true,
+        op: {
+          op,
+          id: parsed.id as string,
+          capabilities: [...parsed.capabilities as string[]],
+          payload: parsed.payload as string,
+          priority: (parsed.priority as number | undefined) ?? taskPriorityDefault,
+          timeoutMs: (parsed.timeoutMs as number | undefined) ?? taskTimeoutMsDefault,
+          strategy: (parsed.strategy as TaskStrategy | undefined) ?? 'auction'
+        }
+      }
+    }
+    case 'task.assign': {
+      const error = checkFields(parsed, ['op', 'id', 'node', 'assignment']) ?? checkTaskId(parsed.id) ?? checkPeerId(parsed.node, 'node') ??
+        checkAssignment(parsed.assignment)
+      if (error != null) return fail(error)
+      return { ok: true, op: { op, id: parsed.id as string, node: parsed.node as string, assignment: parsed.assignment as number } }
+    }
+    case 'task.start': {
+      const error = checkFields(parsed, ['op', 'id', 'assignment']) ?? checkTaskId(parsed.id) ?? checkAssignment(parsed.assignment)
+      if (error != null) return fail(error)
+      return { ok: true, op: { op, id: parsed.id as string, assignment: parsed.assignment as number } }
+    }
+    case 'task.complete': {
+      const error = checkFields(parsed, ['op', 'id', 'assignment', 'result']) ?? checkTaskId(parsed.id) ?? checkAssignment(parsed.assignment) ??
+        checkJsonText(parsed.result, 'result', taskResultBytesMax)
+      if (error != null) return fail(error)
+      return { ok: true, op: { op, id: parsed.id as string, assignment: parsed.assignment as number, result: parsed.result as string } }
+    }
+    case 'task.fail': {
+      const error = checkFields(parsed, ['op', 'id', 'assignment', 'error']) ?? checkTaskId(parsed.id) ?? checkAssignment(parsed.assignment) ??
+        checkTaskError(parsed.error)
+      if (error != null) return fail(error)
+      return { ok: true, op: { op, id: parsed.id as string, assignment: parsed.assignment as number, error: parsed.error as string } }
+    }
+    case 'task.move': {
+      const error = checkFields(parsed, ['op', 'id', 'from', 'to', 'assignment', 'reason']) ?? checkTaskId(parsed.id) ??
+        checkPeerId(parsed.from, 'from') ?? checkPeerId(parsed.to, 'to') ?? checkAssignment(parsed.assignment) ??
+        (parsed.reason === 'steal' || parsed.reason === 'migrate' ? null : 'reason must be "steal" or "migrate"') ??
+        (parsed.from === parsed.to ? 'from and to must differ' : null)
+      if (error != null) return fail(error)
+      return {
+        ok: true,
+        op: { op, id: parsed.id as string, from: parsed.from as string, to: parsed.to as string, assignment: parsed.assignment as number, reason: parsed.reason as MoveReason }
+      }
+    }
+    case 'node.failed': {
+      const error = checkFields(parsed, ['op', 'node']) ?? checkPeerId(parsed.node, 'node')
+      if (error != null) return fail(error)
+      return { ok: true, op: { op, node: parsed.node as string } }
+    }
+    case 'task.cancel': {
+      const error = checkFields(parsed, ['op', 'id']) ?? checkTaskId(parsed.id)
+      if (error != null) return fail(error)
+      return { ok: true, op: { op, id: parsed.id as string } }
+    }
+    default:
+      return fail(`unknown op ${JSON.stringify(String(op).slice(0, 40))}`)
+  }
+}
+
 function fail (error: string): OperationCheck {
   return { ok: false, error }
 }
@@ -230,6 +390,15 @@ export function validateOperation (text: unknown): OperationCheck {
       if (!ops.every(o => typeof o === 'string')) return fail('each bundled operation must be operation text (a JSON string)')
       return { ok: true, op: { op, ops: ops as string[] } }
     }
+    case 'task.submit':
+    case 'task.assign':
+    case 'task.start':
+    case 'task.complete':
+    case 'task.fail':
+    case 'task.move':
+    case 'node.failed':
+    case 'task.cancel':
+      return validateTaskOperation(parsed)
     default:
       if (op === undefined) return fail('missing field "op"')
       return fail(typeof op === 'string' ? `unknown op ${JSON.stringify(op.slice(0, 40))}` : 'op must be a string')

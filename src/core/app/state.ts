@@ -6,19 +6,81 @@
  *   { version: 1, validators: [sorted PeerIds], lastApplied, appliedInSeq,
  *     memory: [[namespace, [[key, value, seq], …]], …],                   sorted by namespace, key
  *     proposals: [{ id, seq, index, proposer, body, thresholdScaled, status, decidedSeq,
- *                   votes: [[voter, decision, seq], …] }, …] }          sorted by (seq, index); votes by voter
+ *                   votes: [[voter, decision, seq], …] }, …],          sorted by (seq, index); votes by voter
+ *     tasks: [[id, [capability, …], payload, priority, timeoutMs, strategy, submitter,
+ *              submittedSeq, submittedIndex, state, assignee | null, assignment, updatedSeq, updatedIndex,
+ *              result | null, error | null, [[seq, event, node | null, assignment], …]], …] }
+ *                                                         sorted by (submittedSeq, submittedIndex)
+ * (seq, index) pairs place an operation: its sequence number and its position among the operations
+ * applied in it. A task's (updatedSeq, updatedIndex) is its last change; for a finished task that is
+ * when it finished, which orders forgetting.
  * `restore` accepts only what `snapshot` could have produced: a snapshot from a peer is untrusted until
  * its digest matches the checkpoint proof, and a bad one must fail cleanly, leaving the state untouched.
  */
 import { canonicalJson } from '../pbft/types.js'
 import {
-  entryOverheadFrameBytes, keysPerNamespaceMax, keysTotalMax, memoryFrameBytesMax, operationDepthMax, proposalLifetimeSeqs,
-  proposalsDecidedKeptMax, proposalsOpenMax, proposalsOpenPerProposerMax, thresholdScale
+  capabilityOverheadFrameBytes, entryOverheadFrameBytes, historyEntryOverheadFrameBytes, keysPerNamespaceMax, keysTotalMax,
+  memoryFrameBytesMax, operationDepthMax, proposalLifetimeSeqs, proposalsDecidedKeptMax, proposalsOpenMax, proposalsOpenPerProposerMax,
+  taskHistoryMax, taskOverheadFrameBytes, taskPayloadBytesMax, taskPriorityMax, taskResultBytesMax, taskTimeoutMsMax, tasksFinishedKeptMax,
+  tasksFrameBytesMax, tasksOpenMax, thresholdScale
 } from './limits.js'
-import { checkKey, checkNamespace, checkProposalBody, checkValue, isWellFormed, jsonNestingDepth, proposalIdPattern, stateFrameBytes } from './operation.js'
-import type { Decision } from './operation.js'
+import {
+  checkCapabilities, checkJsonText, checkKey, checkNamespace, checkPeerId, checkProposalBody, checkTaskError, checkTaskId, checkValue,
+  isWellFormed, jsonNestingDepth, proposalIdPattern, stateFrameBytes
+} from './operation.js'
+import type { Decision, TaskStrategy } from './operation.js'
 
 export type ProposalStatus = 'open' | 'approved' | 'rejected' | 'expired'
+
+export type TaskState = 'pending' | 'assigned' | 'running' | 'completed' | 'failed' | 'cancelled'
+export const taskStates: readonly TaskState[] = ['pending', 'assigned', 'running', 'completed', 'failed', 'cancelled']
+
+/** What happened to a task; `stolen` and `migrated` are the two reasons of `task.move`. */
+export type TaskEvent = 'submitted' | 'assigned' | 'started' | 'completed' | 'failed' | 'stolen' | 'migrated' | 'reassigned' | 'cancelled'
+export const taskEvents: readonly TaskEvent[] = ['submitted', 'assigned', 'started', 'completed', 'failed', 'stolen', 'migrated', 'reassigned', 'cancelled']
+
+export interface TaskHistoryEntry {
+  seq: number
+  event: TaskEvent
+  /**
+   * The node concerned: the assignee (assigned, started, completed, failed), the new assignee (stolen,
+   * migrated), the failed node (reassigned), the assignee it was taken from (cancelled, if any); null
+   * for submitted.
+   */
+  node: string | null
+  /** The task's assignment number after the event. */
+  assignment: number
+}
+
+/** One task of the table. Immutable: a change replaces the object (a refused change leaves no trace). */
+export interface Task {
+  readonly id: string
+  readonly capabilities: readonly string[]
+  /** JSON text, as submitted. */
+  readonly payload: string
+  readonly priority: number
+  readonly timeoutMs: number
+  readonly strategy: TaskStrategy
+  /** PeerId of the client that submitted it. */
+  readonly submitter: string
+  readonly submittedSeq: number
+  readonly submittedIndex: number
+  readonly state: TaskState
+  /** The node that holds it (assigned, running) or finished it (completed, failed); null otherwise. */
+  readonly assignee: string | null
+  /** Fencing number: +1 at every assign and move; 0 until first assigned. */
+  readonly assignment: number
+  readonly updatedSeq: number
+  readonly updatedIndex: number
+  /** JSON text of a completed task's result. */
+  readonly result: string | null
+  /** Why a failed task failed. */
+  readonly error: string | null
+  /** The last `taskHistoryMax` events, oldest first. */
+  readonly history: readonly TaskHistoryEntry[]
+  /** What this task costs in a STATE frame. */
+  readonly frameBytes: number
+}
 
 export interface MemoryEntry {
   value: string
@@ -66,6 +128,15 @@ export interface AppState {
   openByProposer: Map<string, number>
   /** Decided proposals in forgetting order: (decidedSeq, seq, index). */
   decided: Proposal[]
+  /** Every remembered task, in submission order (submittedSeq, submittedIndex). */
+  tasks: Map<string, Task>
+  /** Tasks pending, assigned or running. */
+  tasksOpen: number
+  /** Finished tasks in forgetting order: (updatedSeq, updatedIndex), i.e. the order they finished in. */
+  tasksFinished: Task[]
+  /** Frame bytes of every task, and of the finished ones (what forgetting them all would free). */
+  taskFrameBytes: number
+  tasksFinishedFrameBytes: number
 }
 
 export function emptyState (): AppState {
@@ -78,8 +149,52 @@ export function emptyState (): AppState {
     proposals: new Map(),
     open: new Map(),
     openByProposer: new Map(),
-    decided: []
+    decided: [],
+    tasks: new Map(),
+    tasksOpen: 0,
+    tasksFinished: [],
+    taskFrameBytes: 0,
+    tasksFinishedFrameBytes: 0
   }
+}
+
+export function isTerminal (state: TaskState): boolean {
+  return state === 'completed' || state === 'failed' || state === 'cancelled'
+}
+
+/** Frame bytes of a number as written (non-negative integers). */
+function digits (value: number): number {
+  return String(value).length
+}
+
+/** Frame bytes of a string that may be null. */
+function nullableFrameBytes (text: string | null): number {
+  return text == null ? 4 : 8 + stateFrameBytes(text)
+}
+
+export function historyEntryFrameBytes (entry: TaskHistoryEntry): number {
+  return historyEntryOverheadFrameBytes + digits(entry.seq) + entry.event.length + nullableFrameBytes(entry.node) + digits(entry.assignment)
+}
+
+/** What a task costs in a STATE frame (its snapshot array, escaped twice more), exactly up to a few separators. */
+export function taskFrameBytes (task: Omit<Task, 'frameBytes'>): number {
+  let bytes = taskOverheadFrameBytes + stateFrameBytes(task.id) + stateFrameBytes(task.payload) + task.strategy.length +
+    stateFrameBytes(task.submitter) + task.state.length + nullableFrameBytes(task.assignee) + nullableFrameBytes(task.result) +
+    nullableFrameBytes(task.error) + digits(task.priority) + digits(task.timeoutMs) + digits(task.submittedSeq) +
+    digits(task.submittedIndex) + digits(task.assignment) + digits(task.updatedSeq) + digits(task.updatedIndex)
+  for (const capability of task.capabilities) bytes += capabilityOverheadFrameBytes + stateFrameBytes(capability)
+  for (const entry of task.history) bytes += historyEntryFrameBytes(entry)
+  return bytes
+}
+
+/** Submission order: (submittedSeq, submittedIndex). */
+export function submittedOrder (a: Task, b: Task): number {
+  return (a.submittedSeq - b.submittedSeq) || (a.submittedIndex - b.submittedIndex)
+}
+
+/** Forgetting order of finished tasks: (updatedSeq, updatedIndex), unique since one operation finishes at most one task. */
+export function finishedOrder (a: Task, b: Task): number {
+  return (a.updatedSeq - b.updatedSeq) || (a.updatedIndex - b.updatedIndex)
 }
 
 export class SnapshotError extends Error {
@@ -134,13 +249,20 @@ export function encodeSnapshot (state: AppState, validators: readonly string[]):
       decidedSeq: p.decidedSeq,
       votes: [...p.votes.entries()].sort(([a], [b]) => compareStrings(a, b)).map(([voter, vote]) => [voter, vote.decision, vote.seq])
     }))
+  const tasks = [...state.tasks.values()]
+    .sort(submittedOrder)
+    .map(t => [
+      t.id, [...t.capabilities], t.payload, t.priority, t.timeoutMs, t.strategy, t.submitter, t.submittedSeq, t.submittedIndex, t.state,
+      t.assignee, t.assignment, t.updatedSeq, t.updatedIndex, t.result, t.error, t.history.map(h => [h.seq, h.event, h.node, h.assignment])
+    ])
   return canonicalJson({
     version: 1,
     validators: [...validators].sort(compareStrings),
     lastApplied: state.lastApplied,
     appliedInSeq: state.appliedInSeq,
     memory,
-    proposals
+    proposals,
+    tasks
   })
 }
 
@@ -175,7 +297,9 @@ export function decodeSnapshot (text: string, validators: readonly string[]): Ap
     throw new SnapshotError(`malformed application snapshot: not JSON (${(err as Error).message})`)
   }
   check(isRecord(parsed), 'not an object')
-  check(exactKeys(parsed, ['version', 'validators', 'lastApplied', 'appliedInSeq', 'memory', 'proposals']), 'unexpected or missing fields')
+  // snapshots written before the task table existed have no "tasks": read as an empty table
+  check(exactKeys(parsed, ['version', 'validators', 'lastApplied', 'appliedInSeq', 'memory', 'proposals', 'tasks']) ||
+    exactKeys(parsed, ['version', 'validators', 'lastApplied', 'appliedInSeq', 'memory', 'proposals']), 'unexpected or missing fields')
   check(parsed.version === 1, `unsupported version ${String(parsed.version)}`)
   const ours = [...validators].sort(compareStrings)
   check(Array.isArray(parsed.validators) && canonicalJson(parsed.validators) === canonicalJson(ours),
@@ -189,6 +313,7 @@ export function decodeSnapshot (text: string, validators: readonly string[]): Ap
   state.appliedInSeq = appliedInSeq
   decodeMemory(parsed.memory, state)
   decodeProposals(parsed.proposals, state, new Set(ours))
+  decodeTasks(parsed.tasks ?? [], state)
   return state
 }
 
@@ -286,4 +411,108 @@ function decodeProposals (proposals: unknown, state: AppState, validators: Set<s
   check(state.open.size <= proposalsOpenMax && state.decided.length <= proposalsDecidedKeptMax, 'too many proposals')
   for (const count of state.openByProposer.values()) check(count <= proposalsOpenPerProposerMax, 'too many open proposals of one proposer')
   state.decided.sort(decidedOrder)
+}
+
+function isIndex (value: unknown): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0
+}
+
+/** The event a task's last history entry must be, for each state. */
+const lastEvents: Record<TaskState, readonly TaskEvent[]> = {
+  pending: ['submitted', 'reassigned'],
+  assigned: ['assigned', 'stolen', 'migrated'],
+  running: ['started'],
+  completed: ['completed'],
+  failed: ['failed'],
+  cancelled: ['cancelled']
+}
+
+function decodeTasks (tasks: unknown, state: AppState): void {
+  check(Array.isArray(tasks) && tasks.length <= tasksOpenMax + tasksFinishedKeptMax, 'tasks')
+  let previous: Task | null = null
+  for (const item of tasks) {
+    check(Array.isArray(item) && item.length === 17, 'task fields')
+    const [
+      id, capabilities, payload, priority, timeoutMs, strategy, submitter, submittedSeq, submittedIndex, taskState,
+      assignee, assignment, updatedSeq, updatedIndex, result, error, history
+    ] = item as unknown[]
+    check(checkTaskId(id) == null, 'task id')
+    const name = id as string
+    check(!state.tasks.has(name), `task ${name}: repeated`)
+    check(checkCapabilities(capabilities) == null, `task ${name}: capabilities`)
+    check(checkJsonText(payload, 'payload', taskPayloadBytesMax) == null, `task ${name}: payload`)
+    check(typeof priority === 'number' && Number.isSafeInteger(priority) && priority >= 0 && priority <= taskPriorityMax, `task ${name}: priority`)
+    check(typeof timeoutMs === 'number' && Number.isSafeInteger(timeoutMs) && timeoutMs >= 1 && timeoutMs <= taskTimeoutMsMax, `task ${name}: timeoutMs`)
+    check(strategy === 'auction' || strategy === 'dht', `task ${name}: strategy`)
+    check(checkPeerId(submitter, 'submitter') == null, `task ${name}: submitter`)
+    check(isSeq(submittedSeq, state.lastApplied) && isIndex(submittedIndex), `task ${name}: submitted seq/index`)
+    check(submittedSeq < state.lastApplied || submittedIndex < state.appliedInSeq, `task ${name}: submitted beyond the last applied operation`)
+    check(previous == null || previous.submittedSeq < submittedSeq || (previous.submittedSeq === submittedSeq && previous.submittedIndex < submittedIndex),
+      'tasks not sorted by submission, or submitted at the same place')
+    check(typeof taskState === 'string' && (taskStates as readonly string[]).includes(taskState), `task ${name}: state`)
+    const status = taskState as TaskState
+    check(isIndex(assignment), `task ${name}: assignment`)
+    check(isSeq(updatedSeq, state.lastApplied) && isIndex(updatedIndex), `task ${name}: updated seq/index`)
+    check(updatedSeq > submittedSeq || (updatedSeq === submittedSeq && updatedIndex >= submittedIndex), `task ${name}: updated before submitted`)
+    check(updatedSeq < state.lastApplied || updatedIndex < state.appliedInSeq, `task ${name}: updated beyond the last applied operation`)
+    // what each state holds
+    const held = status === 'assigned' || status === 'running' || status === 'completed' || status === 'failed'
+    check(held ? checkPeerId(assignee, 'assignee') == null && assignment >= 1 : assignee === null, `task ${name}: assignee in state ${status}`)
+    check(status === 'completed' ? checkJsonText(result, 'result', taskResultBytesMax) == null : result === null, `task ${name}: result`)
+    check(status === 'failed' ? checkTaskError(error) == null : error === null, `task ${name}: error`)
+    // history: 1..taskHistoryMax entries in order, the last one the change that made the task what it is
+    check(Array.isArray(history) && history.length >= 1 && history.length <= taskHistoryMax, `task ${name}: history`)
+    const entries: TaskHistoryEntry[] = []
+    for (const raw of history) {
+      check(Array.isArray(raw) && raw.length === 4, `task ${name}: history entry`)
+      const [seq, event, node, entryAssignment] = raw as unknown[]
+      check(isSeq(seq, updatedSeq) && seq >= submittedSeq, `task ${name}: history seq`)
+      check(typeof event === 'string' && (taskEvents as readonly string[]).includes(event), `task ${name}: history event`)
+      check(event === 'submitted' || event === 'cancelled' ? node === null || (event === 'cancelled' && checkPeerId(node, 'node') == null) : checkPeerId(node, 'node') == null,
+        `task ${name}: history node`)
+      check(isIndex(entryAssignment) && entryAssignment <= assignment, `task ${name}: history assignment`)
+      const before = entries[entries.length - 1]
+      check(before == null || (before.seq <= seq && before.assignment <= entryAssignment), `task ${name}: history out of order`)
+      check(event !== 'submitted' || (entries.length === 0 && seq === submittedSeq && entryAssignment === 0), `task ${name}: submitted entry`)
+      entries.push({ seq, event: event as TaskEvent, node: node as string | null, assignment: entryAssignment })
+    }
+    const last = entries[entries.length - 1] as TaskHistoryEntry
+    check(last.seq === updatedSeq && last.assignment === assignment && lastEvents[status].includes(last.event), `task ${name}: history does not end in its state`)
+    const fields = {
+      id: name,
+      capabilities: capabilities as string[],
+      payload: payload as string,
+      priority,
+      timeoutMs,
+      strategy: strategy as TaskStrategy,
+      submitter: submitter as string,
+      submittedSeq,
+      submittedIndex,
+      state: status,
+      assignee: assignee as string | null,
+      assignment,
+      updatedSeq,
+      updatedIndex,
+      result: result as string | null,
+      error: error as string | null,
+      history: entries
+    }
+    const task: Task = { ...fields, frameBytes: taskFrameBytes(fields) }
+    state.tasks.set(name, task)
+    state.taskFrameBytes += task.frameBytes
+    if (isTerminal(status)) {
+      state.tasksFinished.push(task)
+      state.tasksFinishedFrameBytes += task.frameBytes
+    } else {
+      state.tasksOpen++
+    }
+    previous = task
+  }
+  check(state.tasksOpen <= tasksOpenMax, 'too many open tasks')
+  check(state.tasksFinished.length <= tasksFinishedKeptMax, 'too many finished tasks')
+  check(state.taskFrameBytes <= tasksFrameBytesMax, 'task table over its budget')
+  state.tasksFinished.sort(finishedOrder)
+  for (let i = 1; i < state.tasksFinished.length; i++) {
+    check(finishedOrder(state.tasksFinished[i - 1] as Task, state.tasksFinished[i] as Task) < 0, 'two tasks finished by one operation')
+  }
 }
