@@ -10,6 +10,7 @@ import { runStart } from './start.js'
 import { runDemo } from './demo.js'
 import { runGenesis, runTestnet } from './testnet.js'
 import { addConsensusCommands } from './consensus-commands.js'
+import { addTaskCommands } from './task-commands.js'
 import { defaultNetwork } from '../runtime/config.js'
 
 const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value]
@@ -105,6 +106,7 @@ Examples:
     })
 
   addConsensusCommands(program, addClientOptions, clientOptions)
+  addTaskCommands(program, addClientOptions, clientOptions)
 
   program.command('testnet')
     .description('write N validator data dirs (keys, a shared genesis.json, a config.json each) for a local test net')

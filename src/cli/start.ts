@@ -13,6 +13,10 @@ import { readGenesis, genesisHash } from '../runtime/genesis.js'
 import type { Genesis } from '../runtime/genesis.js'
 import { MeshApplication } from '../core/app/application.js'
 import { PbftLog } from '../runtime/pbft-log.js'
+import { Executor, builtinHandlers, handlersFromConfig, parseHandlerConfig } from '../runtime/executor.js'
+import type { TaskHandler } from '../runtime/executor.js'
+import { TaskService } from '../runtime/tasks.js'
+import { taskRoutes } from '../api/task-routes.js'
 import { sha256Hex } from '../runtime/pbft-crypto.js'
 import { peerIdOf } from '../runtime/data-dir.js'
 
@@ -102,9 +106,50 @@ export async function runStart (flags: Partial<Record<keyof NodeConfig, unknown>
     }
     throw err
   }
+  // tasks: the local executor (built-in handlers + the config file's external commands) and the
+  // scheduler runtime, on every node of a consensus network
+  let tasks: TaskService | null = null
+  if (node.consensus != null && app != null) {
+    const consensus = node.consensus
+    const taskApp = app
+    let handlers: Record<string, TaskHandler>
+    try {
+      handlers = { ...builtinHandlers, ...handlersFromConfig(parseHandlerConfig({ handlers: config.handlers ?? {} })) }
+    } catch (err) {
+      await node.stop()
+      release()
+      throw new CliError(`config file, "handlers": ${(err as Error).message}`, 2)
+    }
+    // a node runs what it declares (--capabilities) and has a handler for
+    const runnable = Object.fromEntries(Object.entries(handlers).filter(([capability]) => config.capabilities.includes(capability)))
+    for (const capability of config.capabilities) {
+      if (runnable[capability] == null) out(`warning: capability "${capability}" has no handler (built-ins: ${Object.keys(builtinHandlers).join(', ')}; or add one under "handlers" in the config file): this node will not run it`, { event: 'warning', capability })
+    }
+    let service: TaskService | null = null
+    const executor = new Executor({
+      maxConcurrent: config.maxConcurrent,
+      handlers: runnable,
+      onStart: run => { service?.onStart(run) },
+      onDone: (run, outcome) => { service?.onDone(run, outcome) }
+    })
+    service = new TaskService({
+      self: node.peerId,
+      validators: consensus.validators,
+      propose: async operation => await consensus.propose(operation),
+      onCommit: listener => consensus.onCommit(listener),
+      app: taskApp,
+      protocols: node.libp2p.services.tasks,
+      executor,
+      members: () => node.status().members,
+      setLoad: load => { node.setTaskLoad(load) },
+      log: line => { out(`${new Date().toISOString().slice(11, 23)} ${line}`, { event: 'log', message: line }) }
+    })
+    service.start()
+    tasks = service
+  }
   let api
   try {
-    api = await startApi(node, { ...config.api, token: config.apiToken }, [consensusRoutes(() => node.consensus, () => app)])
+    api = await startApi(node, { ...config.api, token: config.apiToken }, [consensusRoutes(() => node.consensus, () => app), taskRoutes(() => tasks, () => app)])
   } catch (err) {
     await node.stop()
     release()
@@ -154,6 +199,7 @@ export async function runStart (flags: Partial<Record<keyof NodeConfig, unknown>
     void (async () => {
       try {
         await api.close()
+        tasks?.stop()
         await node.stop()
         await node.consensus?.idle()
         store?.close()

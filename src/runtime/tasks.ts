@@ -1,0 +1,452 @@
+/**
+ * The task runtime of one node: the glue between the replicated task table (src/core/app, changed only
+ * by committed consensus decisions), the pure scheduler (src/core/scheduler), the local executor
+ * (src/runtime/executor.ts) and the auction / steal protocols (protocols/tasks).
+ *
+ * Every ownership change is a committed decision; this runtime only decides what to propose:
+ * - submit: `task.submit` through consensus, then the submitter schedules it;
+ * - schedule (pending tasks this node coordinates: its own, or orphans when it is the lowest alive
+ *   validator): `auction` calls capable members (match ≥ 0.7) for bids and awards the best score;
+ *   `dht` picks the capable member XOR-closest to the task. Either way `task.assign` with the next
+ *   assignment number (fencing: two schedulers cannot both win). No bids ⇒ retried with backoff;
+ * - execute: tasks assigned to this node go to the executor; `task.start`, then `task.complete` /
+ *   `task.fail` with the assignment number (a node that lost the task cannot overwrite its result);
+ * - steal: an idle node asks the busiest capable member; the victim moves queued tasks itself;
+ * - migrate: above 80 % utilisation, queued tasks move to members below 30 %;
+ * - failover: a member the membership layer declared failed gets `node.failed` (proposed by the
+ *   lowest alive validator), which returns its unfinished tasks to pending for rescheduling.
+ */
+import { peerIdFromString } from '@libp2p/peer-id'
+import type { MeshApplication, TaskView } from '../core/app/application.js'
+import { truncateUtf8 } from './executor.js'
+import type { Executor, TaskOutcome, TaskRun } from './executor.js'
+import type { TaskProtocols } from '../../protocols/tasks/service.js'
+import type { Bid, CallForBids, StealRequest, StealResponse } from '../../protocols/tasks/tasks.js'
+import { bidDeadlineMsDefault } from '../../protocols/tasks/constants.js'
+import {
+  PerformanceTracker, bidScore, capabilityMatch, chooseBid, chooseVictim, dhtOwner, matchThreshold, planMigrations, utilisation
+} from '../core/scheduler/index.js'
+import type { MemberView } from './mesh-node.js'
+
+export interface TaskServiceInit {
+  self: string
+  /** Genesis order: the lowest alive one proposes failure verdicts and adopts orphaned tasks. */
+  validators: string[]
+  propose: (operation: string) => Promise<{ result: string, seq: number }>
+  onCommit: (listener: (decision: { seq: number, batch: Array<{ client: string, operation: string }> }) => void) => () => void
+  app: MeshApplication
+  protocols: TaskProtocols
+  executor: Executor
+  members: () => MemberView[]
+  setLoad: (load: { queued: number, running: number, capacity: number }) => void
+  log: (line: string) => void
+  /** Scheduling, stealing and balancing rounds. */
+  intervalMs?: number
+}
+
+export interface SubmitInput {
+  id?: string
+  capabilities: string[]
+  payload: string
+  priority?: number
+  timeoutMs?: number
+  strategy?: 'auction' | 'dht'
+}
+
+export class TaskError extends Error {
+  constructor (message: string, readonly status: number) {
+    super(message)
+  }
+}
+
+const terminal = new Set(['completed', 'failed', 'cancelled'])
+/** Re-auction a task nobody bid on after this long, doubling up to the max. */
+const retryMsMin = 250
+const retryMsMax = 8_000
+
+export class TaskService {
+  readonly stats = { submitted: 0, auctions: 0, awards: 0, dhtRoutes: 0, noBids: 0, steals: 0, stolen: 0, migrations: 0, failovers: 0, started: 0, completed: 0, failed: 0, proposalErrors: 0 }
+  private readonly tracker = new PerformanceTracker()
+  /** task id → when this node may try to schedule it again (backoff), and the current delay */
+  private readonly retry = new Map<string, { atMs: number, delayMs: number }>()
+  /** tasks this node is scheduling right now, with the assignment number it is proposing */
+  private readonly scheduling = new Set<string>()
+  /** `${id}/${assignment}/${event}` proposals in flight (start, complete, fail, move) */
+  private readonly inFlight = new Set<string>()
+  /** local observation times of task.start, for the performance tracker */
+  private readonly startedAt = new Map<string, number>()
+  private readonly failoverProposed = new Set<string>()
+  private readonly waiters = new Map<string, Set<() => void>>()
+  private timer?: ReturnType<typeof setInterval>
+  private unsubscribe?: () => void
+  private reconcileScheduled = false
+  private stealing = false
+  private stopped = false
+
+  constructor (private readonly init: TaskServiceInit) {}
+
+  start (): void {
+    this.init.protocols.setHandlers({
+      bid: (call, from) => this.bid(call, from.toString()),
+      award: () => {},
+      steal: async (req, from, signal) => await this.giveAway(req, from.toString(), signal)
+    })
+    this.unsubscribe = this.init.onCommit(decision => {
+      this.observe(decision.batch)
+      this.reconcileSoon()
+    })
+    this.timer = setInterval(() => { void this.round() }, this.init.intervalMs ?? 500)
+  }
+
+  stop (): void {
+    this.stopped = true
+    clearInterval(this.timer)
+    this.unsubscribe?.()
+    this.init.protocols.setHandlers(null)
+    this.init.executor.stop()
+  }
+
+  // ————————————————————————————————————————— submit and wait
+
+  async submit (input: SubmitInput): Promise<{ id: string, seq: number }> {
+    const id = input.id ?? `t-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}`
+    const op: Record<string, unknown> = { op: 'task.submit', id, capabilities: input.capabilities, payload: input.payload }
+    if (input.priority != null) op.priority = input.priority
+    if (input.timeoutMs != null) op.timeoutMs = input.timeoutMs
+    if (input.strategy != null) op.strategy = input.strategy
+    const { result, seq } = await this.init.propose(JSON.stringify(op))
+    const parsed = JSON.parse(result) as { ok: boolean, error?: string }
+    if (!parsed.ok) throw new TaskError(parsed.error ?? 'refused', 409)
+    this.stats.submitted++
+    this.reconcileSoon()
+    return { id, seq }
+  }
+
+  /** Cancel a task (the app accepts it only from its submitter). */
+  async cancel (id: string): Promise<{ result: string, seq: number }> {
+    return await this.init.propose(JSON.stringify({ op: 'task.cancel', id }))
+  }
+
+  /** Resolves with the task once it is completed, failed or cancelled (or as it is at the timeout). */
+  async wait (id: string, timeoutMs: number): Promise<TaskView | undefined> {
+    const done = (): TaskView | undefined => {
+      const task = this.init.app.task(id)
+      return task != null && terminal.has(task.state) ? task : undefined
+    }
+    if (done() != null) return done()
+    await new Promise<void>(resolve => {
+      const timer = setTimeout(finish, timeoutMs)
+      let set = this.waiters.get(id)
+      if (set == null) { set = new Set(); this.waiters.set(id, set) }
+      set.add(finish)
+      function finish (): void { clearTimeout(timer); set?.delete(finish); resolve() }
+    })
+    return this.init.app.task(id)
+  }
+
+  // ————————————————————————————————————————— committed decisions
+
+  /** Feed the performance tracker from committed starts and results (local observation times). */
+  private observe (batch: Array<{ client: string, operation: string }>): void {
+    for (const request of batch) {
+      for (const text of expand(request.operation)) {
+        let op: { op?: unknown, id?: unknown }
+        try { op = JSON.parse(text) as { op?: unknown, id?: unknown } } catch { continue }
+        if (typeof op.id !== 'string') continue
+        if (op.op === 'task.start') this.startedAt.set(op.id, performance.now())
+        if (op.op === 'task.complete' || op.op === 'task.fail') {
+          const node = request.client.split('/')[0] as string
+          const started = this.startedAt.get(op.id)
+          this.startedAt.delete(op.id)
+          const task = this.init.app.task(op.id)
+          this.tracker.record(node, { success: op.op === 'task.complete', durationMs: started != null ? performance.now() - started : undefined, timeoutMs: task?.timeoutMs ?? 60_000 })
+          this.notify(op.id)
+        }
+        if (op.op === 'task.cancel') this.notify(op.id)
+      }
+    }
+  }
+
+  private notify (id: string): void {
+    const set = this.waiters.get(id)
+    if (set == null) return
+    this.waiters.delete(id)
+    for (const finish of set) finish()
+  }
+
+  private reconcileSoon (): void {
+    if (this.reconcileScheduled || this.stopped) return
+    this.reconcileScheduled = true
+    setImmediate(() => { this.reconcileScheduled = false; this.reconcile() })
+  }
+
+  /** Make the executor match the table: run what is ours, drop what is not ours any more. */
+  private reconcile (): void {
+    const executor = this.init.executor
+    const mine = new Map<string, TaskView>()
+    for (const task of this.init.app.tasks({ assignee: this.init.self, state: ['assigned', 'running'], limit: 1_000 })) mine.set(task.id, task)
+    const local = new Map([...executor.queued(), ...executor.running()].map(r => [r.id, r]))
+    for (const [id, run] of local) {
+      const task = mine.get(id)
+      if (task == null || task.assignment !== run.assignment) executor.cancel(id) // moved, reassigned or cancelled
+    }
+    for (const task of mine.values()) {
+      if (local.get(task.id)?.assignment === task.assignment) continue
+      if (task.state === 'running') continue // started in an earlier life of this node: it fails over
+      executor.submit({ id: task.id, capabilities: task.capabilities, payload: task.payload, priority: task.priority, timeoutMs: task.timeoutMs, assignment: task.assignment })
+    }
+    this.publishLoad()
+  }
+
+  private publishLoad (): void {
+    this.init.setLoad(this.init.executor.load())
+  }
+
+  // ————————————————————————————————————————— executor hooks
+
+  /** Wire these as the executor's onStart / onDone. */
+  onStart (run: TaskRun): void {
+    this.stats.started++
+    void this.proposeOnce(`${run.id}/${run.assignment}/start`, { op: 'task.start', id: run.id, assignment: run.assignment })
+    this.publishLoad()
+  }
+
+  onDone (run: TaskRun, outcome: TaskOutcome): void {
+    if (outcome.ok) this.stats.completed++
+    else this.stats.failed++
+    const op = outcome.ok
+      ? { op: 'task.complete', id: run.id, assignment: run.assignment, result: outcome.result }
+      : { op: 'task.fail', id: run.id, assignment: run.assignment, error: truncateUtf8(outcome.error, 1000) }
+    void this.proposeOnce(`${run.id}/${run.assignment}/done`, op)
+    this.publishLoad()
+  }
+
+  private async proposeOnce (key: string, op: Record<string, unknown>): Promise<boolean> {
+    if (this.inFlight.has(key) || this.stopped) return false
+    this.inFlight.add(key)
+    try {
+      for (let attempt = 0; attempt < 5 && !this.stopped; attempt++) {
+        try {
+          const { result } = await this.init.propose(JSON.stringify(op))
+          return (JSON.parse(result) as { ok: boolean }).ok
+        } catch (err) {
+          this.stats.proposalErrors++
+          this.init.log(`tasks: proposing ${String(op.op)} ${String(op.id)} failed (${(err as Error).message}); retrying`)
+          await sleep(500 * 2 ** attempt)
+        }
+      }
+      return false
+    } finally {
+      this.inFlight.delete(key)
+    }
+  }
+
+  // ————————————————————————————————————————— rounds
+
+  private async round (): Promise<void> {
+    if (this.stopped) return
+    this.reconcile()
+    this.failover()
+    this.scheduleAll()
+    this.migrate()
+    await this.maybeSteal()
+  }
+
+  private aliveMembers (): MemberView[] {
+    return this.init.members().filter(m => m.state === 'alive')
+  }
+
+  /** The lowest alive validator: proposes failure verdicts and adopts orphaned tasks. */
+  private isCaretaker (alive: Set<string>): boolean {
+    const first = this.init.validators.find(v => alive.has(v))
+    return first === this.init.self
+  }
+
+  private failover (): void {
+    const members = this.init.members()
+    const alive = new Set(members.filter(m => m.state === 'alive').map(m => m.peerId))
+    if (!this.isCaretaker(alive)) return
+    for (const member of members) {
+      if (member.state !== 'failed' && member.state !== 'left') continue
+      const owned = this.init.app.tasks({ assignee: member.peerId, state: ['assigned', 'running'], limit: 1 })
+      if (owned.length === 0) { this.failoverProposed.delete(member.peerId); continue }
+      const key = `${member.peerId}/${owned[0]?.assignment ?? 0}/${owned[0]?.id ?? ''}`
+      if (this.failoverProposed.has(key)) continue
+      this.failoverProposed.add(key)
+      this.stats.failovers++
+      this.init.log(`tasks: ${member.name} is ${member.state}: returning its unfinished tasks to pending`)
+      void this.proposeOnce(`node.failed/${member.peerId}`, { op: 'node.failed', node: member.peerId }).finally(() => this.failoverProposed.delete(key))
+    }
+  }
+
+  private scheduleAll (): void {
+    const members = this.aliveMembers()
+    const alive = new Set(members.map(m => m.peerId))
+    const caretaker = this.isCaretaker(alive)
+    const now = performance.now()
+    for (const task of this.init.app.tasks({ state: 'pending', limit: 1_000 })) {
+      if (this.scheduling.has(task.id)) continue
+      const coordinator = task.submitter === this.init.self || (caretaker && !alive.has(task.submitter))
+      if (!coordinator) continue
+      const retry = this.retry.get(task.id)
+      if (retry != null && now < retry.atMs) continue
+      this.scheduling.add(task.id)
+      void this.schedule(task, members).finally(() => this.scheduling.delete(task.id))
+    }
+  }
+
+  private backoff (id: string): void {
+    const delayMs = Math.min(retryMsMax, (this.retry.get(id)?.delayMs ?? retryMsMin / 2) * 2)
+    this.retry.set(id, { atMs: performance.now() + delayMs, delayMs })
+  }
+
+  private async schedule (task: TaskView, members: MemberView[]): Promise<void> {
+    const capable = members.filter(m => capabilityMatch(task.capabilities, m.capabilities) >= matchThreshold)
+    if (capable.length === 0) { this.stats.noBids++; this.backoff(task.id); return }
+    let winner: string | null
+    if (task.strategy === 'dht') {
+      winner = dhtOwner(task.id, capable.map(m => ({ peerId: m.peerId, capabilities: m.capabilities })), task.capabilities) ?? null
+      this.stats.dhtRoutes++
+    } else {
+      winner = await this.auction(task, capable)
+    }
+    if (winner == null) { this.stats.noBids++; this.backoff(task.id); return }
+    const ok = await this.proposeOnce(`${task.id}/${task.assignment + 1}/assign`, { op: 'task.assign', id: task.id, node: winner, assignment: task.assignment + 1 })
+    if (ok) { this.retry.delete(task.id); this.stats.awards++ } else this.backoff(task.id)
+  }
+
+  /** Call every capable member for a bid; the best score wins; losers are told. */
+  private async auction (task: TaskView, capable: MemberView[]): Promise<string | null> {
+    this.stats.auctions++
+    const call: CallForBids = { taskId: task.id, capabilities: task.capabilities, priority: task.priority, deadlineMs: bidDeadlineMsDefault }
+    const answers = await Promise.all(capable.map(async m => {
+      const bid = m.peerId === this.init.self ? this.bid(call, this.init.self) : await this.init.protocols.callForBid(peerIdFromString(m.peerId), call)
+      return { peerId: m.peerId, bid }
+    }))
+    const bids = answers.filter((a): a is { peerId: string, bid: Bid } => a.bid != null && a.bid.accept).map(({ peerId, bid }) => ({
+      peerId,
+      match: bid.match,
+      queued: bid.queued,
+      running: bid.running,
+      capacity: bid.capacity,
+      score: bidScore({
+        match: bid.match,
+        load: utilisation({ queued: bid.queued, running: bid.running, capacity: bid.capacity }),
+        performance: this.tracker.performance(peerId),
+        resources: 1 - bid.cpu
+      })
+    }))
+    const choice = chooseBid(bids)
+    if (choice == null) return null
+    const winner = choice.winner
+    for (const loser of choice.ranked.filter(b => b.peerId !== winner.peerId && b.peerId !== this.init.self)) {
+      void this.init.protocols.notifyAward(peerIdFromString(loser.peerId), { taskId: task.id, winner: winner.peerId, winningScore: winner.score, yourScore: loser.score })
+    }
+    return winner.peerId
+  }
+
+  /** Our bid (or refusal) for a call. */
+  private bid (call: CallForBids, _from: string): Bid {
+    const load = this.init.executor.load()
+    const self = this.init.members().find(m => m.self)
+    const offered = this.init.executor.capabilities()
+    const match = capabilityMatch(call.capabilities, offered)
+    if (match < matchThreshold) return { accept: false, reason: `capability match ${match.toFixed(2)} < ${matchThreshold}`, match, queued: load.queued, running: load.running, capacity: load.capacity, cpu: 0 }
+    return { accept: true, reason: '', match, queued: load.queued, running: load.running, capacity: load.capacity, cpu: self?.load.cpu ?? 0 }
+  }
+
+  // ————————————————————————————————————————— stealing and migration
+
+  private async maybeSteal (): Promise<void> {
+    if (this.stealing) return
+    const load = this.init.executor.load()
+    if (load.queued > 0 || load.running >= load.capacity) return
+    const members = this.aliveMembers().filter(m => !m.self)
+    const plan = chooseVictim(
+      { peerId: this.init.self, capabilities: this.init.executor.capabilities(), load },
+      members.map(m => ({ peerId: m.peerId, capabilities: m.capabilities, load: { queued: m.load.queued, running: m.load.running, capacity: m.load.capacity }, queue: this.queueOf(m.peerId) }))
+    )
+    if (plan == null) return
+    const victim = { peerId: plan.victim, name: members.find(m => m.peerId === plan.victim)?.name ?? plan.victim, count: plan.count }
+    this.stealing = true
+    try {
+      this.stats.steals++
+      const req: StealRequest = { maxTasks: victim.count, capabilities: this.init.executor.capabilities() }
+      const response = await this.init.protocols.requestSteal(peerIdFromString(victim.peerId), req)
+      if (response.taskIds.length > 0) {
+        this.stats.stolen += response.taskIds.length
+        this.init.log(`tasks: stole ${response.taskIds.length} queued task(s) from ${victim.name}`)
+        this.reconcileSoon()
+      }
+    } finally {
+      this.stealing = false
+    }
+  }
+
+  /** Victim side: hand over queued tasks the thief can run, one committed move each. */
+  private async giveAway (req: StealRequest, thief: string, signal: AbortSignal): Promise<StealResponse> {
+    const executor = this.init.executor
+    const candidates = executor.queued().filter(r => capabilityMatch(r.capabilities, req.capabilities) >= matchThreshold)
+    // leave ourselves at least one queued task: stealing should even out, not swap the roles
+    const count = Math.min(req.maxTasks, Math.floor(executor.queued().length / 2), candidates.length)
+    if (count <= 0) return { taskIds: [], reason: 'nothing to spare' }
+    const moved: string[] = []
+    for (const run of candidates.slice(-count)) { // the ones that would start last
+      if (signal.aborted) break
+      if (executor.take(run.id) == null) continue // it started meanwhile: never steal a running task
+      const ok = await this.proposeOnce(`${run.id}/${run.assignment}/move`, { op: 'task.move', id: run.id, from: this.init.self, to: thief, assignment: run.assignment, reason: 'steal' })
+      if (ok) moved.push(run.id)
+      else executor.submit(run) // the move was refused: it is still ours
+    }
+    this.reconcileSoon()
+    return { taskIds: moved, reason: moved.length > 0 ? '' : 'moves refused' }
+  }
+
+  private migrating = false
+
+  private migrate (): void {
+    if (this.migrating) return
+    const executor = this.init.executor
+    const load = executor.load()
+    const members = this.aliveMembers()
+    // our own queue is the only one we may move from; the others count by their gossiped load
+    const nodes = members.map(m => m.self
+      ? { peerId: m.peerId, capabilities: executor.capabilities(), load, queue: executor.queued().map(r => ({ id: r.id, required: r.capabilities })) }
+      : { peerId: m.peerId, capabilities: m.capabilities, load: { queued: m.load.queued, running: m.load.running, capacity: m.load.capacity } })
+    const moves = planMigrations(nodes).filter(m => m.from === this.init.self)
+    if (moves.length === 0) return
+    this.migrating = true
+    void (async () => {
+      for (const move of moves) {
+        const run = executor.take(move.taskId)
+        if (run == null) continue
+        const ok = await this.proposeOnce(`${run.id}/${run.assignment}/move`, { op: 'task.move', id: run.id, from: this.init.self, to: move.to, assignment: run.assignment, reason: 'migrate' })
+        if (ok) this.stats.migrations++
+        else executor.submit(run)
+      }
+    })().finally(() => { this.migrating = false; this.reconcileSoon() })
+  }
+
+  /** A member's queued (assigned, not started) tasks, from the replicated table: what it could give away. */
+  private queueOf (peerId: string): Array<{ id: string, required: string[] }> {
+    return this.init.app.tasks({ assignee: peerId, state: 'assigned', limit: 200 }).map(t => ({ id: t.id, required: t.capabilities }))
+  }
+
+  status (): Record<string, unknown> {
+    return { ...this.stats, load: this.init.executor.load(), capabilities: this.init.executor.capabilities(), counts: this.init.app.taskCounts() }
+  }
+}
+
+/** The operation texts inside a request (a bundle's operations, or the operation itself). */
+function expand (operation: string): string[] {
+  if (!operation.includes('"bundle"')) return [operation]
+  try {
+    const parsed = JSON.parse(operation) as { op?: unknown, ops?: unknown }
+    if (parsed.op === 'bundle' && Array.isArray(parsed.ops)) return parsed.ops.filter((o): o is string => typeof o === 'string')
+  } catch {}
+  return [operation]
+}
+
+async function sleep (ms: number): Promise<void> {
+  await new Promise(resolve => setTimeout(resolve, ms))
+}

