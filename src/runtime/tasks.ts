@@ -81,6 +81,8 @@ export class TaskService {
   private unsubscribe?: () => void
   private reconcileScheduled = false
   private stealing = false
+  /** The last auctions this node ran, with every bid and its score (for `GET /v1/tasks` and tests). */
+  private readonly recentAuctions: Array<{ taskId: string, winner: string | null, bids: Array<Record<string, unknown>> }> = []
   private stopped = false
 
   constructor (private readonly init: TaskServiceInit) {}
@@ -336,7 +338,20 @@ export class TaskService {
         resources: 1 - bid.cpu
       })
     }))
-    const choice = chooseBid(bids)
+    // capability routing: the best bid among those with free capacity; when every capable bidder is
+    // full, the best score anyway (the task waits in that node's queue; the score already counts load)
+    const choice = chooseBid(bids) ?? chooseBid(bids.map(b => ({ ...b, queued: 0, running: 0, capacity: 1 }))) ?? null
+    this.recentAuctions.push({
+      taskId: task.id,
+      winner: choice?.winner.peerId ?? null,
+      bids: answers.map(({ peerId, bid }) => {
+        const scored = bids.find(b => b.peerId === peerId)
+        return bid == null || !bid.accept
+          ? { peerId, accepted: false, reason: bid?.reason ?? 'no answer' }
+          : { peerId, accepted: true, match: bid.match, utilisation: utilisation(bid), performance: this.tracker.performance(peerId), resources: 1 - bid.cpu, freeCapacity: bid.queued + bid.running < bid.capacity, score: scored?.score }
+      })
+    })
+    if (this.recentAuctions.length > 20) this.recentAuctions.shift()
     if (choice == null) return null
     const winner = choice.winner
     for (const loser of choice.ranked.filter(b => b.peerId !== winner.peerId && b.peerId !== this.init.self)) {
@@ -433,7 +448,7 @@ export class TaskService {
   }
 
   status (): Record<string, unknown> {
-    return { ...this.stats, load: this.init.executor.load(), capabilities: this.init.executor.capabilities(), counts: this.init.app.taskCounts() }
+    return { ...this.stats, load: this.init.executor.load(), capabilities: this.init.executor.capabilities(), recentAuctions: this.recentAuctions }
   }
 }
 

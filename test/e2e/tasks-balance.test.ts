@@ -1,0 +1,138 @@
+/**
+ * Auctions and load shedding with real processes: 4 validators from `mesh testnet` plus workers that
+ * join later, on 127.0.0.1.
+ * - An auction with scripted loads: validator-1 is kept busy by a long "hold" task (capacity 1), so
+ *   for an echo task it bids at utilisation 1 while validator-2 bids idle; the award goes to the bid
+ *   the formula 0.4·match + 0.3·(1 − load) + 0.2·performance + 0.1·resources ranks first among those
+ *   with free capacity (recomputed here from the recorded bids), i.e. validator-2.
+ * - A node with a slow external handler and a long queue sheds queued work to a worker that joins
+ *   idle (by stealing or migration, both committed moves of tasks that had not started); every task
+ *   still completes exactly once.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { spawnSync } from 'node:child_process'
+import { readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { Cluster, meshBin, waitUntil } from './harness.js'
+import type { NodeProcess } from './harness.js'
+
+interface TaskView { id: string, state: string, assignee: string | null, history: Array<{ seq: number, event: string, node?: string }> }
+interface BidRecord { peerId: string, accepted: boolean, match?: number, utilisation?: number, performance?: number, resources?: number, freeCapacity?: boolean, score?: number }
+interface AuctionRecord { taskId: string, winner: string | null, bids: BidRecord[] }
+
+describe('auctions and load shedding', () => {
+  const cluster = new Cluster({ heartbeatIntervalMs: 500, failureTimeoutMs: 3000 })
+  const validators: NodeProcess[] = []
+  let genesisPath = ''
+  let seed = ''
+  let handlersConfig = ''
+
+  async function api<T> (node: NodeProcess, method: string, path: string, body?: unknown): Promise<{ status: number, body: T }> {
+    const res = await fetch(`${node.api}${path}`, {
+      method,
+      headers: body !== undefined ? { 'content-type': 'application/json' } : {},
+      body: body !== undefined ? JSON.stringify(body) : undefined,
+      signal: AbortSignal.timeout(60_000)
+    })
+    return { status: res.status, body: await res.json() as T }
+  }
+  const submit = async (node: NodeProcess, body: Record<string, unknown>): Promise<string> => {
+    const res = await api<{ id: string, error?: string }>(node, 'POST', '/v1/tasks', body)
+    if (res.status !== 202) throw new Error(`submit: ${res.status} ${res.body.error ?? ''}`)
+    return res.body.id
+  }
+  const task = async (node: NodeProcess, id: string): Promise<TaskView> => (await api<TaskView>(node, 'GET', `/v1/tasks/${id}`)).body
+
+  beforeAll(async () => {
+    const dir = join(cluster.root, 'testnet')
+    const made = spawnSync(process.execPath, [meshBin, 'testnet', '--nodes', '4', '--dir', dir, '--network', cluster.network, '--json'], { encoding: 'utf8' })
+    expect(made.status, made.stderr).toBe(0)
+    const testnet = JSON.parse(made.stdout) as { nodes: Array<{ name: string, dataDir: string, config: string }> }
+    genesisPath = join((testnet.nodes[0] as { dataDir: string }).dataDir, 'genesis.json')
+    // "hold" sleeps 20 s; "slow" 1 s: external commands (node scripts reading the payload on stdin)
+    const script = (ms: number): string => `let s = ""; process.stdin.on("data", d => { s += d }); process.stdin.on("end", () => setTimeout(() => { process.stdout.write(s) }, ${ms}))\n`
+    writeFileSync(join(cluster.root, 'hold.mjs'), script(20_000))
+    writeFileSync(join(cluster.root, 'slow.mjs'), script(1_000))
+    handlersConfig = join(cluster.root, 'handlers.json')
+    writeFileSync(handlersConfig, JSON.stringify({ handlers: {
+      hold: { command: [process.execPath, join(cluster.root, 'hold.mjs')], timeout_ms: 60_000 },
+      slow: { command: [process.execPath, join(cluster.root, 'slow.mjs')], timeout_ms: 60_000 }
+    } }))
+    // validator-1: hold, echo and slow, one task at a time; validator-2: echo; the others: nothing
+    const caps = ['hold,echo,slow', 'echo', 'sha256', 'sha256']
+    const v1Config = (testnet.nodes[0] as { config: string }).config
+    writeFileSync(v1Config, JSON.stringify({ ...JSON.parse(readFileSync(v1Config, 'utf8')) as object, ...JSON.parse(readFileSync(handlersConfig, 'utf8')) as object }))
+    for (const [i, v] of testnet.nodes.entries()) {
+      const args = ['--config', v.config, '--capabilities', caps[i] as string, '--max-concurrent', '1']
+      validators.push(await cluster.start(v.name, { dataDir: v.dataDir, bootstrap: seed !== '' ? [seed] : [], extraArgs: args }))
+      if (i === 0) seed = validators[0]?.runtime.multiaddrs[0] as string
+    }
+    for (const node of validators) {
+      await cluster.waitForStatus(node, '4 alive members', s => s.members.filter(m => m.state === 'alive').length === 4)
+    }
+  }, 180_000)
+
+  afterAll(async () => { await cluster.stopAll() })
+
+  it('an auction with scripted loads awards the bid the formula ranks first', async () => {
+    const [v1, v2] = validators as [NodeProcess, NodeProcess]
+    // keep validator-1 busy: the only "hold"-capable node runs a 20 s task (its capacity is 1)
+    const hold = await submit(v2, { capabilities: ['hold'], payload: { hold: true }, timeoutMs: 60_000 })
+    await waitUntil('validator-1 to run the hold task', 60_000, async () => ((await task(v2, hold)).state === 'running' ? true : undefined))
+    // its gossiped load is not what the auction uses: each bid carries the bidder's load at bid time
+    const echo = await submit(v2, { id: 'auctioned', capabilities: ['echo'], payload: { a: 1 } })
+    const done = await waitUntil('the echo task to complete', 60_000, async () => {
+      const t = await task(v2, echo)
+      return t.state === 'completed' ? t : undefined
+    })
+    const stats = (await api<{ node: { recentAuctions: AuctionRecord[] } }>(v2, 'GET', '/v1/tasks?limit=1')).body.node
+    const auction = stats.recentAuctions.find(a => a.taskId === 'auctioned')
+    expect(auction, 'the submitter ran the auction').toBeDefined()
+    const accepted = (auction as AuctionRecord).bids.filter(b => b.accepted)
+    expect(accepted.map(b => b.peerId).sort()).toEqual([v1.runtime.peerId, v2.runtime.peerId].sort())
+    const bidOf = (peerId: string): BidRecord => accepted.find(b => b.peerId === peerId) as BidRecord
+    expect(bidOf(v1.runtime.peerId).utilisation).toBe(1)
+    expect(bidOf(v1.runtime.peerId).freeCapacity).toBe(false)
+    expect(bidOf(v2.runtime.peerId).utilisation).toBe(0)
+    // the formula, recomputed from the recorded inputs
+    for (const b of accepted) {
+      const expected = 0.4 * (b.match as number) + 0.3 * (1 - (b.utilisation as number)) + 0.2 * (b.performance as number) + 0.1 * (b.resources as number)
+      expect(b.score).toBeCloseTo(expected, 9)
+    }
+    const best = accepted.filter(b => b.freeCapacity === true).sort((a, b) => (b.score as number) - (a.score as number))[0]
+    expect(auction?.winner).toBe(best?.peerId)
+    expect(done.assignee).toBe(v2.runtime.peerId)
+    expect(done.history.find(h => h.event === 'assigned')?.node).toBe(v2.runtime.peerId)
+  }, 180_000)
+
+  it('a node with a slow external handler sheds queued work to a worker that joins idle; every task completes once', async () => {
+    const v1 = validators[0] as NodeProcess
+    // validator-1 is the only "slow" node and still busy with the hold task: 8 slow tasks queue on it
+    const ids: string[] = []
+    for (let i = 0; i < 8; i++) ids.push(await submit(validators[1] as NodeProcess, { id: `slow-${i}`, capabilities: ['slow'], payload: { i }, timeoutMs: 60_000 }))
+    await waitUntil('the slow tasks to be queued on validator-1', 60_000, async () => {
+      const views = await Promise.all(ids.map(async id => await task(v1, id)))
+      return views.every(v => v.state === 'assigned' && v.assignee === v1.runtime.peerId) ? true : undefined
+    }, 250)
+    // an idle worker that can run them joins
+    const worker = await cluster.start('worker', {
+      dataDir: join(cluster.root, 'worker'), bootstrap: [seed],
+      extraArgs: ['--genesis', genesisPath, '--config', handlersConfig, '--capabilities', 'slow', '--max-concurrent', '4']
+    })
+    const views = await waitUntil('every slow task to complete', 120_000, async () => {
+      const all = await Promise.all(ids.map(async id => await task(v1, id)))
+      return all.every(v => v.state === 'completed') ? all : undefined
+    }, 500)
+    const moved = views.filter(v => v.history.some(h => (h.event === 'stolen' || h.event === 'migrated') && h.node === worker.runtime.peerId))
+    expect(moved.length, 'tasks moved from the busy node to the idle worker').toBeGreaterThan(0)
+    for (const v of views) {
+      expect(v.history.filter(h => h.event === 'completed').length, v.id).toBe(1)
+      // a task is only ever moved before it started
+      const started = v.history.findIndex(h => h.event === 'started')
+      const lastMove = v.history.map(h => h.event).lastIndexOf('stolen') >= 0 ? v.history.map(h => h.event).lastIndexOf('stolen') : v.history.map(h => h.event).lastIndexOf('migrated')
+      if (lastMove >= 0) expect(started).toBeGreaterThan(lastMove)
+    }
+    const events = new Set(moved.flatMap(v => v.history.map(h => h.event)).filter(e => e === 'stolen' || e === 'migrated'))
+    console.log(`[tasks-balance] ${moved.length} of 8 tasks moved to the idle worker by: ${[...events].join(', ')}`)
+  }, 240_000)
+})
