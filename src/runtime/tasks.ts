@@ -76,6 +76,10 @@ export class TaskService {
   /** local observation times of task.start, for the performance tracker */
   private readonly startedAt = new Map<string, number>()
   private readonly failoverProposed = new Set<string>()
+  /** id → assignment this node already ran (or is running): never run the same assignment twice */
+  private readonly executed = new Map<string, number>()
+  /** tasks taken out of our queue while their move (steal, migration) is being committed */
+  private readonly movingAway = new Set<string>()
   private readonly waiters = new Map<string, Set<() => void>>()
   private timer?: ReturnType<typeof setInterval>
   private unsubscribe?: () => void
@@ -121,6 +125,7 @@ export class TaskService {
     if (!parsed.ok) throw new TaskError(parsed.error ?? 'refused', 409)
     this.stats.submitted++
     this.reconcileSoon()
+    this.scheduleAll() // our own task: schedule it now, not at the next round
     return { id, seq }
   }
 
@@ -187,6 +192,9 @@ export class TaskService {
     const executor = this.init.executor
     const mine = new Map<string, TaskView>()
     for (const task of this.init.app.tasks({ assignee: this.init.self, state: ['assigned', 'running'], limit: 1_000 })) mine.set(task.id, task)
+    for (const [id, assignment] of this.executed) {
+      if (mine.get(id)?.assignment !== assignment) this.executed.delete(id) // finished, moved or reassigned
+    }
     const local = new Map([...executor.queued(), ...executor.running()].map(r => [r.id, r]))
     for (const [id, run] of local) {
       const task = mine.get(id)
@@ -194,6 +202,10 @@ export class TaskService {
     }
     for (const task of mine.values()) {
       if (local.get(task.id)?.assignment === task.assignment) continue
+      // ran already: its start/result is on its way through consensus
+      if (this.executed.get(task.id) === task.assignment) continue
+      // being handed over: the move decides (reconcile runs again once it is committed or refused)
+      if (this.movingAway.has(task.id)) continue
       if (task.state === 'running') continue // started in an earlier life of this node: it fails over
       executor.submit({ id: task.id, capabilities: task.capabilities, payload: task.payload, priority: task.priority, timeoutMs: task.timeoutMs, assignment: task.assignment })
     }
@@ -209,6 +221,7 @@ export class TaskService {
   /** Wire these as the executor's onStart / onDone. */
   onStart (run: TaskRun): void {
     this.stats.started++
+    this.executed.set(run.id, run.assignment)
     void this.proposeOnce(`${run.id}/${run.assignment}/start`, { op: 'task.start', id: run.id, assignment: run.assignment })
     this.publishLoad()
   }
@@ -409,9 +422,12 @@ export class TaskService {
     for (const run of candidates.slice(-count)) { // the ones that would start last
       if (signal.aborted) break
       if (executor.take(run.id) == null) continue // it started meanwhile: never steal a running task
+      this.movingAway.add(run.id)
       const ok = await this.proposeOnce(`${run.id}/${run.assignment}/move`, { op: 'task.move', id: run.id, from: this.init.self, to: thief, assignment: run.assignment, reason: 'steal' })
+        .finally(() => this.movingAway.delete(run.id))
+      // refused (or unknown, after a timeout): the committed table decides whether it is still ours,
+      // and reconcile gives it back to the executor if so (never run a task the table moved away)
       if (ok) moved.push(run.id)
-      else executor.submit(run) // the move was refused: it is still ours
     }
     this.reconcileSoon()
     return { taskIds: moved, reason: moved.length > 0 ? '' : 'moves refused' }
@@ -435,9 +451,10 @@ export class TaskService {
       for (const move of moves) {
         const run = executor.take(move.taskId)
         if (run == null) continue
+        this.movingAway.add(run.id)
         const ok = await this.proposeOnce(`${run.id}/${run.assignment}/move`, { op: 'task.move', id: run.id, from: this.init.self, to: move.to, assignment: run.assignment, reason: 'migrate' })
+          .finally(() => this.movingAway.delete(run.id))
         if (ok) this.stats.migrations++
-        else executor.submit(run)
       }
     })().finally(() => { this.migrating = false; this.reconcileSoon() })
   }

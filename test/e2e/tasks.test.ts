@@ -133,6 +133,9 @@ describe('task distribution across 6 processes', () => {
       // one result: exactly one completion in the history
       expect(view.history.filter(h => h.event === 'completed').length, view.id).toBe(1)
     }
+    // and each ran exactly once: no node re-ran a task while its start or result was being committed
+    const started = await Promise.all(nodes.map(async n => (await api<{ node: { started: number } }>(n, 'GET', '/v1/tasks?limit=1')).body.node.started))
+    expect(started.reduce((a, b) => a + b, 0)).toBe(1000)
   }, 400_000)
 
   it('DHT routing assigns each task to the XOR-closest capable member', async () => {
