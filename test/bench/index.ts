@@ -8,6 +8,9 @@
  *                   libp2p ping RTT the nodes measured over their connections (the floor)
  *   rss             idle VmRSS per node (12-node mesh, and 24 if that phase ran)
  *   failure         in the 12-node mesh: kill -9, time until every other node shows the victim failed
+ *   consensus       n = 4 and 7 validators: commit latency, throughput, cost (test/bench/consensus.ts)
+ *   tasks           4 validators running echo tasks: throughput, submit→start/complete latency and
+ *                   consensus/CPU cost per task, for the auction and DHT strategies (test/bench/tasks.ts)
  *
  * `npm run bench -- --only join12,gossip` (or bare names) runs a subset. One JSON document goes to
  * stdout; progress to stderr. Every phase stops its processes in a finally block.
@@ -20,8 +23,9 @@ import { meshBin } from '../e2e/harness.js'
 import { measureRss, runFailure, runGossip, runJoin } from './phases.js'
 import { round } from './stats.js'
 import { runConsensusBench } from './consensus.js'
+import { runTasksBench } from './tasks.js'
 
-const phaseNames = ['join12', 'join24', 'gossip', 'failure', 'rss', 'consensus'] as const
+const phaseNames = ['join12', 'join24', 'gossip', 'failure', 'rss', 'consensus', 'tasks'] as const
 type Phase = typeof phaseNames[number]
 
 /** Node settings for every phase: the node defaults (override with --heartbeat-interval-ms, --failure-timeout-ms). */
@@ -235,6 +239,35 @@ async function main (): Promise<void> {
       }
     }
     output.consensus = consensus
+  }
+
+  if (phases.has('tasks')) {
+    // its own node settings (not the phase-wide ones): 1 s heartbeats so capabilities and load spread fast
+    const cluster = new Cluster({ heartbeatIntervalMs: 1000, failureTimeoutMs: 10000 })
+    clusters.add(cluster)
+    let keep = args.keepLogs
+    try {
+      output.tasks = await runTasksBench(cluster, {
+        tasks: 1000,
+        submitters: 64,
+        sample: 50,
+        pollMs: 5,
+        countsPollMs: 20,
+        completionDeadlineMs: 60_000,
+        maxConcurrent: cpuList.length,
+        strategies: ['auction', 'dht']
+      })
+    } catch (err) {
+      keep = true
+      output.tasks = { error: errorText(err) }
+      progress(`tasks: ${errorText(err)}`)
+    } finally {
+      if (keep) {
+        output.tasksLogsKeptIn = keepLogs(cluster, 'tasks')
+        progress(`tasks: logs kept in ${String(output.tasksLogsKeptIn)}`)
+      }
+      await stop(cluster)
+    }
   }
 
   output.machine = { ...(output.machine as object), loadavgAtEnd: loadavg().map(v => round(v, 2)) }
