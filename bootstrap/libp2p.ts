@@ -24,6 +24,8 @@ import { probe } from '../protocols/probe/service.js'
 import type { Probe } from '../protocols/probe/service.js'
 import { taskProtocols } from '../protocols/tasks/service.js'
 import type { TaskProtocols } from '../protocols/tasks/service.js'
+import { recordStoreProtocol } from '../protocols/records/service.js'
+import type { RecordStoreProtocol } from '../protocols/records/service.js'
 import { pbftTransport } from '../protocols/pbft/service.js'
 import type { PbftTransport, PbftTransportInit } from '../protocols/pbft/service.js'
 
@@ -35,6 +37,7 @@ export interface MeshServices extends Record<string, unknown> {
   sync: MembershipSync
   probe: Probe
   tasks: TaskProtocols
+  records: RecordStoreProtocol
   pbft: PbftTransport
 }
 
@@ -137,7 +140,9 @@ export async function createMeshLibp2p (init: MeshLibp2pInit): Promise<MeshLibp2
       sync: membershipSync({ network: init.network, ...init.sync }),
       probe: probe({ network: init.network, ping: pingPeer }),
       pbft: pbftTransport({ network: init.network, onFrame: init.pbft ?? (() => {}) }),
-      tasks: taskProtocols({ network: init.network })
+      tasks: taskProtocols({ network: init.network }),
+      // task payloads and results on the 3 XOR-closest members (src/runtime/records.ts)
+      records: recordStoreProtocol({ network: init.network })
     }
   })
   pingService = node.services.ping

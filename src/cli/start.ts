@@ -17,6 +17,8 @@ import { Executor, builtinHandlers, handlersFromConfig, parseHandlerConfig } fro
 import type { TaskHandler } from '../runtime/executor.js'
 import { TaskService } from '../runtime/tasks.js'
 import { taskRoutes } from '../api/task-routes.js'
+import { RecordStore } from '../runtime/records.js'
+import { recordRoutes } from '../api/record-routes.js'
 import { sha256Hex } from '../runtime/pbft-crypto.js'
 import { peerIdOf } from '../runtime/data-dir.js'
 
@@ -106,6 +108,15 @@ export async function runStart (flags: Partial<Record<keyof NodeConfig, unknown>
     }
     throw err
   }
+  // task records (payloads, results) on the 3 XOR-closest members: every node keeps and repairs them,
+  // consensus or not (the task runtime may use `records.put/get`)
+  const records = new RecordStore({
+    self: node.peerId,
+    wire: node.libp2p.services.records,
+    members: () => node.status().members,
+    log: line => { out(`${new Date().toISOString().slice(11, 23)} ${line}`, { event: 'log', message: line }) }
+  })
+  records.start()
   // tasks: the local executor (built-in handlers + the config file's external commands) and the
   // scheduler runtime, on every node of a consensus network
   let tasks: TaskService | null = null
@@ -149,8 +160,9 @@ export async function runStart (flags: Partial<Record<keyof NodeConfig, unknown>
   }
   let api
   try {
-    api = await startApi(node, { ...config.api, token: config.apiToken }, [consensusRoutes(() => node.consensus, () => app), taskRoutes(() => tasks, () => app)])
+    api = await startApi(node, { ...config.api, token: config.apiToken }, [consensusRoutes(() => node.consensus, () => app), taskRoutes(() => tasks, () => app), recordRoutes(() => records)])
   } catch (err) {
+    records.stop()
     await node.stop()
     release()
     throw new CliError((err as Error).message, 1)
@@ -200,6 +212,7 @@ export async function runStart (flags: Partial<Record<keyof NodeConfig, unknown>
       try {
         await api.close()
         tasks?.stop()
+        records.stop()
         await node.stop()
         await node.consensus?.idle()
         store?.close()

@@ -1,0 +1,148 @@
+/**
+ * Task records: `/mesh/<network>/records/1.0.0`. `Store { key, value, kind }` → `Ack`, `Fetch { key }`
+ * → `Record { found, value }` (`presenceOnly`: found alone); one stream per exchange, protobuf, every wait bounded by an
+ * AbortSignal, inbound streams bounded per connection and in total. The wire checks (key, kind,
+ * size, JSON) happen here, before the node's record store (src/runtime/records.ts) sees a message;
+ * the store answers through `setHandlers`, and until it does every request is refused / not found.
+ */
+import { serviceCapabilities } from '@libp2p/interface'
+import type { ComponentLogger, Connection, Logger, PeerId, Startable, Stream } from '@libp2p/interface'
+import type { ConnectionManager, Registrar } from '@libp2p/interface-internal'
+import { Ack, RecordRequest, RecordResponse } from './records.js'
+import type { Store } from './records.js'
+import { request, respond } from '../shared/request-response.js'
+import {
+  checkRecord, parseRecordKey, recordInboundMax, recordMessageBytesMax, recordRequestTimeoutMs, recordServeTimeoutMs,
+  recordStreamsMax, recordsProtocol
+} from './constants.js'
+
+export interface RecordStoreHandlers {
+  /** Keep a checked record (key, kind, size and JSON are valid): STORED, ALREADY_HELD, CONFLICT or REFUSED. */
+  store: (store: Store, from: PeerId) => Ack
+  /** The value held for a (valid) key, or null. */
+  fetch: (key: string, from: PeerId) => Uint8Array<ArrayBuffer> | null
+}
+
+export interface RecordStoreProtocolComponents {
+  registrar: Registrar
+  connectionManager: ConnectionManager
+  logger: ComponentLogger
+}
+
+const codecs = { request: RecordRequest, response: RecordResponse }
+
+export class RecordStoreProtocol implements Startable {
+  readonly protocol: string
+  readonly stats = { storesServed: 0, fetchesServed: 0, busyRefused: 0, requestFailures: 0 }
+  private readonly log: Logger
+  private handlers: RecordStoreHandlers | null = null
+  private inFlight = 0
+
+  constructor (private readonly components: RecordStoreProtocolComponents, init: { network: string }) {
+    this.protocol = recordsProtocol(init.network)
+    this.log = components.logger.forComponent('mesh:records')
+  }
+
+  readonly [Symbol.toStringTag] = 'mesh:records'
+  readonly [serviceCapabilities] = ['mesh:records']
+
+  setHandlers (handlers: RecordStoreHandlers | null): void {
+    this.handlers = handlers
+  }
+
+  async start (): Promise<void> {
+    await this.components.registrar.handle(this.protocol, (stream, connection) => { void this.serve(stream, connection) }, {
+      maxInboundStreams: recordStreamsMax,
+      maxOutboundStreams: recordStreamsMax
+    })
+  }
+
+  async stop (): Promise<void> {
+    await this.components.registrar.unhandle(this.protocol)
+  }
+
+  /** Ask `peer` to keep a record. Rejects when it does not answer (timeout, reset, unreachable). */
+  async store (peer: PeerId, store: Store, signal: AbortSignal = AbortSignal.timeout(recordRequestTimeoutMs)): Promise<Ack> {
+    try {
+      const response = await request(this.components.connectionManager, peer, this.protocol, { store }, codecs,
+        { signal, maxDataLength: recordMessageBytesMax })
+      if (response.ack == null) throw new Error('answer to a store carries no ack')
+      return response.ack
+    } catch (err) {
+      this.stats.requestFailures++
+      this.log('store of %s on %p failed: %s', store.key, peer, (err as Error).message)
+      throw err
+    }
+  }
+
+  /**
+   * Ask `peer` for the value of `key`: the bytes, or null when it holds none. Rejects when it does not
+   * answer. The caller checks the value (it comes from another node).
+   */
+  async fetch (peer: PeerId, key: string, signal: AbortSignal = AbortSignal.timeout(recordRequestTimeoutMs)): Promise<Uint8Array | null> {
+    try {
+      const response = await request(this.components.connectionManager, peer, this.protocol, { fetch: { key, presenceOnly: false } }, codecs,
+        { signal, maxDataLength: recordMessageBytesMax })
+      if (response.record == null) throw new Error('answer to a fetch carries no record')
+      return response.record.found ? response.record.value : null
+    } catch (err) {
+      this.stats.requestFailures++
+      this.log('fetch of %s from %p failed: %s', key, peer, (err as Error).message)
+      throw err
+    }
+  }
+
+  /** Whether `peer` holds `key` (a Fetch without the value). Rejects when it does not answer. */
+  async has (peer: PeerId, key: string, signal: AbortSignal = AbortSignal.timeout(recordRequestTimeoutMs)): Promise<boolean> {
+    try {
+      const response = await request(this.components.connectionManager, peer, this.protocol, { fetch: { key, presenceOnly: true } }, codecs,
+        { signal, maxDataLength: recordMessageBytesMax })
+      if (response.record == null) throw new Error('answer to a fetch carries no record')
+      return response.record.found
+    } catch (err) {
+      this.stats.requestFailures++
+      this.log('presence check of %s on %p failed: %s', key, peer, (err as Error).message)
+      throw err
+    }
+  }
+
+  private async serve (stream: Stream, connection: Connection): Promise<void> {
+    if (this.inFlight >= recordInboundMax) {
+      this.stats.busyRefused++
+      stream.abort(new Error('too many record exchanges in flight'))
+      return
+    }
+    this.inFlight++
+    try {
+      await respond(stream, connection, codecs, { timeoutMs: recordServeTimeoutMs, maxDataLength: recordMessageBytesMax },
+        async (message, conn) => {
+          const handlers = this.handlers
+          if (message.store != null) {
+            this.stats.storesServed++
+            const store = message.store
+            const problem = checkRecord(store.key, store.kind, store.value)
+            if (problem != null) {
+              return { ack: { outcome: problem.problem === 'too-large' ? Ack.Outcome.TOO_LARGE : Ack.Outcome.INVALID, error: problem.message } }
+            }
+            if (handlers == null) return { ack: { outcome: Ack.Outcome.REFUSED, error: 'this node keeps no records' } }
+            return { ack: handlers.store(store, conn.remotePeer) }
+          }
+          if (message.fetch != null) {
+            this.stats.fetchesServed++
+            const key = message.fetch.key
+            const value = parseRecordKey(key) != null ? handlers?.fetch(key, conn.remotePeer) ?? null : null
+            if (value == null) return { record: { found: false, value: new Uint8Array(0) } }
+            return { record: { found: true, value: message.fetch.presenceOnly ? new Uint8Array(0) : value } }
+          }
+          return { ack: { outcome: Ack.Outcome.INVALID, error: 'neither store nor fetch' } }
+        },
+        err => { this.log('serving a record exchange to %p failed: %s', connection.remotePeer, err.message) })
+    } finally {
+      this.inFlight--
+    }
+  }
+}
+
+export function recordStoreProtocol (init: { network: string }): (components: RecordStoreProtocolComponents) => RecordStoreProtocol {
+  return (components) => new RecordStoreProtocol(components, init)
+}
