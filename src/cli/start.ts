@@ -153,6 +153,7 @@ export async function runStart (flags: Partial<Record<keyof NodeConfig, unknown>
       executor,
       members: () => node.status().members,
       setLoad: load => { node.setTaskLoad(load) },
+      records,
       log: line => { out(`${new Date().toISOString().slice(11, 23)} ${line}`, { event: 'log', message: line }) }
     })
     service.start()

@@ -27,6 +27,7 @@ import {
   PerformanceTracker, bidScore, capabilityMatch, chooseBid, chooseVictim, dhtOwner, matchThreshold, planMigrations, utilisation
 } from '../core/scheduler/index.js'
 import type { MemberView } from './mesh-node.js'
+import type { RecordStore } from './records.js'
 
 export interface TaskServiceInit {
   self: string
@@ -42,6 +43,8 @@ export interface TaskServiceInit {
   log: (line: string) => void
   /** Scheduling, stealing and balancing rounds. */
   intervalMs?: number
+  /** Payload and result records on the 3 XOR-closest members (src/runtime/records.ts). */
+  records?: Pick<RecordStore, 'put' | 'get'>
 }
 
 export interface SubmitInput {
@@ -65,7 +68,7 @@ const retryMsMin = 250
 const retryMsMax = 8_000
 
 export class TaskService {
-  readonly stats = { submitted: 0, auctions: 0, awards: 0, dhtRoutes: 0, noBids: 0, steals: 0, stolen: 0, migrations: 0, failovers: 0, started: 0, completed: 0, failed: 0, proposalErrors: 0 }
+  readonly stats = { submitted: 0, auctions: 0, awards: 0, dhtRoutes: 0, noBids: 0, steals: 0, stolen: 0, migrations: 0, failovers: 0, started: 0, completed: 0, failed: 0, proposalErrors: 0, recordsStored: 0, recordErrors: 0 }
   private readonly tracker = new PerformanceTracker()
   /** task id → when this node may try to schedule it again (backoff), and the current delay */
   private readonly retry = new Map<string, { atMs: number, delayMs: number }>()
@@ -124,6 +127,7 @@ export class TaskService {
     const parsed = JSON.parse(result) as { ok: boolean, error?: string }
     if (!parsed.ok) throw new TaskError(parsed.error ?? 'refused', 409)
     this.stats.submitted++
+    this.storeRecord(id, 'payload', input.payload)
     this.reconcileSoon()
     this.scheduleAll() // our own task: schedule it now, not at the next round
     return { id, seq }
@@ -232,8 +236,21 @@ export class TaskService {
     const op = outcome.ok
       ? { op: 'task.complete', id: run.id, assignment: run.assignment, result: outcome.result }
       : { op: 'task.fail', id: run.id, assignment: run.assignment, error: truncateUtf8(outcome.error, 1000) }
-    void this.proposeOnce(`${run.id}/${run.assignment}/done`, op)
+    void this.proposeOnce(`${run.id}/${run.assignment}/done`, op).then(accepted => {
+      if (accepted && outcome.ok) this.storeRecord(run.id, 'result', outcome.result)
+    })
     this.publishLoad()
+  }
+
+  /** Replicate a payload or an accepted result on the task's 3 closest members (best effort, logged). */
+  private storeRecord (id: string, kind: 'payload' | 'result', value: string): void {
+    const records = this.init.records
+    if (records == null) return
+    this.stats.recordsStored++
+    void records.put(id, kind, value).catch(err => {
+      this.stats.recordErrors++
+      this.init.log(`tasks: storing the ${kind} record of ${id} failed: ${(err as Error).message}`)
+    })
   }
 
   private async proposeOnce (key: string, op: Record<string, unknown>): Promise<boolean> {

@@ -152,6 +152,20 @@ describe('task distribution across 6 processes', () => {
       const firstAssign = view.history.find(h => h.event === 'assigned')
       expect(firstAssign?.node, view.id).toBe(closest?.peerId)
     }
+    // the payload and the accepted result are also records on the task's 3 closest members: any node reads them
+    for (const view of views.slice(0, 5)) {
+      const reader = nodes[3] as NodeProcess
+      const payload = await waitUntil(`the payload record of ${view.id}`, 30_000, async () => {
+        const res = await api<{ value?: unknown }>(reader, 'GET', `/v1/records/payload/${view.id}`)
+        return res.status === 200 ? res.body.value : undefined
+      }, 250)
+      expect(payload).toEqual({ i: Number(view.id.split('-')[1]) })
+      const result = await waitUntil(`the result record of ${view.id}`, 30_000, async () => {
+        const res = await api<{ value?: unknown }>(reader, 'GET', `/v1/records/result/${view.id}`)
+        return res.status === 200 ? res.body.value : undefined
+      }, 250)
+      expect(result).toEqual(JSON.parse(view.result as string))
+    }
   }, 180_000)
 
   it('kill -9 of a worker with running and queued tasks: they are reassigned and complete, one result each', async () => {
