@@ -17,18 +17,10 @@ import { MeshApplication, validateOperation } from '../core/app/application.js'
 import type { ProposalStatus } from '../core/app/application.js'
 import { NoQuorumError } from '../runtime/consensus.js'
 import type { PbftConsensus } from '../runtime/consensus.js'
-import { HttpError } from './server.js'
+import { HttpError, pathParts } from './server.js'
 import type { RouteHandler } from './server.js'
 
 const proposalStatuses = new Set(['open', 'approved', 'rejected', 'expired'])
-
-function decode (part: string): string {
-  try {
-    return decodeURIComponent(part)
-  } catch {
-    throw new HttpError(400, `bad URL escape in "${part}"`)
-  }
-}
 
 export function consensusRoutes (consensus: () => PbftConsensus | null, app: () => MeshApplication | null): RouteHandler {
   const need = (): { consensus: PbftConsensus } => {
@@ -68,7 +60,7 @@ export function consensusRoutes (consensus: () => PbftConsensus | null, app: () 
   }
 
   return async (method, url, body) => {
-    const parts = url.pathname.split('/').filter(p => p !== '').map(decode)
+    const parts = pathParts(url)
     if (parts[0] !== 'v1') return null
     const object = (typeof body === 'object' && body != null ? body : {}) as Record<string, unknown>
     if (parts[1] === 'consensus' && parts.length === 2 && method === 'GET') {

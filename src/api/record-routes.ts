@@ -10,16 +10,8 @@
 import { RecordError } from '../runtime/records.js'
 import type { RecordStore } from '../runtime/records.js'
 import { isRecordKind, isTaskId, recordKey, recordValueBytesMax } from '../../protocols/records/constants.js'
-import { HttpError } from './server.js'
+import { HttpError, pathParts } from './server.js'
 import type { RouteHandler } from './server.js'
-
-function decode (part: string): string {
-  try {
-    return decodeURIComponent(part)
-  } catch {
-    throw new HttpError(400, `bad URL escape in "${part}"`)
-  }
-}
 
 export function recordRoutes (store: () => RecordStore | null): RouteHandler {
   const need = (): RecordStore => {
@@ -28,7 +20,7 @@ export function recordRoutes (store: () => RecordStore | null): RouteHandler {
     return s
   }
   return async (method, url, body) => {
-    const parts = url.pathname.split('/').filter(p => p !== '').map(decode)
+    const parts = pathParts(url)
     if (parts[0] !== 'v1' || parts[1] !== 'records') return null
     if (parts.length === 2 && method === 'GET') return { code: 200, body: need().stats() }
     if (parts.length !== 4 || (method !== 'GET' && method !== 'PUT')) return null

@@ -59,6 +59,17 @@ export class HttpError extends Error {
   }
 }
 
+/** The parts of a URL path, percent-decoded; a bad escape is a 400. */
+export function pathParts (url: URL): string[] {
+  return url.pathname.split('/').filter(p => p !== '').map(part => {
+    try {
+      return decodeURIComponent(part)
+    } catch {
+      throw new HttpError(400, `bad URL escape in "${part}"`)
+    }
+  })
+}
+
 async function readBody (req: IncomingMessage): Promise<unknown> {
   const chunks: Buffer[] = []
   let size = 0

@@ -11,7 +11,7 @@ import type { MeshApplication } from '../core/app/application.js'
 import { NoQuorumError } from '../runtime/consensus.js'
 import { TaskError } from '../runtime/tasks.js'
 import type { SubmitInput, TaskService } from '../runtime/tasks.js'
-import { HttpError } from './server.js'
+import { HttpError, pathParts } from './server.js'
 import type { RouteHandler } from './server.js'
 
 const states = new Set(['pending', 'assigned', 'running', 'completed', 'failed', 'cancelled'])
@@ -54,14 +54,6 @@ export function parseSubmission (body: unknown): SubmitInput {
   return input
 }
 
-function decode (part: string): string {
-  try {
-    return decodeURIComponent(part)
-  } catch {
-    throw new HttpError(400, `bad URL escape in "${part}"`)
-  }
-}
-
 export function taskRoutes (service: () => TaskService | null, app: () => MeshApplication | null): RouteHandler {
   const need = (): { service: TaskService, app: MeshApplication } => {
     const s = service()
@@ -77,7 +69,7 @@ export function taskRoutes (service: () => TaskService | null, app: () => MeshAp
   }
 
   return async (method, url, body) => {
-    const parts = url.pathname.split('/').filter(p => p !== '').map(decode)
+    const parts = pathParts(url)
     if (parts[0] !== 'v1' || parts[1] !== 'tasks') return null
     const id = parts[2]
     if (parts.length === 2 && method === 'POST') {

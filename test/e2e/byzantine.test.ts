@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { spawnSync } from 'node:child_process'
 import { join } from 'node:path'
-import { Cluster, meshBin, waitUntil } from './harness.js'
+import { api, Cluster, meshBin, waitUntil } from './harness.js'
 import type { NodeProcess } from './harness.js'
 
 interface ConsensusView { view: number, primary: string, active: boolean, lastExecuted: number, byzantine?: { mode: string, equivocations: number } }
@@ -17,15 +17,6 @@ describe('an equivocating primary among 4 validator processes', () => {
   const cluster = new Cluster({ heartbeatIntervalMs: 500, failureTimeoutMs: 3000 })
   const validators: NodeProcess[] = []
 
-  async function api<T> (node: NodeProcess, method: string, path: string, body?: unknown): Promise<{ status: number, body: T }> {
-    const res = await fetch(`${node.api}${path}`, {
-      method,
-      headers: body !== undefined ? { 'content-type': 'application/json' } : {},
-      body: body !== undefined ? JSON.stringify(body) : undefined,
-      signal: AbortSignal.timeout(30_000)
-    })
-    return { status: res.status, body: await res.json() as T }
-  }
   const consensus = async (node: NodeProcess): Promise<ConsensusView> => (await api<ConsensusView>(node, 'GET', '/v1/consensus')).body
 
   beforeAll(async () => {

@@ -10,7 +10,7 @@ import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { multiaddr } from '@multiformats/multiaddr'
 import { peerIdFromString } from '@libp2p/peer-id'
-import { Cluster, meshBin, startRoguePeer, waitUntil } from './harness.js'
+import { api, Cluster, meshBin, startRoguePeer, waitUntil } from './harness.js'
 import type { NodeProcess } from './harness.js'
 import type { MeshLibp2p } from '../../bootstrap/libp2p.js'
 import { PbftFrame } from '../../protocols/pbft/pbft.js'
@@ -27,15 +27,6 @@ describe('pBFT across 4 validator processes and an observer', () => {
   let rogue: MeshLibp2p | undefined
   const acknowledged = new Map<string, string>()
 
-  async function api<T> (node: NodeProcess, method: string, path: string, body?: unknown): Promise<{ status: number, body: T }> {
-    const res = await fetch(`${node.api}${path}`, {
-      method,
-      headers: body !== undefined ? { 'content-type': 'application/json' } : {},
-      body: body !== undefined ? JSON.stringify(body) : undefined,
-      signal: AbortSignal.timeout(30_000)
-    })
-    return { status: res.status, body: await res.json() as T }
-  }
 
   async function put (node: NodeProcess, key: string, value: string): Promise<number> {
     const res = await api<{ ok: boolean, seq: number, error?: string }>(node, 'PUT', `/v1/memory/t/${key}`, { value })

@@ -84,6 +84,22 @@ export async function waitUntil<T> (description: string, timeoutMs: number, prob
   }
 }
 
+/**
+ * One JSON request to a node's HTTP API (the bearer token when the node has one); resolves with the
+ * status and the parsed body whatever the status.
+ */
+export async function api<T> (node: NodeProcess, method: string, path: string, body?: unknown, timeoutMs = 60_000): Promise<{ status: number, body: T }> {
+  const headers: Record<string, string> = body !== undefined ? { 'content-type': 'application/json' } : {}
+  if (node.token != null) headers.authorization = `Bearer ${node.token}`
+  const res = await fetch(`${node.api}${path}`, {
+    method,
+    headers,
+    body: body !== undefined ? JSON.stringify(body) : undefined,
+    signal: AbortSignal.timeout(timeoutMs)
+  })
+  return { status: res.status, body: await res.json() as T }
+}
+
 export class Cluster {
   readonly root: string
   readonly network: string

@@ -12,7 +12,7 @@ import { createHash } from 'node:crypto'
 import { request as httpRequest } from 'node:http'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
-import { Cluster, sleep, startRoguePeer, waitUntil } from './harness.js'
+import { api, Cluster, sleep, startRoguePeer, waitUntil } from './harness.js'
 import type { NodeProcess } from './harness.js'
 import type { MeshLibp2p } from '../../bootstrap/libp2p.js'
 import { Ack } from '../../protocols/records/records.js'
@@ -54,15 +54,6 @@ describe('task records on the 3 XOR-closest members (6 processes)', () => {
   let rogue: MeshLibp2p | undefined
   const payload = { task: 't1', input: [1, 2, 3], note: 'stored on 3 nodes' }
 
-  async function api<T> (node: NodeProcess, method: string, path: string, body?: unknown): Promise<{ status: number, body: T }> {
-    const res = await fetch(`${node.api}${path}`, {
-      method,
-      headers: body !== undefined ? { 'content-type': 'application/json' } : {},
-      body: body !== undefined ? JSON.stringify(body) : undefined,
-      signal: AbortSignal.timeout(30_000)
-    })
-    return { status: res.status, body: await res.json() as T }
-  }
 
   /** PUT a raw body with node:http; the status, or undefined when the connection was reset first. */
   async function putRaw (node: NodeProcess, path: string, body: string): Promise<number | undefined> {

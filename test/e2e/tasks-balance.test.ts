@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { spawnSync } from 'node:child_process'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { Cluster, meshBin, waitUntil } from './harness.js'
+import { api, Cluster, meshBin, waitUntil } from './harness.js'
 import type { NodeProcess } from './harness.js'
 
 interface TaskView { id: string, state: string, assignee: string | null, history: Array<{ seq: number, event: string, node?: string }> }
@@ -27,15 +27,6 @@ describe('auctions and load shedding', () => {
   let seed = ''
   let handlersConfig = ''
 
-  async function api<T> (node: NodeProcess, method: string, path: string, body?: unknown): Promise<{ status: number, body: T }> {
-    const res = await fetch(`${node.api}${path}`, {
-      method,
-      headers: body !== undefined ? { 'content-type': 'application/json' } : {},
-      body: body !== undefined ? JSON.stringify(body) : undefined,
-      signal: AbortSignal.timeout(60_000)
-    })
-    return { status: res.status, body: await res.json() as T }
-  }
   const submit = async (node: NodeProcess, body: Record<string, unknown>): Promise<string> => {
     const res = await api<{ id: string, error?: string }>(node, 'POST', '/v1/tasks', body)
     if (res.status !== 202) throw new Error(`submit: ${res.status} ${res.body.error ?? ''}`)

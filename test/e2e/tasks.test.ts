@@ -12,7 +12,7 @@ import { createHash } from 'node:crypto'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { peerIdFromString } from '@libp2p/peer-id'
-import { Cluster, meshBin, waitUntil } from './harness.js'
+import { api, Cluster, meshBin, waitUntil } from './harness.js'
 import type { NodeProcess } from './harness.js'
 
 interface TaskView {
@@ -35,15 +35,6 @@ describe('task distribution across 6 processes', () => {
   let genesisPath = ''
   let seed = ''
 
-  async function api<T> (node: NodeProcess, method: string, path: string, body?: unknown, timeoutMs = 60_000): Promise<{ status: number, body: T }> {
-    const res = await fetch(`${node.api}${path}`, {
-      method,
-      headers: body !== undefined ? { 'content-type': 'application/json' } : {},
-      body: body !== undefined ? JSON.stringify(body) : undefined,
-      signal: AbortSignal.timeout(timeoutMs)
-    })
-    return { status: res.status, body: await res.json() as T }
-  }
 
   async function submit (node: NodeProcess, task: Record<string, unknown>): Promise<string> {
     for (let attempt = 0; ; attempt++) {
