@@ -7,10 +7,9 @@
  * - the RTT floor: libp2p ping between the same processes (each node's measured rttMs to the others);
  * - latency ÷ RTT.
  */
-import { spawnSync } from 'node:child_process'
 import { join } from 'node:path'
-import { Cluster, meshBin, waitUntil } from '../e2e/harness.js'
-import type { NodeProcess } from '../e2e/harness.js'
+import { Cluster, waitUntil } from '../e2e/harness.js'
+import type { NodeProcess, TestnetNode } from '../e2e/harness.js'
 import { progress } from './cluster.js'
 import { distribution, round } from './stats.js'
 import { cpuSeconds } from './proc.js'
@@ -103,11 +102,8 @@ async function throughputPhase (nodes: NodeProcess[], label: string, concurrency
 export async function runConsensusBench (n: number, options: { sequential: number, phases: Array<{ concurrency: number, writes: number }> }): Promise<Record<string, unknown>> {
   const cluster = new Cluster({ heartbeatIntervalMs: 1000, failureTimeoutMs: 10000 })
   try {
-    const dir = join(cluster.root, 'testnet')
-    const made = spawnSync(process.execPath, [meshBin, 'testnet', '--nodes', String(n), '--dir', dir, '--network', cluster.network, '--json'], { encoding: 'utf8' })
-    if (made.status !== 0) throw new Error(`mesh testnet failed: ${made.stderr}`)
-    const testnet = JSON.parse(made.stdout) as { nodes: Array<{ name: string, dataDir: string, config: string }> }
-    const first = testnet.nodes[0] as { name: string, dataDir: string, config: string }
+    const testnet = { nodes: cluster.testnet(n) }
+    const first = testnet.nodes[0] as TestnetNode
     const seed = await cluster.start(first.name, { dataDir: first.dataDir, extraArgs: ['--config', first.config] })
     const seedAddress = seed.runtime.multiaddrs[0] as string
     const nodes = [seed, ...await Promise.all(testnet.nodes.slice(1).map(async v =>

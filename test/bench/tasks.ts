@@ -10,10 +10,9 @@
  *   CPU seconds per node process, per task.
  * The caller owns the cluster (and stops it).
  */
-import { spawnSync } from 'node:child_process'
 import { join } from 'node:path'
-import { meshBin, sleep, waitUntil } from '../e2e/harness.js'
-import type { Cluster, NodeProcess } from '../e2e/harness.js'
+import { sleep, waitUntil } from '../e2e/harness.js'
+import type { Cluster, NodeProcess, TestnetNode } from '../e2e/harness.js'
 import { progress } from './cluster.js'
 import { cpuSeconds } from './proc.js'
 import { distribution, round } from './stats.js'
@@ -123,12 +122,9 @@ async function schedulerOf (node: NodeProcess): Promise<Record<string, number>> 
 
 /** 4 validators from `mesh testnet`, started through the harness, connected and seeing each other's capabilities. */
 export async function startTaskMesh (cluster: Cluster, maxConcurrent: number): Promise<NodeProcess[]> {
-  const dir = join(cluster.root, 'testnet')
-  const made = spawnSync(process.execPath, [meshBin, 'testnet', '--nodes', '4', '--dir', dir, '--network', cluster.network, '--json'], { encoding: 'utf8' })
-  if (made.status !== 0) throw new Error(`mesh testnet failed: ${made.stderr}`)
-  const testnet = JSON.parse(made.stdout) as { nodes: Array<{ name: string, dataDir: string, config: string }> }
+  const testnet = { nodes: cluster.testnet(4) }
   const extra = (config: string): string[] => ['--config', config, '--capabilities', 'echo,sha256', '--max-concurrent', String(maxConcurrent)]
-  const first = testnet.nodes[0] as { name: string, dataDir: string, config: string }
+  const first = testnet.nodes[0] as TestnetNode
   const seed = await cluster.start(first.name, { dataDir: first.dataDir, extraArgs: extra(first.config) })
   const seedAddress = seed.runtime.multiaddrs[0] as string
   const nodes = [seed, ...await Promise.all(testnet.nodes.slice(1).map(async v =>

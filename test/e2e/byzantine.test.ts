@@ -6,10 +6,9 @@
  * every acknowledged write is held identically by the three honest validators.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { spawnSync } from 'node:child_process'
 import { join } from 'node:path'
-import { api, Cluster, meshBin, waitUntil } from './harness.js'
-import type { NodeProcess } from './harness.js'
+import { api, Cluster, waitUntil } from './harness.js'
+import type { NodeProcess, TestnetNode } from './harness.js'
 
 interface ConsensusView { view: number, primary: string, active: boolean, lastExecuted: number, byzantine?: { mode: string, equivocations: number } }
 
@@ -20,11 +19,8 @@ describe('an equivocating primary among 4 validator processes', () => {
   const consensus = async (node: NodeProcess): Promise<ConsensusView> => (await api<ConsensusView>(node, 'GET', '/v1/consensus')).body
 
   beforeAll(async () => {
-    const dir = join(cluster.root, 'testnet')
-    const made = spawnSync(process.execPath, [meshBin, 'testnet', '--nodes', '4', '--dir', dir, '--network', cluster.network, '--json'], { encoding: 'utf8' })
-    expect(made.status, made.stderr).toBe(0)
-    const testnet = JSON.parse(made.stdout) as { nodes: Array<{ name: string, dataDir: string, config: string }> }
-    const first = testnet.nodes[0] as { name: string, dataDir: string, config: string }
+    const testnet = { nodes: cluster.testnet(4) }
+    const first = testnet.nodes[0] as TestnetNode
     // validator-1 is the primary of view 0: it lies
     validators.push(await cluster.start(first.name, { dataDir: first.dataDir, extraArgs: ['--config', first.config], env: { MESH_TEST_BYZANTINE: 'equivocate' } }))
     const seed = validators[0]?.runtime.multiaddrs[0] as string

@@ -5,13 +5,12 @@
  * catches up and agrees; a forged PRE-PREPARE from a non-validator is ignored.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { spawnSync } from 'node:child_process'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { multiaddr } from '@multiformats/multiaddr'
 import { peerIdFromString } from '@libp2p/peer-id'
-import { api, Cluster, meshBin, startRoguePeer, waitUntil } from './harness.js'
-import type { NodeProcess } from './harness.js'
+import { api, Cluster, startRoguePeer, waitUntil } from './harness.js'
+import type { NodeProcess, TestnetNode } from './harness.js'
 import type { MeshLibp2p } from '../../bootstrap/libp2p.js'
 import { PbftFrame } from '../../protocols/pbft/pbft.js'
 import { canonicalJson } from '../../src/core/pbft/types.js'
@@ -38,10 +37,7 @@ describe('pBFT across 4 validator processes and an observer', () => {
   const consensus = async (node: NodeProcess): Promise<ConsensusView> => (await api<ConsensusView>(node, 'GET', '/v1/consensus')).body
 
   beforeAll(async () => {
-    const dir = join(cluster.root, 'testnet')
-    const made = spawnSync(process.execPath, [meshBin, 'testnet', '--nodes', '4', '--dir', dir, '--network', cluster.network, '--json'], { encoding: 'utf8' })
-    expect(made.status, made.stderr).toBe(0)
-    const testnet = JSON.parse(made.stdout) as { nodes: Array<{ name: string, dataDir: string, config: string }> }
+    const testnet = { nodes: cluster.testnet(4) }
     // checkpoints every 16 sequence numbers (default 128), so these tests pass several stable checkpoints
     for (const n of testnet.nodes) {
       const path = join(n.dataDir, 'genesis.json')
@@ -50,7 +46,7 @@ describe('pBFT across 4 validator processes and an observer', () => {
       writeFileSync(path, JSON.stringify(genesis, null, 2))
     }
     // flags (OS-chosen ports) override the testnet's config files; node-1 is the seed
-    const first = testnet.nodes[0] as { name: string, dataDir: string, config: string }
+    const first = testnet.nodes[0] as TestnetNode
     validators.push(await cluster.start(first.name, { dataDir: first.dataDir, extraArgs: ['--config', first.config] }))
     const seed = validators[0]?.runtime.multiaddrs[0] as string
     validators.push(...await Promise.all(testnet.nodes.slice(1).map(async n =>

@@ -2,7 +2,7 @@
  * Multi-process test harness: spawns real `node bin/mesh.js start` processes (compiled code), waits
  * for conditions by polling their HTTP API with a deadline, and kills everything it started by PID.
  */
-import { spawn } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
 import { existsSync, mkdtempSync, openSync, readFileSync, rmSync, mkdirSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -100,6 +100,13 @@ export async function api<T> (node: NodeProcess, method: string, path: string, b
   return { status: res.status, body: await res.json() as T }
 }
 
+/** One validator of `mesh testnet`: its name, data dir and config file. */
+export interface TestnetNode {
+  name: string
+  dataDir: string
+  config: string
+}
+
 export class Cluster {
   readonly root: string
   readonly network: string
@@ -109,6 +116,13 @@ export class Cluster {
   constructor (readonly options: ClusterOptions = {}) {
     this.root = mkdtempSync(join(tmpdir(), 'mesh-test-'))
     this.network = options.network ?? `t${process.pid}x${Math.floor(Math.random() * 1e6)}`
+  }
+
+  /** `mesh testnet --nodes n` into this cluster's directory: n validator data dirs, configs and a shared genesis. */
+  testnet (n: number): TestnetNode[] {
+    const made = spawnSync(process.execPath, [meshBin, 'testnet', '--nodes', String(n), '--dir', join(this.root, 'testnet'), '--network', this.network, '--json'], { encoding: 'utf8' })
+    if (made.status !== 0) throw new Error(`mesh testnet failed (exit ${String(made.status)}): ${made.stderr}`)
+    return (JSON.parse(made.stdout) as { nodes: TestnetNode[] }).nodes
   }
 
   /** Spawn `mesh start` and wait until it has written runtime.json. */

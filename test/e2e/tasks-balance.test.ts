@@ -10,10 +10,9 @@
  *   still completes exactly once.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { spawnSync } from 'node:child_process'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { api, Cluster, meshBin, waitUntil } from './harness.js'
+import { api, Cluster, waitUntil } from './harness.js'
 import type { NodeProcess } from './harness.js'
 
 interface TaskView { id: string, state: string, assignee: string | null, history: Array<{ seq: number, event: string, node?: string }> }
@@ -35,10 +34,7 @@ describe('auctions and load shedding', () => {
   const task = async (node: NodeProcess, id: string): Promise<TaskView> => (await api<TaskView>(node, 'GET', `/v1/tasks/${id}`)).body
 
   beforeAll(async () => {
-    const dir = join(cluster.root, 'testnet')
-    const made = spawnSync(process.execPath, [meshBin, 'testnet', '--nodes', '4', '--dir', dir, '--network', cluster.network, '--json'], { encoding: 'utf8' })
-    expect(made.status, made.stderr).toBe(0)
-    const testnet = JSON.parse(made.stdout) as { nodes: Array<{ name: string, dataDir: string, config: string }> }
+    const testnet = { nodes: cluster.testnet(4) }
     genesisPath = join((testnet.nodes[0] as { dataDir: string }).dataDir, 'genesis.json')
     // "hold" sleeps 20 s; "slow" 1 s: external commands (node scripts reading the payload on stdin)
     const script = (ms: number): string => `let s = ""; process.stdin.on("data", d => { s += d }); process.stdin.on("end", () => setTimeout(() => { process.stdout.write(s) }, ${ms}))\n`

@@ -7,12 +7,11 @@
  * with a slow external handler sheds queued work.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { spawnSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { peerIdFromString } from '@libp2p/peer-id'
-import { api, Cluster, meshBin, waitUntil } from './harness.js'
+import { api, Cluster, waitUntil } from './harness.js'
 import type { NodeProcess } from './harness.js'
 
 interface TaskView {
@@ -60,10 +59,7 @@ describe('task distribution across 6 processes', () => {
     await cluster.start(name, { dataDir, bootstrap: seed !== '' ? [seed] : [], extraArgs })
 
   beforeAll(async () => {
-    const dir = join(cluster.root, 'testnet')
-    const made = spawnSync(process.execPath, [meshBin, 'testnet', '--nodes', '4', '--dir', dir, '--network', cluster.network, '--json'], { encoding: 'utf8' })
-    expect(made.status, made.stderr).toBe(0)
-    const testnet = JSON.parse(made.stdout) as { nodes: Array<{ name: string, dataDir: string, config: string }> }
+    const testnet = { nodes: cluster.testnet(4) }
     genesisPath = join((testnet.nodes[0] as { dataDir: string }).dataDir, 'genesis.json')
     const caps = ['echo,sha256', 'echo,sleep', 'echo,sha256,sleep', 'sleep']
     for (const [i, v] of testnet.nodes.entries()) {

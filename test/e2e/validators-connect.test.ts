@@ -7,13 +7,11 @@
  * --bootstrap pointing at it): every link to it comes back, in both directions.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { spawnSync } from 'node:child_process'
 import { join } from 'node:path'
-import { Cluster, meshBin, waitUntil } from './harness.js'
-import type { NodeProcess } from './harness.js'
+import { Cluster, waitUntil } from './harness.js'
+import type { NodeProcess, TestnetNode } from './harness.js'
 
 interface ConsensusValidators { validators: Array<{ peerId: string, name: string, connected: boolean, self: boolean }> }
-interface TestnetNode { name: string, dataDir: string, config: string }
 
 const budget = ['--min-peers', '1', '--max-peers', '1']
 
@@ -39,10 +37,7 @@ describe('validators keep direct links to every validator beyond --max-peers', (
   }
 
   beforeAll(async () => {
-    const dir = join(cluster.root, 'testnet')
-    const made = spawnSync(process.execPath, [meshBin, 'testnet', '--nodes', '4', '--dir', dir, '--network', cluster.network, '--json'], { encoding: 'utf8' })
-    expect(made.status, made.stderr).toBe(0)
-    testnet.push(...(JSON.parse(made.stdout) as { nodes: TestnetNode[] }).nodes)
+    testnet.push(...cluster.testnet(4))
     // flags (OS-chosen ports, the peer budget) override the testnet's config files; validator-1 is the seed
     const first = testnet[0] as TestnetNode
     validators.push(await cluster.start(first.name, { dataDir: first.dataDir, extraArgs: ['--config', first.config, ...budget] }))
