@@ -50,6 +50,13 @@ export function peersView (status: NodeStatus, connections: ConnectionView[]): u
 /** An extra route handler: resolves to a response, or null when the route is not its own. */
 export type RouteHandler = (method: string, url: URL, body: unknown) => Promise<{ code: number, body: unknown } | null>
 
+/**
+ * A route that writes its own response (HTML, Prometheus text, server-sent events): resolves to true
+ * when it handled the request, false when the route is not its own. Runs after the token check and
+ * before the JSON routes; the body is not read for it.
+ */
+export type RawRouteHandler = (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<boolean> | boolean
+
 /** Request bodies above this are refused (a memory value is ≤ 64 KiB; JSON escaping can double it). */
 const bodyBytesMax = 512 * 1024
 
@@ -86,7 +93,7 @@ async function readBody (req: IncomingMessage): Promise<unknown> {
   }
 }
 
-export async function startApi (source: ApiSource, options: ApiOptions, routes: RouteHandler[] = []): Promise<RunningApi> {
+export async function startApi (source: ApiSource, options: ApiOptions, routes: RouteHandler[] = [], rawRoutes: RawRouteHandler[] = []): Promise<RunningApi> {
   const server = createServer((req, res) => {
     void (async () => {
       try {
@@ -96,6 +103,9 @@ export async function startApi (source: ApiSource, options: ApiOptions, routes: 
           return
         }
         const method = req.method ?? 'GET'
+        for (const route of rawRoutes) {
+          if (await route(req, res, url)) return
+        }
         if (method === 'GET' || method === 'HEAD') {
           switch (url.pathname) {
             case '/health': {
@@ -118,6 +128,7 @@ export async function startApi (source: ApiSource, options: ApiOptions, routes: 
         }
         send(res, 404, { error: `no route ${method} ${url.pathname}; see the README's API section` })
       } catch (err) {
+        if (res.headersSent) { res.destroy(); return }
         if (err instanceof HttpError) send(res, err.code, { error: err.message })
         else send(res, 500, { error: (err as Error).message })
       }

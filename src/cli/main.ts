@@ -107,6 +107,10 @@ Examples:
 
   addConsensusCommands(program, addClientOptions, clientOptions)
   addTaskCommands(program, addClientOptions, clientOptions)
+  // ── operating the mesh: each feature adds its commands below ──
+  // [messaging]
+  // [metrics]
+  // [mcp]
 
   program.command('testnet')
     .description('write N validator data dirs (keys, a shared genesis.json, a config.json each) for a local test net')

@@ -5,6 +5,7 @@ import type { NodeConfig } from '../runtime/config.js'
 import { acquireLock, ensureDataDir, loadIdentity, nextIncarnation, removeRuntimeInfo, writeRuntimeInfo } from '../runtime/data-dir.js'
 import { MeshNode } from '../runtime/mesh-node.js'
 import { startApi } from '../api/server.js'
+import type { RawRouteHandler, RouteHandler } from '../api/server.js'
 import { consensusRoutes } from '../api/consensus-routes.js'
 import { CliError } from './client.js'
 import { existsSync } from 'node:fs'
@@ -159,9 +160,17 @@ export async function runStart (flags: Partial<Record<keyof NodeConfig, unknown>
     service.start()
     tasks = service
   }
+  const routes: RouteHandler[] = [consensusRoutes(() => node.consensus, () => app), taskRoutes(() => tasks, () => app), recordRoutes(() => records)]
+  const rawRoutes: RawRouteHandler[] = []
+  /** Stopped in order at shutdown, before the node itself. */
+  const stoppers: Array<() => void | Promise<void>> = []
+  // ── operating the mesh: each feature wires itself below (messaging, metrics, topology page) ──
+  // [messaging]
+  // [metrics]
+  // [topology]
   let api
   try {
-    api = await startApi(node, { ...config.api, token: config.apiToken }, [consensusRoutes(() => node.consensus, () => app), taskRoutes(() => tasks, () => app), recordRoutes(() => records)])
+    api = await startApi(node, { ...config.api, token: config.apiToken }, routes, rawRoutes)
   } catch (err) {
     records.stop()
     await node.stop()
@@ -212,6 +221,7 @@ export async function runStart (flags: Partial<Record<keyof NodeConfig, unknown>
     void (async () => {
       try {
         await api.close()
+        for (const stop of stoppers) await stop()
         tasks?.stop()
         records.stop()
         await node.stop()
