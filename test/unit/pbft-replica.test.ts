@@ -137,6 +137,21 @@ describe('pBFT replica: normal case', () => {
     net.agree()
   })
 
+  it('a single validator (n = 1, f = 0) commits on its own: no PREPARE is needed; it survives a restart', () => {
+    const net = new Net(1)
+    for (let i = 1; i <= 6; i++) net.submit(0, request('c1', i, `put k${i} ${i}`))
+    net.drain()
+    for (let i = 1; i <= 6; i++) expect(net.done('c1', i, 0), `request ${i}`).toBe(true)
+    expect(net.views[0]).toBe(0)
+    net.down.add(0)
+    net.restart(0)
+    expect(net.replicas[0]?.status().lastExecuted).toBe(net.committed[0]?.size)
+    net.submit(0, request('c1', 7, 'get k6'))
+    net.drain()
+    net.advance(500)
+    expect(net.replies.filter(r => r.request.requestId === 7).map(r => r.result)).toContain('6')
+  })
+
   it('a duplicate request executes once and is answered again', () => {
     const net = new Net()
     net.submit(0, request('c1', 1, 'put a 1'))

@@ -365,8 +365,9 @@ export class Replica {
   private checkPrepared (entry: Entry, view: number, digest: Digest): void {
     const prePrepare = entry.prePrepares.get(view)
     if (prePrepare == null || prePrepare.digest !== digest) return
-    const voters = entry.prepares.get(voteKey(view, digest))
-    if (voters == null || voters.size < 2 * this.f) return
+    // with f = 0 (a single validator) no PREPARE is needed, so none may have been recorded
+    const voters = entry.prepares.get(voteKey(view, digest)) ?? new Map<ReplicaId, Prepare>()
+    if (voters.size < 2 * this.f) return
     if (entry.preparedCertificate == null || entry.preparedCertificate.prePrepare.view < view) {
       entry.preparedCertificate = { prePrepare, prepares: [...voters.values()].slice(0, 2 * this.f) }
     }
@@ -935,8 +936,8 @@ export class Replica {
     // rebuild prepared certificates from the votes
     for (const entry of this.log.values()) {
       for (const [view, pp] of entry.prePrepares) {
-        const voters = entry.prepares.get(voteKey(view, pp.digest))
-        if (voters != null && voters.size >= 2 * this.f && (entry.preparedCertificate == null || entry.preparedCertificate.prePrepare.view < view)) {
+        const voters = entry.prepares.get(voteKey(view, pp.digest)) ?? new Map<ReplicaId, Prepare>()
+        if (voters.size >= 2 * this.f && (entry.preparedCertificate == null || entry.preparedCertificate.prePrepare.view < view)) {
           entry.preparedCertificate = { prePrepare: pp, prepares: [...voters.values()].slice(0, 2 * this.f) }
         }
       }
