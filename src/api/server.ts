@@ -57,8 +57,11 @@ export type RouteHandler = (method: string, url: URL, body: unknown) => Promise<
  */
 export type RawRouteHandler = (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<boolean> | boolean
 
-/** Request bodies above this are refused (a memory value is ≤ 64 KiB; JSON escaping can double it). */
-const bodyBytesMax = 512 * 1024
+/**
+ * Request bodies above this are refused: a task payload is ≤ 1 MiB of JSON (sent as a JSON value, or
+ * as escaped text by scripts, which can double it); a memory value is ≤ 64 KiB.
+ */
+const bodyBytesMax = 3 * 1024 * 1024
 
 export class HttpError extends Error {
   constructor (readonly code: number, message: string) {

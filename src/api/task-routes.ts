@@ -4,10 +4,11 @@
  *
  *   POST   /v1/tasks[?wait=1&timeoutMs=]  {"capabilities": [...], "payload": <json>, "priority", "timeoutMs", "strategy", "id"}
  *   GET    /v1/tasks[?state=&assignee=&limit=]   newest first, with counts and this node's scheduler stats
- *   GET    /v1/tasks/:id
+ *   GET    /v1/tasks/:id                  payload and result read back from their records when kept by reference
  *   DELETE /v1/tasks/:id                  cancel (submitter only)
  */
 import type { MeshApplication } from '../core/app/application.js'
+import { taskDataRefBytesMax } from '../core/app/limits.js'
 import { NoQuorumError } from '../runtime/consensus.js'
 import { TaskError } from '../runtime/tasks.js'
 import type { SubmitInput, TaskService } from '../runtime/tasks.js'
@@ -33,7 +34,7 @@ export function parseSubmission (body: unknown): SubmitInput {
   }
   if (new Set(capabilities).size !== capabilities.length) throw new HttpError(400, '"capabilities" lists a name twice')
   const payload = JSON.stringify(b.payload ?? null)
-  if (Buffer.byteLength(payload) > 16 * 1024) throw new HttpError(413, `payload is ${Buffer.byteLength(payload)} bytes of JSON; tasks carry at most 16384 bytes inline (put bulk data elsewhere and pass a reference)`)
+  if (Buffer.byteLength(payload) > taskDataRefBytesMax) throw new HttpError(413, `payload is ${Buffer.byteLength(payload)} bytes of JSON; a task carries at most ${taskDataRefBytesMax} (1 MiB): put bulk data elsewhere and pass a reference to it`)
   const input: SubmitInput = { capabilities: capabilities as string[], payload }
   if (b.priority !== undefined) {
     if (!Number.isInteger(b.priority) || (b.priority as number) < 0 || (b.priority as number) > 9) throw new HttpError(400, '"priority" must be a whole number 0-9 (9 runs first)')
@@ -86,7 +87,7 @@ export function taskRoutes (service: () => TaskService | null, app: () => MeshAp
         const timeoutMs = Number(url.searchParams.get('timeoutMs') ?? 60_000)
         if (!Number.isInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > waitMsMax) throw new HttpError(400, `timeoutMs must be 1..${waitMsMax}`)
         const task = await service.wait(submitted.id, timeoutMs)
-        return { code: 200, body: { ...submitted, task } }
+        return { code: 200, body: { ...submitted, task: task != null ? await service.resolved(task) : task } }
       }
       return { code: 202, body: { ...submitted, task: app.task(submitted.id) } }
     }
@@ -101,11 +102,12 @@ export function taskRoutes (service: () => TaskService | null, app: () => MeshAp
       return { code: 200, body: { counts: app.taskCounts(), node: service.status(), tasks } }
     }
     if (parts.length === 3 && id != null) {
-      const { app } = need()
+      const { app, service } = need()
       if (method === 'GET') {
         const task = app.task(id)
         if (task == null) throw new HttpError(404, `no task "${id}" (mesh task list shows the known ones)`)
-        return { code: 200, body: task }
+        // a payload or result over 16 KiB is read back from its record replicas (checked against its digest)
+        return { code: 200, body: await service.resolved(task) }
       }
       if (method === 'DELETE') {
         const { service } = need()

@@ -39,6 +39,12 @@ export interface NodeConfig {
   /** Tasks this node runs at once; more wait in its local priority queue. */
   maxConcurrent: number
   /**
+   * The load shedding this node starts: `steal` (when idle, ask a busy member for queued tasks) and/or
+   * `migrate` (when above 80 %, move queued tasks to members below 30 %); `none` for neither. A node
+   * always gives tasks away when a thief asks.
+   */
+  loadShedding: Array<'steal' | 'migrate'>
+  /**
    * Config file only: external commands per capability, `{ "<capability>": { "command": [...],
    * "timeout_ms": n, "max_output_bytes": n } }` (validated by src/runtime/executor.ts).
    */
@@ -71,6 +77,7 @@ export const optionSpecs: OptionSpec[] = [
   { key: 'minPeers', flag: 'min-peers', env: 'MESH_MIN_PEERS', kind: 'int', description: 'connections to keep at least (or all members, if fewer)', defaultText: '3' },
   { key: 'maxPeers', flag: 'max-peers', env: 'MESH_MAX_PEERS', kind: 'int', description: 'dial known members until this many connections', defaultText: '32' },
   { key: 'maxConcurrent', flag: 'max-concurrent', env: 'MESH_MAX_CONCURRENT', kind: 'int', description: 'tasks this node runs at once (more wait in its queue)', defaultText: 'the CPU count' },
+  { key: 'loadShedding', flag: 'load-shedding', env: 'MESH_LOAD_SHEDDING', kind: 'list', description: 'load shedding this node starts: steal, migrate (comma-separated), or none', defaultText: 'steal,migrate' },
   { key: 'genesis', flag: 'genesis', env: 'MESH_GENESIS', kind: 'string', description: 'genesis file of a consensus network (validators, parameters)', defaultText: 'genesis.json in the data dir, if present' }
 ]
 
@@ -88,7 +95,8 @@ export function defaultConfig (): NodeConfig {
     failureTimeoutMs: 10000,
     minPeers: 3,
     maxPeers: 32,
-    maxConcurrent: Math.max(1, cpus().length)
+    maxConcurrent: Math.max(1, cpus().length),
+    loadShedding: ['steal', 'migrate']
   }
 }
 
@@ -142,6 +150,14 @@ export function parseOption (spec: OptionSpec, value: unknown): NodeConfig[keyof
         if (!capabilityPattern.test(c)) throw new ConfigError(option, `"${c}" is not a capability name (letters, digits, . _ : / -; at most 64)`)
       }
       if (list.length > 64) throw new ConfigError(option, 'at most 64 capabilities')
+      return [...new Set(list)]
+    }
+    case 'loadShedding': {
+      const list = asList(option, value)
+      if (list.length === 1 && list[0] === 'none') return []
+      for (const item of list) {
+        if (item !== 'steal' && item !== 'migrate') throw new ConfigError(option, `"${item}" is not one of steal, migrate (or none alone)`)
+      }
       return [...new Set(list)]
     }
     case 'api':

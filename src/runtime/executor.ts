@@ -29,6 +29,12 @@ export interface TaskRun {
   timeoutMs: number
   /** Assignment number (opaque to the executor; carried for the caller's bookkeeping). */
   assignment: number
+  /**
+   * When set, the real payload is fetched by this when the task starts (not while it waits in the
+   * queue, so queued tasks hold no large data), within the task's timeout; `payload` is then only a
+   * placeholder. A rejection fails the task with its message.
+   */
+  loadPayload?: (signal: AbortSignal) => Promise<string>
 }
 
 /** Context given to a handler with each task. */
@@ -127,6 +133,7 @@ function checkRun (run: TaskRun): void {
     throw new RangeError(`task ${run.id}: timeoutMs must be an integer 1..${maxTimerMs} (got ${String(run.timeoutMs)})`)
   }
   if (typeof run.assignment !== 'number') throw new TypeError(`task ${run.id}: assignment must be a number`)
+  if (run.loadPayload !== undefined && typeof run.loadPayload !== 'function') throw new TypeError(`task ${run.id}: loadPayload must be a function`)
 }
 
 /**
@@ -193,7 +200,8 @@ export class Executor {
       payload: run.payload,
       priority: run.priority,
       timeoutMs: run.timeoutMs,
-      assignment: run.assignment
+      assignment: run.assignment,
+      ...(run.loadPayload != null ? { loadPayload: run.loadPayload } : {})
     })
     const entry: QueuedTask = { run: copy, seq: this.seq++ }
     // after every task of the same or a higher priority: higher first, FIFO among equals
@@ -340,18 +348,34 @@ export class Executor {
       settle(failure(`no handler for ${run.capabilities.join(', ')}`, elapsed()))
       return
     }
-    let payload: unknown
-    try {
-      payload = JSON.parse(run.payload)
-    } catch (err) {
-      settle(failure(`payload is not JSON: ${errorMessage(err)}`, elapsed()))
-      return
+    const invoke = (text: string): Promise<unknown> => {
+      let payload: unknown
+      try {
+        payload = JSON.parse(text)
+      } catch (err) {
+        return Promise.reject(new Error(`payload is not JSON: ${errorMessage(err)}`))
+      }
+      try {
+        return Promise.resolve(handler(payload, { id: run.id, signal: controller.signal }))
+      } catch (err) {
+        return Promise.reject(err)
+      }
     }
     let promise: Promise<unknown>
-    try {
-      promise = Promise.resolve(handler(payload, { id: run.id, signal: controller.signal }))
-    } catch (err) {
-      promise = Promise.reject(err)
+    if (run.loadPayload != null) {
+      const load = run.loadPayload
+      promise = (async () => {
+        let text: string
+        try {
+          text = await load(controller.signal)
+        } catch (err) {
+          throw new Error(`payload unavailable: ${errorMessage(err)}`)
+        }
+        if (controller.signal.aborted) throw controller.signal.reason
+        return await invoke(text)
+      })()
+    } else {
+      promise = invoke(run.payload)
     }
     promise.then(
       value => { settle(this.encode(value, elapsed())) },

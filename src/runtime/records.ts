@@ -273,19 +273,24 @@ export class RecordStore {
    * member (the value checked: JSON, ≤ 1 MiB). Null when nobody asked holds it; a RecordError 504
    * when the wait ran out first. A node that is one of the record's replicas keeps what it fetched.
    */
-  async get (taskId: string, kind: RecordKind, options: { signal?: AbortSignal, timeoutMs?: number } = {}): Promise<string | null> {
+  /**
+   * `accept` selects among the copies found: a copy it refuses (e.g. one whose SHA-256 is not the digest
+   * the task table committed) is skipped and the next holder is asked.
+   */
+  async get (taskId: string, kind: RecordKind, options: { signal?: AbortSignal, timeoutMs?: number, accept?: (value: Uint8Array) => boolean } = {}): Promise<string | null> {
     const key = keyOf(kind, taskId)
+    const accept = options.accept ?? (() => true)
     const local = this.entries.get(key)
-    if (local != null) return decoder.decode(local.value)
+    if (local != null && accept(local.value)) return decoder.decode(local.value)
     this.counters.gets++
     const signal = signals(options.signal, this.lifetime.signal, AbortSignal.timeout(options.timeoutMs ?? this.requestTimeoutMs))
     const view = this.view()
     const kadId = taskKadId(taskId)
     const replicas = closestPeers(kadId, view.alive).slice(0, recordReplicas)
     const others = closestPeers(kadId, view.reachable).filter(p => !replicas.includes(p))
-    let value = await this.firstFound(replicas.filter(p => p !== this.options.self), key, kind, signal)
+    let value = await this.firstFound(replicas.filter(p => p !== this.options.self), key, kind, signal, accept)
     for (let i = 0; value == null && i < others.length && !signal.aborted; i += fetchBatch) {
-      value = await this.firstFound(others.slice(i, i + fetchBatch), key, kind, signal)
+      value = await this.firstFound(others.slice(i, i + fetchBatch), key, kind, signal, accept)
     }
     if (value == null) {
       if (signal.aborted && options.signal?.aborted !== true) throw new RecordError(504, `${key}: not found before the wait ran out`)
@@ -445,7 +450,7 @@ export class RecordStore {
   }
 
   /** Ask `peers` at once; the first valid value wins and the other requests are aborted. */
-  private async firstFound (peers: string[], key: string, kind: RecordKind, signal: AbortSignal): Promise<Uint8Array | null> {
+  private async firstFound (peers: string[], key: string, kind: RecordKind, signal: AbortSignal, accept: (value: Uint8Array) => boolean): Promise<Uint8Array | null> {
     if (peers.length === 0 || signal.aborted) return null
     const found = new AbortController()
     const both = signals(signal, found.signal)
@@ -453,7 +458,7 @@ export class RecordStore {
     await Promise.allSettled(peers.map(async peer => {
       this.counters.fetches++
       const value = await this.options.wire.fetch(peerIdFromString(peer), key, both)
-      if (value != null && result == null && checkRecord(key, kind, value) == null) {
+      if (value != null && result == null && checkRecord(key, kind, value) == null && accept(value)) {
         result = value
         found.abort()
       }

@@ -28,6 +28,10 @@ import {
 } from '../core/scheduler/index.js'
 import type { MemberView } from './mesh-node.js'
 import type { RecordStore } from './records.js'
+import { RecordError } from './records.js'
+import { createHash } from 'node:crypto'
+import { parseTaskDataRef, taskDataRef } from '../core/app/operation.js'
+import { taskDataRefBytesMax, taskPayloadBytesMax, taskResultBytesMax } from '../core/app/limits.js'
 
 export interface TaskServiceInit {
   self: string
@@ -43,7 +47,12 @@ export interface TaskServiceInit {
   log: (line: string) => void
   /** Scheduling, stealing and balancing rounds. */
   intervalMs?: number
-  /** Payload and result records on the 3 XOR-closest members (src/runtime/records.ts). */
+  /** The load shedding this node starts (default both); it always answers a thief. */
+  loadShedding?: ReadonlyArray<'steal' | 'migrate'>
+  /**
+   * Payload and result records on the 3 XOR-closest members (src/runtime/records.ts). Without it,
+   * payloads and results are inline only (≤ 16 KiB).
+   */
   records?: Pick<RecordStore, 'put' | 'get'>
 }
 
@@ -70,7 +79,7 @@ const retryMsMax = 8_000
 const startDelayMs = 200
 
 export class TaskService {
-  readonly stats = { submitted: 0, auctions: 0, awards: 0, dhtRoutes: 0, noBids: 0, steals: 0, stolen: 0, migrations: 0, failovers: 0, started: 0, completed: 0, failed: 0, proposalErrors: 0, recordsStored: 0, recordErrors: 0, startsSkipped: 0 }
+  readonly stats = { submitted: 0, payloadsByRef: 0, resultsByRef: 0, dataFetches: 0, dataFetchErrors: 0, auctions: 0, awards: 0, dhtRoutes: 0, noBids: 0, steals: 0, stolen: 0, migrations: 0, failovers: 0, started: 0, completed: 0, failed: 0, proposalErrors: 0, recordsStored: 0, recordErrors: 0, startsSkipped: 0 }
   private readonly tracker = new PerformanceTracker()
   /** task id → when this node may try to schedule it again (backoff), and the current delay */
   private readonly retry = new Map<string, { atMs: number, delayMs: number }>()
@@ -125,15 +134,34 @@ export class TaskService {
 
   async submit (input: SubmitInput): Promise<{ id: string, seq: number }> {
     const id = input.id ?? `t-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}`
-    const op: Record<string, unknown> = { op: 'task.submit', id, capabilities: input.capabilities, payload: input.payload }
+    // a payload over 16 KiB goes to its record first (2 of its 3 replicas acknowledged), and the task
+    // carries its digest: the task never exists without a readable payload
+    let payload = input.payload
+    const bytes = Buffer.byteLength(payload)
+    const byRef = bytes > taskPayloadBytesMax
+    if (byRef) {
+      if (bytes > taskDataRefBytesMax) throw new TaskError(`payload is ${bytes} bytes of JSON; at most ${taskDataRefBytesMax}`, 413)
+      payload = await this.storeData(id, 'payload', payload)
+      this.stats.payloadsByRef++
+    }
+    const op: Record<string, unknown> = { op: 'task.submit', id, capabilities: input.capabilities, payload }
     if (input.priority != null) op.priority = input.priority
     if (input.timeoutMs != null) op.timeoutMs = input.timeoutMs
     if (input.strategy != null) op.strategy = input.strategy
     const { result, seq } = await this.init.propose(JSON.stringify(op))
     const parsed = JSON.parse(result) as { ok: boolean, error?: string }
-    if (!parsed.ok) throw new TaskError(parsed.error ?? 'refused', 409)
+    if (!parsed.ok) {
+      // a retried submit (the first answer was lost to a timeout) finds its own task: the same
+      // submitter, capabilities and payload are the same submission, not a clash
+      const existing = this.init.app.task(id)
+      if (existing != null && existing.submitter === this.init.self && existing.payload === payload &&
+        existing.capabilities.join(',') === input.capabilities.join(',')) {
+        return { id, seq: existing.submittedSeq }
+      }
+      throw new TaskError(parsed.error ?? 'refused', 409)
+    }
     this.stats.submitted++
-    this.storeRecord(id, 'payload', input.payload)
+    if (!byRef) this.storeRecord(id, 'payload', input.payload)
     this.reconcileSoon()
     this.scheduleAll() // our own task: schedule it now, not at the next round
     return { id, seq }
@@ -217,7 +245,17 @@ export class TaskService {
       // being handed over: the move decides (reconcile runs again once it is committed or refused)
       if (this.movingAway.has(task.id)) continue
       if (task.state === 'running') continue // started in an earlier life of this node: it fails over
-      executor.submit({ id: task.id, capabilities: task.capabilities, payload: task.payload, priority: task.priority, timeoutMs: task.timeoutMs, assignment: task.assignment })
+      // a payload kept by reference is read back from its record replicas when the task starts
+      const ref = parseTaskDataRef(task.payload)
+      executor.submit({
+        id: task.id,
+        capabilities: task.capabilities,
+        payload: task.payload,
+        priority: task.priority,
+        timeoutMs: task.timeoutMs,
+        assignment: task.assignment,
+        loadPayload: ref == null ? undefined : async signal => await this.loadData(task.id, 'payload', ref, signal)
+      })
     }
     this.publishLoad()
   }
@@ -248,13 +286,81 @@ export class TaskService {
     if (timer != null) { clearTimeout(timer); this.startTimers.delete(key); this.stats.startsSkipped++ }
     if (outcome.ok) this.stats.completed++
     else this.stats.failed++
-    const op = outcome.ok
-      ? { op: 'task.complete', id: run.id, assignment: run.assignment, result: outcome.result }
-      : { op: 'task.fail', id: run.id, assignment: run.assignment, error: truncateUtf8(outcome.error, 1000) }
-    void this.proposeOnce(`${run.id}/${run.assignment}/done`, op).then(accepted => {
-      if (accepted && outcome.ok) this.storeRecord(run.id, 'result', outcome.result)
-    })
     this.publishLoad()
+    void (async () => {
+      let op: Record<string, unknown>
+      const inline = !outcome.ok || Buffer.byteLength(outcome.result) <= taskResultBytesMax
+      if (outcome.ok && inline) {
+        op = { op: 'task.complete', id: run.id, assignment: run.assignment, result: outcome.result }
+      } else if (outcome.ok) {
+        // a result over 16 KiB: stored on its replicas first, then committed by digest
+        try {
+          op = { op: 'task.complete', id: run.id, assignment: run.assignment, result: await this.storeData(run.id, 'result', outcome.result) }
+          this.stats.resultsByRef++
+        } catch (err) {
+          op = { op: 'task.fail', id: run.id, assignment: run.assignment, error: truncateUtf8(`result could not be stored: ${(err as Error).message}`, 1000) }
+        }
+      } else {
+        op = { op: 'task.fail', id: run.id, assignment: run.assignment, error: truncateUtf8(outcome.error, 1000) }
+      }
+      const accepted = await this.proposeOnce(`${run.id}/${run.assignment}/done`, op)
+      if (accepted && outcome.ok && inline) this.storeRecord(run.id, 'result', outcome.result)
+    })()
+  }
+
+  /**
+   * Store `value` (JSON text over the inline bound) as the task's record on its 3 replicas, waiting for
+   * 2 acknowledgements; resolves with the reference the table keeps.
+   */
+  private async storeData (id: string, kind: 'payload' | 'result', value: string): Promise<string> {
+    const records = this.init.records
+    const bytes = Buffer.byteLength(value)
+    if (records == null) throw new TaskError(`a ${kind} of ${bytes} bytes needs the record store (inline: at most ${kind === 'payload' ? taskPayloadBytesMax : taskResultBytesMax} bytes)`, 413)
+    try {
+      await records.put(id, kind, value, { signal: AbortSignal.timeout(30_000) })
+    } catch (err) {
+      const status = err instanceof RecordError ? err.status : 503
+      throw new TaskError(`storing the ${kind} (${bytes} bytes) on its 3 replicas failed: ${(err as Error).message}`, status)
+    }
+    return taskDataRef(sha256Hex(value), bytes)
+  }
+
+  /**
+   * Read a payload or result kept by reference from its record replicas, accepting only a copy whose
+   * size and SHA-256 are the committed ones (a lying holder is skipped). Two attempts, a second apart.
+   */
+  async loadData (id: string, kind: 'payload' | 'result', ref: { sha256: string, bytes: number }, signal?: AbortSignal): Promise<string> {
+    const records = this.init.records
+    if (records == null) throw new Error('this node has no record store')
+    const accept = (value: Uint8Array): boolean => value.byteLength === ref.bytes && createHash('sha256').update(value).digest('hex') === ref.sha256
+    let lastError = 'no replica holds it'
+    for (let attempt = 0; attempt < 2; attempt++) {
+      if (attempt > 0) await sleep(1_000)
+      this.stats.dataFetches++
+      try {
+        const value = await records.get(id, kind, { signal, accept })
+        if (value != null) return value
+      } catch (err) {
+        lastError = (err as Error).message
+      }
+      if (signal?.aborted === true) break
+    }
+    this.stats.dataFetchErrors++
+    throw new Error(`the ${kind} record of ${id} (${ref.bytes} bytes, sha256 ${ref.sha256.slice(0, 12)}…): ${lastError}`)
+  }
+
+  /** The task with its payload and result read back from their records when kept by reference. */
+  async resolved (task: TaskView): Promise<TaskView & { payloadRef?: { sha256: string, bytes: number }, resultRef?: { sha256: string, bytes: number }, dataError?: string }> {
+    const out: TaskView & { payloadRef?: { sha256: string, bytes: number }, resultRef?: { sha256: string, bytes: number }, dataError?: string } = { ...task }
+    const payloadRef = parseTaskDataRef(task.payload)
+    const resultRef = task.result != null ? parseTaskDataRef(task.result) : null
+    try {
+      if (payloadRef != null) { out.payloadRef = payloadRef; out.payload = await this.loadData(task.id, 'payload', payloadRef, AbortSignal.timeout(15_000)) }
+      if (resultRef != null) { out.resultRef = resultRef; out.result = await this.loadData(task.id, 'result', resultRef, AbortSignal.timeout(15_000)) }
+    } catch (err) {
+      out.dataError = (err as Error).message
+    }
+    return out
   }
 
   /** Replicate a payload or an accepted result on the task's 3 closest members (best effort, logged). */
@@ -295,8 +401,9 @@ export class TaskService {
     this.reconcile()
     this.failover()
     this.scheduleAll()
-    this.migrate()
-    await this.maybeSteal()
+    const shedding = this.init.loadShedding ?? ['steal', 'migrate']
+    if (shedding.includes('migrate')) this.migrate()
+    if (shedding.includes('steal')) await this.maybeSteal()
   }
 
   private aliveMembers (): MemberView[] {
@@ -509,6 +616,10 @@ function expand (operation: string): string[] {
     if (parsed.op === 'bundle' && Array.isArray(parsed.ops)) return parsed.ops.filter((o): o is string => typeof o === 'string')
   } catch {}
   return [operation]
+}
+
+function sha256Hex (text: string): string {
+  return createHash('sha256').update(text, 'utf8').digest('hex')
 }
 
 async function sleep (ms: number): Promise<void> {

@@ -5,9 +5,12 @@
  *   for an echo task it bids at utilisation 1 while validator-2 bids idle; the award goes to the bid
  *   the formula 0.4·match + 0.3·(1 − load) + 0.2·performance + 0.1·resources ranks first among those
  *   with free capacity (recomputed here from the recorded bids), i.e. validator-2.
- * - A node with a slow external handler and a long queue sheds queued work to a worker that joins
- *   idle (by stealing or migration, both committed moves of tasks that had not started); every task
- *   still completes exactly once.
+ * - An idle node steals from an overloaded one: validator-1 (busy, `--load-shedding steal`, so it never
+ *   migrates) has 8 slow tasks queued; a thief joins idle and every move is a `stolen` one.
+ * - A node with a slow external handler sheds queued work by migration: a busy observer
+ *   (`--load-shedding migrate`) with a 1 s handler and 8 queued tasks; an idle target joins that never
+ *   steals (`--load-shedding none`), and every move is a `migrated` one.
+ * Both: committed moves of tasks that had not started, every task completes exactly once.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { readFileSync, writeFileSync } from 'node:fs'
@@ -50,7 +53,8 @@ describe('auctions and load shedding', () => {
     const v1Config = (testnet.nodes[0] as { config: string }).config
     writeFileSync(v1Config, JSON.stringify({ ...JSON.parse(readFileSync(v1Config, 'utf8')) as object, ...JSON.parse(readFileSync(handlersConfig, 'utf8')) as object }))
     for (const [i, v] of testnet.nodes.entries()) {
-      const args = ['--config', v.config, '--capabilities', caps[i] as string, '--max-concurrent', '1']
+      // validator-1 never migrates: the stealing test must see steals only
+      const args = ['--config', v.config, '--capabilities', caps[i] as string, '--max-concurrent', '1', ...(i === 0 ? ['--load-shedding', 'steal'] : [])]
       validators.push(await cluster.start(v.name, { dataDir: v.dataDir, bootstrap: seed !== '' ? [seed] : [], extraArgs: args }))
       if (i === 0) seed = validators[0]?.runtime.multiaddrs[0] as string
     }
@@ -92,7 +96,23 @@ describe('auctions and load shedding', () => {
     expect(done.history.find(h => h.event === 'assigned')?.node).toBe(v2.runtime.peerId)
   }, 180_000)
 
-  it('a node with a slow external handler sheds queued work to a worker that joins idle; every task completes once', async () => {
+  /** Every task completed exactly once, and was only ever moved before it started; returns the moved ones' events. */
+  function checkMoves (views: TaskView[], target: string): { moved: TaskView[], events: Set<string> } {
+    const moved = views.filter(v => v.history.some(h => (h.event === 'stolen' || h.event === 'migrated') && h.node === target))
+    for (const v of views) {
+      expect(v.history.filter(h => h.event === 'completed').length, v.id).toBe(1)
+      // a task is only ever moved before it started
+      // (a task that ends within 200 ms commits no `started`: its completion marks the start then)
+      const events = v.history.map(h => h.event)
+      const startedAt = events.indexOf('started')
+      const started = startedAt >= 0 ? startedAt : events.indexOf('completed')
+      const lastMove = Math.max(events.lastIndexOf('stolen'), events.lastIndexOf('migrated'))
+      if (lastMove >= 0) expect(started).toBeGreaterThan(lastMove)
+    }
+    return { moved, events: new Set(moved.flatMap(v => v.history.map(h => h.event)).filter(e => e === 'stolen' || e === 'migrated')) }
+  }
+
+  it('an idle node steals queued tasks from an overloaded one (the victim agrees, the moves are committed); every task completes once', async () => {
     const v1 = validators[0] as NodeProcess
     // validator-1 is the only "slow" node and still busy with the hold task: 8 slow tasks queue on it
     const ids: string[] = []
@@ -101,27 +121,53 @@ describe('auctions and load shedding', () => {
       const views = await Promise.all(ids.map(async id => await task(v1, id)))
       return views.every(v => v.state === 'assigned' && v.assignee === v1.runtime.peerId) ? true : undefined
     }, 250)
-    // an idle worker that can run them joins
-    const worker = await cluster.start('worker', {
-      dataDir: join(cluster.root, 'worker'), bootstrap: [seed],
-      extraArgs: ['--genesis', genesisPath, '--config', handlersConfig, '--capabilities', 'slow', '--max-concurrent', '4']
+    // an idle thief that can run them joins
+    const thief = await cluster.start('thief', {
+      dataDir: join(cluster.root, 'thief'), bootstrap: [seed],
+      extraArgs: ['--genesis', genesisPath, '--config', handlersConfig, '--capabilities', 'slow', '--max-concurrent', '4', '--load-shedding', 'steal']
     })
     const views = await waitUntil('every slow task to complete', 120_000, async () => {
       const all = await Promise.all(ids.map(async id => await task(v1, id)))
       return all.every(v => v.state === 'completed') ? all : undefined
     }, 500)
-    const moved = views.filter(v => v.history.some(h => (h.event === 'stolen' || h.event === 'migrated') && h.node === worker.runtime.peerId))
-    expect(moved.length, 'tasks moved from the busy node to the idle worker').toBeGreaterThan(0)
-    for (const v of views) {
-      expect(v.history.filter(h => h.event === 'completed').length, v.id).toBe(1)
-      // a task is only ever moved before it started
-      // (a task that ends within 200 ms commits no `started`: its completion marks the start then)
-      const startedAt = v.history.findIndex(h => h.event === 'started')
-      const started = startedAt >= 0 ? startedAt : v.history.findIndex(h => h.event === 'completed')
-      const lastMove = v.history.map(h => h.event).lastIndexOf('stolen') >= 0 ? v.history.map(h => h.event).lastIndexOf('stolen') : v.history.map(h => h.event).lastIndexOf('migrated')
-      if (lastMove >= 0) expect(started).toBeGreaterThan(lastMove)
-    }
-    const events = new Set(moved.flatMap(v => v.history.map(h => h.event)).filter(e => e === 'stolen' || e === 'migrated'))
-    console.log(`[tasks-balance] ${moved.length} of 8 tasks moved to the idle worker by: ${[...events].join(', ')}`)
+    const { moved, events } = checkMoves(views, thief.runtime.peerId)
+    expect(moved.length, 'tasks stolen by the idle node').toBeGreaterThan(0)
+    expect([...events]).toEqual(['stolen'])
+    // the thief's own count of what it stole matches the committed moves
+    const stats = (await api<{ node: { stolen: number } }>(thief, 'GET', '/v1/tasks?limit=1')).body.node
+    expect(stats.stolen).toBe(moved.length)
+    console.log(`[tasks-balance] ${moved.length} of 8 tasks stolen by the idle node`)
+  }, 240_000)
+
+  it('a node with a slow external handler sheds queued work by migration to a node that joins idle; every task completes once', async () => {
+    // the busy node: an observer whose only capability is "slow2" (1 s each), one at a time, migrating only
+    const slow2Config = join(cluster.root, 'slow2.json')
+    writeFileSync(slow2Config, JSON.stringify({ handlers: { slow2: { command: [process.execPath, join(cluster.root, 'slow.mjs')], timeout_ms: 60_000 } } }))
+    const busy = await cluster.start('busy', {
+      dataDir: join(cluster.root, 'busy'), bootstrap: [seed],
+      extraArgs: ['--genesis', genesisPath, '--config', slow2Config, '--capabilities', 'slow2', '--max-concurrent', '1', '--load-shedding', 'migrate']
+    })
+    const ids: string[] = []
+    for (let i = 0; i < 8; i++) ids.push(await submit(validators[1] as NodeProcess, { id: `slow2-${i}`, capabilities: ['slow2'], payload: { i }, timeoutMs: 60_000 }))
+    await waitUntil('the slow2 tasks to be assigned to the busy node', 60_000, async () => {
+      const views = await Promise.all(ids.map(async id => await task(busy, id)))
+      return views.every(v => v.assignee === busy.runtime.peerId) ? true : undefined
+    }, 250)
+    // the target never steals: whatever reaches it was pushed by the busy node
+    const target = await cluster.start('target', {
+      dataDir: join(cluster.root, 'target'), bootstrap: [seed],
+      extraArgs: ['--genesis', genesisPath, '--config', slow2Config, '--capabilities', 'slow2', '--max-concurrent', '4', '--load-shedding', 'none']
+    })
+    const views = await waitUntil('every slow2 task to complete', 120_000, async () => {
+      const all = await Promise.all(ids.map(async id => await task(busy, id)))
+      return all.every(v => v.state === 'completed') ? all : undefined
+    }, 500)
+    const { moved, events } = checkMoves(views, target.runtime.peerId)
+    expect(moved.length, 'tasks migrated from the busy node to the idle one').toBeGreaterThan(0)
+    expect([...events]).toEqual(['migrated'])
+    const stats = (await api<{ node: { migrations: number, stolen: number } }>(busy, 'GET', '/v1/tasks?limit=1')).body.node
+    expect(stats.migrations).toBe(moved.length)
+    expect((await api<{ node: { stolen: number } }>(target, 'GET', '/v1/tasks?limit=1')).body.node.stolen).toBe(0)
+    console.log(`[tasks-balance] ${moved.length} of 8 tasks migrated to the idle node`)
   }, 240_000)
 })

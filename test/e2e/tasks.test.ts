@@ -88,7 +88,7 @@ describe('task distribution across 6 processes', () => {
       [{ capabilities: ['Bad Name!'] }, 400, 'not a capability name'],
       [{ capabilities: ['echo'], strategy: 'random' }, 400, 'strategy'],
       [{ capabilities: ['echo'], priority: 12 }, 400, 'priority'],
-      [{ capabilities: ['echo'], payload: 'x'.repeat(20_000) }, 413, 'at most 16384 bytes'],
+      [{ capabilities: ['echo'], payload: 'x'.repeat(1_100_000) }, 413, 'at most 1048576'],
       [{ capabilities: ['echo'], colour: 'red' }, 400, 'unknown field']
     ]
     for (const [body, status, text] of cases) {
@@ -155,17 +155,37 @@ describe('task distribution across 6 processes', () => {
     }
   }, 180_000)
 
+  it('a payload over 16 KiB (up to 1 MiB) lives in its records, the table keeps its digest, and the result comes back whole', async () => {
+    const payload = { blob: 'é'.repeat(200_000), n: 7 } // 400 KB of UTF-8
+    const id = await submit(nodes[1] as NodeProcess, { id: 'big-sha', capabilities: ['sha256'], payload, strategy: 'dht' })
+    const [view] = await waitDone(nodes[2] as NodeProcess, [id], 120_000)
+    expect(view?.state).toBe('completed')
+    const expected = createHash('sha256').update(JSON.stringify({ blob: payload.blob, n: 7 }), 'utf8').digest('hex')
+    expect(JSON.parse(view?.result as string)).toEqual({ sha256: expected })
+    const full = (await api<TaskView & { payload: string, payloadRef?: { sha256: string, bytes: number } }>(nodes[3] as NodeProcess, 'GET', `/v1/tasks/${id}`)).body
+    expect(full.payloadRef?.bytes).toBe(Buffer.byteLength(JSON.stringify(payload)))
+    expect(full.payloadRef?.sha256).toBe(createHash('sha256').update(JSON.stringify(payload)).digest('hex'))
+    expect(JSON.parse(full.payload)).toEqual(payload)
+    // the replicated table itself holds only the reference
+    const listed = (await api<{ tasks: Array<{ id: string, payload: string }> }>(nodes[3] as NodeProcess, 'GET', '/v1/tasks?state=completed&limit=1000')).body.tasks.find(t => t.id === id)
+    expect(listed?.payload).toMatch(/^@sha256:[0-9a-f]{64}:\d+$/)
+  }, 180_000)
+
   it('kill -9 of a worker with running and queued tasks: they are reassigned and complete, one result each', async () => {
-    // only worker-a runs "slow" (1.5 s each, 2 at a time): 6 tasks ⇒ 2 running, 4 queued on it
+    // only worker-a runs "slow" (1.5 s each, 2 at a time): 6 tasks ⇒ 2 running, 4 queued on it. Two of
+    // them carry 300 KB payloads, kept by reference: the new assignee reads them back from the record
+    // replicas, and its result (the slow handler echoes its input) proves it got them whole.
     const workerA = nodes[4] as NodeProcess
     const ids: string[] = []
-    for (let i = 0; i < 6; i++) ids.push(await submit(nodes[0] as NodeProcess, { id: `slow-${i}`, capabilities: ['slow'], payload: { i }, timeoutMs: 30_000 }))
+    const payloadOf = (i: number): Record<string, unknown> => i % 3 === 1 ? { i, pad: String(i).repeat(300_000) } : { i }
+    for (let i = 0; i < 6; i++) ids.push(await submit(nodes[0] as NodeProcess, { id: `slow-${i}`, capabilities: ['slow'], payload: payloadOf(i), timeoutMs: 30_000 }))
     await waitUntil('worker-a to be running slow tasks', 60_000, async () => {
       const views = await Promise.all(ids.map(async id => await task(nodes[0] as NodeProcess, id)))
       return views.filter(v => v.state === 'running' && v.assignee === workerA.runtime.peerId).length >= 1 ? true : undefined
     }, 200)
     cluster.kill(workerA, 'SIGKILL')
     await cluster.waitExit(workerA)
+    // what worker-a finished before it died (its result may still commit just after) stays its own
     // a replacement with the same capability joins; the failed node's tasks come back to pending
     // (node.failed is committed) and are auctioned again
     const replacementConfig = join(cluster.root, 'worker-a.json')
@@ -174,8 +194,11 @@ describe('task distribution across 6 processes', () => {
     for (const view of views) {
       expect(view.state, view.id).toBe('completed')
       expect(view.history.filter(h => h.event === 'completed').length, view.id).toBe(1)
-      expect(view.assignee).toBe(nodes[4]?.runtime.peerId)
+      const reassigned = view.history.some(h => h.event === 'reassigned')
+      expect(view.assignee, view.id).toBe(reassigned ? nodes[4]?.runtime.peerId : workerA.runtime.peerId)
+      expect(JSON.parse(view.result as string), view.id).toEqual({ slow: payloadOf(Number(view.id.split('-')[1])) })
     }
     expect(views.some(v => v.history.some(h => h.event === 'reassigned'))).toBe(true)
+    expect(views.filter(v => (v as TaskView & { payloadRef?: unknown }).payloadRef != null).length).toBe(2)
   }, 300_000)
 })

@@ -173,6 +173,46 @@ describe('queue and concurrency', () => {
   })
 })
 
+describe('payloads loaded at start (kept by reference)', () => {
+  it('loadPayload runs when the task starts, not while it is queued, and the handler gets its parsed text', async () => {
+    const first = gate()
+    const loads: string[] = []
+    const { executor, outcome } = recorder({ handlers: { work: async payload => { if (payload === 'block') await first.promise; return payload } } })
+    executor.submit(task('a', { payload: '"block"' }))
+    executor.submit(task('b', { payload: '@sha256:placeholder', loadPayload: async () => { loads.push('b'); return '{"big":true}' } }))
+    await new Promise(resolve => setImmediate(resolve))
+    expect(loads).toEqual([]) // b waits in the queue: nothing fetched yet
+    first.open()
+    await executor.idle()
+    expect(loads).toEqual(['b'])
+    expect(outcome('b')).toMatchObject({ ok: true, result: '{"big":true}' })
+  })
+
+  it('a failing load fails the task with "payload unavailable: …"; a load that is not JSON fails too; the slot is freed', async () => {
+    const { executor, outcome } = recorder({ handlers: { work: async payload => payload } })
+    executor.submit(task('lost', { loadPayload: async () => { throw new Error('no replica holds it') } }))
+    executor.submit(task('junk', { loadPayload: async () => '{not json' }))
+    executor.submit(task('after'))
+    await executor.idle()
+    expect(outcome('lost')).toMatchObject({ ok: false, error: 'payload unavailable: no replica holds it' })
+    expect(outcome('junk')).toMatchObject({ ok: false })
+    expect((outcome('junk') as { error: string }).error).toMatch(/^payload is not JSON/)
+    expect(outcome('after')).toMatchObject({ ok: true })
+  })
+
+  it('the load counts within the timeout: a load that hangs fails the task when it times out, through the signal', async () => {
+    let aborted = false
+    const { executor, outcome } = recorder({ handlers: { work: async payload => payload } })
+    executor.submit(task('slow', {
+      timeoutMs: 20,
+      loadPayload: async signal => await new Promise<string>((_resolve, reject) => { signal.addEventListener('abort', () => { aborted = true; reject(signal.reason) }) })
+    }))
+    await executor.idle()
+    expect(aborted).toBe(true)
+    expect((outcome('slow') as { error: string }).error).toMatch(/timed out after 20 ms/)
+  })
+})
+
 describe('take and cancel', () => {
   it('take() removes and returns a queued task, never a running one', async () => {
     const g = gate()

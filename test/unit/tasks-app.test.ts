@@ -10,9 +10,9 @@ import { MeshApplication, SnapshotError, validateOperation } from '../../src/cor
 import type { TaskState, TaskView } from '../../src/core/app/application.js'
 import {
   bundleOpsMax, nodeFailedIdsListedMax, readLimitMax, taskCapabilitiesMax, taskErrorBytesMax, taskHistoryMax, taskPayloadBytesMax,
-  taskResultBytesMax, taskSubmitReserveFrameBytes, taskTimeoutMsMax, tasksFinishedKeptMax, tasksFrameBytesMax, tasksOpenMax
+  taskDataRefBytesMax, taskResultBytesMax, taskSubmitReserveFrameBytes, taskTimeoutMsMax, tasksFinishedKeptMax, tasksFrameBytesMax, tasksOpenMax
 } from '../../src/core/app/limits.js'
-import { utf8Bytes } from '../../src/core/app/operation.js'
+import { parseTaskDataRef, taskDataRef, utf8Bytes } from '../../src/core/app/operation.js'
 import type { ClientRequest } from '../../src/core/pbft/types.js'
 
 type Json = Record<string, unknown>
@@ -177,7 +177,15 @@ describe('task operations: stateless validation', () => {
     ['node.failed: node not a PeerId', { op: 'node.failed', node: '' }, /^node must be a PeerId$/],
     ['node.failed: unknown field', { op: 'node.failed', node: 'NodeA', reason: 'timeout' }, /^unknown field "reason"$/],
     ['cancel: unknown field', { op: 'task.cancel', id: 't1', force: true }, /^unknown field "force"$/],
-    ['cancel: missing id', { op: 'task.cancel' }, /^missing field "id"$/]
+    ['cancel: missing id', { op: 'task.cancel' }, /^missing field "id"$/],
+    ['submit: reference with upper-case hex', sub({ payload: `@sha256:${'A'.repeat(64)}:20000` }), /^payload reference must be @sha256:<64 lowercase hex>:<bytes>$/],
+    ['submit: reference with a short digest', sub({ payload: `@sha256:${'a'.repeat(63)}:20000` }), /^payload reference must be/],
+    ['submit: reference with a leading zero', sub({ payload: `@sha256:${'a'.repeat(64)}:020000` }), /^payload reference must be/],
+    ['submit: reference with no size', sub({ payload: `@sha256:${'a'.repeat(64)}` }), /^payload reference must be/],
+    ['submit: reference to data that fits inline', sub({ payload: `@sha256:${'a'.repeat(64)}:${taskPayloadBytesMax}` }), /^payload of 16384 bytes must be inline/],
+    ['submit: reference over 1 MiB', sub({ payload: `@sha256:${'a'.repeat(64)}:${taskDataRefBytesMax + 1}` }), /^payload larger than 1048576 bytes$/],
+    ['complete: result reference over 1 MiB', { op: 'task.complete', id: 't1', assignment: 1, result: `@sha256:${'b'.repeat(64)}:99999999` }, /^result larger than 1048576 bytes$/],
+    ['complete: result reference to inline-sized data', { op: 'task.complete', id: 't1', assignment: 1, result: `@sha256:${'b'.repeat(64)}:10` }, /^result of 10 bytes must be inline/]
   ]
   for (const [name, operation, pattern] of cases) {
     it(`refuses ${name} (in validateOperation and, identically, in apply)`, () => {
@@ -193,6 +201,30 @@ describe('task operations: stateless validation', () => {
 })
 
 // ————————————————————————————————————————— the lifecycle
+
+describe('payloads and results kept by reference (over 16 KiB, up to 1 MiB)', () => {
+  it('parses and builds references; anything else is not one', () => {
+    const digest = sha('x')
+    expect(parseTaskDataRef(taskDataRef(digest, 20_000))).toEqual({ sha256: digest, bytes: 20_000 })
+    expect(parseTaskDataRef('{"@sha256":1}')).toBeNull()
+    expect(parseTaskDataRef(`@sha256:${digest}:1x`)).toBeNull()
+  })
+
+  it('a task submitted by reference keeps exactly the reference; its result may be one too; the snapshot round-trips both', () => {
+    const d = new Driver()
+    const payloadRef = taskDataRef(sha('payload'), taskDataRefBytesMax)
+    const resultRef = taskDataRef(sha('result'), taskResultBytesMax + 1)
+    expect(d.submit('big', { payload: payloadRef }).ok).toBe(true)
+    expect(d.task('big')?.payload).toBe(payloadRef)
+    expect(d.assign('big', 'NodeA', 1).ok).toBe(true)
+    expect(d.complete('big', 1, 'NodeA', resultRef).ok).toBe(true)
+    expect(d.task('big')).toMatchObject({ state: 'completed', result: resultRef })
+    const restored = new MeshApplication(validators4, sha)
+    restored.restore(d.app.snapshot())
+    expect(restored.task('big')).toEqual(d.task('big'))
+    expect(restored.digest()).toBe(d.app.digest())
+  })
+})
 
 describe('task lifecycle', () => {
   it('submit: defaults, the submitter is the client\'s PeerId, reads show it; a duplicate id is refused', () => {

@@ -95,6 +95,13 @@ export const capabilityPattern = /^[a-z0-9][a-z0-9._:/-]{0,63}$/i
  */
 export const taskPayloadBytesMax = 16 * 1024
 export const taskResultBytesMax = 16 * 1024
+/**
+ * Largest payload or result kept by reference (the design's 1 MiB). Above the inline bounds the data
+ * lives in its record on the task's 3 XOR-closest members (protocols/records), and the table holds
+ * only `@sha256:<hex>:<bytes>`: the committed digest a reader checks the record against, so a lying
+ * record holder cannot substitute the input or the output of a task.
+ */
+export const taskDataRefBytesMax = 1024 * 1024
 /** Longest failure message, in UTF-8 bytes: a reason, not a log. */
 export const taskErrorBytesMax = 1024
 /** Priorities 0 (lowest) .. 9 (highest); 5 when not given. */

@@ -28,7 +28,7 @@
 import { canonicalJson } from '../pbft/types.js'
 import {
   bundleOpsMax, capabilityPattern, keyBytesMax, namespacePattern, operationDepthMax, operationLengthMax, proposalFrameBytesMax,
-  proposalIdLengthMax, taskCapabilitiesMax, taskErrorBytesMax, taskIdPattern, taskPayloadBytesMax, taskPriorityDefault, taskPriorityMax,
+  proposalIdLengthMax, taskCapabilitiesMax, taskErrorBytesMax, taskIdPattern, taskPayloadBytesMax, taskDataRefBytesMax, taskPriorityDefault, taskPriorityMax,
   taskResultBytesMax, taskTimeoutMsDefault, taskTimeoutMsMax, thresholdDefault, thresholdScale, validatorPattern, valueBytesMax
 } from './limits.js'
 
@@ -241,6 +241,35 @@ export function checkJsonText (text: unknown, field: string, bytesMax: number): 
   return null
 }
 
+/** `@sha256:<64 hex>:<bytes>`: a payload or result kept in its record (never valid JSON, so never inline data). */
+export const taskDataRefPattern = /^@sha256:([0-9a-f]{64}):(0|[1-9][0-9]{0,7})$/
+
+/** The digest and size a reference names, or null when `text` is not a reference. */
+export function parseTaskDataRef (text: string): { sha256: string, bytes: number } | null {
+  const match = taskDataRefPattern.exec(text)
+  if (match == null) return null
+  return { sha256: match[1] as string, bytes: Number(match[2]) }
+}
+
+export function taskDataRef (sha256: string, bytes: number): string {
+  return `@sha256:${sha256}:${bytes}`
+}
+
+/**
+ * A task's payload or result as the table holds it: JSON text of at most `inlineMax` bytes, or a
+ * reference `@sha256:<hex>:<bytes>` to its record, of at most taskDataRefBytesMax bytes.
+ */
+export function checkTaskData (text: unknown, field: string, inlineMax: number): string | null {
+  if (typeof text === 'string' && text.startsWith('@')) {
+    const ref = parseTaskDataRef(text)
+    if (ref == null) return `${field} reference must be @sha256:<64 lowercase hex>:<bytes>`
+    if (ref.bytes <= inlineMax) return `${field} of ${ref.bytes} bytes must be inline (references are for data over ${inlineMax} bytes)`
+    if (ref.bytes > taskDataRefBytesMax) return `${field} larger than ${taskDataRefBytesMax} bytes`
+    return null
+  }
+  return checkJsonText(text, field, inlineMax)
+}
+
 export function checkTaskError (error: unknown): string | null {
   if (typeof error !== 'string') return 'error must be a string'
   if (!isWellFormed(error)) return 'error is not well-formed Unicode (lone surrogate)'
@@ -264,7 +293,7 @@ function validateTaskOperation (parsed: Record<string, unknown>): OperationCheck
   switch (op) {
     case 'task.submit': {
       const error = checkFields(parsed, ['op', 'id', 'capabilities', 'payload'], ['priority', 'timeoutMs', 'strategy']) ??
-        checkTaskId(parsed.id) ?? checkCapabilities(parsed.capabilities) ?? checkJsonText(parsed.payload, 'payload', taskPayloadBytesMax) ??
+        checkTaskId(parsed.id) ?? checkCapabilities(parsed.capabilities) ?? checkTaskData(parsed.payload, 'payload', taskPayloadBytesMax) ??
         (parsed.priority === undefined ? null : checkInteger(parsed.priority, 'priority', 0, taskPriorityMax)) ??
         (parsed.timeoutMs === undefined ? null : checkInteger(parsed.timeoutMs, 'timeoutMs', 1, taskTimeoutMsMax)) ??
         (parsed.strategy === undefined || parsed.strategy === 'auction' || parsed.strategy === 'dht' ? null : 'strategy must be "auction" or "dht"')
@@ -295,7 +324,7 @@ function validateTaskOperation (parsed: Record<string, unknown>): OperationCheck
     }
     case 'task.complete': {
       const error = checkFields(parsed, ['op', 'id', 'assignment', 'result']) ?? checkTaskId(parsed.id) ?? checkAssignment(parsed.assignment) ??
-        checkJsonText(parsed.result, 'result', taskResultBytesMax)
+        checkTaskData(parsed.result, 'result', taskResultBytesMax)
       if (error != null) return fail(error)
       return { ok: true, op: { op, id: parsed.id as string, assignment: parsed.assignment as number, result: parsed.result as string } }
     }

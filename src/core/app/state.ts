@@ -25,7 +25,7 @@ import {
   tasksFrameBytesMax, tasksOpenMax, thresholdScale
 } from './limits.js'
 import {
-  checkCapabilities, checkJsonText, checkKey, checkNamespace, checkPeerId, checkProposalBody, checkTaskError, checkTaskId, checkValue,
+  checkCapabilities, checkTaskData, checkKey, checkNamespace, checkPeerId, checkProposalBody, checkTaskError, checkTaskId, checkValue,
   isWellFormed, jsonNestingDepth, proposalIdPattern, stateFrameBytes
 } from './operation.js'
 import type { Decision, TaskStrategy } from './operation.js'
@@ -440,7 +440,7 @@ function decodeTasks (tasks: unknown, state: AppState): void {
     const name = id as string
     check(!state.tasks.has(name), `task ${name}: repeated`)
     check(checkCapabilities(capabilities) == null, `task ${name}: capabilities`)
-    check(checkJsonText(payload, 'payload', taskPayloadBytesMax) == null, `task ${name}: payload`)
+    check(checkTaskData(payload, 'payload', taskPayloadBytesMax) == null, `task ${name}: payload`)
     check(typeof priority === 'number' && Number.isSafeInteger(priority) && priority >= 0 && priority <= taskPriorityMax, `task ${name}: priority`)
     check(typeof timeoutMs === 'number' && Number.isSafeInteger(timeoutMs) && timeoutMs >= 1 && timeoutMs <= taskTimeoutMsMax, `task ${name}: timeoutMs`)
     check(strategy === 'auction' || strategy === 'dht', `task ${name}: strategy`)
@@ -458,7 +458,7 @@ function decodeTasks (tasks: unknown, state: AppState): void {
     // what each state holds
     const held = status === 'assigned' || status === 'running' || status === 'completed' || status === 'failed'
     check(held ? checkPeerId(assignee, 'assignee') == null && assignment >= 1 : assignee === null, `task ${name}: assignee in state ${status}`)
-    check(status === 'completed' ? checkJsonText(result, 'result', taskResultBytesMax) == null : result === null, `task ${name}: result`)
+    check(status === 'completed' ? checkTaskData(result, 'result', taskResultBytesMax) == null : result === null, `task ${name}: result`)
     check(status === 'failed' ? checkTaskError(error) == null : error === null, `task ${name}: error`)
     // history: 1..taskHistoryMax entries in order, the last one the change that made the task what it is
     check(Array.isArray(history) && history.length >= 1 && history.length <= taskHistoryMax, `task ${name}: history`)
