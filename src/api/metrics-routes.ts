@@ -1,0 +1,41 @@
+/**
+ * HTTP routes of metrics (src/runtime/metrics.ts):
+ *
+ *   GET /metrics                      Prometheus text format 0.0.4 (ours: mesh_*, and libp2p's)
+ *   GET /v1/report[?timeframe=24h]    the performance report over the window (JSON)
+ */
+import type { MeshMetrics } from '../runtime/metrics.js'
+import { parseTimeframe } from '../runtime/timeseries.js'
+import { HttpError } from './server.js'
+import type { RawRouteHandler, RouteHandler } from './server.js'
+
+export const prometheusContentType = 'text/plain; version=0.0.4; charset=utf-8'
+
+export function metricsRawRoute (metrics: () => MeshMetrics | null): RawRouteHandler {
+  return async (req, res, url) => {
+    if (url.pathname !== '/metrics') return false
+    const method = req.method ?? 'GET'
+    const m = metrics()
+    if ((method !== 'GET' && method !== 'HEAD') || m == null) return false
+    const text = await m.text()
+    res.writeHead(200, { 'content-type': prometheusContentType, 'cache-control': 'no-store', 'content-length': Buffer.byteLength(text) })
+    res.end(method === 'HEAD' ? undefined : text)
+    return true
+  }
+}
+
+export function reportRoutes (metrics: () => MeshMetrics | null): RouteHandler {
+  return async (method, url) => {
+    if (url.pathname !== '/v1/report' || method !== 'GET') return null
+    const m = metrics()
+    if (m == null) throw new HttpError(404, 'metrics are not running on this node')
+    const timeframe = url.searchParams.get('timeframe') ?? '24h'
+    let windowMs: number
+    try {
+      windowMs = parseTimeframe(timeframe)
+    } catch (err) {
+      throw new HttpError(400, (err as Error).message)
+    }
+    return { code: 200, body: m.report(windowMs, timeframe) }
+  }
+}
