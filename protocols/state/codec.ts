@@ -5,7 +5,7 @@ import type { PrivateKey, PublicKey } from '@libp2p/interface'
 import { Envelope, EnvelopeKind, FailureVerdict, StateRecord, Status } from './state.js'
 import {
   addressLengthMax, addressesCountMax, capabilitiesCountMax, capabilityLengthMax, envelopeBytesMax,
-  loadCounterMax, nameLengthMax, signatureDomain
+  loadCounterMax, nameLengthMax, neighbourIdLengthMax, neighbourRttMsMax, neighboursCountMax, signatureDomain
 } from './constants.js'
 
 /** Why a record or verdict from the network was refused. Bounded set: these are metric labels. */
@@ -26,6 +26,12 @@ export interface NodeLoad {
   cpu: number
 }
 
+/** A member the node holds a connection to, and the round trip it last measured (null: not yet). */
+export interface Neighbour {
+  peerId: string
+  rttMs: number | null
+}
+
 /** A node's self-description, as carried in a signed state record. */
 export interface NodeRecord {
   peerId: string
@@ -37,6 +43,8 @@ export interface NodeRecord {
   load: NodeLoad
   startedAtMs: number
   leaving: boolean
+  /** Its connections (absent in records of nodes that predate the field); ≤ neighboursCountMax. */
+  neighbours?: Neighbour[]
 }
 
 export interface Verdict {
@@ -112,6 +120,20 @@ export function validateRecord (record: NodeRecord): void {
   }
   if (!Number.isFinite(cpu) || cpu < 0 || cpu > 1) invalid('load.cpu outside 0..1')
   if (record.incarnation < 1) invalid('incarnation must be ≥ 1')
+  if (record.neighbours != null) {
+    if (record.neighbours.length > neighboursCountMax) invalid(`more than ${neighboursCountMax} neighbours`)
+    const seen = new Set<string>()
+    for (const neighbour of record.neighbours) {
+      // an Ed25519 PeerId is 52 characters; bound it before base58-decoding (quadratic in the length)
+      if (neighbour.peerId.length > neighbourIdLengthMax) invalid(`a neighbour PeerId longer than ${neighbourIdLengthMax}`)
+      if (neighbour.peerId === record.peerId) invalid('a node cannot be its own neighbour')
+      if (seen.has(neighbour.peerId)) invalid('a neighbour is listed twice')
+      seen.add(neighbour.peerId)
+      publicKeyOf(neighbour.peerId)
+      const rtt = neighbour.rttMs
+      if (rtt != null && (!Number.isFinite(rtt) || rtt < 0 || rtt > neighbourRttMsMax)) invalid(`neighbour RTT outside 0..${neighbourRttMsMax} ms`)
+    }
+  }
 }
 
 export function validateVerdict (verdict: Verdict): void {
@@ -131,7 +153,10 @@ function recordToWire (record: NodeRecord): StateRecord {
     sequence: BigInt(record.sequence),
     load: { ...record.load },
     startedAtMs: BigInt(record.startedAtMs),
-    status: record.leaving ? Status.LEAVING : Status.ALIVE
+    status: record.leaving ? Status.LEAVING : Status.ALIVE,
+    neighbours: record.neighbours == null
+      ? undefined
+      : { peers: record.neighbours.map(n => n.rttMs == null ? { peerId: n.peerId } : { peerId: n.peerId, rttMs: n.rttMs }) }
   }
 }
 
@@ -145,7 +170,8 @@ function recordFromWire (wire: StateRecord): NodeRecord {
     sequence: toSafeNumber(wire.sequence, 'sequence'),
     load: wire.load ?? { queued: 0, running: 0, capacity: 0, cpu: 0 },
     startedAtMs: toSafeNumber(wire.startedAtMs, 'startedAtMs'),
-    leaving: wire.status === Status.LEAVING
+    leaving: wire.status === Status.LEAVING,
+    neighbours: wire.neighbours?.peers.map(n => ({ peerId: n.peerId, rttMs: n.rttMs ?? null }))
   }
 }
 
@@ -188,7 +214,7 @@ export async function openEnvelope (network: string, bytes: Uint8Array<ArrayBuff
   try {
     envelope = Envelope.decode(bytes)
     if (envelope.kind === EnvelopeKind.STATE) {
-      const wire = StateRecord.decode(envelope.body, { limits: { capabilities: capabilitiesCountMax, addresses: addressesCountMax } })
+      const wire = StateRecord.decode(envelope.body, { limits: { capabilities: capabilitiesCountMax, addresses: addressesCountMax, neighbours: { peers: neighboursCountMax } } })
       opened = { kind: 'state', signer: wire.peerId, record: recordFromWire(wire), bytes }
     } else if (envelope.kind === EnvelopeKind.VERDICT) {
       const wire = FailureVerdict.decode(envelope.body)
@@ -208,7 +234,7 @@ export async function openEnvelope (network: string, bytes: Uint8Array<ArrayBuff
     }
   } catch (err) {
     if (err instanceof RecordRejectedError) throw err
-    // The decode limits enforce capabilitiesCountMax/addressesCountMax without building the excess:
+    // The decode limits enforce capabilitiesCountMax/addressesCountMax/neighboursCountMax without building the excess:
     // the bytes are well formed, the record breaks a bound, as in validateRecord.
     if (err instanceof MaxLengthError) throw new RecordRejectedError('invalid', err.message)
     throw new RecordRejectedError('undecodable', `cannot decode envelope: ${(err as Error).message}`)

@@ -18,6 +18,16 @@ export const capabilityLengthMax = 64
 export const addressesCountMax = 32
 export const addressLengthMax = 256
 
+/** Neighbours (connected members, with RTT) per record, for the topology page: a full mesh of the
+ * default --max-peers (32) fits twice; beyond it a node reports the first 64 by PeerId. ~64 B each. */
+export const neighboursCountMax = 64
+
+/** Characters of a neighbour's PeerId (an Ed25519 PeerId in base58 has 52). */
+export const neighbourIdLengthMax = 128
+
+/** A neighbour RTT above this (ms) is nonsense: probes time out after a few seconds. */
+export const neighbourRttMsMax = 600_000
+
 /** Load counters above this are nonsense from a buggy or lying node. */
 export const loadCounterMax = 1_000_000
 

@@ -187,6 +187,7 @@ export interface StateRecord {
   load?: Load
   startedAtMs: bigint
   status: Status
+  neighbours?: NeighbourList
 }
 
 export namespace StateRecord {
@@ -246,6 +247,11 @@ export namespace StateRecord {
         if (obj.status != null && __StatusValues[obj.status] !== 0) {
           w.uint32(72)
           Status.codec().encode(obj.status, w)
+        }
+
+        if (obj.neighbours != null) {
+          w.uint32(82)
+          NeighbourList.codec().encode(obj.neighbours, w)
         }
 
         if (opts.lengthDelimited !== false) {
@@ -313,6 +319,12 @@ export namespace StateRecord {
             }
             case 9: {
               obj.status = Status.codec().decode(reader)
+              break
+            }
+            case 10: {
+              obj.neighbours = NeighbourList.codec().decode(reader, reader.uint32(), {
+                limits: opts.limits?.neighbours
+              })
               break
             }
             default: {
@@ -414,6 +426,13 @@ export namespace StateRecord {
               }
               break
             }
+            case 10: {
+              yield * NeighbourList.codec().stream(reader, reader.uint32(), `${prefix}.neighbours`, {
+                limits: opts.limits?.neighbours
+              })
+
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -488,6 +507,18 @@ export namespace StateRecord {
     value: Status
   }
 
+  export interface StateRecordNeighboursPeersPeerIdFieldEvent {
+    field: '$.neighbours.peers[].peerId'
+    value: string
+    index: number
+  }
+
+  export interface StateRecordNeighboursPeersRttMsFieldEvent {
+    field: '$.neighbours.peers[].rttMs'
+    value: number
+    index: number
+  }
+
   export function encode (obj: Partial<StateRecord>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, StateRecord.codec())
   }
@@ -496,8 +527,238 @@ export namespace StateRecord {
     return decodeMessage(buf, StateRecord.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<StateRecord>): Generator<StateRecordPeerIdFieldEvent | StateRecordNameFieldEvent | StateRecordCapabilitiesFieldEvent | StateRecordAddressesFieldEvent | StateRecordIncarnationFieldEvent | StateRecordSequenceFieldEvent | StateRecordLoadQueuedFieldEvent | StateRecordLoadRunningFieldEvent | StateRecordLoadCapacityFieldEvent | StateRecordLoadCpuFieldEvent | StateRecordStartedAtMsFieldEvent | StateRecordStatusFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<StateRecord>): Generator<StateRecordPeerIdFieldEvent | StateRecordNameFieldEvent | StateRecordCapabilitiesFieldEvent | StateRecordAddressesFieldEvent | StateRecordIncarnationFieldEvent | StateRecordSequenceFieldEvent | StateRecordLoadQueuedFieldEvent | StateRecordLoadRunningFieldEvent | StateRecordLoadCapacityFieldEvent | StateRecordLoadCpuFieldEvent | StateRecordStartedAtMsFieldEvent | StateRecordStatusFieldEvent | StateRecordNeighboursPeersPeerIdFieldEvent | StateRecordNeighboursPeersRttMsFieldEvent> {
     return streamMessage(buf, StateRecord.codec(), opts)
+  }
+}
+
+export interface Neighbour {
+  peerId: string
+  rttMs?: number
+}
+
+export namespace Neighbour {
+  let _codec: Codec<Neighbour>
+
+  export const codec = (): Codec<Neighbour> => {
+    if (_codec == null) {
+      _codec = message<Neighbour>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        if ((obj.peerId != null && obj.peerId !== '')) {
+          w.uint32(10)
+          w.string(obj.peerId)
+        }
+
+        if (obj.rttMs != null) {
+          w.uint32(17)
+          w.double(obj.rttMs)
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {
+          peerId: ''
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              obj.peerId = reader.string()
+              break
+            }
+            case 2: {
+              obj.rttMs = reader.double()
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        return obj
+      }, function * (reader, length, prefix, opts = {}) {
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              yield {
+                field: `${prefix}.peerId`,
+                value: reader.string()
+              }
+              break
+            }
+            case 2: {
+              yield {
+                field: `${prefix}.rttMs`,
+                value: reader.double()
+              }
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+      })
+    }
+
+    return _codec
+  }
+
+  export interface NeighbourPeerIdFieldEvent {
+    field: '$.peerId'
+    value: string
+  }
+
+  export interface NeighbourRttMsFieldEvent {
+    field: '$.rttMs'
+    value: number
+  }
+
+  export function encode (obj: Partial<Neighbour>): Uint8Array<ArrayBuffer> {
+    return encodeMessage(obj, Neighbour.codec())
+  }
+
+  export function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Neighbour>): Neighbour {
+    return decodeMessage(buf, Neighbour.codec(), opts)
+  }
+
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Neighbour>): Generator<NeighbourPeerIdFieldEvent | NeighbourRttMsFieldEvent> {
+    return streamMessage(buf, Neighbour.codec(), opts)
+  }
+}
+
+export interface NeighbourList {
+  peers: Neighbour[]
+}
+
+export namespace NeighbourList {
+  let _codec: Codec<NeighbourList>
+
+  export const codec = (): Codec<NeighbourList> => {
+    if (_codec == null) {
+      _codec = message<NeighbourList>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        if (obj.peers != null && obj.peers.length > 0) {
+          for (const value of obj.peers) {
+            w.uint32(10)
+            Neighbour.codec().encode(value, w)
+          }
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {
+          peers: []
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              if (opts.limits?.peers != null && obj.peers.length === opts.limits.peers) {
+                throw new MaxLengthError('Decode error - repeated field "peers" had too many elements')
+              }
+
+              obj.peers.push(Neighbour.codec().decode(reader, reader.uint32(), {
+                limits: opts.limits?.peers$
+              }))
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        return obj
+      }, function * (reader, length, prefix, opts = {}) {
+        const obj = {
+          peers: 0
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              if (opts.limits?.peers != null && obj.peers === opts.limits.peers) {
+                throw new MaxLengthError('Streaming decode error - repeated field "peers" had too many elements')
+              }
+
+              for (const evt of Neighbour.codec().stream(reader, reader.uint32(), `${prefix}.peers[]`, {
+                limits: opts.limits?.peers$
+              })) {
+                yield {
+                  ...evt,
+                  index: obj.peers
+                }
+              }
+
+              obj.peers++
+
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+      })
+    }
+
+    return _codec
+  }
+
+  export interface NeighbourListPeersPeerIdFieldEvent {
+    field: '$.peers[].peerId'
+    value: string
+    index: number
+  }
+
+  export interface NeighbourListPeersRttMsFieldEvent {
+    field: '$.peers[].rttMs'
+    value: number
+    index: number
+  }
+
+  export function encode (obj: Partial<NeighbourList>): Uint8Array<ArrayBuffer> {
+    return encodeMessage(obj, NeighbourList.codec())
+  }
+
+  export function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<NeighbourList>): NeighbourList {
+    return decodeMessage(buf, NeighbourList.codec(), opts)
+  }
+
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<NeighbourList>): Generator<NeighbourListPeersPeerIdFieldEvent | NeighbourListPeersRttMsFieldEvent> {
+    return streamMessage(buf, NeighbourList.codec(), opts)
   }
 }
 
