@@ -12,6 +12,8 @@ import { ping } from '@libp2p/ping'
 import { bootstrap } from '@libp2p/bootstrap'
 import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
 import { gossipsub } from '@libp2p/gossipsub'
+import { prometheusMetrics } from '@libp2p/prometheus-metrics'
+import type { Registry } from 'prom-client'
 import { toString as uint8ArrayToString } from 'uint8arrays/to-string'
 import type { Libp2p, PeerId, PrivateKey } from '@libp2p/interface'
 import type { Identify } from '@libp2p/identify'
@@ -28,6 +30,8 @@ import { recordStoreProtocol } from '../protocols/records/service.js'
 import type { RecordStoreProtocol } from '../protocols/records/service.js'
 import { pbftTransport } from '../protocols/pbft/service.js'
 import type { PbftTransport, PbftTransportInit } from '../protocols/pbft/service.js'
+import { peerMessaging } from '../protocols/msg/service.js'
+import type { PeerMessaging } from '../protocols/msg/service.js'
 
 export interface MeshServices extends Record<string, unknown> {
   identify: Identify
@@ -39,6 +43,7 @@ export interface MeshServices extends Record<string, unknown> {
   tasks: TaskProtocols
   records: RecordStoreProtocol
   pbft: PbftTransport
+  messaging: PeerMessaging
 }
 
 export type MeshLibp2p = Libp2p<MeshServices>
@@ -53,6 +58,11 @@ export interface MeshLibp2pInit {
   sync: Pick<MembershipSyncInit, 'getEntries' | 'onEntries'>
   /** Where pBFT frames go (nodes without a genesis drop them). */
   pbft?: PbftTransportInit['onFrame']
+  /**
+   * libp2p's own Prometheus metrics (bytes per protocol, connections, dials, DHT, process) go into
+   * this registry (the node's, src/runtime/metrics.ts; never prom-client's global one). None if absent.
+   */
+  metricsRegistry?: Registry
 }
 
 /** Private DHT protocol: nodes of other networks (and the public IPFS DHT) never answer it. */
@@ -75,6 +85,7 @@ export async function createMeshLibp2p (init: MeshLibp2pInit): Promise<MeshLibp2
 
   const node = await createLibp2p({
     privateKey: init.privateKey,
+    ...(init.metricsRegistry != null ? { metrics: prometheusMetrics({ registry: init.metricsRegistry }) } : {}),
     addresses: {
       listen: init.listen,
       announce: init.announce
@@ -142,7 +153,9 @@ export async function createMeshLibp2p (init: MeshLibp2pInit): Promise<MeshLibp2
       pbft: pbftTransport({ network: init.network, onFrame: init.pbft ?? (() => {}) }),
       tasks: taskProtocols({ network: init.network }),
       // task payloads and results on the 3 XOR-closest members (src/runtime/records.ts)
-      records: recordStoreProtocol({ network: init.network })
+      records: recordStoreProtocol({ network: init.network }),
+      // peer messaging: direct messages with an ack, broadcasts on a topic (src/runtime/messages.ts)
+      messaging: peerMessaging({ network: init.network })
     }
   })
   pingService = node.services.ping

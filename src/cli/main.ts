@@ -11,6 +11,9 @@ import { runDemo } from './demo.js'
 import { runGenesis, runTestnet } from './testnet.js'
 import { addConsensusCommands } from './consensus-commands.js'
 import { addTaskCommands } from './task-commands.js'
+import { addMcpCommand } from './mcp-command.js' // [mcp]
+import { addMessageCommands } from './message-commands.js' // [messaging]
+import { addMetricsCommands } from './metrics-commands.js' // [metrics]
 import { defaultNetwork } from '../runtime/config.js'
 
 const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value]
@@ -109,8 +112,11 @@ Examples:
   addTaskCommands(program, addClientOptions, clientOptions)
   // ── operating the mesh: each feature adds its commands below ──
   // [messaging]
+  addMessageCommands(program, addClientOptions, clientOptions)
   // [metrics]
+  addMetricsCommands(program, addClientOptions, clientOptions)
   // [mcp]
+  addMcpCommand(program, clientOptions)
 
   program.command('testnet')
     .description('write N validator data dirs (keys, a shared genesis.json, a config.json each) for a local test net')

@@ -13,6 +13,7 @@ import { join } from 'node:path'
 import { readGenesis, genesisHash } from '../runtime/genesis.js'
 import type { Genesis } from '../runtime/genesis.js'
 import { MeshApplication } from '../core/app/application.js'
+import { taskDataRefBytesMax } from '../core/app/limits.js'
 import { PbftLog } from '../runtime/pbft-log.js'
 import { Executor, builtinHandlers, handlersFromConfig, parseHandlerConfig } from '../runtime/executor.js'
 import type { TaskHandler } from '../runtime/executor.js'
@@ -20,8 +21,14 @@ import { TaskService } from '../runtime/tasks.js'
 import { taskRoutes } from '../api/task-routes.js'
 import { RecordStore } from '../runtime/records.js'
 import { recordRoutes } from '../api/record-routes.js'
+import { memberRoutes } from '../api/member-routes.js' // [mcp]
+import { topologyPage } from '../api/page-routes.js'
 import { sha256Hex } from '../runtime/pbft-crypto.js'
 import { peerIdOf } from '../runtime/data-dir.js'
+import { MeshMetrics, sampleMsFromEnv } from '../runtime/metrics.js' // [metrics]
+import { metricsRawRoute, reportRoutes } from '../api/metrics-routes.js' // [metrics]
+import { Messaging } from '../runtime/messages.js' // [messaging]
+import { messageRoutes, messageStreamRoute } from '../api/message-routes.js' // [messaging]
 
 /** Hard bound on a graceful shutdown: the issue asks for exit within 5 s. */
 const shutdownDeadlineMs = 4_500
@@ -140,6 +147,8 @@ export async function runStart (flags: Partial<Record<keyof NodeConfig, unknown>
     let service: TaskService | null = null
     const executor = new Executor({
       maxConcurrent: config.maxConcurrent,
+      // results over 16 KiB go to their record replicas and the table keeps their digest (up to 1 MiB)
+      maxResultBytes: taskDataRefBytesMax,
       handlers: runnable,
       onStart: run => { service?.onStart(run) },
       onDone: (run, outcome) => { service?.onDone(run, outcome) }
@@ -155,6 +164,7 @@ export async function runStart (flags: Partial<Record<keyof NodeConfig, unknown>
       members: () => node.status().members,
       setLoad: load => { node.setTaskLoad(load) },
       records,
+      loadShedding: config.loadShedding,
       log: line => { out(`${new Date().toISOString().slice(11, 23)} ${line}`, { event: 'log', message: line }) }
     })
     service.start()
@@ -165,9 +175,49 @@ export async function runStart (flags: Partial<Record<keyof NodeConfig, unknown>
   /** Stopped in order at shutdown, before the node itself. */
   const stoppers: Array<() => void | Promise<void>> = []
   // ── operating the mesh: each feature wires itself below (messaging, metrics, topology page) ──
-  // [messaging]
-  // [metrics]
-  // [topology]
+  // [messaging] peer messages: direct with ack, broadcast, the bounded log, /v1/messages (+ SSE stream)
+  const messaging = new Messaging({
+    self: node.peerId,
+    wire: node.libp2p.services.messaging,
+    pubsub: node.libp2p.services.pubsub,
+    members: () => node.status().members,
+    isConnected: peerId => node.connectionList().some(c => c.peerId === peerId)
+  })
+  messaging.start()
+  routes.push(messageRoutes(() => messaging))
+  rawRoutes.push(messageStreamRoute(() => messaging))
+  stoppers.push(() => { messaging.stop() })
+  // [metrics] GET /metrics (Prometheus: mesh_* and libp2p's, the node's own registry), the bounded
+  // history in the data dir (metrics-history.json) and GET /v1/report (src/runtime/metrics.ts)
+  let sampleMs: number
+  try { sampleMs = sampleMsFromEnv() } catch (err) { throw new CliError((err as Error).message, 2) }
+  const metrics = new MeshMetrics({
+    registry: node.metricsRegistry,
+    status: () => node.status(),
+    consensus: () => node.consensus,
+    taskCounts: () => app?.taskCounts() ?? null,
+    taskStats: () => tasks?.status() ?? null,
+    records: () => records.stats(),
+    messaging: () => messaging,
+    subscribeGossip: listener => {
+      const pubsub = node.libp2p.services.pubsub
+      const onMessage = (): void => { listener() }
+      pubsub.addEventListener('message', onMessage)
+      return () => { pubsub.removeEventListener('message', onMessage) }
+    },
+    historyPath: join(config.dataDir, 'metrics-history.json'),
+    sampleMs,
+    log: line => { out(`${new Date().toISOString().slice(11, 23)} ${line}`, { event: 'log', message: line }) }
+  })
+  metrics.start()
+  routes.push(reportRoutes(() => metrics))
+  rawRoutes.push(metricsRawRoute(() => metrics))
+  stoppers.push(async () => { await metrics.stop() })
+  routes.push(memberRoutes(() => node)) // [mcp] /v1/members…, /v1/topology/optimize (src/api/member-routes.ts)
+  // [topology] the live page (GET /) and its data (GET /v1/topology[/stream]), recent messages included
+  const topology = topologyPage({ status: () => node.status(), consensus: () => node.consensus, app: () => app, messages: () => messaging })
+  rawRoutes.push(topology.route)
+  stoppers.push(() => { topology.stop() })
   let api
   try {
     api = await startApi(node, { ...config.api, token: config.apiToken }, routes, rawRoutes)

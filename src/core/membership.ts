@@ -18,6 +18,8 @@
  * - A failure verdict from another node is accepted unless we have seen life newer than what the
  *   reporter had seen (verdict sequence < our sequence for that incarnation).
  * - A member announcing `leaving` becomes left, never failed. A new incarnation revives it.
+ * - An alive member can also be suspected on request (`suspect` input: an operator, the MCP tool
+ *   daa_fault_tolerance); from there it goes exactly as a silent member does.
  * - Failed and left members are forgotten after `forgetAfterMs`.
  */
 import { SeededRandom } from './random.js'
@@ -88,10 +90,16 @@ export type Input =
   | { type: 'verdict', nowMs: number, subject: string, incarnation: number, sequence: number, reporter: string }
   /** The answer of a helper (or of our own direct probe when helper === self). */
   | { type: 'probe-answer', nowMs: number, target: string, helper: string, reachable: boolean }
+  /**
+   * Suspect an alive member now, as if it had gone silent (an operator's or an agent's doubt, e.g. the
+   * MCP tool daa_fault_tolerance). The normal path follows: own and indirect probes, failure only on a
+   * helper majority or the confirm timeout, and any sign of life brings it back to alive.
+   */
+  | { type: 'suspect', nowMs: number, peerId: string }
 
 export type ChangeReason =
   | 'joined' | 'record' | 'new-incarnation' | 'leave' | 'silent' | 'probe-answer'
-  | 'helpers-confirmed' | 'confirm-timeout' | 'verdict' | 'forgotten'
+  | 'helpers-confirmed' | 'confirm-timeout' | 'verdict' | 'forgotten' | 'operator'
 
 export type Effect =
   | { type: 'change', peerId: string, from: MemberState | 'unknown', to: MemberState | 'forgotten', reason: ChangeReason, detail?: string }
@@ -104,7 +112,10 @@ export type Effect =
 
 export interface StepResult {
   effects: Effect[]
-  /** For `record` inputs: whether the record was newer than what we had (and so was applied). */
+  /**
+   * For `record` inputs: whether the record was newer than what we had (and so was applied); for
+   * `suspect` inputs: whether an alive member became suspect.
+   */
   applied: boolean
 }
 
@@ -147,6 +158,7 @@ export class Membership {
       case 'record': applied = this.onRecord(input, effects); break
       case 'verdict': this.onVerdict(input, effects); break
       case 'probe-answer': this.onProbeAnswer(input, effects); break
+      case 'suspect': applied = this.onSuspect(input, effects); break
     }
     return { effects, applied }
   }
@@ -162,6 +174,13 @@ export class Membership {
   /** The current timeout stretch (1 when this node is healthy). */
   currentSlowdown (): number {
     return this.slowdown
+  }
+
+  /** The current round of probes of a suspect member (helpers asked, those that could not reach it). */
+  suspicion (peerId: string): { round: number, asked: string[], unreachable: string[] } | undefined {
+    const suspicion = this.suspicions.get(peerId)
+    if (suspicion == null) return undefined
+    return { round: suspicion.round, asked: [...suspicion.asked].sort(), unreachable: [...suspicion.unreachable].sort() }
   }
 
   /** True when `peerId` is being probed and `helper` was asked in the current round. */
@@ -238,6 +257,16 @@ export class Membership {
     m.incarnation = input.incarnation
     m.sequence = input.sequence
     this.transition(m, 'failed', input.nowMs, 'verdict', effects, input.reporter)
+  }
+
+  private onSuspect (input: Extract<Input, { type: 'suspect' }>, effects: Effect[]): boolean {
+    const m = this.members.get(input.peerId)
+    // only an alive member can become suspect: ourselves never, a suspect is already being probed,
+    // failed and left members have nothing left to doubt
+    if (m == null || input.peerId === this.config.self || m.state !== 'alive') return false
+    this.transition(m, 'suspect', input.nowMs, 'operator', effects)
+    this.startRound(m, input.nowMs, 1, effects)
+    return true
   }
 
   private onProbeAnswer (input: Extract<Input, { type: 'probe-answer' }>, effects: Effect[]): void {

@@ -335,6 +335,58 @@ export class ConnectionKeeper {
       .finally(() => { this.inFlight.delete(key) })
   }
 
+  /**
+   * [mcp] Re-balance now (an operator's request: POST /v1/topology/optimize): plan from the current
+   * connections and the members worth dialing (`planRebalance`), hang up on the surplus above
+   * `maxPeers`, dial up to `minPeers` bypassing backoff and the tie-break (it is an explicit request),
+   * and say what happened. Every hang-up and dial is bounded by `timeoutMs`.
+   */
+  async rebalance (options: { rttMs: (peerId: string) => number | null, preferred: Set<string>, timeoutMs: number }): Promise<RebalanceReport> {
+    const counts = (): { connections: number, peers: number } => {
+      const connections = this.libp2p.getConnections()
+      return { connections: connections.length, peers: new Set(connections.map(c => c.remotePeer.toString())).size }
+    }
+    const before = counts()
+    const opened = new Map<string, number>()
+    for (const c of this.libp2p.getConnections()) {
+      const key = c.remotePeer.toString()
+      opened.set(key, Math.min(opened.get(key) ?? Infinity, c.timeline.open))
+    }
+    const self = this.libp2p.peerId.toString()
+    const plan = planRebalance({
+      connected: [...opened].map(([peerId, openedAtMs]) => ({
+        peerId, openedAtMs, rttMs: options.rttMs(peerId), pinned: this.pinned.has(peerId), preferred: options.preferred.has(peerId)
+      })),
+      candidates: this.init.members().filter(m => m.preferred && m.peerId !== self).map(m => ({ peerId: m.peerId, rttMs: options.rttMs(m.peerId) })),
+      minPeers: this.init.minPeers,
+      maxPeers: this.init.maxPeers
+    })
+    const closed = await Promise.all(plan.close.map(async ({ peerId, reason }) => {
+      try {
+        await this.libp2p.hangUp(peerIdFromString(peerId), { signal: AbortSignal.timeout(options.timeoutMs) })
+        return { peerId, reason, ok: true }
+      } catch (err) {
+        return { peerId, reason, ok: false, error: (err as Error).message }
+      }
+    }))
+    const dialed = await Promise.all(plan.dial.map(async peerId => {
+      this.inFlight.add(peerId)
+      try {
+        await this.libp2p.dial(peerIdFromString(peerId), { signal: AbortSignal.timeout(options.timeoutMs) })
+        this.backoff.delete(peerId)
+        return { peerId, ok: true }
+      } catch (err) {
+        return { peerId, ok: false, error: (err as Error).message }
+      } finally {
+        this.inFlight.delete(peerId)
+      }
+    }))
+    if (closed.length > 0 || dialed.length > 0) {
+      this.init.log(`re-balanced on request: closed ${closed.filter(c => c.ok).length}, dialed ${dialed.filter(d => d.ok).length}/${dialed.length} (peers ${before.peers} → ${counts().peers}; --min-peers ${this.init.minPeers}, --max-peers ${this.init.maxPeers})`)
+    }
+    return { minPeers: this.init.minPeers, maxPeers: this.init.maxPeers, before, after: counts(), closed, dialed }
+  }
+
   private round (): void {
     if (this.libp2p.status !== 'started') return
     const now = performance.now()
@@ -389,4 +441,68 @@ export class ConnectionKeeper {
 
 function shortId (peerId: string): string {
   return peerId.length > 12 ? `…${peerId.slice(-8)}` : peerId
+}
+
+// ── [mcp] re-balancing on request (POST /v1/topology/optimize, the MCP tool topology_optimize) ──
+
+/** Dials one re-balance starts at most, whatever --min-peers says (each is a socket and a handshake). */
+export const rebalanceDialsMax = 16
+
+export interface RebalancePeer {
+  peerId: string
+  /** Last measured round-trip time; null when not measured yet. */
+  rttMs: number | null
+  /** A pinned link (a validator's fellow validator): held beyond --max-peers, never closed. */
+  pinned: boolean
+  /** A link worth keeping over others (to a validator): closed only after every other one. */
+  preferred: boolean
+  /** When the oldest connection to this peer opened (ms, any clock): older links are kept first. */
+  openedAtMs: number
+}
+
+export interface RebalancePlan {
+  /** Peers to hang up on, worst first, each with why. */
+  close: Array<{ peerId: string, reason: string }>
+  /** Alive members to dial, best first. */
+  dial: string[]
+}
+
+/**
+ * What a re-balance does, decided from a snapshot (pure; unit-tested): above `maxPeers` connected peers,
+ * hang up on the surplus, keeping pinned links always, then preferred (validator) links, then the lowest
+ * RTT (unmeasured counts as the worst), then the oldest; below `minPeers`, dial unconnected alive members,
+ * measured-lowest RTT first, until `minPeers` (at most `rebalanceDialsMax`).
+ */
+export function planRebalance (input: { connected: RebalancePeer[], candidates: Array<{ peerId: string, rttMs: number | null }>, minPeers: number, maxPeers: number }): RebalancePlan {
+  const rank = (rtt: number | null): number => rtt ?? Infinity
+  const close: RebalancePlan['close'] = []
+  const surplus = input.connected.length - input.maxPeers
+  if (surplus > 0) {
+    // worst first: not preferred before preferred, then highest RTT, then newest
+    const closable = input.connected
+      .filter(p => !p.pinned)
+      .sort((a, b) => Number(a.preferred) - Number(b.preferred) || rank(b.rttMs) - rank(a.rttMs) ||
+        b.openedAtMs - a.openedAtMs || a.peerId.localeCompare(b.peerId))
+    for (const peer of closable.slice(0, surplus)) {
+      close.push({ peerId: peer.peerId, reason: `over --max-peers ${input.maxPeers} (rtt ${peer.rttMs == null ? 'not measured' : `${Math.round(peer.rttMs * 10) / 10} ms`}${peer.preferred ? ', validator link' : ''})` })
+    }
+  }
+  const after = input.connected.length - close.length
+  const connected = new Set(input.connected.map(p => p.peerId))
+  const want = Math.min(rebalanceDialsMax, Math.max(0, input.minPeers - after))
+  const unique = new Map(input.candidates.filter(c => !connected.has(c.peerId)).map(c => [c.peerId, c]))
+  const dial = [...unique.values()]
+    .sort((a, b) => rank(a.rttMs) - rank(b.rttMs) || a.peerId.localeCompare(b.peerId))
+    .slice(0, want)
+    .map(c => c.peerId)
+  return { close, dial }
+}
+
+export interface RebalanceReport {
+  minPeers: number
+  maxPeers: number
+  before: { connections: number, peers: number }
+  after: { connections: number, peers: number }
+  closed: Array<{ peerId: string, reason: string, ok: boolean, error?: string }>
+  dialed: Array<{ peerId: string, ok: boolean, error?: string }>
 }

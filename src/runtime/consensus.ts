@@ -165,6 +165,10 @@ export class PbftConsensus implements Consensus {
   private timer?: ReturnType<typeof setInterval>
   private batchTimer?: ReturnType<typeof setTimeout>
   private view = 0
+  /** For metrics (src/runtime/metrics.ts): view changes started here (requested) and new views installed. */
+  private readonly viewChanges = { requested: 0, installed: 0 }
+  /** For metrics: called with the propose → decided latency (ms) of every operation proposed here. */
+  private readonly decidedListeners = new Set<(latencyMs: number) => void>()
 
   constructor (private readonly init: ConsensusInit) {
     this.validators = init.genesis.validators.map(v => v.peer_id)
@@ -218,6 +222,17 @@ export class PbftConsensus implements Consensus {
   /** Resolves once no group commit is in flight (call after `stop`, before closing the store). */
   async idle (): Promise<void> {
     while (this.flushing) await new Promise(resolve => setTimeout(resolve, 5))
+  }
+
+  /** Metrics: `listener(ms)` for every operation proposed here, once f+1 validators answered it. */
+  onDecided (listener: (latencyMs: number) => void): () => void {
+    this.decidedListeners.add(listener)
+    return () => { this.decidedListeners.delete(listener) }
+  }
+
+  /** Metrics: view changes this validator requested, and new views it installed, since it started. */
+  viewChangeCounts (): { requested: number, installed: number } {
+    return { ...this.viewChanges }
   }
 
   onCommit (listener: (decision: CommittedDecision) => void): () => void {
@@ -296,6 +311,8 @@ export class PbftConsensus implements Consensus {
           break
         case 'view':
           this.view = effect.view
+          if (effect.active) this.viewChanges.installed++
+          else this.viewChanges.requested++
           this.init.log(`consensus: view ${effect.view} ${effect.active ? 'started' : 'change requested'} (primary ${this.init.genesis.validators[effect.primary]?.name ?? effect.primary})`)
           break
         case 'drop':
@@ -595,7 +612,13 @@ export class PbftConsensus implements Consensus {
     if (this.queue.length >= queueMax) throw new Error(`${queueMax} operations are already waiting to be proposed; retry later`)
     const timeoutMs = options.timeoutMs ?? proposeTimeoutMsDefault
     return await new Promise((resolve, reject) => {
-      const queued: Queued = { operation, deadline: performance.now() + timeoutMs, settled: false, resolve, reject, timer: undefined }
+      const proposedMs = performance.now()
+      const decided = (value: { result: string, seq: number }): void => {
+        const latencyMs = performance.now() - proposedMs
+        for (const listener of this.decidedListeners) listener(latencyMs)
+        resolve(value)
+      }
+      const queued: Queued = { operation, deadline: proposedMs + timeoutMs, settled: false, resolve: decided, reject, timer: undefined }
       queued.timer = setTimeout(() => {
         this.settle(queued, new Error(`not decided within ${timeoutMs} ms (view change in progress, or no quorum); retry`))
       }, timeoutMs)

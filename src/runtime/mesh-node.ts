@@ -7,6 +7,7 @@
 import { cpus } from 'node:os'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import type { IntervalHistogram } from 'node:perf_hooks'
+import { Registry } from 'prom-client'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { TopicValidatorResult } from '@libp2p/gossipsub'
@@ -17,10 +18,11 @@ import type { Effect, MemberState } from '../core/membership.js'
 import { createMeshLibp2p } from '../../bootstrap/libp2p.js'
 import type { MeshLibp2p } from '../../bootstrap/libp2p.js'
 import { openEnvelope, RecordRejectedError, sealRecord, sealVerdict } from '../../protocols/state/codec.js'
-import type { NodeLoad, NodeRecord, OpenedEnvelope, RejectReason } from '../../protocols/state/codec.js'
-import { envelopeBytesMax, stateTopic } from '../../protocols/state/constants.js'
+import type { Neighbour, NodeLoad, NodeRecord, OpenedEnvelope, RejectReason } from '../../protocols/state/codec.js'
+import { envelopeBytesMax, neighboursCountMax, stateTopic } from '../../protocols/state/constants.js'
 import { Envelope, EnvelopeKind } from '../../protocols/state/state.js'
 import { ConnectionKeeper } from './connection-keeper.js'
+import type { RebalanceReport } from './connection-keeper.js'
 import { PbftConsensus } from './consensus.js'
 import type { ReplicaStore } from './consensus.js'
 import type { Genesis } from './genesis.js'
@@ -42,6 +44,11 @@ export interface MemberView {
   load: NodeLoad
   addresses: string[]
   startedAt: string | null
+  /**
+   * The members it holds a connection to, with the RTT it measured (from its gossiped record; live for
+   * ourselves); null when its record predates the field. At most 64 (protocols/state/constants.ts).
+   */
+  neighbours: Neighbour[] | null
 }
 
 export interface ConnectionView {
@@ -84,6 +91,8 @@ export interface MeshNodeOptions {
   trace?: (event: TraceEvent) => void
   /** With a genesis the node takes part in consensus (as a validator if listed, else as an observer). */
   consensus?: { genesis: Genesis, app: Application, store: ReplicaStore | null, byzantine?: 'equivocate' }
+  /** The node's Prometheus registry, where libp2p registers its own metrics (a fresh one if absent). */
+  metricsRegistry?: Registry
 }
 
 export type TraceEvent =
@@ -159,6 +168,8 @@ export class MeshNode {
   private stopping = false
   apiUrl: string | null = null
   consensus: PbftConsensus | null = null
+  /** Prometheus registry of this node: libp2p's metrics, and ours (src/runtime/metrics.ts). */
+  metricsRegistry: Registry = new Registry()
 
   private constructor (readonly config: NodeConfig, private readonly options: MeshNodeOptions, libp2p: MeshLibp2p) {
     this.libp2p = libp2p
@@ -198,8 +209,10 @@ export class MeshNode {
   /** Build the host, start it, subscribe and start the loops. */
   static async start (config: NodeConfig, options: MeshNodeOptions): Promise<MeshNode> {
     let self: MeshNode | undefined
+    const metricsRegistry = options.metricsRegistry ?? new Registry()
     const libp2p = await createMeshLibp2p({
       privateKey: options.privateKey,
+      metricsRegistry,
       network: config.network,
       listen: config.listen,
       announce: config.announce,
@@ -214,6 +227,7 @@ export class MeshNode {
       pbft: (frame, from) => { self?.consensus?.onFrame(frame, from) }
     })
     self = new MeshNode(config, options, libp2p)
+    self.metricsRegistry = metricsRegistry
     if (options.consensus != null) {
       const node = self
       self.consensus = new PbftConsensus({
@@ -239,6 +253,7 @@ export class MeshNode {
     pubsub.topicValidators.set(this.topic, async (from, message) => await this.validateGossip(from, message))
     pubsub.subscribe(this.topic)
     this.selfRecord.addresses = this.advertisedAddresses()
+    this.selfRecord.neighbours = this.currentNeighbours()
     await this.publishSelf()
     this.libp2p.addEventListener('self:peer:update', () => {
       const addresses = this.advertisedAddresses()
@@ -297,6 +312,7 @@ export class MeshNode {
     if (this.stopping) return
     this.selfRecord.load = { ...this.selfRecord.load, cpu: Math.round(this.cpu.utilisation() * 1000) / 1000 }
     this.updateSlowdown()
+    this.selfRecord.neighbours = this.currentNeighbours()
     await this.publishSelf()
     void this.measureRtts()
   }
@@ -312,6 +328,18 @@ export class MeshNode {
       if (outcome.reachable && outcome.rttMs != null) this.rtts.set(peer, { rttMs: outcome.rttMs, atMs: performance.now() })
       if (this.stopping) return
     }
+  }
+
+  /** Our connected peers with their last measured RTT: first `neighboursCountMax` by PeerId. */
+  private currentNeighbours (): Neighbour[] {
+    const peers = [...new Set(this.libp2p.getConnections().map(c => c.remotePeer.toString()))]
+      .filter(peer => peer !== this.peerId)
+      .sort()
+      .slice(0, neighboursCountMax)
+    return peers.map(peerId => {
+      const rtt = this.rtts.get(peerId)?.rttMs
+      return { peerId, rttMs: rtt == null || Number.isNaN(rtt) ? null : Math.round(rtt * 1000) / 1000 }
+    })
   }
 
   /**
@@ -498,7 +526,8 @@ export class MeshNode {
         capabilities: record?.capabilities ?? [],
         load: record?.load ?? { queued: 0, running: 0, capacity: 0, cpu: 0 },
         addresses: record?.addresses ?? [],
-        startedAt: record != null ? new Date(record.startedAtMs).toISOString() : null
+        startedAt: record != null ? new Date(record.startedAtMs).toISOString() : null,
+        neighbours: self ? this.currentNeighbours() : (record?.neighbours ?? null)
       }
     }).sort((a, b) => Number(b.self) - Number(a.self) || a.name.localeCompare(b.name) || a.peerId.localeCompare(b.peerId))
     return {
@@ -523,6 +552,35 @@ export class MeshNode {
       failureTimeoutMs: this.config.failureTimeoutMs,
       slowdown: Math.round(this.slowdown * 100) / 100
     }
+  }
+
+  // ── [mcp] operator actions: suspect a member (daa_fault_tolerance), re-balance (topology_optimize) ──
+  /**
+   * Suspect an alive member now; the normal path follows (own and indirect probes, failure only on a
+   * helper majority or the confirm timeout; a live member is back to alive at its next sign of life).
+   */
+  suspectMember (peerId: string): { started: boolean, state: MemberState | null, helpers: string[] } {
+    const { effects, applied } = this.membership.step({ type: 'suspect', nowMs: performance.now(), peerId })
+    this.perform(effects)
+    const helpers = effects.flatMap(e => e.type === 'probe' && e.helper !== this.peerId ? [e.helper] : [])
+    return { started: applied, state: this.membership.member(peerId)?.state ?? null, helpers }
+  }
+
+  /** The current round of probes of a suspect member, if it is suspect. */
+  suspicion (peerId: string): { round: number, asked: string[], unreachable: string[] } | undefined {
+    return this.membership.suspicion(peerId)
+  }
+
+  /** Re-balance connections now (see ConnectionKeeper.rebalance): links to validators are kept first. */
+  async rebalance (timeoutMs: number): Promise<RebalanceReport> {
+    return await this.keeper.rebalance({
+      rttMs: peerId => {
+        const rtt = this.rtts.get(peerId)?.rttMs
+        return rtt == null || Number.isNaN(rtt) ? null : rtt
+      },
+      preferred: new Set((this.options.consensus?.genesis.validators ?? []).map(v => v.peer_id)),
+      timeoutMs
+    })
   }
 
   /** Graceful leave: announce `leaving` (gossip, and pushed directly to every connected peer), stop. */
