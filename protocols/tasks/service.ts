@@ -11,7 +11,7 @@ import { AuctionRequest, AuctionResponse, StealRequest, StealResponse } from './
 import type { AwardNotice, Bid, CallForBids } from './tasks.js'
 import { request, respond } from '../shared/request-response.js'
 import {
-  auctionProtocol, bidDeadlineMsMax, stealProtocol, stealTasksMax, stealTimeoutMs, taskMessageBytesMax, taskStreamsMax
+  auctionBatchMax, auctionProtocol, bidDeadlineMsMax, stealProtocol, stealTasksMax, stealTimeoutMs, taskMessageBytesMax, taskStreamsMax
 } from './constants.js'
 
 export interface TaskProtocolHandlers {
@@ -35,7 +35,7 @@ const stealCodecs = { request: StealRequest, response: StealResponse }
 export class TaskProtocols implements Startable {
   readonly auction: string
   readonly steal: string
-  readonly stats = { callsServed: 0, awardsServed: 0, stealsServed: 0, requestFailures: 0 }
+  readonly stats = { callsServed: 0, batchesServed: 0, awardsServed: 0, stealsServed: 0, requestFailures: 0 }
   private readonly log: Logger
   private handlers: TaskProtocolHandlers | null = null
 
@@ -67,7 +67,7 @@ export class TaskProtocols implements Startable {
   async callForBid (peer: PeerId, call: CallForBids): Promise<Bid | null> {
     const deadline = Math.min(Math.max(call.deadlineMs, 50), bidDeadlineMsMax)
     try {
-      const response = await request(this.components.connectionManager, peer, this.auction, { call }, auctionCodecs,
+      const response = await request(this.components.connectionManager, peer, this.auction, { call, calls: [], awards: [] }, auctionCodecs,
         { signal: AbortSignal.timeout(deadline), maxDataLength: taskMessageBytesMax })
       return response.bid ?? null
     } catch (err) {
@@ -77,10 +77,47 @@ export class TaskProtocols implements Startable {
     }
   }
 
+  /**
+   * Ask `peer` for a bid on each of `calls` (≤ auctionBatchMax) in one exchange; answers in the same
+   * order, null where there is no bid (no answer in time, or an answer of the wrong shape).
+   */
+  async callForBids (peer: PeerId, calls: CallForBids[]): Promise<Array<Bid | null>> {
+    if (calls.length === 0) return []
+    if (calls.length > auctionBatchMax) throw new RangeError(`at most ${auctionBatchMax} calls per batch`)
+    const deadline = Math.min(Math.max(Math.max(...calls.map(c => c.deadlineMs)), 50), bidDeadlineMsMax)
+    try {
+      const response = await request(this.components.connectionManager, peer, this.auction, { calls, awards: [] }, auctionCodecs,
+        { signal: AbortSignal.timeout(deadline), maxDataLength: taskMessageBytesMax })
+      if (response.bids.length !== calls.length) {
+        this.log('%p answered %d bids to %d calls: ignored', peer, response.bids.length, calls.length)
+        return calls.map(() => null)
+      }
+      return response.bids
+    } catch (err) {
+      this.stats.requestFailures++
+      this.log('no bids from %p for %d calls: %s', peer, calls.length, (err as Error).message)
+      return calls.map(() => null)
+    }
+  }
+
+  /** Tell a bidder how several auctions went, in one exchange (best effort). */
+  async notifyAwards (peer: PeerId, awards: AwardNotice[]): Promise<void> {
+    for (let i = 0; i < awards.length; i += auctionBatchMax) {
+      try {
+        await request(this.components.connectionManager, peer, this.auction, { calls: [], awards: awards.slice(i, i + auctionBatchMax) }, auctionCodecs,
+          { signal: AbortSignal.timeout(2_000), maxDataLength: taskMessageBytesMax })
+      } catch (err) {
+        this.stats.requestFailures++
+        this.log('award notices to %p failed: %s', peer, (err as Error).message)
+        return
+      }
+    }
+  }
+
   /** Tell a bidder how the auction went (best effort). */
   async notifyAward (peer: PeerId, award: AwardNotice): Promise<void> {
     try {
-      await request(this.components.connectionManager, peer, this.auction, { award }, auctionCodecs,
+      await request(this.components.connectionManager, peer, this.auction, { award, calls: [], awards: [] }, auctionCodecs,
         { signal: AbortSignal.timeout(2_000), maxDataLength: taskMessageBytesMax })
     } catch (err) {
       this.stats.requestFailures++
@@ -103,17 +140,31 @@ export class TaskProtocols implements Startable {
     await respond(stream, connection, auctionCodecs, { timeoutMs: bidDeadlineMsMax, maxDataLength: taskMessageBytesMax },
       async (message) => {
         const handlers = this.handlers
+        if (message.calls.length > 0) {
+          this.stats.batchesServed++
+          // too many: answered with nothing, which the caller counts as no bids
+          if (message.calls.length > auctionBatchMax) return { acknowledged: false, bids: [] }
+          this.stats.callsServed += message.calls.length
+          const bids = message.calls.map(call => handlers == null ? refusal('this node takes no tasks (no consensus network)') : handlers.bid(call, connection.remotePeer))
+          return { acknowledged: false, bids }
+        }
+        if (message.awards.length > 0) {
+          if (message.awards.length > auctionBatchMax) return { acknowledged: false, bids: [] }
+          this.stats.awardsServed += message.awards.length
+          for (const award of message.awards) handlers?.award(award, connection.remotePeer)
+          return { acknowledged: true, bids: [] }
+        }
         if (message.call != null) {
           this.stats.callsServed++
-          if (handlers == null) return { bid: refusal('this node takes no tasks (no consensus network)'), acknowledged: false }
-          return { bid: handlers.bid(message.call, connection.remotePeer), acknowledged: false }
+          if (handlers == null) return { bid: refusal('this node takes no tasks (no consensus network)'), acknowledged: false, bids: [] }
+          return { bid: handlers.bid(message.call, connection.remotePeer), acknowledged: false, bids: [] }
         }
         if (message.award != null) {
           this.stats.awardsServed++
           handlers?.award(message.award, connection.remotePeer)
-          return { acknowledged: true }
+          return { acknowledged: true, bids: [] }
         }
-        return { acknowledged: false }
+        return { acknowledged: false, bids: [] }
       },
       err => { this.log('serving an auction message to %p failed: %s', connection.remotePeer, err.message) })
   }

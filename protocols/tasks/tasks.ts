@@ -567,6 +567,8 @@ export namespace AwardNotice {
 export interface AuctionRequest {
   call?: CallForBids
   award?: AwardNotice
+  calls: CallForBids[]
+  awards: AwardNotice[]
 }
 
 export namespace AuctionRequest {
@@ -589,11 +591,28 @@ export namespace AuctionRequest {
           AwardNotice.codec().encode(obj.award, w)
         }
 
+        if (obj.calls != null && obj.calls.length > 0) {
+          for (const value of obj.calls) {
+            w.uint32(26)
+            CallForBids.codec().encode(value, w)
+          }
+        }
+
+        if (obj.awards != null && obj.awards.length > 0) {
+          for (const value of obj.awards) {
+            w.uint32(34)
+            AwardNotice.codec().encode(value, w)
+          }
+        }
+
         if (opts.lengthDelimited !== false) {
           w.ldelim()
         }
       }, (reader, length, opts = {}) => {
-        const obj: any = {}
+        const obj: any = {
+          calls: [],
+          awards: []
+        }
 
         const end = length == null ? reader.len : reader.pos + length
 
@@ -613,6 +632,26 @@ export namespace AuctionRequest {
               })
               break
             }
+            case 3: {
+              if (opts.limits?.calls != null && obj.calls.length === opts.limits.calls) {
+                throw new MaxLengthError('Decode error - repeated field "calls" had too many elements')
+              }
+
+              obj.calls.push(CallForBids.codec().decode(reader, reader.uint32(), {
+                limits: opts.limits?.calls$
+              }))
+              break
+            }
+            case 4: {
+              if (opts.limits?.awards != null && obj.awards.length === opts.limits.awards) {
+                throw new MaxLengthError('Decode error - repeated field "awards" had too many elements')
+              }
+
+              obj.awards.push(AwardNotice.codec().decode(reader, reader.uint32(), {
+                limits: opts.limits?.awards$
+              }))
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -622,6 +661,11 @@ export namespace AuctionRequest {
 
         return obj
       }, function * (reader, length, prefix, opts = {}) {
+        const obj = {
+          calls: 0,
+          awards: 0
+        }
+
         const end = length == null ? reader.len : reader.pos + length
 
         while (reader.pos < end) {
@@ -639,6 +683,42 @@ export namespace AuctionRequest {
               yield * AwardNotice.codec().stream(reader, reader.uint32(), `${prefix}.award`, {
                 limits: opts.limits?.award
               })
+
+              break
+            }
+            case 3: {
+              if (opts.limits?.calls != null && obj.calls === opts.limits.calls) {
+                throw new MaxLengthError('Streaming decode error - repeated field "calls" had too many elements')
+              }
+
+              for (const evt of CallForBids.codec().stream(reader, reader.uint32(), `${prefix}.calls[]`, {
+                limits: opts.limits?.calls$
+              })) {
+                yield {
+                  ...evt,
+                  index: obj.calls
+                }
+              }
+
+              obj.calls++
+
+              break
+            }
+            case 4: {
+              if (opts.limits?.awards != null && obj.awards === opts.limits.awards) {
+                throw new MaxLengthError('Streaming decode error - repeated field "awards" had too many elements')
+              }
+
+              for (const evt of AwardNotice.codec().stream(reader, reader.uint32(), `${prefix}.awards[]`, {
+                limits: opts.limits?.awards$
+              })) {
+                yield {
+                  ...evt,
+                  index: obj.awards
+                }
+              }
+
+              obj.awards++
 
               break
             }
@@ -695,6 +775,54 @@ export namespace AuctionRequest {
     value: number
   }
 
+  export interface AuctionRequestCallsTaskIdFieldEvent {
+    field: '$.calls[].taskId'
+    value: string
+    index: number
+  }
+
+  export interface AuctionRequestCallsCapabilitiesFieldEvent {
+    field: '$.calls[].capabilities[]'
+    index: number
+    value: string
+  }
+
+  export interface AuctionRequestCallsPriorityFieldEvent {
+    field: '$.calls[].priority'
+    value: number
+    index: number
+  }
+
+  export interface AuctionRequestCallsDeadlineMsFieldEvent {
+    field: '$.calls[].deadlineMs'
+    value: number
+    index: number
+  }
+
+  export interface AuctionRequestAwardsTaskIdFieldEvent {
+    field: '$.awards[].taskId'
+    value: string
+    index: number
+  }
+
+  export interface AuctionRequestAwardsWinnerFieldEvent {
+    field: '$.awards[].winner'
+    value: string
+    index: number
+  }
+
+  export interface AuctionRequestAwardsWinningScoreFieldEvent {
+    field: '$.awards[].winningScore'
+    value: number
+    index: number
+  }
+
+  export interface AuctionRequestAwardsYourScoreFieldEvent {
+    field: '$.awards[].yourScore'
+    value: number
+    index: number
+  }
+
   export function encode (obj: Partial<AuctionRequest>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, AuctionRequest.codec())
   }
@@ -703,7 +831,7 @@ export namespace AuctionRequest {
     return decodeMessage(buf, AuctionRequest.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<AuctionRequest>): Generator<AuctionRequestCallTaskIdFieldEvent | AuctionRequestCallCapabilitiesFieldEvent | AuctionRequestCallPriorityFieldEvent | AuctionRequestCallDeadlineMsFieldEvent | AuctionRequestAwardTaskIdFieldEvent | AuctionRequestAwardWinnerFieldEvent | AuctionRequestAwardWinningScoreFieldEvent | AuctionRequestAwardYourScoreFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<AuctionRequest>): Generator<AuctionRequestCallTaskIdFieldEvent | AuctionRequestCallCapabilitiesFieldEvent | AuctionRequestCallPriorityFieldEvent | AuctionRequestCallDeadlineMsFieldEvent | AuctionRequestAwardTaskIdFieldEvent | AuctionRequestAwardWinnerFieldEvent | AuctionRequestAwardWinningScoreFieldEvent | AuctionRequestAwardYourScoreFieldEvent | AuctionRequestCallsTaskIdFieldEvent | AuctionRequestCallsCapabilitiesFieldEvent | AuctionRequestCallsPriorityFieldEvent | AuctionRequestCallsDeadlineMsFieldEvent | AuctionRequestAwardsTaskIdFieldEvent | AuctionRequestAwardsWinnerFieldEvent | AuctionRequestAwardsWinningScoreFieldEvent | AuctionRequestAwardsYourScoreFieldEvent> {
     return streamMessage(buf, AuctionRequest.codec(), opts)
   }
 }
@@ -711,6 +839,7 @@ export namespace AuctionRequest {
 export interface AuctionResponse {
   bid?: Bid
   acknowledged: boolean
+  bids: Bid[]
 }
 
 export namespace AuctionResponse {
@@ -733,12 +862,20 @@ export namespace AuctionResponse {
           w.bool(obj.acknowledged)
         }
 
+        if (obj.bids != null && obj.bids.length > 0) {
+          for (const value of obj.bids) {
+            w.uint32(26)
+            Bid.codec().encode(value, w)
+          }
+        }
+
         if (opts.lengthDelimited !== false) {
           w.ldelim()
         }
       }, (reader, length, opts = {}) => {
         const obj: any = {
-          acknowledged: false
+          acknowledged: false,
+          bids: []
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -757,6 +894,16 @@ export namespace AuctionResponse {
               obj.acknowledged = reader.bool()
               break
             }
+            case 3: {
+              if (opts.limits?.bids != null && obj.bids.length === opts.limits.bids) {
+                throw new MaxLengthError('Decode error - repeated field "bids" had too many elements')
+              }
+
+              obj.bids.push(Bid.codec().decode(reader, reader.uint32(), {
+                limits: opts.limits?.bids$
+              }))
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -766,6 +913,10 @@ export namespace AuctionResponse {
 
         return obj
       }, function * (reader, length, prefix, opts = {}) {
+        const obj = {
+          bids: 0
+        }
+
         const end = length == null ? reader.len : reader.pos + length
 
         while (reader.pos < end) {
@@ -784,6 +935,24 @@ export namespace AuctionResponse {
                 field: `${prefix}.acknowledged`,
                 value: reader.bool()
               }
+              break
+            }
+            case 3: {
+              if (opts.limits?.bids != null && obj.bids === opts.limits.bids) {
+                throw new MaxLengthError('Streaming decode error - repeated field "bids" had too many elements')
+              }
+
+              for (const evt of Bid.codec().stream(reader, reader.uint32(), `${prefix}.bids[]`, {
+                limits: opts.limits?.bids$
+              })) {
+                yield {
+                  ...evt,
+                  index: obj.bids
+                }
+              }
+
+              obj.bids++
+
               break
             }
             default: {
@@ -838,6 +1007,48 @@ export namespace AuctionResponse {
     value: boolean
   }
 
+  export interface AuctionResponseBidsAcceptFieldEvent {
+    field: '$.bids[].accept'
+    value: boolean
+    index: number
+  }
+
+  export interface AuctionResponseBidsReasonFieldEvent {
+    field: '$.bids[].reason'
+    value: string
+    index: number
+  }
+
+  export interface AuctionResponseBidsMatchFieldEvent {
+    field: '$.bids[].match'
+    value: number
+    index: number
+  }
+
+  export interface AuctionResponseBidsQueuedFieldEvent {
+    field: '$.bids[].queued'
+    value: number
+    index: number
+  }
+
+  export interface AuctionResponseBidsRunningFieldEvent {
+    field: '$.bids[].running'
+    value: number
+    index: number
+  }
+
+  export interface AuctionResponseBidsCapacityFieldEvent {
+    field: '$.bids[].capacity'
+    value: number
+    index: number
+  }
+
+  export interface AuctionResponseBidsCpuFieldEvent {
+    field: '$.bids[].cpu'
+    value: number
+    index: number
+  }
+
   export function encode (obj: Partial<AuctionResponse>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, AuctionResponse.codec())
   }
@@ -846,7 +1057,7 @@ export namespace AuctionResponse {
     return decodeMessage(buf, AuctionResponse.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<AuctionResponse>): Generator<AuctionResponseBidAcceptFieldEvent | AuctionResponseBidReasonFieldEvent | AuctionResponseBidMatchFieldEvent | AuctionResponseBidQueuedFieldEvent | AuctionResponseBidRunningFieldEvent | AuctionResponseBidCapacityFieldEvent | AuctionResponseBidCpuFieldEvent | AuctionResponseAcknowledgedFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<AuctionResponse>): Generator<AuctionResponseBidAcceptFieldEvent | AuctionResponseBidReasonFieldEvent | AuctionResponseBidMatchFieldEvent | AuctionResponseBidQueuedFieldEvent | AuctionResponseBidRunningFieldEvent | AuctionResponseBidCapacityFieldEvent | AuctionResponseBidCpuFieldEvent | AuctionResponseAcknowledgedFieldEvent | AuctionResponseBidsAcceptFieldEvent | AuctionResponseBidsReasonFieldEvent | AuctionResponseBidsMatchFieldEvent | AuctionResponseBidsQueuedFieldEvent | AuctionResponseBidsRunningFieldEvent | AuctionResponseBidsCapacityFieldEvent | AuctionResponseBidsCpuFieldEvent> {
     return streamMessage(buf, AuctionResponse.codec(), opts)
   }
 }

@@ -21,8 +21,8 @@ import type { MeshApplication, TaskView } from '../core/app/application.js'
 import { truncateUtf8 } from './executor.js'
 import type { Executor, TaskOutcome, TaskRun } from './executor.js'
 import type { TaskProtocols } from '../../protocols/tasks/service.js'
-import type { Bid, CallForBids, StealRequest, StealResponse } from '../../protocols/tasks/tasks.js'
-import { bidDeadlineMsDefault } from '../../protocols/tasks/constants.js'
+import type { AwardNotice, Bid, CallForBids, StealRequest, StealResponse } from '../../protocols/tasks/tasks.js'
+import { auctionBatchMax, bidDeadlineMsDefault } from '../../protocols/tasks/constants.js'
 import {
   PerformanceTracker, bidScore, capabilityMatch, chooseBid, chooseVictim, dhtOwner, matchThreshold, planMigrations, utilisation
 } from '../core/scheduler/index.js'
@@ -79,7 +79,7 @@ const retryMsMax = 8_000
 const startDelayMs = 200
 
 export class TaskService {
-  readonly stats = { submitted: 0, payloadsByRef: 0, resultsByRef: 0, dataFetches: 0, dataFetchErrors: 0, auctions: 0, awards: 0, dhtRoutes: 0, noBids: 0, steals: 0, stolen: 0, migrations: 0, failovers: 0, started: 0, completed: 0, failed: 0, proposalErrors: 0, recordsStored: 0, recordErrors: 0, startsSkipped: 0 }
+  readonly stats = { submitted: 0, auctionBatches: 0, payloadsByRef: 0, resultsByRef: 0, dataFetches: 0, dataFetchErrors: 0, auctions: 0, awards: 0, dhtRoutes: 0, noBids: 0, steals: 0, stolen: 0, migrations: 0, failovers: 0, started: 0, completed: 0, failed: 0, proposalErrors: 0, recordsStored: 0, recordErrors: 0, startsSkipped: 0 }
   private readonly tracker = new PerformanceTracker()
   /** task id → when this node may try to schedule it again (backoff), and the current delay */
   private readonly retry = new Map<string, { atMs: number, delayMs: number }>()
@@ -100,6 +100,7 @@ export class TaskService {
   private timer?: ReturnType<typeof setInterval>
   private unsubscribe?: () => void
   private reconcileScheduled = false
+  private scheduleScheduled = false
   private stealing = false
   /** The last auctions this node ran, with every bid and its score (for `GET /v1/tasks` and tests). */
   private readonly recentAuctions: Array<{ taskId: string, winner: string | null, bids: Array<Record<string, unknown>> }> = []
@@ -163,7 +164,7 @@ export class TaskService {
     this.stats.submitted++
     if (!byRef) this.storeRecord(id, 'payload', input.payload)
     this.reconcileSoon()
-    this.scheduleAll() // our own task: schedule it now, not at the next round
+    this.scheduleSoon() // our own task: schedule it now, not at the next round
     return { id, seq }
   }
 
@@ -433,11 +434,22 @@ export class TaskService {
     }
   }
 
+  /**
+   * Schedule at the end of this turn of the event loop: the submits one committed batch decided
+   * resolve together, so their tasks are auctioned together (one exchange per bidder).
+   */
+  private scheduleSoon (): void {
+    if (this.scheduleScheduled || this.stopped) return
+    this.scheduleScheduled = true
+    setImmediate(() => { this.scheduleScheduled = false; this.scheduleAll() })
+  }
+
   private scheduleAll (): void {
     const members = this.aliveMembers()
     const alive = new Set(members.map(m => m.peerId))
     const caretaker = this.isCaretaker(alive)
     const now = performance.now()
+    const auctions: TaskView[] = []
     for (const task of this.init.app.tasks({ state: 'pending', limit: 1_000 })) {
       if (this.scheduling.has(task.id)) continue
       const coordinator = task.submitter === this.init.self || (caretaker && !alive.has(task.submitter))
@@ -445,7 +457,13 @@ export class TaskService {
       const retry = this.retry.get(task.id)
       if (retry != null && now < retry.atMs) continue
       this.scheduling.add(task.id)
-      void this.schedule(task, members).finally(() => this.scheduling.delete(task.id))
+      if (task.strategy === 'dht') void this.routeByDht(task, members).finally(() => this.scheduling.delete(task.id))
+      else auctions.push(task)
+    }
+    // the round's auctions go out together: one exchange per bidder per batch, not per task
+    for (let i = 0; i < auctions.length; i += auctionBatchMax) {
+      const batch = auctions.slice(i, i + auctionBatchMax)
+      void this.auctionBatch(batch, members).finally(() => { for (const task of batch) this.scheduling.delete(task.id) })
     }
   }
 
@@ -454,30 +472,74 @@ export class TaskService {
     this.retry.set(id, { atMs: performance.now() + delayMs, delayMs })
   }
 
-  private async schedule (task: TaskView, members: MemberView[]): Promise<void> {
-    const capable = members.filter(m => capabilityMatch(task.capabilities, m.capabilities) >= matchThreshold)
-    if (capable.length === 0) { this.stats.noBids++; this.backoff(task.id); return }
-    let winner: string | null
-    if (task.strategy === 'dht') {
-      winner = dhtOwner(task.id, capable.map(m => ({ peerId: m.peerId, capabilities: m.capabilities })), task.capabilities) ?? null
-      this.stats.dhtRoutes++
-    } else {
-      winner = await this.auction(task, capable)
-    }
+  private capableOf (task: TaskView, members: MemberView[]): MemberView[] {
+    return members.filter(m => capabilityMatch(task.capabilities, m.capabilities) >= matchThreshold)
+  }
+
+  private async routeByDht (task: TaskView, members: MemberView[]): Promise<void> {
+    const capable = this.capableOf(task, members)
+    const winner = capable.length === 0 ? null : dhtOwner(task.id, capable.map(m => ({ peerId: m.peerId, capabilities: m.capabilities })), task.capabilities) ?? null
+    this.stats.dhtRoutes++
+    await this.award(task, winner)
+  }
+
+  /** Commit the award (the next assignment number: two schedulers cannot both win), or back off. */
+  private async award (task: TaskView, winner: string | null): Promise<void> {
     if (winner == null) { this.stats.noBids++; this.backoff(task.id); return }
     const ok = await this.proposeOnce(`${task.id}/${task.assignment + 1}/assign`, { op: 'task.assign', id: task.id, node: winner, assignment: task.assignment + 1 })
     if (ok) { this.retry.delete(task.id); this.stats.awards++ } else this.backoff(task.id)
   }
 
-  /** Call every capable member for a bid; the best score wins; losers are told. */
-  private async auction (task: TaskView, capable: MemberView[]): Promise<string | null> {
-    this.stats.auctions++
-    const call: CallForBids = { taskId: task.id, capabilities: task.capabilities, priority: task.priority, deadlineMs: bidDeadlineMsDefault }
-    const answers = await Promise.all(capable.map(async m => {
-      const bid = m.peerId === this.init.self ? this.bid(call, this.init.self) : await this.init.protocols.callForBid(peerIdFromString(m.peerId), call)
-      return { peerId: m.peerId, bid }
+  /**
+   * Auction a batch of pending tasks (≤ auctionBatchMax): each capable member gets ONE call carrying
+   * every task it can bid on and answers every call at once. The tasks are then awarded in priority
+   * order, each bidder's load raised by what it already won in this batch (so one idle node does not
+   * win the whole batch on a load it no longer has); the awards are proposed together (the consensus
+   * client bundles them into one request) and each loser gets one notice for all its lost auctions.
+   */
+  private async auctionBatch (tasks: TaskView[], members: MemberView[]): Promise<void> {
+    this.stats.auctionBatches++
+    const capableByTask = new Map<string, MemberView[]>()
+    const callsByMember = new Map<string, { member: MemberView, calls: CallForBids[] }>()
+    for (const task of tasks) {
+      const capable = this.capableOf(task, members)
+      capableByTask.set(task.id, capable)
+      for (const m of capable) {
+        let entry = callsByMember.get(m.peerId)
+        if (entry == null) { entry = { member: m, calls: [] }; callsByMember.set(m.peerId, entry) }
+        entry.calls.push({ taskId: task.id, capabilities: task.capabilities, priority: task.priority, deadlineMs: bidDeadlineMsDefault })
+      }
+    }
+    const answers = new Map<string, Array<{ peerId: string, bid: Bid | null }>>()
+    await Promise.all([...callsByMember.values()].map(async ({ member, calls }) => {
+      const bids = member.peerId === this.init.self
+        ? calls.map(call => this.bid(call, this.init.self))
+        : await this.init.protocols.callForBids(peerIdFromString(member.peerId), calls)
+      calls.forEach((call, i) => {
+        let list = answers.get(call.taskId)
+        if (list == null) { list = []; answers.set(call.taskId, list) }
+        list.push({ peerId: member.peerId, bid: bids[i] ?? null })
+      })
     }))
-    const bids = answers.filter((a): a is { peerId: string, bid: Bid } => a.bid != null && a.bid.accept).map(({ peerId, bid }) => ({
+    const won = new Map<string, number>()
+    const notices = new Map<string, AwardNotice[]>()
+    const awards: Array<Promise<void>> = []
+    const ordered = [...tasks].sort((a, b) => b.priority - a.priority || a.submittedSeq - b.submittedSeq)
+    for (const task of ordered) {
+      this.stats.auctions++
+      const winner = (capableByTask.get(task.id) ?? []).length === 0 ? null : this.decide(task, answers.get(task.id) ?? [], won, notices)
+      if (winner != null) won.set(winner, (won.get(winner) ?? 0) + 1)
+      awards.push(this.award(task, winner))
+    }
+    for (const [peerId, list] of notices) void this.init.protocols.notifyAwards(peerIdFromString(peerId), list)
+    await Promise.all(awards)
+  }
+
+  /** Score one task's bids (loads raised by `won`), record the auction, queue the losers' notices. */
+  private decide (task: TaskView, answers: Array<{ peerId: string, bid: Bid | null }>, won: Map<string, number>, notices: Map<string, AwardNotice[]>): string | null {
+    const accepted = answers.filter((a): a is { peerId: string, bid: Bid } => a.bid != null && a.bid.accept)
+      .map(({ peerId, bid }) => ({ peerId, bid: { ...bid, queued: bid.queued + (won.get(peerId) ?? 0) } }))
+    const bids = accepted.map(({ peerId, bid }) => ({
       peerId,
       match: bid.match,
       queued: bid.queued,
@@ -497,17 +559,20 @@ export class TaskService {
       taskId: task.id,
       winner: choice?.winner.peerId ?? null,
       bids: answers.map(({ peerId, bid }) => {
+        const seen = accepted.find(a => a.peerId === peerId)?.bid
         const scored = bids.find(b => b.peerId === peerId)
-        return bid == null || !bid.accept
+        return bid == null || !bid.accept || seen == null
           ? { peerId, accepted: false, reason: bid?.reason ?? 'no answer' }
-          : { peerId, accepted: true, match: bid.match, utilisation: utilisation(bid), performance: this.tracker.performance(peerId), resources: 1 - bid.cpu, freeCapacity: bid.queued + bid.running < bid.capacity, score: scored?.score }
+          : { peerId, accepted: true, match: seen.match, utilisation: utilisation(seen), performance: this.tracker.performance(peerId), resources: 1 - seen.cpu, freeCapacity: seen.queued + seen.running < seen.capacity, wonEarlierInBatch: won.get(peerId) ?? 0, score: scored?.score }
       })
     })
     if (this.recentAuctions.length > 20) this.recentAuctions.shift()
     if (choice == null) return null
     const winner = choice.winner
     for (const loser of choice.ranked.filter(b => b.peerId !== winner.peerId && b.peerId !== this.init.self)) {
-      void this.init.protocols.notifyAward(peerIdFromString(loser.peerId), { taskId: task.id, winner: winner.peerId, winningScore: winner.score, yourScore: loser.score })
+      let list = notices.get(loser.peerId)
+      if (list == null) { list = []; notices.set(loser.peerId, list) }
+      list.push({ taskId: task.id, winner: winner.peerId, winningScore: winner.score, yourScore: loser.score })
     }
     return winner.peerId
   }

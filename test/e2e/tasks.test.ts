@@ -121,8 +121,15 @@ describe('task distribution across 6 processes', () => {
       expect(view.history.filter(h => h.event === 'completed').length, view.id).toBe(1)
     }
     // and each ran exactly once: no node re-ran a task while its start or result was being committed
-    const started = await Promise.all(nodes.map(async n => (await api<{ node: { started: number } }>(n, 'GET', '/v1/tasks?limit=1')).body.node.started))
-    expect(started.reduce((a, b) => a + b, 0)).toBe(1000)
+    const stats = await Promise.all(nodes.map(async n => (await api<{ node: { started: number, auctions: number, auctionBatches: number } }>(n, 'GET', '/v1/tasks?limit=1')).body.node))
+    expect(stats.reduce((a, b) => a + b.started, 0)).toBe(1000)
+    // the auctions were batched: tasks committed together were auctioned together, with one
+    // exchange per bidder for the whole batch
+    const auctions = stats.reduce((a, b) => a + b.auctions, 0)
+    const batches = stats.reduce((a, b) => a + b.auctionBatches, 0)
+    console.log(`[tasks] ${auctions} auctions in ${batches} batches`)
+    expect(auctions).toBeGreaterThanOrEqual(500)
+    expect(batches).toBeLessThan(auctions)
   }, 400_000)
 
   it('DHT routing assigns each task to the XOR-closest capable member', async () => {
