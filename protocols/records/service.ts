@@ -10,7 +10,7 @@ import type { ComponentLogger, Connection, Logger, PeerId, Startable, Stream } f
 import type { ConnectionManager, Registrar } from '@libp2p/interface-internal'
 import { Ack, RecordRequest, RecordResponse } from './records.js'
 import type { Store } from './records.js'
-import { request, respond } from '../shared/request-response.js'
+import { RequestPool, respond } from '../shared/request-response.js'
 import {
   checkRecord, parseRecordKey, recordInboundMax, recordMessageBytesMax, recordRequestTimeoutMs, recordServeTimeoutMs,
   recordStreamsMax, recordsProtocol
@@ -35,10 +35,13 @@ export class RecordStoreProtocol implements Startable {
   readonly protocol: string
   readonly stats = { storesServed: 0, fetchesServed: 0, busyRefused: 0, requestFailures: 0 }
   private readonly log: Logger
+  /** Reused streams for requests (see RequestPool): a store, fetch or bid per task would otherwise open a stream each. */
+  private pool: RequestPool
   private handlers: RecordStoreHandlers | null = null
   private inFlight = 0
 
   constructor (private readonly components: RecordStoreProtocolComponents, init: { network: string }) {
+    this.pool = new RequestPool(components.connectionManager)
     this.protocol = recordsProtocol(init.network)
     this.log = components.logger.forComponent('mesh:records')
   }
@@ -58,13 +61,14 @@ export class RecordStoreProtocol implements Startable {
   }
 
   async stop (): Promise<void> {
+    this.pool.close()
     await this.components.registrar.unhandle(this.protocol)
   }
 
   /** Ask `peer` to keep a record. Rejects when it does not answer (timeout, reset, unreachable). */
   async store (peer: PeerId, store: Store, signal: AbortSignal = AbortSignal.timeout(recordRequestTimeoutMs)): Promise<Ack> {
     try {
-      const response = await request(this.components.connectionManager, peer, this.protocol, { store }, codecs,
+      const response = await this.pool.request(peer, this.protocol, { store }, codecs,
         { signal, maxDataLength: recordMessageBytesMax })
       if (response.ack == null) throw new Error('answer to a store carries no ack')
       return response.ack
@@ -81,7 +85,7 @@ export class RecordStoreProtocol implements Startable {
    */
   async fetch (peer: PeerId, key: string, signal: AbortSignal = AbortSignal.timeout(recordRequestTimeoutMs)): Promise<Uint8Array | null> {
     try {
-      const response = await request(this.components.connectionManager, peer, this.protocol, { fetch: { key, presenceOnly: false } }, codecs,
+      const response = await this.pool.request(peer, this.protocol, { fetch: { key, presenceOnly: false } }, codecs,
         { signal, maxDataLength: recordMessageBytesMax })
       if (response.record == null) throw new Error('answer to a fetch carries no record')
       return response.record.found ? response.record.value : null
@@ -95,7 +99,7 @@ export class RecordStoreProtocol implements Startable {
   /** Whether `peer` holds `key` (a Fetch without the value). Rejects when it does not answer. */
   async has (peer: PeerId, key: string, signal: AbortSignal = AbortSignal.timeout(recordRequestTimeoutMs)): Promise<boolean> {
     try {
-      const response = await request(this.components.connectionManager, peer, this.protocol, { fetch: { key, presenceOnly: true } }, codecs,
+      const response = await this.pool.request(peer, this.protocol, { fetch: { key, presenceOnly: true } }, codecs,
         { signal, maxDataLength: recordMessageBytesMax })
       if (response.record == null) throw new Error('answer to a fetch carries no record')
       return response.record.found

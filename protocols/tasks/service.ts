@@ -9,7 +9,7 @@ import type { ComponentLogger, Connection, Logger, PeerId, Startable, Stream } f
 import type { ConnectionManager, Registrar } from '@libp2p/interface-internal'
 import { AuctionRequest, AuctionResponse, StealRequest, StealResponse } from './tasks.js'
 import type { AwardNotice, Bid, CallForBids } from './tasks.js'
-import { request, respond } from '../shared/request-response.js'
+import { RequestPool, request, respond } from '../shared/request-response.js'
 import {
   auctionBatchMax, auctionProtocol, bidDeadlineMsMax, stealProtocol, stealTasksMax, stealTimeoutMs, taskMessageBytesMax, taskStreamsMax
 } from './constants.js'
@@ -37,9 +37,12 @@ export class TaskProtocols implements Startable {
   readonly steal: string
   readonly stats = { callsServed: 0, batchesServed: 0, awardsServed: 0, stealsServed: 0, requestFailures: 0 }
   private readonly log: Logger
+  /** Reused streams for requests (see RequestPool): a store, fetch or bid per task would otherwise open a stream each. */
+  private pool: RequestPool
   private handlers: TaskProtocolHandlers | null = null
 
   constructor (private readonly components: TaskProtocolComponents, init: { network: string }) {
+    this.pool = new RequestPool(components.connectionManager)
     this.auction = auctionProtocol(init.network)
     this.steal = stealProtocol(init.network)
     this.log = components.logger.forComponent('mesh:tasks')
@@ -59,6 +62,7 @@ export class TaskProtocols implements Startable {
   }
 
   async stop (): Promise<void> {
+    this.pool.close()
     await this.components.registrar.unhandle(this.auction)
     await this.components.registrar.unhandle(this.steal)
   }
@@ -67,7 +71,7 @@ export class TaskProtocols implements Startable {
   async callForBid (peer: PeerId, call: CallForBids): Promise<Bid | null> {
     const deadline = Math.min(Math.max(call.deadlineMs, 50), bidDeadlineMsMax)
     try {
-      const response = await request(this.components.connectionManager, peer, this.auction, { call, calls: [], awards: [] }, auctionCodecs,
+      const response = await this.pool.request(peer, this.auction, { call, calls: [], awards: [] }, auctionCodecs,
         { signal: AbortSignal.timeout(deadline), maxDataLength: taskMessageBytesMax })
       return response.bid ?? null
     } catch (err) {
@@ -86,7 +90,7 @@ export class TaskProtocols implements Startable {
     if (calls.length > auctionBatchMax) throw new RangeError(`at most ${auctionBatchMax} calls per batch`)
     const deadline = Math.min(Math.max(Math.max(...calls.map(c => c.deadlineMs)), 50), bidDeadlineMsMax)
     try {
-      const response = await request(this.components.connectionManager, peer, this.auction, { calls, awards: [] }, auctionCodecs,
+      const response = await this.pool.request(peer, this.auction, { calls, awards: [] }, auctionCodecs,
         { signal: AbortSignal.timeout(deadline), maxDataLength: taskMessageBytesMax })
       if (response.bids.length !== calls.length) {
         this.log('%p answered %d bids to %d calls: ignored', peer, response.bids.length, calls.length)
@@ -104,7 +108,7 @@ export class TaskProtocols implements Startable {
   async notifyAwards (peer: PeerId, awards: AwardNotice[]): Promise<void> {
     for (let i = 0; i < awards.length; i += auctionBatchMax) {
       try {
-        await request(this.components.connectionManager, peer, this.auction, { calls: [], awards: awards.slice(i, i + auctionBatchMax) }, auctionCodecs,
+        await this.pool.request(peer, this.auction, { calls: [], awards: awards.slice(i, i + auctionBatchMax) }, auctionCodecs,
           { signal: AbortSignal.timeout(2_000), maxDataLength: taskMessageBytesMax })
       } catch (err) {
         this.stats.requestFailures++
@@ -117,7 +121,7 @@ export class TaskProtocols implements Startable {
   /** Tell a bidder how the auction went (best effort). */
   async notifyAward (peer: PeerId, award: AwardNotice): Promise<void> {
     try {
-      await request(this.components.connectionManager, peer, this.auction, { award, calls: [], awards: [] }, auctionCodecs,
+      await this.pool.request(peer, this.auction, { award, calls: [], awards: [] }, auctionCodecs,
         { signal: AbortSignal.timeout(2_000), maxDataLength: taskMessageBytesMax })
     } catch (err) {
       this.stats.requestFailures++

@@ -3,6 +3,7 @@
  * consensus; reads come from this node's copy of the task table.
  *
  *   POST   /v1/tasks[?wait=1&timeoutMs=]  {"capabilities": [...], "payload": <json>, "priority", "timeoutMs", "strategy", "id"}
+ *   POST   /v1/tasks                      {"tasks": [<submission>, …]} (1..256): 202 {accepted, refused, tasks: [{ok, id, seq} | {ok: false, error}]}
  *   GET    /v1/tasks[?state=&assignee=&limit=]   newest first, with counts and this node's scheduler stats
  *   GET    /v1/tasks/:id                  payload and result read back from their records when kept by reference
  *   DELETE /v1/tasks/:id                  cancel (submitter only)
@@ -19,6 +20,8 @@ const states = new Set(['pending', 'assigned', 'running', 'completed', 'failed',
 const capabilityPattern = /^[a-z0-9][a-z0-9._:/-]{0,63}$/i
 const idPattern = /^[A-Za-z0-9_.:-]{1,64}$/
 const waitMsMax = 600_000
+/** Submissions in one batch POST: the bound of one consensus bundle. */
+const batchMax = 256
 
 /** Validate a submission body; every problem is a 400 that says what to send instead. */
 export function parseSubmission (body: unknown): SubmitInput {
@@ -73,6 +76,26 @@ export function taskRoutes (service: () => TaskService | null, app: () => MeshAp
     const parts = pathParts(url)
     if (parts[0] !== 'v1' || parts[1] !== 'tasks') return null
     const id = parts[2]
+    if (parts.length === 2 && method === 'POST' && typeof body === 'object' && body != null && !Array.isArray(body) && 'tasks' in body) {
+      // a batch: {"tasks": [<submission>, …]} (1..256), every one validated before any is proposed
+      const list = (body as { tasks: unknown }).tasks
+      if (Object.keys(body).length !== 1) throw new HttpError(400, 'a batch body has only "tasks": [{"capabilities": [...], "payload": …}, …]')
+      if (!Array.isArray(list) || list.length === 0 || list.length > batchMax) throw new HttpError(400, `"tasks" must list 1-${batchMax} submissions`)
+      const inputs = list.map((item, i) => {
+        try {
+          return parseSubmission(item)
+        } catch (err) {
+          if (err instanceof HttpError) throw new HttpError(err.code, `tasks[${i}]: ${err.message}`)
+          throw err
+        }
+      })
+      const ids = inputs.map(i => i.id).filter((id): id is string => id != null)
+      if (new Set(ids).size !== ids.length) throw new HttpError(400, '"tasks" names the same id twice')
+      const { service } = need()
+      const outcomes = await service.submitMany(inputs)
+      const accepted = outcomes.filter(o => o.ok).length
+      return { code: accepted > 0 ? 202 : (outcomes[0] as { status?: number }).status ?? 409, body: { accepted, refused: outcomes.length - accepted, tasks: outcomes } }
+    }
     if (parts.length === 2 && method === 'POST') {
       const input = parseSubmission(body)
       const { service, app } = need()

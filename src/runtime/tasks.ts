@@ -168,6 +168,22 @@ export class TaskService {
     return { id, seq }
   }
 
+  /**
+   * Submit several tasks at once (≤ 256): they are proposed together, so the consensus client sends
+   * them as bundles (one signed request for many), and the ones committed together are auctioned
+   * together. One outcome per input, in order; a refused one does not stop the others.
+   */
+  async submitMany (inputs: SubmitInput[]): Promise<Array<{ ok: true, id: string, seq: number } | { ok: false, id?: string, error: string, status: number }>> {
+    return await Promise.all(inputs.map(async input => {
+      try {
+        const { id, seq } = await this.submit(input)
+        return { ok: true as const, id, seq }
+      } catch (err) {
+        return { ok: false as const, ...(input.id != null ? { id: input.id } : {}), error: (err as Error).message, status: err instanceof TaskError ? err.status : 503 }
+      }
+    }))
+  }
+
   /** Cancel a task (the app accepts it only from its submitter). */
   async cancel (id: string): Promise<{ result: string, seq: number }> {
     return await this.init.propose(JSON.stringify({ op: 'task.cancel', id }))

@@ -250,6 +250,9 @@ async function main (): Promise<void> {
       output.tasks = await runTasksBench(cluster, {
         tasks: 1000,
         submitters: 64,
+        batch: 100,
+        batchedTasks: 2000,
+        batchedSubmitters: 4,
         sample: 50,
         pollMs: 5,
         countsPollMs: 20,

@@ -24,6 +24,10 @@ export interface TasksBenchOptions {
   tasks: number
   /** Throughput: concurrent submitters (round-robin over the nodes). */
   submitters: number
+  /** Batched throughput: tasks per POST (`{"tasks": [...]}`), and how many tasks in all (0: skip). */
+  batch: number
+  batchedTasks: number
+  batchedSubmitters: number
   /** Latency: tasks per sample, one outstanding at a time. */
   sample: number
   /** Latency: how often `GET /v1/tasks/:id` is polled. */
@@ -102,6 +106,24 @@ async function submit (node: NodeProcess, strategy: Strategy, i: number, wait: b
     return body
   } catch (err) {
     return { error: causeOf(err) }
+  }
+}
+
+/** One POST of `count` tasks (`{"tasks": [...]}`): the submitted ones, and an error per refused one. */
+async function submitBatch (node: NodeProcess, strategy: Strategy, first: number, count: number): Promise<Array<Submitted | { error: string }>> {
+  try {
+    const tasks = Array.from({ length: count }, (_, k) => ({ capabilities: ['echo'], payload: { i: first + k }, strategy }))
+    const res = await fetch(`${node.api}/v1/tasks`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ tasks }),
+      signal: AbortSignal.timeout(120_000)
+    })
+    const body = await res.json() as { tasks?: Array<{ ok: boolean, id: string, seq: number, error?: string }>, error?: string }
+    if (body.tasks == null) return tasks.map(() => ({ error: `http ${res.status}${body.error != null ? `: ${body.error.slice(0, 50)}` : ''}` }))
+    return body.tasks.map(t => t.ok ? { id: t.id, seq: t.seq } : { error: (t.error ?? 'refused').slice(0, 50) })
+  } catch (err) {
+    return Array.from({ length: count }, () => ({ error: causeOf(err) }))
   }
 }
 
@@ -238,14 +260,21 @@ async function throughputPhase (nodes: NodeProcess[], strategy: Strategy, option
   let next = 0
   let submitting = true
   const started = performance.now()
+  const batch = Math.max(1, options.batch)
   const submitters = Promise.all(Array.from({ length: options.submitters }, async (_, w) => {
     for (;;) {
-      const i = next++
+      const i = next
       if (i >= options.tasks) return
-      const submitted = await submit(nodes[w % nodes.length] as NodeProcess, strategy, i, false)
-      if ('error' in submitted) { count(submitErrors, submitted.error); continue }
-      ids.push(submitted.id)
-      maxSeq = Math.max(maxSeq, submitted.seq)
+      const n = Math.min(batch, options.tasks - i)
+      next += n
+      const outcomes = batch === 1
+        ? [await submit(nodes[w % nodes.length] as NodeProcess, strategy, i, false)]
+        : await submitBatch(nodes[w % nodes.length] as NodeProcess, strategy, i, n)
+      for (const submitted of outcomes) {
+        if ('error' in submitted) { count(submitErrors, submitted.error); continue }
+        ids.push(submitted.id)
+        maxSeq = Math.max(maxSeq, submitted.seq)
+      }
     }
   })).finally(() => { submitting = false })
 
@@ -318,6 +347,7 @@ async function throughputPhase (nodes: NodeProcess[], strategy: Strategy, option
   return {
     tasks: options.tasks,
     submitters: options.submitters,
+    tasksPerRequest: batch,
     acknowledged: ids.length,
     completed,
     failed: {
@@ -384,7 +414,12 @@ export async function runTasksBench (cluster: Cluster, options: TasksBenchOption
       const latency = await latencyPhase(nodes[0] as NodeProcess, strategy, options)
       await sleep(1_000)
       const throughput = await throughputPhase(nodes, strategy, options)
-      byStrategy[strategy] = { latency, throughput }
+      await sleep(1_000)
+      // the same, with the tasks sent in batches (one POST and one submit bundle for many tasks)
+      const batched = options.batchedTasks > 0
+        ? await throughputPhase(nodes, strategy, { ...options, tasks: options.batchedTasks, submitters: options.batchedSubmitters, batch: options.batch })
+        : null
+      byStrategy[strategy] = { latency, throughput, ...(batched != null ? { batched } : {}) }
     } catch (err) {
       byStrategy[strategy] = { error: (err as Error).message }
     }

@@ -140,7 +140,10 @@ export class Cluster {
     const logPath = join(this.root, `${name}.log`)
     const log = openSync(logPath, 'a')
     const [command, ...prefix] = options.wrap != null && options.wrap.length > 0 ? [...options.wrap, process.execPath] : [process.execPath]
-    const child = spawn(command as string, [...prefix, ...args], { stdio: ['ignore', log, log], env: { ...process.env, MESH_DATA_DIR: '', ...options.env } })
+    // MESH_TEST_NODE_ARGS: extra node flags for every node (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to
+    // profile a benchmark; NODE_OPTIONS refuses --cpu-prof)
+    const nodeArgs = (process.env.MESH_TEST_NODE_ARGS ?? '').split(' ').filter(a => a !== '')
+    const child = spawn(command as string, [...prefix, ...nodeArgs, ...args], { stdio: ['ignore', log, log], env: { ...process.env, MESH_DATA_DIR: '', ...options.env } })
     this.children.add(child)
     child.once('exit', () => { this.children.delete(child) })
     if (child.pid == null) throw new Error(`could not spawn node ${name}`)
@@ -214,6 +217,15 @@ export class Cluster {
   /** Kill every process this cluster started (by PID), then remove its files. Safe to call twice. */
   async stopAll (): Promise<void> {
     const alive = [...this.children].filter(c => c.exitCode == null && c.signalCode == null)
+    if ((process.env.MESH_TEST_NODE_ARGS ?? '').includes('--cpu-prof')) {
+      // a profiled node writes its profile only on a clean exit: SIGTERM first (it exits within 5 s)
+      for (const child of alive) { if (child.pid != null) { try { process.kill(child.pid, 'SIGTERM') } catch {} } }
+      await Promise.all(alive.map(async child => await new Promise<void>(resolve => {
+        if (child.exitCode != null || child.signalCode != null) { resolve(); return }
+        const timer = setTimeout(resolve, 6_000)
+        child.once('exit', () => { clearTimeout(timer); resolve() })
+      })))
+    }
     for (const child of alive) {
       if (child.pid != null) { try { process.kill(child.pid, 'SIGKILL') } catch {} }
     }

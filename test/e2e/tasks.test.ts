@@ -132,6 +132,33 @@ describe('task distribution across 6 processes', () => {
     expect(batches).toBeLessThan(auctions)
   }, 400_000)
 
+  it('a batch of 100 submissions in one request: each gets its outcome, all complete once; bad batches are 400', async () => {
+    for (const [body, pattern] of [
+      [{ tasks: [] }, /1-256 submissions/],
+      [{ tasks: [{ capabilities: ['echo'] }, { capabilities: ['Bad Name!'] }] }, /^tasks\[1\]: .*not a capability name/],
+      [{ tasks: [{ capabilities: ['echo'], id: 'twice' }, { capabilities: ['echo'], id: 'twice' }] }, /same id twice/],
+      [{ tasks: [{ capabilities: ['echo'] }], extra: 1 }, /only "tasks"/]
+    ] as Array<[unknown, RegExp]>) {
+      const res = await api<{ error: string }>(nodes[2] as NodeProcess, 'POST', '/v1/tasks', body)
+      expect(res.status, JSON.stringify(body)).toBe(400)
+      expect(res.body.error).toMatch(pattern)
+    }
+    const tasks = Array.from({ length: 100 }, (_, i) => ({ id: `batch-${i}`, capabilities: ['echo'], payload: { b: i }, strategy: i % 2 === 0 ? 'auction' : 'dht' }))
+    const res = await api<{ accepted: number, refused: number, tasks: Array<{ ok: boolean, id: string }> }>(nodes[2] as NodeProcess, 'POST', '/v1/tasks', { tasks }, 60_000)
+    expect(res.status).toBe(202)
+    expect(res.body.accepted).toBe(100)
+    expect(res.body.tasks.map(t => t.id)).toEqual(tasks.map(t => t.id))
+    // the same batch again: every id is already this node's task with the same payload (a retry)
+    const again = await api<{ accepted: number }>(nodes[2] as NodeProcess, 'POST', '/v1/tasks', { tasks: tasks.slice(0, 5) }, 60_000)
+    expect(again.body.accepted).toBe(5)
+    const views = await waitDone(nodes[0] as NodeProcess, tasks.map(t => t.id), 180_000)
+    for (const view of views) {
+      expect(view.state, view.id).toBe('completed')
+      expect(JSON.parse(view.result as string)).toEqual({ b: Number(view.id.split('-')[1]) })
+      expect(view.history.filter(h => h.event === 'completed').length, view.id).toBe(1)
+    }
+  }, 240_000)
+
   it('DHT routing assigns each task to the XOR-closest capable member', async () => {
     const members = (await cluster.status(nodes[0] as NodeProcess)).members.filter(m => m.state === 'alive')
     const kadId = (bytes: Uint8Array): bigint => BigInt(`0x${createHash('sha256').update(bytes).digest('hex')}`)
