@@ -385,6 +385,7 @@ export class MeshNode {
       if (applied) {
         this.options.trace?.({ trace: 'record', peerId: record.peerId, incarnation: record.incarnation, sequence: record.sequence, atMs: Date.now(), via: expectedSigner != null ? 'gossip' : 'sync' })
         this.records.set(record.peerId, { record, envelope: opened.bytes })
+        this.statusCache = undefined
         if (stored == null || stored.record.addresses.join() !== record.addresses.join()) await this.rememberAddresses(record)
       }
       this.perform(effects)
@@ -450,6 +451,7 @@ export class MeshNode {
   }
 
   private perform (effects: Effect[]): void {
+    if (effects.length > 0) this.statusCache = undefined // a membership change shows at once
     for (const effect of effects) {
       switch (effect.type) {
         case 'change': {
@@ -511,7 +513,9 @@ export class MeshNode {
   /**
    * The node's status. Built at most every 25 ms: the task runtime, the record store, messaging and
    * metrics each read the membership through it, many times per second under load, and building it
-   * (addresses, connections, every member) was ~4 % of a loaded node's CPU. Callers must not modify it.
+   * (addresses, connections, every member) was ~4 % of a loaded node's CPU. Any membership change or
+   * new member record drops it, so only RTTs, ages, connections and our own load can be 25 ms old.
+   * Callers must not modify it.
    */
   status (): NodeStatus {
     const now = performance.now()

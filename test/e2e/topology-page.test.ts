@@ -177,6 +177,17 @@ describe.skipIf(!hasChromium)('the live topology page (GET /) in headless chromi
     expect(primaryText).toContain((consensus.primary).slice(-8))
   })
 
+  it('shows recent messages: one sent to this node by another appears without a reload', async () => {
+    const sender = joiners[0] as NodeProcess
+    const res = await api<{ delivered?: boolean, error?: string }>(sender, 'POST', '/v1/messages', { to: seed.runtime.peerId, body: { hello: 'topology page' } })
+    expect(res.status, res.body.error).toBe(201)
+    const text = await waitUntil('the message in the page', 30_000, async () => {
+      const shown = await page.textContent('#messages')
+      return shown != null && shown.includes('topology page') ? shown : undefined
+    }, 250)
+    expect(text).toContain('hello')
+  })
+
   it('after kill -9 of a joiner its node turns failed in the table and the graph, without a reload', async () => {
     const victim = joiners[2] as NodeProcess
     // a marker that a reload would wipe
