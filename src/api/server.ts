@@ -1,6 +1,7 @@
 /**
  * The local HTTP JSON API (node:http: three read-only routes need no framework).
- * Loopback by default; a non-loopback bind requires a token, sent as `Authorization: Bearer <token>`.
+ * Loopback by default; a non-loopback bind requires a token, sent as `Authorization: Bearer <token>`,
+ * or by a browser as the cookie `GET /?token=<token>` sets (for the live page and its event stream).
  */
 import { createServer } from 'node:http'
 import type { IncomingMessage, Server, ServerResponse } from 'node:http'
@@ -31,12 +32,31 @@ function send (res: ServerResponse, code: number, body: unknown): void {
   res.end(text)
 }
 
+function sameSecret (given: string, expected: string): boolean {
+  const a = Buffer.from(given)
+  const b = Buffer.from(expected)
+  return a.length === b.length && timingSafeEqual(a, b)
+}
+
+/** The browser session cookie set by `GET /?token=…` (a browser cannot send a bearer header itself). */
+const tokenCookie = 'mesh_token'
+
+function cookieToken (req: IncomingMessage): string | undefined {
+  for (const part of (req.headers.cookie ?? '').split(';')) {
+    const [name, ...rest] = part.trim().split('=')
+    if (name === tokenCookie) {
+      try { return decodeURIComponent(rest.join('=')) } catch { return undefined }
+    }
+  }
+  return undefined
+}
+
+/** `Authorization: Bearer <token>`, or the page's session cookie (same token). */
 function authorised (req: IncomingMessage, token: string | undefined): boolean {
   if (token == null) return true
-  const header = req.headers.authorization ?? ''
-  const expected = Buffer.from(`Bearer ${token}`)
-  const given = Buffer.from(header)
-  return given.length === expected.length && timingSafeEqual(given, expected)
+  if (sameSecret(req.headers.authorization ?? '', `Bearer ${token}`)) return true
+  const cookie = cookieToken(req)
+  return cookie != null && sameSecret(cookie, token)
 }
 
 export function peersView (status: NodeStatus, connections: ConnectionView[]): unknown {
@@ -101,8 +121,17 @@ export async function startApi (source: ApiSource, options: ApiOptions, routes: 
     void (async () => {
       try {
         const url = new URL(req.url ?? '/', 'http://localhost')
+        // the live page on a node with a token: open /?token=<token> once; the answer sets an HttpOnly,
+        // SameSite=Strict cookie and sends the browser to / without the token in the address bar
+        const given = url.searchParams.get('token')
+        if (options.token != null && url.pathname === '/' && given != null && (req.method === 'GET' || req.method === 'HEAD')) {
+          if (!sameSecret(given, options.token)) { send(res, 401, { error: 'wrong token: open /?token=<the node\'s --api-token>' }); return }
+          res.writeHead(303, { location: '/', 'set-cookie': `${tokenCookie}=${encodeURIComponent(options.token)}; HttpOnly; SameSite=Strict; Path=/`, 'cache-control': 'no-store' })
+          res.end()
+          return
+        }
         if (!authorised(req, options.token)) {
-          send(res, 401, { error: 'unauthorised: send Authorization: Bearer <api token>' })
+          send(res, 401, { error: 'unauthorised: send Authorization: Bearer <api token> (in a browser: open /?token=<api token>)' })
           return
         }
         const method = req.method ?? 'GET'

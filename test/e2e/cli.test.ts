@@ -119,6 +119,19 @@ describe('configuration precedence (flag > env > file > default) in a running no
     const withoutToken = mesh(['status', '--data-dir', node.dataDir])
     expect(withoutToken.code).toBe(1)
     expect(withoutToken.stderr).toMatch(/401/)
+    // a browser: the page needs /?token=…, which sets a session cookie the page's requests then carry
+    expect((await fetch(`${node.api}/`)).status).toBe(401)
+    expect((await fetch(`${node.api}/?token=wrong-token-of-32-characters-xx`, { redirect: 'manual' })).status).toBe(401)
+    const login = await fetch(`${node.api}/?token=${token}`, { redirect: 'manual' })
+    expect(login.status).toBe(303)
+    expect(login.headers.get('location')).toBe('/')
+    const cookie = (login.headers.get('set-cookie') ?? '').split(';')[0] as string
+    expect(login.headers.get('set-cookie')).toMatch(/HttpOnly; SameSite=Strict; Path=\//)
+    const page = await fetch(`${node.api}/`, { headers: { cookie } })
+    expect(page.status).toBe(200)
+    expect(page.headers.get('content-type')).toMatch(/text\/html/)
+    expect((await fetch(`${node.api}/v1/topology`, { headers: { cookie } })).status).toBe(200)
+    expect((await fetch(`${node.api}/v1/status`, { headers: { cookie: 'mesh_token=not-it' } })).status).toBe(401)
   })
 
   it('environment beats the file', async () => {

@@ -136,7 +136,9 @@ describe('metrics and the performance report on a 4-validator testnet', () => {
     const count = 'mesh_consensus_decision_latency_seconds_count'
     expect(value(after, count) - value(before[1] as Scrape, count)).toBeGreaterThanOrEqual(writes)
     expect(value(after, 'mesh_consensus_decision_latency_seconds_sum')).toBeGreaterThan(value(before[1] as Scrape, 'mesh_consensus_decision_latency_seconds_sum'))
-    expect(value(after, 'mesh_consensus_executed_sequence_number')).toBeGreaterThanOrEqual(writes)
+    // gauges come from a snapshot up to 500 ms old: the executed sequence number catches up soon
+    await waitUntil(`${writer.name}'s executed sequence number to reach ${writes}`, 30_000, async () =>
+      value(await scrape(writer), 'mesh_consensus_executed_sequence_number') >= writes ? true : undefined, 250)
     // every validator executed them: one decision per sequential write
     for (const [i, node] of validators.entries()) {
       await waitUntil(`${node.name} to count ${writes} more decisions`, 30_000, async () => {
