@@ -73,7 +73,7 @@ describe('usage errors', () => {
     expect(result.stderr).toMatch(/no running node found .*`mesh start --data-dir/)
   })
 
-  it.each([['--help'], ['start', '--help'], ['status', '--help'], ['peers', '--help'], ['init', '--help'], ['demo', '--help'], ['task', 'submit', '--help'], ['task', 'list', '--help'], ['memory', 'store', '--help'], ['consensus', '--help']])('mesh %s describes the command', (...args) => {
+  it.each([['--help'], ['start', '--help'], ['status', '--help'], ['peers', '--help'], ['init', '--help'], ['demo', '--help'], ['task', 'submit', '--help'], ['task', 'list', '--help'], ['memory', 'store', '--help'], ['consensus', '--help'], ['send', '--help'], ['messages', '--help'], ['report', '--help'], ['mcp', '--help']])('mesh %s describes the command', (...args) => {
     const result = mesh(args)
     expect(result.code).toBe(0)
     expect(result.stdout).toMatch(/Usage: mesh/)
@@ -81,7 +81,7 @@ describe('usage errors', () => {
 
   it('start --help lists every node option', () => {
     const help = mesh(['start', '--help']).stdout
-    for (const flag of ['--data-dir', '--listen', '--announce', '--bootstrap', '--network', '--name', '--capabilities', '--api', '--api-token', '--heartbeat-interval-ms', '--failure-timeout-ms', '--max-concurrent', '--config', '--json']) {
+    for (const flag of ['--data-dir', '--listen', '--announce', '--bootstrap', '--network', '--name', '--capabilities', '--api', '--api-token', '--heartbeat-interval-ms', '--failure-timeout-ms', '--max-concurrent', '--load-shedding', '--genesis', '--config', '--json']) {
       expect(help).toContain(flag)
     }
   })
