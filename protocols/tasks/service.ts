@@ -67,20 +67,6 @@ export class TaskProtocols implements Startable {
     await this.components.registrar.unhandle(this.steal)
   }
 
-  /** Ask `peer` for a bid; null when it does not answer in time (no evidence: just no bid). */
-  async callForBid (peer: PeerId, call: CallForBids): Promise<Bid | null> {
-    const deadline = Math.min(Math.max(call.deadlineMs, 50), bidDeadlineMsMax)
-    try {
-      const response = await this.pool.request(peer, this.auction, { call, calls: [], awards: [] }, auctionCodecs,
-        { signal: AbortSignal.timeout(deadline), maxDataLength: taskMessageBytesMax })
-      return response.bid ?? null
-    } catch (err) {
-      this.stats.requestFailures++
-      this.log('no bid from %p for %s: %s', peer, call.taskId, (err as Error).message)
-      return null
-    }
-  }
-
   /**
    * Ask `peer` for a bid on each of `calls` (≤ auctionBatchMax) in one exchange; answers in the same
    * order, null where there is no bid (no answer in time, or an answer of the wrong shape).
@@ -115,17 +101,6 @@ export class TaskProtocols implements Startable {
         this.log('award notices to %p failed: %s', peer, (err as Error).message)
         return
       }
-    }
-  }
-
-  /** Tell a bidder how the auction went (best effort). */
-  async notifyAward (peer: PeerId, award: AwardNotice): Promise<void> {
-    try {
-      await this.pool.request(peer, this.auction, { award, calls: [], awards: [] }, auctionCodecs,
-        { signal: AbortSignal.timeout(2_000), maxDataLength: taskMessageBytesMax })
-    } catch (err) {
-      this.stats.requestFailures++
-      this.log('award notice to %p failed: %s', peer, (err as Error).message)
     }
   }
 
