@@ -113,7 +113,7 @@ interface Waiting {
 const tickIntervalMs = 25
 const proposeTimeoutMsDefault = 15_000
 const waitingMax = clientWindow
-const messageTypes = new Set(['forward', 'pre-prepare', 'prepare', 'commit', 'checkpoint', 'view-change', 'new-view', 'fetch-state', 'state'])
+const messageTypes = new Set(['forward', 'pre-prepare', 'prepare', 'commit', 'checkpoint', 'view-change', 'new-view', 'fetch-state', 'state', 'status', 'fetch-log', 'log-entry'])
 /**
  * Requests this node keeps out at once; more operations wait and leave as one bundle when one is
  * answered (so bundles grow with load). Enough to keep the primary's pipeline full.

@@ -82,6 +82,12 @@ export interface RunStats {
   latencyMaxMs: number
   /** Longest a request took after max(its submission, heal). */
   recoveryMaxMs: number
+  /** Each replica's view at the end (null: down), and whether it was active in it. */
+  finalViews: Array<{ view: number, active: boolean } | null>
+  /** When the last client request was done (simulated ms). */
+  requestsDoneAtMs: number
+  /** From the quiet phase's start (no client traffic) until every correct replica reached the highest executed sequence. */
+  idleCatchUpMs: number
   simulatedMs: number
   /** Send effects of honest replicas (one per effect, whatever its recipients), by message type. */
   sentByType: Record<string, number>
@@ -122,6 +128,11 @@ export class Simulation {
   private readonly queue = new EventQueue<SimEvent>()
   private readonly keyring: Keyring
   private readonly random: SeededRandom
+  /**
+   * Loss, duplication and delay of the catch-up messages (STATUS, FETCH-LOG, LOG-ENTRY) come from their
+   * own stream (salt 11), so adding them left every other message's fate in older seeds as it was.
+   */
+  private readonly catchUpRandom: SeededRandom
   private readonly slots: Slot[]
   private readonly checker: InvariantChecker
   private readonly clients: ClientPool
@@ -143,6 +154,8 @@ export class Simulation {
   /** Replica → partition group, or undefined when the network is whole. */
   private groupOf: number[] | undefined
   private healed = false
+  /** Fault events not yet happened: the quiet phase starts only after the last one. */
+  private faultsPending = 0
   readonly stats: RunStats
 
   constructor (readonly scenario: Scenario, private readonly options: RunOptions = {}) {
@@ -152,6 +165,7 @@ export class Simulation {
     this.eventsMax = options.eventsMax ?? eventsMaxDefault
     this.keyring = new Keyring(n, seed)
     this.random = new SeededRandom(derive(seed, 1))
+    this.catchUpRandom = new SeededRandom(derive(seed, 11))
     this.dropProbability = scenario.network.dropProbability
     this.clientDropProbability = scenario.network.clientDropProbability
     const byzantine = new Map(scenario.byzantine.map(b => [b.replica, b.behaviours]))
@@ -181,7 +195,7 @@ export class Simulation {
     this.stats = {
       events: 0, steps: 0, messagesSent: 0, messagesDelivered: 0, messageBytes: 0, lostToDrops: 0, lostToPartitions: 0,
       lostToCrashes: 0, clientRequestsLost: 0, duplicated: 0, badSignatureDrops: 0, crashes: 0, restarts: 0, stateTransfers: 0, maxView: 0,
-      maxExecuted: 0, requestsTotal: this.clients.total, requestsDone: 0, latencyMaxMs: 0, recoveryMaxMs: 0, simulatedMs: 0, sentByType: {},
+      maxExecuted: 0, requestsTotal: this.clients.total, requestsDone: 0, latencyMaxMs: 0, recoveryMaxMs: 0, idleCatchUpMs: 0, requestsDoneAtMs: 0, finalViews: [], simulatedMs: 0, sentByType: {},
       largestBatch: 0, dropReasons: {}, byzantine: {}
     }
   }
@@ -191,13 +205,16 @@ export class Simulation {
     for (const slot of this.slots) this.start(slot, undefined)
     this.queue.push(scenario.network.tickMs, { kind: 'tick' })
     for (const fault of scenario.faults) this.queue.push(fault.atMs, { kind: 'fault', fault })
+    this.faultsPending = scenario.faults.length
     this.queue.push(scenario.healAtMs, { kind: 'heal' })
     this.clients.start()
     const endMs = scenario.healAtMs + 4 * scenario.livenessBoundMs
+    const idleBoundMs = scenario.idleCatchUpBoundMs ?? 1_000 + 30 * scenario.replica.retransmitMs
+    let quietFromMs: number | undefined
     for (;;) {
       const next = this.queue.pop()
       if (next === undefined) break
-      if (next.timeMs > endMs) {
+      if (quietFromMs === undefined && next.timeMs > endMs) {
         this.checker.fail('liveness', `run not finished by ${endMs} ms: ${this.clients.doneCount}/${this.clients.total} requests done`)
         break
       }
@@ -205,7 +222,18 @@ export class Simulation {
       this.checker.nowMs = next.timeMs
       this.handle(next.item)
       this.stats.events++
-      if (this.checker.failed || this.clients.allDone()) break
+      if (this.checker.failed) break
+      if (this.clients.allDone() && this.stats.requestsDoneAtMs === 0) this.stats.requestsDoneAtMs = this.nowMs
+      if (this.clients.allDone() && this.healed && this.faultsPending === 0) {
+        // the quiet phase: no client traffic from here; correct replicas must catch up on their own
+        if (quietFromMs === undefined) { quietFromMs = this.nowMs; this.trace('QUIET: every request done, no more faults; no client traffic from here') }
+        const lagging = this.laggingReplicas()
+        if (lagging === undefined) { this.stats.idleCatchUpMs = this.nowMs - quietFromMs; break }
+        if (this.nowMs - quietFromMs > idleBoundMs) {
+          this.checker.fail('idle-catch-up', `${lagging} not at the highest executed sequence ${idleBoundMs} ms after the mesh went quiet`)
+          break
+        }
+      }
       if (this.stats.events >= this.eventsMax) {
         this.checker.fail('event-budget', `${this.stats.events} events processed, ${this.clients.doneCount}/${this.clients.total} requests done`)
         break
@@ -223,6 +251,7 @@ export class Simulation {
       stats.latencyMaxMs = Math.max(stats.latencyMaxMs, record.doneAtMs - record.submittedAtMs)
       stats.recoveryMaxMs = Math.max(stats.recoveryMaxMs, record.doneAtMs - Math.max(record.submittedAtMs, this.scenario.healAtMs))
     }
+    stats.finalViews = this.slots.map(slot => slot.node === undefined ? null : { view: slot.node.status().view, active: slot.node.status().active })
     for (const slot of this.slots) {
       for (const [what, count] of slot.byzantine?.counters ?? []) stats.byzantine[what] = (stats.byzantine[what] ?? 0) + count
       if (slot.node !== undefined) {
@@ -261,7 +290,7 @@ export class Simulation {
         this.checkLiveness()
         break
       case 'client': this.clients.onTimer(event.client, event.token, this.nowMs); break
-      case 'fault': this.fault(event.fault); break
+      case 'fault': this.faultsPending--; this.fault(event.fault); break
       case 'heal': this.heal(); break
     }
   }
@@ -281,6 +310,15 @@ export class Simulation {
     if (message.type === 'state') this.stats.stateTransfers++
     this.trace(() => `${event.sender}→${event.to} ${safeDescribe(message)}${event.sender !== message.from ? ` (relayed, from ${message.from})` : ''}`)
     this.step(slot, { type: 'message', message, nowMs: this.nowFor(slot.id) })
+  }
+
+  /** Correct replicas behind the highest sequence a correct replica executed, as text; undefined when none. */
+  private laggingReplicas (): string | undefined {
+    const running = this.slots.filter(s => s.node !== undefined && s.behaviours === undefined)
+    const highest = Math.max(0, ...running.map(s => (s.node as ReplicaNode).status().lastExecuted))
+    const behind = running.filter(s => (s.node as ReplicaNode).status().lastExecuted < highest)
+    if (behind.length === 0) return undefined
+    return `${behind.map(s => statusLine(s.node as ReplicaNode)).join(' | ')} (highest ${highest}; all: ${this.slots.map(s => s.node === undefined ? `${s.id}:down` : statusLine(s.node)).join(' | ')})`
   }
 
   private checkLiveness (): void {
@@ -399,16 +437,17 @@ export class Simulation {
       return
     }
     const network = this.scenario.network
+    const random = catchUpTypes.has(copy.type) ? this.catchUpRandom : this.random
     for (const target of targets) {
       if (!this.reachable(slot.id, target)) { this.stats.lostToPartitions++; continue }
-      if (this.random.next() < this.dropProbability) { this.stats.lostToDrops++; continue }
+      if (random.next() < this.dropProbability) { this.stats.lostToDrops++; continue }
       const typeLoss = this.dropByType.size > 0 ? this.dropByType.get(copy.type) : undefined
-      if (typeLoss !== undefined && this.random.next() < typeLoss) { this.stats.lostToDrops++; continue }
+      if (typeLoss !== undefined && random.next() < typeLoss) { this.stats.lostToDrops++; continue }
       const event: SimEvent = { kind: 'deliver', sender: slot.id, to: target, message: copy, valid }
-      this.queue.push(this.nowMs + this.delay(), event)
-      if (network.duplicateProbability > 0 && this.random.next() < network.duplicateProbability) {
+      this.queue.push(this.nowMs + this.delay(random), event)
+      if (network.duplicateProbability > 0 && random.next() < network.duplicateProbability) {
         this.stats.duplicated++
-        this.queue.push(this.nowMs + this.delay(), event)
+        this.queue.push(this.nowMs + this.delay(random), event)
       }
     }
   }
@@ -440,9 +479,9 @@ export class Simulation {
     this.queue.push(this.nowMs + this.delay(), { kind: 'reply', from: slot.id, request, view: effect.view, result: effect.result })
   }
 
-  private delay (): number {
+  private delay (random = this.random): number {
     const { delayMinMs, delayMaxMs } = this.scenario.network
-    return delayMinMs + Math.floor(this.random.next() * (delayMaxMs - delayMinMs + 1))
+    return delayMinMs + Math.floor(random.next() * (delayMaxMs - delayMinMs + 1))
   }
 
   private reachable (a: ReplicaId, b: ReplicaId): boolean {
@@ -536,6 +575,8 @@ export class Simulation {
     return lines.map(({ atMs, text }) => `${String(atMs).padStart(6)} ${typeof text === 'string' ? text : text()}`)
   }
 }
+
+const catchUpTypes = new Set<string>(['status', 'fetch-log', 'log-entry'])
 
 function deepFreeze<T> (value: T): T {
   if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {

@@ -108,6 +108,12 @@ export interface Scenario {
   /** Honest replicas that stay crashed after heal (with the Byzantine ones, at most f). */
   keepDown: ReplicaId[]
   livenessBoundMs: number
+  /**
+   * Idle catch-up (liveness): once every request is done, every fault has happened and the network is
+   * healed, clients send nothing more; within this bound every correct (honest, running) replica must
+   * reach the highest sequence any correct replica executed. @default 1000 + 30 × retransmitMs
+   */
+  idleCatchUpBoundMs?: number
   /** Added to the simulated time in each replica's inputs: the core must not compare clocks. */
   clockOffsetMs: number[]
 }

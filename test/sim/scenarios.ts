@@ -294,7 +294,8 @@ export const namedScenarios: Record<string, () => Scenario> = {
     s.clients.pipeline = 2
     s.clients.requestsPerClient = 40
     s.clients.thinkMsMax = 10
-    s.faults.push({ atMs: 100, kind: 'partition', groups: [[0], [1, 2, 3, 4, 5, 6]] }, { atMs: 350, kind: 'partition', groups: [[1], [0, 2, 3, 4, 5, 6]] })
+    // at 120 ms batches are prepared but not committed everywhere (timing chosen so the VIEW-CHANGEs have certificates to hide)
+    s.faults.push({ atMs: 120, kind: 'partition', groups: [[0], [1, 2, 3, 4, 5, 6]] }, { atMs: 350, kind: 'partition', groups: [[1], [0, 2, 3, 4, 5, 6]] })
     s.healAtMs = 1_000
   }),
   /**
@@ -358,6 +359,27 @@ export const namedScenarios: Record<string, () => Scenario> = {
     s.clients.count = 4
     s.clients.pipeline = 4
     s.clients.thinkMsMax = 0
+  }),
+  /**
+   * Issue 9's real run: the primary crashes, the others change view and commit everything; the old
+   * primary restarts (in view 0, thinking itself primary) once the clients are done, and nothing more
+   * is sent. It must learn view 1 and every batch it missed from the others' STATUS messages alone.
+   * K = 64: nothing became stable meanwhile, so it catches up through FETCH-LOG / LOG-ENTRY.
+   */
+  'restart-after-view-change-idle': () => with_(base('restart-after-view-change-idle', 4), s => {
+    s.replica.checkpointInterval = 64
+    s.clients.submitPolicy = 'all'
+    s.faults.push({ atMs: 150, kind: 'crash', replica: 0 }, { atMs: 4_000, kind: 'restart', replica: 0 })
+  }),
+  /** The same with K = 4: the restarted replica fetches the stable checkpoint's state, then the batches after it. */
+  'restart-after-view-change-idle-checkpoints': () => with_(base('restart-after-view-change-idle-checkpoints', 4), s => {
+    s.clients.submitPolicy = 'all'
+    s.faults.push({ atMs: 150, kind: 'crash', replica: 0 }, { atMs: 4_000, kind: 'restart', replica: 0 })
+  }),
+  /** n=7: a backup cut off while the others commit, healed after the clients are done (links back, no restart). */
+  'partitioned-backup-idle-n7': () => with_(base('partitioned-backup-idle-n7', 7), s => {
+    s.replica.checkpointInterval = 8
+    s.faults.push({ atMs: 60, kind: 'partition', groups: [[5], [0, 1, 2, 3, 4, 6]] }, { atMs: 4_000, kind: 'heal-partition' })
   }),
   /** Heavy loss and duplication, then calm. */
   'lossy': () => with_(base('lossy', 4), s => {

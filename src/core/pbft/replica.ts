@@ -21,9 +21,9 @@ import {
 import { ClientTable } from './client-table.js'
 import type { ClientTableSnapshot } from './client-table.js'
 import type {
-  Application, Checkpoint, ClientRequest, Commit, Crypto, Digest, DropReason, Effect, FetchState, Forward, Input,
-  Message, NewView, PersistRecord, PreparedCertificate, Prepare, PrePrepare, ReplicaConfig, ReplicaId,
-  StateTransfer, ViewChange
+  Application, Checkpoint, ClientRequest, Commit, Crypto, Digest, DropReason, Effect, FetchLog, FetchState, Forward, Input,
+  LogEntry, Message, NewView, PersistRecord, PreparedCertificate, Prepare, PrePrepare, ReplicaConfig, ReplicaId,
+  StateTransfer, Status, ViewChange
 } from './types.js'
 
 /** Longest a view-change timer may grow to, as a multiple of the base timeout. */
@@ -40,6 +40,10 @@ const tailResendsMax = 3
 const pendingMax = 100_000
 /** Operation text longer than this is refused (the runtime bounds requests further). */
 const operationLengthMax = 1024 * 1024
+/** A peer's STATUS counts (for catch-up, view following, primary confirmation) for this many status intervals. */
+const statusFreshIntervals = 4
+/** Committed batches sent in one answer to FETCH-LOG (the requester asks again for the rest). */
+const logEntriesPerAnswer = 64
 
 interface Entry {
   seq: number
@@ -65,6 +69,20 @@ interface PendingRequest {
   receivedMs: number
   /** In a PRE-PREPARE of the current view (a backup need not forward it to the primary). */
   ordered?: boolean
+  /** Received from the client (or forwarded), not first seen inside a PRE-PREPARE: censorship is judged on these. */
+  direct?: boolean
+  /** While the oldest direct request: requests received here after it that executed before it. */
+  overtaken?: number
+  /** When its censorship clock (re)started: at receipt, and at every view change. */
+  censorSinceMs?: number
+}
+
+interface PeerStatus {
+  view: number
+  active: boolean
+  lastExecuted: number
+  stableSeq: number
+  receivedMs: number
 }
 
 interface StableCheckpoint {
@@ -73,6 +91,9 @@ interface StableCheckpoint {
   proof: Checkpoint[]
   snapshot: string | null
 }
+
+/** Messages that bind the sender to nothing (requests, fetches, state, soft status): never persisted. */
+const unpersistedTypes = new Set<Message['type']>(['forward', 'fetch-state', 'state', 'status', 'fetch-log', 'log-entry'])
 
 function voteKey (view: number, digest: Digest): string {
   return `${view}/${digest}`
@@ -92,6 +113,16 @@ export interface ReplicaStatus {
   lowWater: number
   highWater: number
   pending: number
+  /**
+   * The highest sequence at least f+1 replicas (so at least one honest one) report executed, ours
+   * included: what this replica must reach. `behind` = highestKnown − lastExecuted.
+   */
+  highestKnown: number
+  behind: number
+  /** Behind the others (or fetching their stable checkpoint), with no client traffic needed to catch up. */
+  catchingUp: boolean
+  /** 2f peers recently reported a view no higher than ours (a primary proposes only then). */
+  confirmed: boolean
 }
 
 export class Replica {
@@ -121,6 +152,18 @@ export class Replica {
   /** Set by `replay`: execute what committed before the crash at the first step (effects go out then). */
   private resumeExecution = false
   private fetching: { seq: number, sources: ReplicaId[], fromIndex: number, sinceMs: number, startedMs: number } | null = null
+  /** The latest STATUS of each peer. */
+  private readonly peerStatuses = new Map<ReplicaId, PeerStatus>()
+  private lastStatusMs = -Infinity
+  /** When we last answered each peer's STATUS with ours (at most once per half status interval). */
+  private readonly statusAnsweredMs = new Map<ReplicaId, number>()
+  /** When we last served each peer's FETCH-LOG (bounded work per peer). */
+  private readonly fetchLogServedMs = new Map<ReplicaId, number>()
+  private lastFetchLogMs = -Infinity
+  private fetchLogFrom = 0
+  private fetchLogTurn = 0
+  /** Direct (client-sent) pending requests in arrival order: the first is the one censorship is judged on. */
+  private readonly direct = new Map<string, PendingRequest>()
   private nowMs: number
   private effects: Effect[] = []
 
@@ -182,8 +225,33 @@ export class Replica {
       stableSeq: this.stable.seq,
       lowWater: this.stable.seq,
       highWater: this.highWater(),
-      pending: this.pending.size
+      pending: this.pending.size,
+      highestKnown: this.highestKnown(),
+      behind: this.highestKnown() - this.lastExecuted,
+      catchingUp: this.fetching != null || this.highestKnown() > this.lastExecuted,
+      confirmed: this.confirmedInView()
     }
+  }
+
+  private statusIntervalMs (): number {
+    return this.config.statusIntervalMs ?? this.config.retransmitMs
+  }
+
+  private freshStatuses (): PeerStatus[] {
+    const freshMs = statusFreshIntervals * this.statusIntervalMs()
+    return [...this.peerStatuses.values()].filter(s => this.nowMs - s.receivedMs <= freshMs)
+  }
+
+  /** The highest lastExecuted that f+1 replicas (ours counted) vouch for. */
+  private highestKnown (): number {
+    const values = [this.lastExecuted, ...this.freshStatuses().map(s => s.lastExecuted)].sort((a, b) => b - a)
+    return Math.max(this.lastExecuted, values[this.f] ?? this.lastExecuted)
+  }
+
+  /** 2f peers recently in a view no higher than ours: no sign that a quorum moved on without us. */
+  private confirmedInView (): boolean {
+    if (this.f === 0) return true
+    return this.freshStatuses().filter(s => s.view <= this.view).length >= 2 * this.f
   }
 
   private highWater (): number {
@@ -206,9 +274,7 @@ export class Replica {
   private send<M extends Message> (to: ReplicaId | 'all', unsigned: Omit<M, 'signature' | 'from'>): M {
     const withFrom = { ...unsigned, from: this.config.id, signature: '' } as unknown as M
     const message = { ...withFrom, signature: this.crypto.sign(signable(withFrom)) } as M
-    if (message.type !== 'forward' && message.type !== 'fetch-state' && message.type !== 'state') {
-      this.persist({ kind: 'sent', message })
-    }
+    if (!unpersistedTypes.has(message.type)) this.persist({ kind: 'sent', message })
     this.effects.push({ type: 'send', to, message })
     return message
   }
@@ -230,9 +296,12 @@ export class Replica {
       return
     }
     const key = requestKey(request)
-    if (!this.pending.has(key)) {
+    const known = this.pending.get(key)
+    if (known == null) {
       if (this.pending.size >= pendingMax) { this.drop('invalid', undefined, 'pending requests full'); return }
-      this.pending.set(key, { request, receivedMs: this.nowMs })
+      const pending: PendingRequest = { request, receivedMs: this.nowMs, direct: true, censorSinceMs: this.nowMs }
+      this.pending.set(key, pending)
+      this.direct.set(key, pending)
     }
     this.startTimerIfIdle()
     if (this.isPrimary()) {
@@ -258,6 +327,9 @@ export class Replica {
       case 'new-view': this.onNewView(message); break
       case 'fetch-state': this.onFetchState(message); break
       case 'state': this.onState(message); break
+      case 'status': this.onStatus(message); break
+      case 'fetch-log': this.onFetchLog(message); break
+      case 'log-entry': this.onLogEntry(message); break
       default: this.drop('invalid', (message as Message).from, 'unknown type')
     }
   }
@@ -278,6 +350,9 @@ export class Replica {
   }
 
   private maybePropose (flush: boolean): void {
+    // a primary that cannot show 2f peers in its view may be a stale one (restarted, or cut off while
+    // the others moved on): it proposes nothing until their STATUS messages confirm it
+    if (!this.confirmedInView()) return
     while (this.active && this.isPrimary() && this.nextSeq <= this.highWater()) {
       if (!flush && this.nextSeq - 1 - this.lastExecuted >= (this.config.pipelineMax ?? Infinity)) return
       const batch: ClientRequest[] = []
@@ -419,7 +494,15 @@ export class Replica {
   /** Apply one committed batch. `live` false when replaying the persisted log after a restart. */
   private execute (seq: number, view: number, digest: Digest, batch: ClientRequest[], live: boolean): void {
     for (const request of batch) {
-      this.pending.delete(requestKey(request))
+      const key = requestKey(request)
+      const pending = this.pending.get(key)
+      this.pending.delete(key)
+      if (pending?.direct === true) {
+        this.direct.delete(key)
+        // a request received here after the oldest waiting one executed first: count it against the primary
+        const oldest = this.oldestDirect()
+        if (oldest != null && oldest.receivedMs < pending.receivedMs) oldest.overtaken = (oldest.overtaken ?? 0) + 1
+      }
       // executed before (a duplicate in the log) or beyond the client window: skipped, deterministically
       if (this.clients.classify(request.client, request.requestId) !== 'new') continue
       const result = this.app.apply(request, seq)
@@ -550,11 +633,177 @@ export class Replica {
     if (this.fetching != null && this.fetching.seq <= message.seq) this.fetching = null
     this.makeStable(message.seq, message.stateDigest, message.checkpointProof)
     for (const request of [...this.pending.values()].map(p => p.request)) {
-      if (this.clients.classify(request.client, request.requestId) !== 'new') this.pending.delete(requestKey(request))
+      if (this.clients.classify(request.client, request.requestId) !== 'new') {
+        this.pending.delete(requestKey(request))
+        this.direct.delete(requestKey(request))
+      }
     }
     // the snapshot may have answered what was pending: the view-change timer follows what is left
     this.resetTimer()
     this.executeReady()
+  }
+
+  // ————————————————————————————————————————— status, idle catch-up
+
+  private sendStatus (to: ReplicaId | 'all'): void {
+    this.send<Status>(to, {
+      type: 'status',
+      view: this.view,
+      active: this.active,
+      lastExecuted: this.lastExecuted,
+      stableSeq: this.stable.seq,
+      stableDigest: this.stable.stateDigest,
+      checkpointProof: this.stable.proof,
+      wantReply: !this.confirmedInView() || this.highestKnown() > this.lastExecuted
+    })
+    if (to === 'all') this.lastStatusMs = this.nowMs
+  }
+
+  private onStatus (message: Status): void {
+    const numbers = [message.view, message.lastExecuted, message.stableSeq]
+    if (!numbers.every(v => Number.isSafeInteger(v) && v >= 0) || typeof message.active !== 'boolean' ||
+      typeof message.wantReply !== 'boolean' || !Array.isArray(message.checkpointProof) || message.stableSeq > message.lastExecuted) {
+      this.drop('invalid', message.from, 'status')
+      return
+    }
+    this.peerStatuses.set(message.from, { view: message.view, active: message.active, lastExecuted: message.lastExecuted, stableSeq: message.stableSeq, receivedMs: this.nowMs })
+    // a stable checkpoint beyond ours, proven by 2f+1 signatures: adopt it (our own state matches) or fetch it
+    if (message.stableSeq > this.stable.seq) {
+      if (message.stableSeq % this.config.checkpointInterval !== 0 || !this.validCheckpointProof(message.stableSeq, message.stableDigest, message.checkpointProof)) {
+        this.drop('bad-certificate', message.from, 'status checkpoint proof')
+      } else {
+        this.makeStable(message.stableSeq, message.stableDigest, message.checkpointProof)
+      }
+    }
+    this.followViews()
+    this.catchUp()
+    // a peer that asks (restarted, unconfirmed, behind) or is in an older view hears from us at once
+    if (message.wantReply || message.view < this.view) {
+      const answeredMs = this.statusAnsweredMs.get(message.from) ?? -Infinity
+      if (this.nowMs - answeredMs >= this.statusIntervalMs() / 2) {
+        this.statusAnsweredMs.set(message.from, this.nowMs)
+        this.sendStatus(message.from)
+      }
+    }
+    // the confirmation a primary waited for
+    if (this.active && this.isPrimary()) this.maybePropose(false)
+  }
+
+  /**
+   * f+1 replicas report a higher view: at least one honest replica is there, so join it (as the paper's
+   * f+1 VIEW-CHANGE rule does). Our VIEW-CHANGE for it reaches its primary, which answers a replica
+   * asking for the view it already runs with its NEW-VIEW; we verify that and enter.
+   */
+  private followViews (): void {
+    const higher = this.freshStatuses().map(s => s.view).filter(v => v > this.view).sort((a, b) => b - a)
+    const target = higher[this.f]
+    if (target != null && higher.length >= this.f + 1) this.startViewChange(target)
+  }
+
+  /** Behind what f+1 peers executed, with their stable checkpoint not past us: ask one of them for the batches. */
+  private catchUp (): void {
+    if (this.fetching != null) return // a state transfer first
+    if (this.nowMs - this.lastFetchLogMs < this.config.retransmitMs) return
+    if (this.highestKnown() <= this.lastExecuted) return
+    const ahead = [...this.peerStatuses.entries()]
+      .filter(([, s]) => this.nowMs - s.receivedMs <= statusFreshIntervals * this.statusIntervalMs() && s.lastExecuted > this.lastExecuted && s.stableSeq <= this.lastExecuted)
+      .map(([id]) => id)
+      .sort((a, b) => a - b)
+    if (ahead.length === 0) return
+    // in turn, so a peer that claims to be ahead and answers nothing costs one period, not the catch-up
+    const target = ahead[this.fetchLogTurn++ % ahead.length] as ReplicaId
+    this.lastFetchLogMs = this.nowMs
+    this.fetchLogFrom = this.lastExecuted
+    this.send<FetchLog>(target, { type: 'fetch-log', fromSeq: this.lastExecuted })
+  }
+
+  private onFetchLog (message: FetchLog): void {
+    if (!Number.isSafeInteger(message.fromSeq) || message.fromSeq < 0) { this.drop('invalid', message.from, 'fetch-log'); return }
+    const servedMs = this.fetchLogServedMs.get(message.from) ?? -Infinity
+    if (this.nowMs - servedMs < this.config.retransmitMs / 4) { this.drop('duplicate', message.from, 'fetch-log too soon'); return }
+    this.fetchLogServedMs.set(message.from, this.nowMs)
+    if (message.fromSeq < this.stable.seq) {
+      // what it misses starts below our log: our STATUS carries the stable checkpoint it must fetch first
+      this.sendStatus(message.from)
+      return
+    }
+    for (let seq = message.fromSeq + 1, sent = 0; seq <= this.lastExecuted && sent < logEntriesPerAnswer; seq++, sent++) {
+      const entry = this.log.get(seq)
+      const committed = entry?.committed
+      if (entry == null || committed == null) break
+      const prePrepare = entry.prePrepares.get(committed.view)
+      const commits = entry.commits.get(voteKey(committed.view, committed.digest))
+      if (prePrepare == null || prePrepare.digest !== committed.digest || commits == null || commits.size < this.quorum) break
+      this.send<LogEntry>(message.from, { type: 'log-entry', seq, prePrepare, commits: [...commits.values()].slice(0, this.quorum) })
+    }
+  }
+
+  /** A committed batch with its commit certificate (from FETCH-LOG): checked in full, then executed in order. */
+  private onLogEntry (message: LogEntry): void {
+    const { seq, prePrepare: pp, commits } = message
+    if (!Number.isSafeInteger(seq)) { this.drop('invalid', message.from, 'log-entry'); return }
+    if (seq <= this.lastExecuted || seq <= this.stable.seq || this.log.get(seq)?.committed != null) { this.drop('stale', message.from); return }
+    if (seq > this.lastExecuted + 2 * this.config.checkpointInterval) { this.drop('outside-watermarks', message.from, `log-entry ${seq}`); return }
+    if (pp?.type !== 'pre-prepare' || pp.seq !== seq || !Number.isSafeInteger(pp.view) || pp.view < 0 || pp.from !== primaryOf(pp.view, this.config.n) ||
+      !Array.isArray(pp.batch) || !pp.batch.every(r => this.validRequest(r)) || batchDigest(this.crypto, pp.batch) !== pp.digest ||
+      !this.crypto.verify(pp.from, signable(pp), pp.signature)) {
+      this.drop('bad-certificate', message.from, 'log-entry pre-prepare')
+      return
+    }
+    if (!Array.isArray(commits)) { this.drop('bad-certificate', message.from, 'log-entry commits'); return }
+    const voters = new Map<ReplicaId, Commit>()
+    for (const c of commits) {
+      if (c?.type !== 'commit' || c.view !== pp.view || c.seq !== seq || c.digest !== pp.digest ||
+        !Number.isInteger(c.from) || c.from < 0 || c.from >= this.config.n || !this.crypto.verify(c.from, signable(c), c.signature)) {
+        this.drop('bad-certificate', message.from, 'log-entry commit')
+        return
+      }
+      voters.set(c.from, c)
+    }
+    if (voters.size < this.quorum) { this.drop('bad-certificate', message.from, 'log-entry quorum'); return }
+    const entry = this.entry(seq)
+    if (!entry.prePrepares.has(pp.view)) entry.prePrepares.set(pp.view, pp)
+    const key = voteKey(pp.view, pp.digest)
+    const known = entry.commits.get(key) ?? new Map<ReplicaId, Commit>()
+    for (const [from, c] of voters) if (!known.has(from)) known.set(from, c)
+    entry.commits.set(key, known) // kept so that we can serve this batch to others in turn
+    entry.committed = { view: pp.view, digest: pp.digest, batch: pp.batch }
+    const before = this.lastExecuted
+    this.executeReady()
+    // a full answer executed: there is probably more, ask again now rather than next period
+    if (this.lastExecuted > before && this.lastExecuted >= this.fetchLogFrom + logEntriesPerAnswer) {
+      this.lastFetchLogMs = -Infinity
+      this.catchUp()
+    }
+  }
+
+  // ————————————————————————————————————————— censorship bound
+
+  private oldestDirect (): PendingRequest | undefined {
+    for (const [key, pending] of this.direct) {
+      if (this.pending.get(key) === pending) return pending
+      this.direct.delete(key) // left the pending set another way (state transfer)
+    }
+    return undefined
+  }
+
+  /**
+   * The plain timer restarts whenever anything executes, so a primary that orders everyone but one
+   * client delays it for ever. A backup suspects the primary when its oldest directly received request
+   * has waited `censorTimeouts` view-change timeouts AND at least `censorOvertakenMin` requests received
+   * here after it executed first. Waiting alone is not enough: under a backlog an honest primary orders
+   * in arrival order, so old requests wait long but are not overtaken (beyond the few that network
+   * skew reorders), and a timer on waiting alone would change views for ever.
+   */
+  private checkCensorship (): void {
+    if (!this.active || this.isPrimary()) return
+    const oldest = this.oldestDirect()
+    if (oldest == null || oldest.ordered === true) return
+    const waitedMs = this.nowMs - (oldest.censorSinceMs ?? oldest.receivedMs)
+    if (waitedMs < (this.config.censorTimeouts ?? 2) * this.timeoutMs()) return
+    if ((oldest.overtaken ?? 0) < (this.config.censorOvertakenMin ?? this.config.batchSizeMax)) return
+    this.drop('censored', undefined, `${oldest.request.client}#${oldest.request.requestId} overtaken by ${oldest.overtaken ?? 0} requests over ${Math.round(waitedMs)} ms`)
+    this.startViewChange(this.view + 1)
   }
 
   // ————————————————————————————————————————— view change
@@ -585,11 +834,14 @@ export class Replica {
         this.startViewChange(this.view + 1)
       }
     }
+    this.checkCensorship()
     if (this.active && this.isPrimary()) this.maybePropose(false)
     if (this.nowMs - this.lastRetransmitMs >= this.config.retransmitMs) {
       this.lastRetransmitMs = this.nowMs
       this.retransmit()
     }
+    if (this.nowMs - this.lastStatusMs >= this.statusIntervalMs()) this.sendStatus('all')
+    this.catchUp()
   }
 
   private startViewChange (view: number): void {
@@ -605,6 +857,8 @@ export class Replica {
       if (entry.seq > this.stable.seq && entry.preparedCertificate != null) prepared.push(entry.preparedCertificate)
     }
     for (const old of this.viewChanges.keys()) if (old < view) this.viewChanges.delete(old)
+    // the next primary gets its own chance: censorship is judged afresh in the new view
+    for (const pending of this.direct.values()) { pending.overtaken = 0; pending.censorSinceMs = this.nowMs }
     // fallback only: the real timer starts with 2f+1 VIEW-CHANGEs for this view (addViewChange)
     this.viewTimerStarted = false
     this.timerDeadlineMs = this.nowMs + this.config.viewChangeTimeoutMs * viewChangeBackoffMax

@@ -113,7 +113,43 @@ export interface Forward extends Signed {
   request: ClientRequest
 }
 
-export type Message = Forward | PrePrepare | Prepare | Commit | Checkpoint | ViewChange | NewView | FetchState | StateTransfer
+/**
+ * Where a replica stands, broadcast every `statusIntervalMs` and on start (etcd-raft's heartbeats that
+ * carry the commit index): how a replica that restarted, or whose links came back, learns with no
+ * client traffic that it is behind in view or sequence, and how a primary knows it is still the
+ * primary of a view the others are in. Never persisted (soft state).
+ */
+export interface Status extends Signed {
+  type: 'status'
+  view: number
+  active: boolean
+  lastExecuted: number
+  /** The sender's stable checkpoint and its proof (2f+1 CHECKPOINTs; empty for seq 0). */
+  stableSeq: number
+  stableDigest: Digest
+  checkpointProof: Checkpoint[]
+  /** The sender is recovering (just started, or not yet confirmed in its view): peers answer with theirs. */
+  wantReply: boolean
+}
+
+/** Asks a replica for the committed batches after `fromSeq` it still holds in its log. */
+export interface FetchLog extends Signed {
+  type: 'fetch-log'
+  fromSeq: number
+}
+
+/**
+ * A committed batch with its commit certificate: the PRE-PREPARE (signed by the primary of its view)
+ * and 2f+1 matching COMMITs from distinct replicas. Self-proving: a replica executes it whoever relays it.
+ */
+export interface LogEntry extends Signed {
+  type: 'log-entry'
+  seq: number
+  prePrepare: PrePrepare
+  commits: Commit[]
+}
+
+export type Message = Forward | PrePrepare | Prepare | Commit | Checkpoint | ViewChange | NewView | FetchState | StateTransfer | Status | FetchLog | LogEntry
 
 /** The replicated, deterministic application the log drives. */
 export interface Application {
@@ -154,6 +190,24 @@ export interface ReplicaConfig {
    * (and signatures per request shrink). @default unlimited (up to the high water mark)
    */
   pipelineMax?: number
+  /**
+   * Broadcast a STATUS this often (idle catch-up, primary confirmation). @default retransmitMs
+   */
+  statusIntervalMs?: number
+  /**
+   * Censorship bound: a request received here that has waited more than this many view-change timeouts
+   * while at least `censorOvertakenMin` requests received here after it executed starts a view change.
+   * @default 2
+   */
+  censorTimeouts?: number
+  /** @default batchSizeMax */
+  censorOvertakenMin?: number
+  /**
+   * Client table horizon: at every checkpoint, clients with no request executed in the last this many
+   * sequence numbers are forgotten (deterministically). A client that retries within the horizon still
+   * gets exactly-once. @default 64 × checkpointInterval
+   */
+  clientHorizonSeqs?: number
 }
 
 export type Input =
@@ -171,6 +225,8 @@ export type Input =
 export type DropReason =
   | 'not-validator' | 'bad-signature' | 'wrong-view' | 'outside-watermarks' | 'digest-mismatch'
   | 'not-primary' | 'conflicting' | 'duplicate' | 'stale' | 'invalid' | 'bad-certificate'
+  /** Not a dropped input: a backup judged that the primary censors a request (it starts a view change). */
+  | 'censored'
 
 export type Effect =
   /** Store durably before any later `send` leaves the node. */
