@@ -81,7 +81,16 @@ export class PbftTransport implements Startable {
     try {
       while (outbox.queue.length > 0 && this.running) {
         if (outbox.stream == null) {
-          const raw = await this.components.connectionManager.openStream(outbox.peer, this.protocol, { signal: AbortSignal.timeout(pbftDialTimeoutMs) })
+          let raw: Stream
+          try {
+            raw = await this.components.connectionManager.openStream(outbox.peer, this.protocol, { signal: AbortSignal.timeout(pbftDialTimeoutMs) })
+          } catch (err) {
+            // the peer is unreachable (down, restarting, cut off): what waited for it is stale by the
+            // time it is back; it catches up from STATUS beacons and FETCH-LOG instead of a backlog
+            this.stats.framesDropped += outbox.queue.length
+            outbox.queue = []
+            throw err
+          }
           outbox.raw = raw
           outbox.stream = lpStream(raw, { maxDataLength: pbftFrameBytesMax })
         }

@@ -95,7 +95,7 @@ export function addConsensusCommands (program: Command, addClientOptions: (c: Co
       print(options, s, () => s.error != null ? s.error : [
         `role       ${s.role}${s.replica != null ? ` (replica ${s.replica} of ${s.n}, tolerates f = ${s.f})` : ''}`,
         `view       ${s.view ?? '-'}${s.active === false ? ' (view change in progress)' : ''}   primary ${s.primary != null ? shortPeerId(s.primary) : '-'}`,
-        `committed  up to seq ${s.lastExecuted ?? '-'}   stable checkpoint ${s.stableSeq ?? '-'}`,
+        `committed  up to seq ${s.lastExecuted ?? '-'}   stable checkpoint ${s.stableSeq ?? '-'}${s.catchingUp ? `   CATCHING UP: ${s.behind} behind (f+1 validators executed ${s.highestKnown ?? '?'})` : ''}`,
         `dropped    ${Object.entries(s.dropped).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}`,
         '',
         table(['#', 'NAME', 'PEER', 'CONNECTED'], s.validators.map(v => [String(v.index), v.name + (v.self ? ' (self)' : ''), shortPeerId(v.peerId), v.self ? '-' : (v.connected ? 'yes' : 'no')]))

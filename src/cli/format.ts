@@ -43,6 +43,7 @@ export function statusText (s: NodeStatus): string {
     `members    ${s.reachable}/${s.known} reachable   alive ${s.counts.alive}  suspect ${s.counts.suspect}  failed ${s.counts.failed}  left ${s.counts.left}`,
     `connected  ${s.connectedPeers} peers (${s.connections} connections)`,
     `health     ${s.slowdown > 1 ? `event loop lagging: failure timeouts stretched ×${s.slowdown}` : 'ok'}`,
+    ...(s.consensus != null ? [`consensus  ${consensusLine(s.consensus)}`] : []),
     `rejected   ${rejected}`,
     `API        ${s.api ?? '-'}`,
     'addresses',
@@ -50,4 +51,11 @@ export function statusText (s: NodeStatus): string {
     '',
     membersTable(s.members)
   ].join('\n')
+}
+
+/** One line on where a node's decision log stands: role, view, last executed, and whether it is catching up. */
+export function consensusLine (c: NonNullable<NodeStatus['consensus']>): string {
+  const view = c.view != null ? `view ${c.view}, ` : ''
+  const lag = c.catchingUp ? `   CATCHING UP: ${c.behind} behind the ${c.highestKnown ?? '?'} that f+1 validators executed; local reads are that far behind` : '   up to date'
+  return `${c.role}, ${view}executed up to seq ${c.lastExecuted ?? '-'}${lag}`
 }

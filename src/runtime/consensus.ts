@@ -47,6 +47,14 @@ export interface ConsensusStatus {
   active: boolean | null
   lastExecuted: number | null
   stableSeq: number | null
+  /**
+   * The highest sequence f+1 validators report executed (their STATUS beacons; observers: the highest
+   * decision f+1 validators vouched for), and how far this node is behind it. `catchingUp` while behind
+   * or fetching a stable checkpoint: local reads then reflect `lastExecuted`, not the mesh.
+   */
+  highestKnown: number | null
+  behind: number
+  catchingUp: boolean
   validators: Array<{ index: number, peerId: string, name: string, connected: boolean, self: boolean }>
   dropped: Record<string, number>
   /** Frames received by kind (protocol messages by type) and protocol messages sent, by type. */
@@ -187,7 +195,9 @@ export class PbftConsensus implements Consensus {
         batchDelayMs: p.batch_delay_ms,
         viewChangeTimeoutMs: p.view_change_timeout_ms,
         retransmitMs: p.retransmit_ms,
-        pipelineMax: p.pipeline_max
+        pipelineMax: p.pipeline_max,
+        statusIntervalMs: p.status_interval_ms,
+        clientHorizonSeqs: p.client_horizon_seqs
       }
       const records = init.store?.load() ?? []
       this.replica = records.length > 0
@@ -715,6 +725,9 @@ export class PbftConsensus implements Consensus {
       active: s?.active ?? null,
       lastExecuted: this.lastExecuted(),
       stableSeq: s?.stableSeq ?? null,
+      highestKnown: s?.highestKnown ?? this.learner?.highestKnown ?? null,
+      behind: s?.behind ?? this.learner?.behind ?? 0,
+      catchingUp: s?.catchingUp ?? (this.learner?.behind ?? 0) > 0,
       validators: this.init.genesis.validators.map((v, index) => ({
         index, peerId: v.peer_id, name: v.name, self: v.peer_id === this.init.peerId,
         connected: v.peer_id === this.init.peerId || this.init.isConnected(v.peer_id)

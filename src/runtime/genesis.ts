@@ -17,6 +17,16 @@ export interface ConsensusParams {
   retransmit_ms: number
   /** Batches the primary keeps in flight (proposed, not yet executed); more requests wait for the next batch. */
   pipeline_max: number
+  /**
+   * Every validator broadcasts its STATUS (view, last executed, stable checkpoint) this often: how a
+   * replica that restarted or got its links back catches up with no client traffic.
+   */
+  status_interval_ms: number
+  /**
+   * Client table horizon: a client with nothing executed in this many sequence numbers is forgotten at
+   * the next checkpoint (exactly-once holds for retries within it). At least 2 × checkpoint_interval.
+   */
+  client_horizon_seqs: number
 }
 
 export interface GenesisValidator {
@@ -37,7 +47,9 @@ export const defaultConsensusParams: ConsensusParams = {
   batch_delay_ms: 2,
   view_change_timeout_ms: 4000,
   retransmit_ms: 1500,
-  pipeline_max: 4
+  pipeline_max: 4,
+  status_interval_ms: 1000,
+  client_horizon_seqs: 100_000
 }
 
 export class GenesisError extends Error {
@@ -90,6 +102,8 @@ export function validateGenesis (value: unknown, source = 'genesis'): Genesis {
   positive('view_change_timeout_ms', 100, 600_000)
   positive('retransmit_ms', 50, 600_000)
   positive('pipeline_max', 1, 100_000)
+  positive('status_interval_ms', 50, 600_000)
+  positive('client_horizon_seqs', 2 * p.checkpoint_interval, 1_000_000_000)
   return { genesis_time: String(g.genesis_time ?? ''), network: g.network as string, validators, consensus_params: p }
 }
 

@@ -80,6 +80,8 @@ export interface NodeStatus {
   failureTimeoutMs: number
   /** Local health: factor (≥ 1) by which failure timeouts are stretched while this node lags. */
   slowdown: number
+  /** On a consensus network: where this node's copy of the decision log stands (null without a genesis). */
+  consensus: { role: 'validator' | 'observer', view: number | null, lastExecuted: number | null, highestKnown: number | null, behind: number, catchingUp: boolean } | null
 }
 
 export interface MeshNodeOptions {
@@ -572,8 +574,15 @@ export class MeshNode {
       startedAt: this.startedAtWall.toISOString(),
       heartbeatIntervalMs: this.config.heartbeatIntervalMs,
       failureTimeoutMs: this.config.failureTimeoutMs,
-      slowdown: Math.round(this.slowdown * 100) / 100
+      slowdown: Math.round(this.slowdown * 100) / 100,
+      consensus: this.consensusSummary()
     }
+  }
+
+  private consensusSummary (): NodeStatus['consensus'] {
+    if (this.consensus == null) return null
+    const c = this.consensus.status()
+    return { role: c.role, view: c.view, lastExecuted: c.lastExecuted, highestKnown: c.highestKnown, behind: c.behind, catchingUp: c.catchingUp }
   }
 
   // ── [mcp] operator actions: suspect a member (daa_fault_tolerance), re-balance (topology_optimize) ──

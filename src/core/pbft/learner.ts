@@ -70,6 +70,20 @@ export class Learner {
     return this.lastExecutedSeq
   }
 
+  /** The highest sequence f+1 validators vouched for (waiting here for an earlier one), or lastExecuted. */
+  get highestKnown (): number {
+    const needed = faultsTolerated(this.config.n) + 1
+    let highest = this.lastExecutedSeq
+    for (const [seq, byDigest] of this.votes) {
+      if (seq > highest && [...byDigest.values()].some(v => v.voters.size >= needed)) highest = seq
+    }
+    return highest
+  }
+
+  get behind (): number {
+    return this.highestKnown - this.lastExecutedSeq
+  }
+
   step (input: LearnerInput): LearnerEffect[] {
     this.effects = []
     this.nowMs = Math.max(this.nowMs, input.nowMs)
