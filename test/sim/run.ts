@@ -7,13 +7,14 @@
  *   node dist/test/sim/run.js --seed 42 --n 4           replay one seed: its scenario, violations, trace tail
  *   node dist/test/sim/run.js --seeds 200 --seed 5000   seeds 5000..5199
  *   node dist/test/sim/run.js --scenario amnesia-primary  a named scenario (--list to see them)
+ *   node dist/test/sim/run.js --seeds 500 --family censor   the censorship family: a censoring primary under traffic
  *   --trace  print the whole event trace of a single run;  --quiet  only the summary
  * Exit status: 0 when every run passed, 1 otherwise.
  */
 import { runScenario } from './network.js'
 import type { RunResult } from './network.js'
 import { describeScenario } from './scenario.js'
-import { namedScenarios, replayCommand, scenarioFromSeed } from './scenarios.js'
+import { censorScenarioFromSeed, namedScenarios, replayCommand, scenarioFromSeed } from './scenarios.js'
 
 interface Options {
   seeds?: number
@@ -23,10 +24,11 @@ interface Options {
   trace: boolean
   quiet: boolean
   list: boolean
+  family: 'random' | 'censor'
 }
 
 function parse (argv: string[]): Options {
-  const options: Options = { trace: false, quiet: false, list: false }
+  const options: Options = { trace: false, quiet: false, list: false, family: 'random' }
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]
     const value = (): string => {
@@ -49,11 +51,17 @@ function parse (argv: string[]): Options {
         break
       }
       case '--scenario': options.scenario = value(); break
+      case '--family': {
+        const family = value()
+        if (family !== 'random' && family !== 'censor') throw new Error('--family must be random or censor')
+        options.family = family
+        break
+      }
       case '--trace': options.trace = true; break
       case '--quiet': options.quiet = true; break
       case '--list': options.list = true; break
       case '--help': case '-h':
-        console.log('usage: run.js --seeds N [--seed S] [--n 4|7] | --seed S [--n 4|7] [--trace] | --scenario NAME [--trace] | --list')
+        console.log('usage: run.js --seeds N [--seed S] [--n 4|7] [--family random|censor] | --seed S [--n 4|7] [--family random|censor] [--trace] | --scenario NAME [--trace] | --list')
         process.exit(0)
         break
       default: throw new Error(`unknown argument ${String(arg)}`)
@@ -102,7 +110,8 @@ function main (): number {
       console.error(`error: no scenario ${options.scenario} (--list)`)
       return 2
     }
-    const scenario = make !== undefined ? make() : scenarioFromSeed(options.seed as number, options.n)
+    const fromSeed = options.family === 'censor' ? censorScenarioFromSeed : scenarioFromSeed
+    const scenario = make !== undefined ? make() : fromSeed(options.seed as number, options.n)
     console.log(describeScenario(scenario))
     const started = Date.now()
     const result = runScenario(scenario, { traceAll: options.trace })
@@ -122,7 +131,7 @@ function main (): number {
   const byProfile = new Map<string, { runs: number, failed: number }>()
   let events = 0
   for (let seed = first; seed < first + count; seed++) {
-    const scenario = scenarioFromSeed(seed, options.n)
+    const scenario = options.family === 'censor' ? censorScenarioFromSeed(seed, options.n) : scenarioFromSeed(seed, options.n)
     const result = runScenario(scenario)
     events += result.stats.events
     const profile = /\((\w+)\)/.exec(scenario.name)?.[1] ?? '?'

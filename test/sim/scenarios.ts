@@ -100,6 +100,59 @@ export function scenarioFromSeed (seed: number, forcedN?: number): Scenario {
   return scenario
 }
 
+/**
+ * The censorship family (issue 9): the primary of view 0 is Byzantine and never orders client c0's
+ * requests, while the other clients keep it busy for longer than the liveness bound, so something
+ * always executes and the plain view-change timer never fires. With n = 7 the primary of view 1 often
+ * censors too. Clients reach every replica (`all` / `all-no-forward`). c0 must still finish in the bound.
+ */
+export function censorScenarioFromSeed (seed: number, forcedN?: number): Scenario {
+  const draw = new Draw(new SeededRandom(derive(seed, 21)))
+  const drawnN = draw.chance(0.6) ? 4 : 7
+  const n = forcedN ?? drawnN
+  const viewChangeTimeoutMs = draw.pick([80, 150, 300])
+  const delayMaxMs = draw.pick([3, 8, 15])
+  const thinkMsMax = draw.pick([0, 5])
+  const batchDelayMs = draw.pick([0, 2, 5])
+  const livenessBoundMs = 1_000 + 15 * viewChangeTimeoutMs
+  // the others stay busy past the bound: about 1.3 × the bound at a rough request latency
+  const latencyMs = 3 * delayMaxMs + thinkMsMax / 2 + batchDelayMs + 5
+  const requestsPerClient = Math.min(400, Math.ceil(1.3 * livenessBoundMs / latencyMs))
+  const byzantine: ByzantineSpec[] = [{ replica: 0, behaviours: ['censor'] }]
+  if (n >= 7 && draw.chance(0.3)) byzantine.push({ replica: 1, behaviours: ['censor'] })
+  const scenario: Scenario = {
+    name: `seed ${seed} (censor)`,
+    seed,
+    n,
+    replica: {
+      checkpointInterval: draw.pick([4, 8, 16]),
+      batchSizeMax: draw.pick([1, 2, 4, 8]),
+      batchDelayMs,
+      viewChangeTimeoutMs,
+      retransmitMs: draw.pick([40, 80, 150])
+    },
+    network: { delayMinMs: 1, delayMaxMs, dropProbability: 0, duplicateProbability: draw.pick([0, 0, 0.02]), clientDropProbability: 0, tickMs: draw.pick([5, 10]) },
+    clients: {
+      count: draw.int(3, 5),
+      requestsPerClient,
+      pipeline: draw.pick([1, 1, 2]),
+      submitPolicy: draw.pick(['all', 'all-no-forward'] as const),
+      retransmitMs: draw.pick([100, 250, 500]),
+      thinkMsMax,
+      startMsMax: 20
+    },
+    byzantine,
+    faults: [],
+    healAtMs: 0,
+    keepDown: [],
+    livenessBoundMs,
+    clockOffsetMs: Array.from({ length: n }, () => draw.int(0, 100_000))
+  }
+  const pipelineMax = draw.pick([undefined, 1, 2, 4])
+  if (pipelineMax !== undefined) scenario.replica.pipelineMax = pipelineMax
+  return scenario
+}
+
 function range (n: number): number[] {
   return Array.from({ length: n }, (_, id) => id)
 }
@@ -187,7 +240,8 @@ function addByzantine (draw: Draw, scenario: Scenario, count: number): void {
 /** The command that replays a run: named scenarios by name, seeds by seed (and n when it was forced). */
 export function replayCommand (scenario: Scenario, forcedN: boolean): string {
   if (namedScenarios[scenario.name] !== undefined) return `node dist/test/sim/run.js --scenario ${scenario.name}`
-  return `node dist/test/sim/run.js --seed ${scenario.seed}${forcedN ? ` --n ${scenario.n}` : ''}`
+  const family = scenario.name.endsWith('(censor)') ? ' --family censor' : ''
+  return `node dist/test/sim/run.js --seed ${scenario.seed}${forcedN ? ` --n ${scenario.n}` : ''}${family}`
 }
 
 // ————————————————————————————————————————— named scenarios
@@ -351,6 +405,20 @@ export const namedScenarios: Record<string, () => Scenario> = {
     s.byzantine = [{ replica: 0, behaviours: ['censor'] }]
     s.clients.submitPolicy = 'all-no-forward'
     s.replica.pipelineMax = 2
+  }),
+  /**
+   * Issue 9's censorship bound: a Byzantine primary orders every client's requests but c0's while the
+   * others keep it busy the whole run, so something always executes and the plain view-change timer
+   * (restarted by every execution) never fires. c0's requests must still finish within the liveness
+   * bound: the backups see them overtaken while they wait and change view.
+   */
+  'censoring-primary-with-traffic': () => with_(base('censoring-primary-with-traffic', 4), s => {
+    s.byzantine = [{ replica: 0, behaviours: ['censor'] }]
+    s.clients.submitPolicy = 'all-no-forward'
+    s.clients.count = 4
+    s.clients.requestsPerClient = 250
+    s.replica.pipelineMax = 2
+    s.livenessBoundMs = 2_500
   }),
   /** The primary keeps one batch in flight: pipelined clients' requests wait and go out together in the next batch. */
   'pipeline-one': () => with_(base('pipeline-one', 4), s => {

@@ -14,7 +14,7 @@ import type { RunResult } from './network.js'
 import { pbftFactory } from './node.js'
 import type { ReplicaFactory, ReplicaNode } from './node.js'
 import { describeScenario } from './scenario.js'
-import { namedScenarios, replayCommand, scenarioFromSeed } from './scenarios.js'
+import { censorScenarioFromSeed, namedScenarios, replayCommand, scenarioFromSeed } from './scenarios.js'
 
 /** Seeds per replica count; runs are short (25-70 client requests each) to keep the file under a minute. */
 const seedsN4 = 300
@@ -118,6 +118,24 @@ describe('named scenarios', () => {
   it('heavy loss and duplication, then calm', () => {
     runNamed('lossy')
   })
+})
+
+describe('censorship bound (issue 9): a primary that orders everyone but one client while the others keep it busy', () => {
+  it('named: c0\'s requests finish within the liveness bound, through a view change the backups start', () => {
+    const result = runNamed('censoring-primary-with-traffic')
+    expect(result.stats.maxView).toBeGreaterThanOrEqual(1)
+    expect(result.stats.dropReasons.censored).toBeGreaterThan(0)
+    expect(result.stats.byzantine['censored-requests']).toBeGreaterThan(0)
+  })
+
+  // 20 seeds here (each runs thousands of requests); `node dist/test/sim/run.js --seeds 500 --family censor` runs more
+  it('the censor family, seeds 1-20 (n = 4 and 7, one or two censoring primaries)', () => {
+    for (let seed = 1; seed <= 20; seed++) {
+      const result = runScenario(censorScenarioFromSeed(seed))
+      expect(result.ok, report(result, false)).toBe(true)
+      expect(result.stats.requestsDone).toBe(result.stats.requestsTotal)
+    }
+  }, 300_000)
 })
 
 describe('named scenarios: idle catch-up (issue 9) — no client traffic after the last fault', () => {
