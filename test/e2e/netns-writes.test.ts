@@ -17,7 +17,7 @@
  * Only addresses inside namespaces created here are used, plus 127.0.0.1.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { spawnSync } from 'node:child_process'
+import { execFile } from 'node:child_process'
 import { rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { api, Cluster, meshBin, waitUntil } from './harness.js'
@@ -44,6 +44,19 @@ interface ConsensusView {
 }
 interface WriteAnswer { ok?: boolean, seq?: number, id?: string, error?: string, requestId?: string, outcome?: string }
 interface ProposalView { id: string, proposal: unknown }
+
+/**
+ * Run the CLI without blocking this process: the API relays into the namespaces live in it (a
+ * spawnSync would stall them and the CLI would time out).
+ */
+async function runCli (args: string[]): Promise<{ status: number, stdout: string, stderr: string }> {
+  return await new Promise(resolve => {
+    execFile(process.execPath, [meshBin, ...args], { encoding: 'utf8', timeout: 60_000 }, (err, stdout, stderr) => {
+      const code = err == null ? 0 : typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1
+      resolve({ status: code, stdout, stderr })
+    })
+  })
+}
 
 const title = 'writes across a partition: 4 validators, one network namespace each' + (unavailable != null ? ` (skipped: ${unavailable})` : '')
 
@@ -155,7 +168,7 @@ describe.skipIf(unavailable != null)(title, () => {
       expect((await consensus(primary)).pendingClientRequests).toBe(0)
 
       // the CLI says the same, exit code 1
-      const cli = spawnSync(process.execPath, [meshBin, 'memory', 'store', 'kx', 'minority-cli', '--api', apiUrls.get(primary.name) as string], { encoding: 'utf8', timeout: 60_000 })
+      const cli = await runCli(['memory', 'store', 'kx', 'minority-cli', '--api', apiUrls.get(primary.name) as string])
       expect(cli.status, cli.stderr).toBe(1)
       expect(cli.stderr).toMatch(/503 read-only: no quorum/)
 
@@ -239,8 +252,7 @@ describe.skipIf(unavailable != null)(title, () => {
     expect(afterRestart.body.id).toBe(proposalId)
 
     // and through the CLI: --request-id on `mesh propose`
-    const cli = spawnSync(process.execPath, [meshBin, 'propose', JSON.stringify({ marker }), '--request-id', requestId, '--api', apiUrls.get(writer.name) as string, '--json'],
-      { encoding: 'utf8', timeout: 60_000 })
+    const cli = await runCli(['propose', JSON.stringify({ marker }), '--request-id', requestId, '--api', apiUrls.get(writer.name) as string, '--json'])
     expect(cli.status, cli.stderr).toBe(0)
     expect((JSON.parse(cli.stdout) as WriteAnswer).id).toBe(proposalId)
 
