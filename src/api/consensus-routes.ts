@@ -8,6 +8,7 @@
  *   GET    /v1/memory/:ns/:key[?linearizable=1]
  *   PUT    /v1/memory/:ns/:key   {"value": "…"}
  *   DELETE /v1/memory/:ns/:key
+ *   (every write: "requestId" in the body, or ?requestId=, retries a write that answered 504)
  *   GET    /v1/proposals[?status=]            newest first
  *   GET    /v1/proposals/:id
  *   POST   /v1/proposals         {"proposal": <json>, "threshold": 0.67}
@@ -15,7 +16,7 @@
  */
 import { MeshApplication, validateOperation } from '../core/app/application.js'
 import type { ProposalStatus } from '../core/app/application.js'
-import { NoQuorumError } from '../runtime/consensus.js'
+import { NoQuorumError, NotSentError, OutcomeUnknownError, RequestIdError, RequestMismatchError, requestIdLengthMax } from '../runtime/client-request-id.js'
 import type { PbftConsensus } from '../runtime/consensus.js'
 import { HttpError, pathParts } from './server.js'
 import type { RouteHandler } from './server.js'
@@ -33,23 +34,45 @@ export function consensusRoutes (consensus: () => PbftConsensus | null, app: () 
     if (a == null) throw new HttpError(404, 'this node is not part of a consensus network: start it with --genesis (see mesh testnet)')
     return a
   }
-  /** Validate, order through consensus, map the application's answer to HTTP. */
-  const write = async (operation: Record<string, unknown>): Promise<{ code: number, body: unknown }> => {
+  /**
+   * Validate, order through consensus, map the application's answer to HTTP. With `requestId` (the
+   * id a 504 answered with) it is a retry of that write: exactly-once through the client table.
+   *   503: refused at once, never sent, will not apply (no quorum, or never left the node's queue);
+   *   504: sent, not decided in time, outcome unknown: the body carries `requestId` to retry with.
+   */
+  const write = async (operation: Record<string, unknown>, requestId?: string): Promise<{ code: number, body: unknown }> => {
     const text = JSON.stringify(operation)
     const check = validateOperation(text)
     if (!check.ok) throw new HttpError(400, check.error)
     try {
-      const { result, seq } = await need().consensus.propose(text)
+      const c = need().consensus
+      const { result, seq } = requestId != null ? await c.retry(requestId, text) : await c.propose(text)
       const parsed = JSON.parse(result) as { ok: boolean, error?: string }
-      return { code: parsed.ok ? 200 : 409, body: { ...parsed, seq } }
+      return { code: parsed.ok ? 200 : 409, body: { ...parsed, seq, ...(requestId != null ? { requestId } : {}) } }
     } catch (err) {
-      if (err instanceof NoQuorumError) throw new HttpError(503, err.message)
+      if (err instanceof NoQuorumError || err instanceof NotSentError) throw new HttpError(503, err.message)
+      if (err instanceof OutcomeUnknownError) return { code: 504, body: { error: err.message, requestId: err.requestId, outcome: 'unknown' } }
+      if (err instanceof RequestIdError) throw new HttpError(err.status, err.message)
+      if (err instanceof RequestMismatchError) throw new HttpError(422, err.message)
       if (err instanceof HttpError) throw err
       throw new HttpError(504, (err as Error).message)
     }
   }
+  /** The idempotency key of a retry: `requestId` in the JSON body (PUT, POST) or the query (any write, DELETE too). */
+  const requestIdOf = (url: URL, object: Record<string, unknown>): string | undefined => {
+    const inQuery = url.searchParams.get('requestId') ?? undefined
+    const inBody = object.requestId
+    if (inBody !== undefined && (typeof inBody !== 'string' || inBody.length === 0 || inBody.length > requestIdLengthMax)) {
+      throw new HttpError(400, `requestId must be the id a 504 answered with (a string of at most ${requestIdLengthMax} characters)`)
+    }
+    if (inQuery != null && inBody != null && inQuery !== inBody) throw new HttpError(400, 'requestId differs between the query and the body: send it once')
+    return inBody ?? inQuery
+  }
   const linearize = async (): Promise<void> => {
-    const { seq } = await write({ op: 'noop' }).then(r => r.body as { seq: number })
+    const answer = await write({ op: 'noop' })
+    // a no-op that timed out may still apply: harmless, but this read is not linearizable
+    if (answer.code !== 200) throw new HttpError(answer.code, `the read's no-op was not committed: ${(answer.body as { error?: string }).error ?? answer.code}; retry the read`)
+    const { seq } = answer.body as { seq: number }
     reader()
     // f+1 replicas answered, but not necessarily this one yet: wait until it has executed the noop
     try {
@@ -87,9 +110,9 @@ export function consensusRoutes (consensus: () => PbftConsensus | null, app: () 
         }
         if (method === 'PUT' || method === 'POST') {
           if (typeof object.value !== 'string') throw new HttpError(400, 'body must be {"value": "<string ≤ 64 KiB>"}')
-          return await write({ op: 'put', namespace, key, value: object.value })
+          return await write({ op: 'put', namespace, key, value: object.value }, requestIdOf(url, object))
         }
-        if (method === 'DELETE') return await write({ op: 'delete', namespace, key })
+        if (method === 'DELETE') return await write({ op: 'delete', namespace, key }, requestIdOf(url, object))
       }
       return null
     }
@@ -104,7 +127,7 @@ export function consensusRoutes (consensus: () => PbftConsensus | null, app: () 
         if (!('proposal' in object)) throw new HttpError(400, 'body must be {"proposal": <json>, "threshold": 0.67}')
         const operation: Record<string, unknown> = { op: 'propose', proposal: object.proposal }
         if (object.threshold !== undefined) operation.threshold = object.threshold
-        return await write(operation)
+        return await write(operation, requestIdOf(url, object))
       }
       if (parts.length === 3 && id != null && method === 'GET') {
         const proposal = reader().proposal(id)
@@ -112,7 +135,7 @@ export function consensusRoutes (consensus: () => PbftConsensus | null, app: () 
       }
       if (parts.length === 4 && id != null && sub === 'votes' && method === 'POST') {
         if (object.decision !== 'approve' && object.decision !== 'reject') throw new HttpError(400, 'body must be {"decision": "approve" | "reject"}')
-        return await write({ op: 'vote', id, decision: object.decision })
+        return await write({ op: 'vote', id, decision: object.decision }, requestIdOf(url, object))
       }
     }
     return null

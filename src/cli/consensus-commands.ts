@@ -5,7 +5,11 @@ import type { ClientOptions } from './client.js'
 import { table, shortPeerId } from './format.js'
 import type { ConsensusStatus } from '../runtime/consensus.js'
 
-type Options = { dataDir?: string, api?: string, apiToken?: string, json?: boolean }
+type Options = { dataDir?: string, api?: string, apiToken?: string, json?: boolean, requestId?: string }
+
+/** `--request-id`: retry a write that answered 504 (outcome unknown), exactly once. */
+const requestIdHelp = 'retry a write that answered 504 "outcome unknown", with the request id it printed: same arguments, exactly-once (the recorded result if it already applied)'
+const withRequestId = (options: Options): Record<string, string> => options.requestId != null ? { requestId: options.requestId } : {}
 
 /** Writes wait for consensus: allow a view change. */
 const writeTimeoutMs = 30_000
@@ -21,8 +25,9 @@ export function addConsensusCommands (program: Command, addClientOptions: (c: Co
   addClientOptions(memory.command('store').argument('<key>').argument('<value>'))
     .description('store a value (≤ 64 KiB) under a key, through consensus')
     .option('--namespace <ns>', 'namespace', 'default')
+    .option('--request-id <id>', requestIdHelp)
     .action(async (key: string, value: string, options: Options & { namespace?: string }) => {
-      const body = await requestJson<{ seq: number, created: boolean }>(clientOptions(options), 'PUT', `/v1/memory/${encodeURIComponent(ns(options.namespace))}/${encodeURIComponent(key)}`, { value }, writeTimeoutMs)
+      const body = await requestJson<{ seq: number, created: boolean }>(clientOptions(options), 'PUT', `/v1/memory/${encodeURIComponent(ns(options.namespace))}/${encodeURIComponent(key)}`, { value, ...withRequestId(options) }, writeTimeoutMs)
       print(options, body, () => `stored ${ns(options.namespace)}/${key} at seq ${body.seq}${body.created ? ' (new key)' : ''}`)
     })
 
@@ -39,8 +44,10 @@ export function addConsensusCommands (program: Command, addClientOptions: (c: Co
   addClientOptions(memory.command('delete').argument('<key>'))
     .description('delete a key, through consensus')
     .option('--namespace <ns>', 'namespace', 'default')
+    .option('--request-id <id>', requestIdHelp)
     .action(async (key: string, options: Options & { namespace?: string }) => {
-      const body = await requestJson<{ seq: number, deleted: boolean }>(clientOptions(options), 'DELETE', `/v1/memory/${encodeURIComponent(ns(options.namespace))}/${encodeURIComponent(key)}`, undefined, writeTimeoutMs)
+      const query = options.requestId != null ? `?requestId=${encodeURIComponent(options.requestId)}` : ''
+      const body = await requestJson<{ seq: number, deleted: boolean }>(clientOptions(options), 'DELETE', `/v1/memory/${encodeURIComponent(ns(options.namespace))}/${encodeURIComponent(key)}${query}`, undefined, writeTimeoutMs)
       print(options, body, () => body.deleted ? `deleted at seq ${body.seq}` : `no such key (seq ${body.seq})`)
     })
 
@@ -58,20 +65,22 @@ export function addConsensusCommands (program: Command, addClientOptions: (c: Co
   addClientOptions(program.command('propose').argument('<json>', 'the proposal, as JSON'))
     .description('record a proposal through consensus; validators then vote on it')
     .option('--threshold <t>', 'share of the validator set that must approve (0 < t ≤ 1)', '0.67')
+    .option('--request-id <id>', requestIdHelp)
     .action(async (json: string, options: Options & { threshold: string }) => {
       let proposal: unknown
       try { proposal = JSON.parse(json) } catch (err) { throw new CliError(`<json>: not valid JSON (${(err as Error).message})`, 2) }
       const threshold = Number(options.threshold)
       if (!(threshold > 0 && threshold <= 1)) throw new CliError(`--threshold: "${options.threshold}" must be in (0, 1]`, 2)
-      const body = await requestJson<{ id: string, seq: number, requiredApprovals: number }>(clientOptions(options), 'POST', '/v1/proposals', { proposal, threshold }, writeTimeoutMs)
+      const body = await requestJson<{ id: string, seq: number, requiredApprovals: number }>(clientOptions(options), 'POST', '/v1/proposals', { proposal, threshold, ...withRequestId(options) }, writeTimeoutMs)
       print(options, body, () => `proposal ${body.id} recorded at seq ${body.seq}; needs ${body.requiredApprovals} approvals (mesh vote ${body.id} approve)`)
     })
 
   addClientOptions(program.command('vote').argument('<id>').argument('<decision>', 'approve or reject'))
     .description('vote on a proposal (validators only), through consensus')
+    .option('--request-id <id>', requestIdHelp)
     .action(async (id: string, decision: string, options: Options) => {
       if (decision !== 'approve' && decision !== 'reject') throw new CliError(`<decision>: "${decision}" must be approve or reject`, 2)
-      const body = await requestJson<{ status: string, approvals: number, rejections: number, seq: number }>(clientOptions(options), 'POST', `/v1/proposals/${encodeURIComponent(id)}/votes`, { decision }, writeTimeoutMs)
+      const body = await requestJson<{ status: string, approvals: number, rejections: number, seq: number }>(clientOptions(options), 'POST', `/v1/proposals/${encodeURIComponent(id)}/votes`, { decision, ...withRequestId(options) }, writeTimeoutMs)
       print(options, body, () => `${id}: ${body.status} (${body.approvals} approve, ${body.rejections} reject) at seq ${body.seq}`)
     })
 

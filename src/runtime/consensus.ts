@@ -20,6 +20,7 @@ import { pbftCrypto } from './pbft-crypto.js'
 import { clientWindow } from '../core/pbft/client-table.js'
 import { bundleOpsMax, operationLengthMax } from '../core/app/limits.js'
 import type { Genesis } from './genesis.js'
+import { formatRequestId, NoQuorumError, NotSentError, operationDigest, OutcomeUnknownError, parseRequestId, RequestIdError, RequestMismatchError } from './client-request-id.js'
 
 export interface CommittedDecision {
   seq: number
@@ -70,9 +71,7 @@ export interface ConsensusStatus {
   byzantine?: { mode: string, equivocations: number }
 }
 
-export class NoQuorumError extends Error {
-  override readonly name = 'NoQuorumError'
-}
+export { NoQuorumError }
 
 export interface ReplicaStore {
   load: () => PersistRecord[]
@@ -91,6 +90,14 @@ export interface ConsensusInit {
   store: ReplicaStore | null
   transport: () => PbftTransport
   isConnected: (peerId: string) => boolean
+  /**
+   * The write path's view of liveness (membership): false for a validator membership suspects, has
+   * declared failed, or saw leave. A validator counts as reachable for writes only when connected AND
+   * alive here: a cut cable leaves TCP connections open long after membership has noticed.
+   */
+  isAlive?: (peerId: string) => boolean
+  /** Membership's verdict: this node sees itself on the minority side (mode read-only). */
+  partitioned?: () => boolean
   log: (line: string) => void
   /**
    * TEST ONLY: make this validator lie, to check that the others still agree. 'equivocate': as
@@ -109,18 +116,56 @@ interface Queued {
   timer: ReturnType<typeof setTimeout> | undefined
 }
 
-interface Waiting {
-  request: ClientRequest
-  replies: Map<string, Map<number, { seq: number }>>
+interface Waiter {
   resolve: (value: { result: string, seq: number }) => void
   reject: (err: Error) => void
   timer: ReturnType<typeof setTimeout>
+}
+
+/**
+ * A request this node signed and sent, not yet answered by f+1 validators. While its proposer waits
+ * it is in flight (counts against `inFlightMax`); once that caller timed out (504, outcome unknown) it
+ * stays here, retransmitted in the background until answered, so that it does not hold its client's
+ * window (replicas refuse ids more than `clientWindow` beyond the lowest unexecuted one) forever and
+ * so that a retry with its id finds it. Keyed by `<client>/<requestId>`.
+ */
+interface Waiting {
+  request: ClientRequest
+  replies: Map<string, Map<number, { seq: number }>>
+  /** The proposer while in flight, then any retries with this request's id. */
+  waiters: Set<Waiter>
+  inFlight: boolean
+  retransmitAtMs: number
+  retransmits: number
+}
+
+/** Rejection of `submit` when its deadline passed: the request went out, its outcome is unknown. */
+class Undecided extends Error {
+  constructor (readonly client: string, readonly requestId: number, readonly timeoutMs: number) {
+    super(`not decided within ${Math.round(timeoutMs)} ms`)
+  }
+}
+
+/** Operation `index` of a bundle's answer (a bundle refused as a whole: that answer for each). */
+function bundleMember (outcome: { result: string, seq: number }, index: number): { result: string, seq: number } {
+  let results: unknown
+  try { results = (JSON.parse(outcome.result) as { results?: unknown }).results } catch {}
+  if (!Array.isArray(results) || !results.every(r => typeof r === 'string')) return outcome
+  const result: unknown = results[index]
+  return typeof result === 'string' ? { result, seq: outcome.seq } : outcome
 }
 
 /** Ticks drive timers (view change, retransmission) and batching. */
 const tickIntervalMs = 25
 const proposeTimeoutMsDefault = 15_000
 const waitingMax = clientWindow
+/** Background retransmission of a timed-out request: first after this long, doubling up to the max. */
+const retransmitFirstMs = 2_000
+const retransmitMaxMs = 30_000
+/** Retransmissions of one timed-out request at most (≈ 1 h at the max interval); then it is dropped (logged). */
+const retransmitsMax = 120
+/** Answers of timed-out or retried requests remembered for retries by id (insertion order, oldest dropped). */
+const outcomesMax = 1_024
 const messageTypes = new Set(['forward', 'pre-prepare', 'prepare', 'commit', 'checkpoint', 'view-change', 'new-view', 'fetch-state', 'state', 'status', 'fetch-log', 'log-entry'])
 /**
  * Requests this node keeps out at once; more operations wait and leave as one bundle when one is
@@ -146,7 +191,12 @@ export class PbftConsensus implements Consensus {
   private readonly replica: Replica | null
   private readonly crypto: ReturnType<typeof pbftCrypto>
   private readonly listeners = new Set<(decision: CommittedDecision) => void>()
-  private readonly waiting = new Map<number, Waiting>()
+  private readonly waiting = new Map<string, Waiting>()
+  /** Requests of ours in flight for their proposer (the rest of `waiting` timed out). */
+  private inFlight = 0
+  /** Answers to requests that timed out or were retried, by `<client>/<requestId>`, for retries by id. */
+  private readonly outcomes = new Map<string, { result: string, seq: number }>()
+  private retransmitTimer?: ReturnType<typeof setTimeout>
   private readonly queue: Queued[] = []
   /** Observers only: learns committed decisions from the validators. */
   private readonly learner: Learner | null = null
@@ -221,9 +271,9 @@ export class PbftConsensus implements Consensus {
     this.stopped = true
     clearInterval(this.timer)
     clearTimeout(this.batchTimer)
+    clearTimeout(this.retransmitTimer)
     for (const waiting of this.waiting.values()) {
-      clearTimeout(waiting.timer)
-      waiting.reject(new Error('node stopping'))
+      for (const waiter of waiting.waiters) { clearTimeout(waiter.timer); waiter.reject(new Error('node stopping')) }
     }
     this.waiting.clear()
     for (const queued of this.queue.splice(0)) this.settle(queued, new Error('node stopping'))
@@ -555,7 +605,8 @@ export class PbftConsensus implements Consensus {
     if (this.index == null) return
     const reply = { from: this.index, client: request.client, requestId: request.requestId, seq, result, signature: '' }
     reply.signature = this.crypto.sign(canonicalJson({ ...reply, signature: undefined }))
-    if (request.client === this.clientId) {
+    // our own request (this life's client id, or an earlier life's retried by id)
+    if (request.client.split('/')[0] === this.init.peerId) {
       this.collectReply(reply)
       return
     }
@@ -576,18 +627,29 @@ export class PbftConsensus implements Consensus {
   }
 
   private collectReply (reply: { from: number, client: string, requestId: number, seq: number, result: string }): void {
-    if (reply.client !== this.clientId) return
-    const waiting = this.waiting.get(reply.requestId)
+    const key = `${reply.client}/${reply.requestId}`
+    const waiting = this.waiting.get(key)
     if (waiting == null) return
     let byReplica = waiting.replies.get(reply.result)
     if (byReplica == null) { byReplica = new Map(); waiting.replies.set(reply.result, byReplica) }
     byReplica.set(reply.from, { seq: reply.seq })
     // f+1 matching replies: at least one is from an honest validator
     if (byReplica.size >= faultsTolerated(this.validators.length) + 1) {
-      clearTimeout(waiting.timer)
-      this.waiting.delete(reply.requestId)
+      const outcome = { result: reply.result, seq: Math.max(...[...byReplica.values()].map(r => r.seq)) }
+      this.waiting.delete(key)
+      if (waiting.inFlight) this.inFlight--
+      else this.remember(key, outcome) // it timed out once: a retry by id may ask for it
       this.drainSoon()
-      waiting.resolve({ result: reply.result, seq: Math.max(...[...byReplica.values()].map(r => r.seq)) })
+      for (const waiter of waiting.waiters) { clearTimeout(waiter.timer); waiter.resolve(outcome) }
+    }
+  }
+
+  private remember (key: string, outcome: { result: string, seq: number }): void {
+    this.outcomes.delete(key)
+    this.outcomes.set(key, outcome)
+    if (this.outcomes.size > outcomesMax) {
+      const oldest = this.outcomes.keys().next().value
+      if (oldest !== undefined) this.outcomes.delete(oldest)
     }
   }
 
@@ -602,24 +664,39 @@ export class PbftConsensus implements Consensus {
     })
   }
 
-  /** Validators we can reach (connected), ourselves included. */
+  /**
+   * Validators a write can count on, ourselves included: connected, and alive in membership's view
+   * (`isAlive`): a cable pulled at a switch leaves TCP connections open long after membership noticed.
+   */
   reachableValidators (): number {
-    return this.validators.filter(v => v === this.init.peerId || this.init.isConnected(v)).length
+    return this.validators.filter(v => v === this.init.peerId || (this.init.isConnected(v) && (this.init.isAlive?.(v) ?? true))).length
+  }
+
+  /** Why this node knows it cannot commit now (a write must be refused at once, never sent), or null. */
+  writeRefusal (): string | null {
+    const n = this.validators.length
+    const reachable = this.reachableValidators()
+    const next = 'the write was not sent and will not apply; retry once the partition heals (reads still work)'
+    if (reachable < quorumSize(n)) return `read-only: no quorum (${reachable} of ${n} validators reachable, ${quorumSize(n)} needed): ${next}`
+    if (this.init.partitioned?.() === true) return `read-only: no quorum (this node is partitioned: fewer than half of the members it knows are alive): ${next}`
+    return null
   }
 
   /**
-   * Order `operation`. Operations proposed while this node already has `inFlightMax` requests out
-   * wait in a queue, and go out together as ONE signed request (a bundle, src/core/app/operation.ts):
-   * one client signature, one REQUEST per validator and one REPLY per validator for all of them, so
-   * under load the per-request costs are paid once per bundle. Each caller still gets its own result.
+   * Order `operation`. Refused at once with `NoQuorumError` (nothing is sent) when the node knows it
+   * cannot commit (`writeRefusal`). Operations proposed while this node already has `inFlightMax`
+   * requests out wait in a queue, and go out together as ONE signed request (a bundle,
+   * src/core/app/operation.ts): one client signature, one REQUEST per validator and one REPLY per
+   * validator for all of them, so under load the per-request costs are paid once per bundle. Each
+   * caller still gets its own result. Past the deadline: `NotSentError` if it never left the queue (it
+   * will not apply), `OutcomeUnknownError` with its request id if it went out (it may still apply;
+   * `retry` with that id gets its one result).
    */
   async propose (operation: string, options: { timeoutMs?: number } = {}): Promise<{ result: string, seq: number }> {
-    const n = this.validators.length
-    if (this.reachableValidators() < quorumSize(n)) {
-      throw new NoQuorumError(`read-only: no quorum (${this.reachableValidators()} of ${n} validators reachable, ${quorumSize(n)} needed)`)
-    }
     if (this.stopped) throw new Error('node stopping')
-    if (this.queue.length >= queueMax) throw new Error(`${queueMax} operations are already waiting to be proposed; retry later`)
+    const refusal = this.writeRefusal()
+    if (refusal != null) throw new NoQuorumError(refusal)
+    if (this.queue.length >= queueMax) throw new NotSentError(`${queueMax} operations are already waiting to be proposed: this one was not sent and will not apply; retry later`)
     const timeoutMs = options.timeoutMs ?? proposeTimeoutMsDefault
     return await new Promise((resolve, reject) => {
       const proposedMs = performance.now()
@@ -629,8 +706,9 @@ export class PbftConsensus implements Consensus {
         resolve(value)
       }
       const queued: Queued = { operation, deadline: proposedMs + timeoutMs, settled: false, resolve: decided, reject, timer: undefined }
+      // only while it waits in the queue: once sent, the request's own deadline applies (submit)
       queued.timer = setTimeout(() => {
-        this.settle(queued, new Error(`not decided within ${timeoutMs} ms (view change in progress, or no quorum); retry`))
+        this.settle(queued, new NotSentError(`not sent within ${timeoutMs} ms: ${this.inFlight} earlier requests are still undecided (view change in progress, or no quorum); this write was not sent and will not apply; retry`))
       }, timeoutMs)
       this.queue.push(queued)
       this.drainSoon()
@@ -651,9 +729,23 @@ export class PbftConsensus implements Consensus {
     setImmediate(() => { this.drainScheduled = false; this.drain() })
   }
 
+  /** What a caller whose request went out and timed out is told: its request id, outcome unknown. */
+  private undecided (err: unknown, operation: string, index: number | null): Error {
+    if (!(err instanceof Undecided)) return err as Error
+    const id = formatRequestId(err.client, err.requestId, index, operation)
+    return new OutcomeUnknownError(`not decided within ${Math.round(err.timeoutMs)} ms (view change in progress, or no quorum): outcome unknown, the write may still apply. ` +
+      `Retry with request id ${id} ("requestId" in the API body, --request-id on the CLI) to get its one result`, id)
+  }
+
   /** Send what waits, as single requests or bundles, while fewer than `inFlightMax` are out. */
   private drain (): void {
-    while (this.queue.length > 0 && this.waiting.size < inFlightMax && !this.stopped) {
+    while (this.queue.length > 0 && this.inFlight < inFlightMax && !this.stopped) {
+      // the node learned it cannot commit since these were queued: refuse them, unsent
+      const refusal = this.writeRefusal()
+      if (refusal != null) {
+        for (const queued of this.queue.splice(0)) this.settle(queued, new NoQuorumError(refusal))
+        return
+      }
       const group: Queued[] = []
       let length = bundleOverhead
       while (this.queue.length > 0 && group.length < bundleOpsMax) {
@@ -666,50 +758,143 @@ export class PbftConsensus implements Consensus {
         length += cost
       }
       if (group.length === 0) return
+      for (const q of group) clearTimeout(q.timer)
       const timeoutMs = Math.max(1, Math.max(...group.map(q => q.deadline)) - performance.now())
       if (group.length === 1) {
         const only = group[0] as Queued
-        this.submit(only.operation, timeoutMs).then(r => { this.settle(only, r) }, err => { this.settle(only, err as Error) })
+        this.submit(only.operation, timeoutMs).then(r => { this.settle(only, r) }, err => { this.settle(only, this.undecided(err, only.operation, null)) })
         continue
       }
       this.bundles.count++
       this.bundles.operations += group.length
       this.submit(canonicalJson({ op: 'bundle', ops: group.map(q => q.operation) }), timeoutMs).then(({ result, seq }) => {
-        let results: unknown
-        try { results = (JSON.parse(result) as { results?: unknown }).results } catch {}
-        if (!Array.isArray(results) || results.length !== group.length || !results.every(r => typeof r === 'string')) {
-          // the bundle itself was refused (f+1 validators agree on that answer): so is each operation
-          for (const q of group) this.settle(q, { result, seq })
-          return
-        }
-        group.forEach((q, i) => { this.settle(q, { result: results[i] as string, seq }) })
-      }, err => { for (const q of group) this.settle(q, err as Error) })
+        group.forEach((q, i) => { this.settle(q, bundleMember({ result, seq }, i)) })
+      }, err => { group.forEach((q, i) => { this.settle(q, this.undecided(err, q.operation, i)) }) })
     }
   }
 
-  /** One signed request to every validator; resolves with f+1 matching replies. */
+  /** One signed request to every validator; resolves with f+1 matching replies, rejects with `Undecided` after `timeoutMs`. */
   private async submit (operation: string, timeoutMs: number): Promise<{ result: string, seq: number }> {
-    if (this.waiting.size >= waitingMax) throw new Error('too many requests in flight; retry later')
+    if (this.waiting.size >= waitingMax) throw new NotSentError(`${waitingMax} requests of this node are undecided: this write was not sent and will not apply; retry later`)
     // stay within the replicas' client window of our oldest unanswered request (see client-table.ts)
-    const oldest = this.waiting.size > 0 ? Math.min(...this.waiting.keys()) : this.nextRequestId
-    if (this.nextRequestId - oldest >= clientWindow) throw new Error(`request ${oldest} is still unanswered and ${clientWindow} more are in flight; retry later`)
+    let oldest = this.nextRequestId
+    for (const waiting of this.waiting.values()) if (waiting.request.client === this.clientId) oldest = Math.min(oldest, waiting.request.requestId)
+    if (this.nextRequestId - oldest >= clientWindow) throw new NotSentError(`request ${oldest} is still undecided and ${clientWindow} more were sent after it: this write was not sent and will not apply; retry later`)
     const request: ClientRequest = { client: this.clientId, requestId: this.nextRequestId++, operation }
     request.signature = this.crypto.signAny(this.requestSignable(request))
+    this.inFlight++
+    return await this.await(request, timeoutMs, true)
+  }
+
+  /**
+   * Send `request` (unless already waiting) and wait up to `timeoutMs` for f+1 matching replies. On
+   * timeout only this caller gives up: the request stays, retransmitted in the background.
+   */
+  private async await (request: ClientRequest, timeoutMs: number, inFlight: boolean): Promise<{ result: string, seq: number }> {
+    const key = `${request.client}/${request.requestId}`
+    let waiting = this.waiting.get(key)
+    if (waiting == null) {
+      waiting = { request, replies: new Map(), waiters: new Set(), inFlight, retransmitAtMs: 0, retransmits: 0 }
+      this.waiting.set(key, waiting)
+    }
+    const entry = waiting
+    this.sendRequest(request)
     return await new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.waiting.delete(request.requestId)
-        this.drainSoon()
-        reject(new Error(`not decided within ${Math.round(timeoutMs)} ms (view change in progress, or no quorum); retry`))
-      }, timeoutMs)
-      this.waiting.set(request.requestId, { request, replies: new Map(), resolve, reject, timer })
-      if (this.replica != null) this.submitLocal(request, false)
-      // also to every other validator: whoever is primary gets it, and backups start their timers
-      const body = new TextEncoder().encode(canonicalJson(request))
-      for (let i = 0; i < this.validators.length; i++) {
-        const peer = this.transportTo(i)
-        if (peer != null) this.init.transport().send(peer, { kind: PbftFrame.Kind.REQUEST, body })
+      const waiter: Waiter = {
+        resolve,
+        reject,
+        timer: setTimeout(() => {
+          entry.waiters.delete(waiter)
+          if (entry.waiters.size === 0 && this.waiting.get(key) === entry) {
+            if (entry.inFlight) { entry.inFlight = false; this.inFlight--; this.drainSoon() }
+            entry.retransmitAtMs = performance.now() + retransmitFirstMs
+            this.scheduleRetransmit()
+          }
+          reject(new Undecided(request.client, request.requestId, timeoutMs))
+        }, timeoutMs)
       }
+      entry.waiters.add(waiter)
     })
+  }
+
+  /** To our own replica (a validator) and to every other validator: whoever is primary gets it. */
+  private sendRequest (request: ClientRequest): void {
+    if (this.replica != null) this.submitLocal(request, false)
+    const body = new TextEncoder().encode(canonicalJson(request))
+    for (let i = 0; i < this.validators.length; i++) {
+      const peer = this.transportTo(i)
+      if (peer != null) this.init.transport().send(peer, { kind: PbftFrame.Kind.REQUEST, body })
+    }
+  }
+
+  private scheduleRetransmit (): void {
+    if (this.retransmitTimer != null || this.stopped) return
+    let next = Infinity
+    for (const waiting of this.waiting.values()) if (waiting.waiters.size === 0) next = Math.min(next, waiting.retransmitAtMs)
+    if (next === Infinity) return
+    this.retransmitTimer = setTimeout(() => {
+      this.retransmitTimer = undefined
+      this.retransmit()
+    }, Math.max(0, next - performance.now()))
+  }
+
+  /** Resend timed-out requests nobody waits for, with backoff, until answered or `retransmitsMax`. */
+  private retransmit (): void {
+    const now = performance.now()
+    for (const [key, waiting] of this.waiting) {
+      if (waiting.waiters.size > 0 || waiting.retransmitAtMs > now) continue
+      if (waiting.retransmits >= retransmitsMax) {
+        this.waiting.delete(key)
+        this.init.log(`consensus: gave up retransmitting request ${key} after ${retransmitsMax} tries; its outcome stays unknown (read the state to check)`)
+        continue
+      }
+      waiting.retransmits++
+      waiting.retransmitAtMs = now + Math.min(retransmitMaxMs, retransmitFirstMs * 2 ** waiting.retransmits)
+      this.sendRequest(waiting.request)
+    }
+    this.scheduleRetransmit()
+  }
+
+  /**
+   * Retry a write whose outcome was unknown (504), by the request id it was answered with: the SAME
+   * signed request (client, requestId, operation) again, so the replicas' client table makes it
+   * exactly-once (executed → the recorded result; not executed → it executes once). Works after a
+   * restart of this node too: the request is rebuilt from the id and the operation and signed again
+   * with this node's key. Refused: another node's id (400), an id never issued (400), another
+   * operation than the id's (422), an operation of a bundle this node no longer holds (410), no
+   * quorum (503, nothing sent).
+   */
+  async retry (id: string, operation: string, options: { timeoutMs?: number } = {}): Promise<{ result: string, seq: number }> {
+    if (this.stopped) throw new Error('node stopping')
+    const parsed = parseRequestId(id)
+    if (parsed == null) throw new RequestIdError(`request id "${id.slice(0, 80)}" is not one this API issues (<peerId>/<incarnation>/<n>[.<i>]-<digest>, as printed with a 504); retry without it for a new write`)
+    if (parsed.peerId !== this.init.peerId) throw new RequestIdError(`request id ${id} was issued by node ${parsed.peerId}: retry it there (only that node can sign the request again)`)
+    const client = `${parsed.peerId}/${parsed.incarnation}`
+    const issued = parsed.incarnation < this.init.incarnation || (client === this.clientId && parsed.requestId < this.nextRequestId)
+    if (!issued) throw new RequestIdError(`request id ${id} was never issued by this node; retry without it for a new write`)
+    if (operationDigest(operation) !== parsed.digest) throw new RequestMismatchError(`request id ${id} was issued for another operation: send the same operation with it, or drop the request id for a new write`)
+    const key = `${client}/${parsed.requestId}`
+    const known = this.outcomes.get(key)
+    if (known != null) return parsed.index == null ? known : bundleMember(known, parsed.index)
+    let request = this.waiting.get(key)?.request
+    if (request == null) {
+      // not held here (a restart since, or answered and forgotten): rebuild it, unless it was a bundle
+      if (parsed.index != null) throw new RequestIdError(`request id ${id} was one of several operations sent together, and this node no longer holds that request (restarted since, or too old): its outcome cannot be fetched by id; read the state to see whether it applied`, 410)
+      request = { client, requestId: parsed.requestId, operation }
+      request.signature = this.crypto.signAny(this.requestSignable(request))
+    }
+    const refusal = this.writeRefusal()
+    if (refusal != null) throw new NoQuorumError(refusal.replace('the write was not sent and will not apply', 'the retry was not sent (the earlier attempt may still apply)'))
+    const timeoutMs = options.timeoutMs ?? proposeTimeoutMsDefault
+    let outcome: { result: string, seq: number }
+    try {
+      outcome = await this.await(request, timeoutMs, false)
+    } catch (err) {
+      if (!(err instanceof Undecided)) throw err
+      throw new OutcomeUnknownError(`retry of ${id}: not decided within ${Math.round(timeoutMs)} ms (view change in progress, or no quorum): outcome still unknown; retry again with the same request id`, id)
+    }
+    this.remember(key, outcome)
+    return parsed.index == null ? outcome : bundleMember(outcome, parsed.index)
   }
 
   status (): ConsensusStatus {

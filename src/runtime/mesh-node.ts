@@ -245,6 +245,10 @@ export class MeshNode {
         byzantine: options.consensus.byzantine,
         transport: () => libp2p.services.pbft,
         isConnected: peerId => libp2p.getConnections(peerIdFromString(peerId)).length > 0,
+        // the write path trusts what membership knows: a validator it suspects (or declared failed, or
+        // saw leave) cannot help commit, whatever TCP says; a member not met yet counts if connected
+        isAlive: peerId => { const state = node.membership.member(peerId)?.state; return state == null || state === 'alive' },
+        partitioned: () => node.membership.summary().partitioned,
         log: options.log ?? (() => {})
       })
       self.consensus.start()
