@@ -256,7 +256,10 @@ export class PbftConsensus implements Consensus {
       this.view = this.replica.status().view
     } else {
       this.replica = null
-      this.learner = new Learner({ n: this.validators.length, resubscribeMs: resubscribeMs, gapMs: 1_000 }, this.crypto, init.app, performance.now())
+      const p = init.genesis.consensus_params
+      this.learner = new Learner({
+        n: this.validators.length, resubscribeMs, gapMs: 1_000, checkpointInterval: p.checkpoint_interval, clientHorizonSeqs: p.client_horizon_seqs
+      }, this.crypto, init.app, performance.now())
     }
   }
 

@@ -226,7 +226,7 @@ export class MeshMetrics {
     })
     gauge('mesh_consensus_view_number', 'Current pBFT view (validators).', () => snap().consensus?.view ?? null)
     gauge('mesh_consensus_executed_sequence_number', 'Last sequence number executed (or learned, on observers).', () => snap().consensus?.lastExecuted ?? null)
-    gauge('mesh_consensus_behind_sequences', 'Sequence numbers this node is behind what f+1 validators executed (0 when caught up).', () => snap().consensus?.behind ?? null)
+    gauge('mesh_consensus_behind_sequence_number', 'Sequence numbers this node is behind what f+1 validators executed (0 when caught up).', () => snap().consensus?.behind ?? null)
     gauge('mesh_consensus_vote_participation_ratio', 'Share of the other validators\' COMMIT votes received per decision, over the last sample interval with decisions (validators; 1 = all voted).', () => this.participation)
     gauge('mesh_consensus_reachable_validators_ratio', 'Share of validators this node is connected to (itself included).', () => {
       const c = snap().consensus

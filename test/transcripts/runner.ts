@@ -19,7 +19,7 @@
  *
  * Commands (replica ids are 0..n-1; arguments are key=value, values with spaces in double quotes):
  *
- *   replicas n=4 [checkpoint=4] [batch=3] [delay=0] [timeout=1000] [retransmit=400] [pipeline=N]
+ *   replicas n=4 [checkpoint=4] [batch=3] [delay=0] [timeout=1000] [retransmit=400] [pipeline=N] [status=MS (STATUS beacons; default off)]
  *       Create n replicas at time 0 (checkpoint interval K, largest batch, batch delay, view-change
  *       timeout, retransmission period, primary pipeline bound; all in ms where they are times).
  *   request client=c1 id=1 op="put x 1" [at=0|at=1,2|at=all] [forward=true|false]
@@ -332,7 +332,7 @@ class Interpreter {
   }
 
   private replicas (args: Args): string[] {
-    checkKeys(args, ['n', 'checkpoint', 'batch', 'delay', 'timeout', 'retransmit', 'pipeline'])
+    checkKeys(args, ['n', 'checkpoint', 'batch', 'delay', 'timeout', 'retransmit', 'pipeline', 'status'])
     const get = (key: string, fallback: number): number => int(args.named.get(key) ?? String(fallback), key)
     const n = get('n', 4)
     const pipeline = args.named.get('pipeline')
@@ -341,7 +341,10 @@ class Interpreter {
       batchSizeMax: get('batch', 3),
       batchDelayMs: get('delay', 0),
       viewChangeTimeoutMs: get('timeout', 1000),
-      retransmitMs: get('retransmit', 400)
+      retransmitMs: get('retransmit', 400),
+      // STATUS beacons are off unless a transcript asks (status=MS): a restored replica still announces
+      // itself once at its first step
+      statusIntervalMs: get('status', 1_000_000_000)
     }
     if (pipeline != null) base.pipelineMax = int(pipeline, 'pipeline')
     this.cluster = new Cluster(n, base)

@@ -455,7 +455,7 @@ describe('pbft log: compaction keeps what Replica.restore needs', () => {
     const full = Replica.restore(config(1), cryptoFor(1), fullApp, cluster.persisted[1] as PersistRecord[], cluster.now)
     const fromCompacted = Replica.restore(config(1), cryptoFor(1), compactedApp, compacted, cluster.now)
     expect(fromCompacted.status()).toEqual(full.status())
-    expect(fromCompacted.status()).toEqual({ ...live.status(), pending: 0 })
+    expect(fromCompacted.status()).toEqual({ ...live.status(), pending: 0, recovering: true })
     expect(compactedApp.digest()).toBe(fullApp.digest())
     expect(compactedApp.digest()).toBe(cluster.apps[1]?.digest())
     expect(compactedApp.get('ns', 'late6')?.value).toBe('x'.repeat(500))
@@ -477,7 +477,7 @@ describe('pbft log: compaction keeps what Replica.restore needs', () => {
       expect(records.length).toBeLessThan((cluster.persisted[i] as PersistRecord[]).length)
       const app = newApp()
       const restored = Replica.restore(config(i), cryptoFor(i), app, records, cluster.now)
-      expect(restored.status()).toEqual({ ...(cluster.replicas[i] as Replica).status(), pending: 0 })
+      expect(restored.status()).toEqual({ ...(cluster.replicas[i] as Replica).status(), pending: 0, recovering: true })
       expect(app.digest()).toBe(cluster.apps[i]?.digest())
       reloaded.close()
     }

@@ -14,7 +14,7 @@
  */
 import { ClientTable } from './client-table.js'
 import type { ClientTableSnapshot } from './client-table.js'
-import { batchDigest, canonicalJson, faultsTolerated, quorumSize, signable } from './types.js'
+import { batchDigest, canonicalJson, clientHorizonOf, faultsTolerated, quorumSize, signable } from './types.js'
 import type { Application, ClientRequest, Crypto, Digest, DropReason, ReplicaId, Signed, StateTransfer } from './types.js'
 
 /** What a validator tells a learner: it executed `batch` (digest `digest`) at `seq`. */
@@ -45,6 +45,12 @@ export interface LearnerConfig {
   resubscribeMs: number
   /** Ask again when the next decision has been missing this long while later ones arrive. */
   gapMs: number
+  /**
+   * The validators' checkpoint interval and client horizon: the learner forgets clients at the same
+   * sequence numbers as they do, so its state (and digest) stays theirs. @default 128, 64 × interval
+   */
+  checkpointInterval?: number
+  clientHorizonSeqs?: number
 }
 
 /** Decisions further ahead than this are not buffered (catch up by checkpoint instead). */
@@ -136,6 +142,8 @@ export class Learner {
         const result = this.app.apply(request, seq)
         this.clients.record(request.client, request.requestId, result, seq)
       }
+      const checkpointInterval = this.config.checkpointInterval ?? 128
+      if (seq % checkpointInterval === 0) this.clients.expire(seq, clientHorizonOf({ checkpointInterval, clientHorizonSeqs: this.config.clientHorizonSeqs }))
       this.lastExecutedSeq = seq
       this.votes.delete(seq)
       this.vouched.delete(seq)

@@ -16,7 +16,7 @@
  * - The client reply table (last request id and result per client) is part of the replicated state.
  */
 import {
-  batchDigest, canonicalJson, faultsTolerated, primaryOf, quorumSize, signable
+  batchDigest, canonicalJson, clientHorizonOf, faultsTolerated, primaryOf, quorumSize, signable
 } from './types.js'
 import { ClientTable } from './client-table.js'
 import type { ClientTableSnapshot } from './client-table.js'
@@ -121,8 +121,8 @@ export interface ReplicaStatus {
   behind: number
   /** Behind the others (or fetching their stable checkpoint), with no client traffic needed to catch up. */
   catchingUp: boolean
-  /** 2f peers recently reported a view no higher than ours (a primary proposes only then). */
-  confirmed: boolean
+  /** Restored from its log and not yet confirmed in its view by 2f peers (it does not act as primary). */
+  recovering: boolean
 }
 
 export class Replica {
@@ -154,7 +154,12 @@ export class Replica {
   private fetching: { seq: number, sources: ReplicaId[], fromIndex: number, sinceMs: number, startedMs: number } | null = null
   /** The latest STATUS of each peer. */
   private readonly peerStatuses = new Map<ReplicaId, PeerStatus>()
-  private lastStatusMs = -Infinity
+  private lastStatusMs: number
+  /**
+   * Restored from a persisted log: the view it remembers may be long gone. Until 2f peers' STATUS
+   * messages confirm it (or f+1 prove a later view, which it then joins) it does not act as primary.
+   */
+  private recovering = false
   /** When we last answered each peer's STATUS with ours (at most once per half status interval). */
   private readonly statusAnsweredMs = new Map<ReplicaId, number>()
   /** When we last served each peer's FETCH-LOG (bounded work per peer). */
@@ -175,6 +180,8 @@ export class Replica {
     this.quorum = quorumSize(config.n)
     this.nowMs = nowMs
     this.lastRetransmitMs = nowMs
+    // a fresh replica starts in view 0 like everyone: its first STATUS goes after one interval
+    this.lastStatusMs = nowMs
     this.stable.stateDigest = this.stateDigest()
   }
 
@@ -229,7 +236,7 @@ export class Replica {
       highestKnown: this.highestKnown(),
       behind: this.highestKnown() - this.lastExecuted,
       catchingUp: this.fetching != null || this.highestKnown() > this.lastExecuted,
-      confirmed: this.confirmedInView()
+      recovering: this.recovering
     }
   }
 
@@ -350,9 +357,12 @@ export class Replica {
   }
 
   private maybePropose (flush: boolean): void {
-    // a primary that cannot show 2f peers in its view may be a stale one (restarted, or cut off while
-    // the others moved on): it proposes nothing until their STATUS messages confirm it
-    if (!this.confirmedInView()) return
+    // a restarted primary may be a stale one (the others moved on while it was down): it proposes
+    // nothing until 2f peers' STATUS messages confirm its view
+    if (this.recovering) {
+      if (!this.confirmedInView()) return
+      this.recovering = false
+    }
     while (this.active && this.isPrimary() && this.nextSeq <= this.highWater()) {
       if (!flush && this.nextSeq - 1 - this.lastExecuted >= (this.config.pipelineMax ?? Infinity)) return
       const batch: ClientRequest[] = []
@@ -515,6 +525,8 @@ export class Replica {
       this.effects.push({ type: 'committed', seq, view, digest, batch })
     }
     if (seq % this.config.checkpointInterval === 0) {
+      // clients silent past the horizon are forgotten here, at the same sequence on every replica
+      this.clients.expire(seq, clientHorizonOf(this.config))
       const stateDigest = this.stateDigest()
       this.ownCheckpoints.set(seq, { stateDigest, snapshot: this.snapshot() })
       if (live) {
@@ -654,7 +666,7 @@ export class Replica {
       stableSeq: this.stable.seq,
       stableDigest: this.stable.stateDigest,
       checkpointProof: this.stable.proof,
-      wantReply: !this.confirmedInView() || this.highestKnown() > this.lastExecuted
+      wantReply: this.recovering || this.highestKnown() > this.lastExecuted
     })
     if (to === 'all') this.lastStatusMs = this.nowMs
   }
@@ -1205,6 +1217,9 @@ export class Replica {
       if ((entry.commits.get(voteKey(view, digest))?.size ?? 0) >= this.quorum) entry.committed = { view, digest, batch: certificate.prePrepare.batch }
     }
     this.resumeExecution = true
+    // announce ourselves at the first step (peers answer a STATUS that wants a reply)
+    this.recovering = true
+    this.lastStatusMs = -Infinity
     this.timerDeadlineMs = null
     if (!this.active) this.timerDeadlineMs = this.nowMs + this.timeoutMs()
   }

@@ -251,6 +251,11 @@ export type PersistRecord =
   | { kind: 'executed', seq: number, view: number, digest: Digest, batch: ClientRequest[] }
   | { kind: 'stable', seq: number, stateDigest: Digest, snapshot: string, proof: Checkpoint[] }
 
+/** The client table horizon a configuration implies (see ReplicaConfig.clientHorizonSeqs). */
+export function clientHorizonOf (config: { checkpointInterval: number, clientHorizonSeqs?: number }): number {
+  return config.clientHorizonSeqs ?? 64 * config.checkpointInterval
+}
+
 /** Quorum arithmetic in one place. */
 export function faultsTolerated (n: number): number {
   return Math.floor((n - 1) / 3)
