@@ -8,7 +8,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { join } from 'node:path'
-import { api, Cluster, waitUntil } from './harness.js'
+import { api, Cluster, sleep, waitUntil } from './harness.js'
 import type { NodeProcess, TestnetNode } from './harness.js'
 import type { NodeStatus } from '../../src/runtime/mesh-node.js'
 
@@ -61,6 +61,14 @@ describe('a restarted validator catches up while the mesh is idle (real processe
   it('kill -9 the primary, 40 writes without it, restart it, no writes after: it reaches the others and serves every write', async () => {
     // 20 writes spread over the 4 validators
     for (let i = 0; i < 20; i++) await put(validators[i % 4] as NodeProcess, `a${i}`, `v${i}`)
+    // let the mesh go idle first, as the user's did: every validator at the same sequence, and their
+    // short retransmission tail (3 periods of retransmit_ms) over, so nothing is in flight at the kill
+    const settled = await waitUntil('the 4 validators to agree on lastExecuted', 30_000, async () => {
+      const all = await Promise.all(validators.map(consensus))
+      return all.every(c => c.lastExecuted === all[0]?.lastExecuted) ? all : undefined
+    })
+    await sleep(5_000)
+    expect((await Promise.all(validators.map(consensus))).map(c => c.lastExecuted)).toEqual(settled.map(c => c.lastExecuted))
     const primaryId = (await consensus(validators[0] as NodeProcess)).primary
     const primaryIndex = validators.findIndex(v => v.runtime.peerId === primaryId)
     expect(primaryIndex).toBeGreaterThanOrEqual(0)
@@ -82,7 +90,6 @@ describe('a restarted validator catches up while the mesh is idle (real processe
     // restart the old primary on its data dir, bootstrapping from a live node; from here on only reads
     const spec = testnet.find(t => t.name === primary.name) as TestnetNode
     const restarted = await cluster.start(primary.name, { dataDir: spec.dataDir, bootstrap: [others[0]?.runtime.multiaddrs[0] as string], extraArgs: ['--config', spec.config] })
-    const back = await cluster.start('observer', { dataDir: observer.dataDir, bootstrap: [others[0]?.runtime.multiaddrs[0] as string], extraArgs: ['--genesis', join(testnet[0]?.dataDir as string, 'genesis.json')] })
 
     // the restarted replica says it is behind while it is (it may already be caught up by the time we look)
     const first = await consensus(restarted)
@@ -97,6 +104,7 @@ describe('a restarted validator catches up while the mesh is idle (real processe
       const c = await consensus(restarted)
       return c.lastExecuted >= target && c.view === view && c.active ? c : undefined
     })
+    console.log(`restarted ${restarted.name}: caught up to ${caughtUp.lastExecuted} in view ${caughtUp.view}; frames ${JSON.stringify(caughtUp.frames)}`)
     expect(caughtUp.primary).toBe(after[0]?.primary)
     expect(caughtUp.primary).not.toBe(restarted.runtime.peerId) // no longer names itself primary
     expect(caughtUp.catchingUp).toBe(false)
@@ -121,6 +129,7 @@ describe('a restarted validator catches up while the mesh is idle (real processe
     expect(status.consensus).toMatchObject({ role: 'validator', lastExecuted: target, behind: 0, catchingUp: false })
 
     // the observer that was down catches up too, with no writes
+    const back = await cluster.start('observer', { dataDir: observer.dataDir, bootstrap: [others[0]?.runtime.multiaddrs[0] as string], extraArgs: ['--genesis', join(testnet[0]?.dataDir as string, 'genesis.json')] })
     await waitUntil(`observer to reach seq ${target}`, 60_000, async () => {
       const c = await consensus(back)
       return c.lastExecuted >= target ? c : undefined
