@@ -86,6 +86,9 @@ describe('a restarted validator catches up while the mesh is idle (real processe
     expect(after.every(c => c.view >= 1 && c.active)).toBe(true)
     const target = Math.max(...after.map(c => c.lastExecuted))
     const view = after[0]?.view as number
+    // idle again before the restart (the user found the primary, restarted it by hand): the others'
+    // retransmission tail is over, so nothing they send would carry a backlog to the restarted node
+    await sleep(6_000)
 
     // restart the old primary on its data dir, bootstrapping from a live node; from here on only reads
     const spec = testnet.find(t => t.name === primary.name) as TestnetNode
