@@ -359,10 +359,7 @@ export class Replica {
   private maybePropose (flush: boolean): void {
     // a restarted primary may be a stale one (the others moved on while it was down): it proposes
     // nothing until 2f peers' STATUS messages confirm its view
-    if (this.recovering) {
-      if (!this.confirmedInView()) return
-      this.recovering = false
-    }
+    if (this.recovering) return
     while (this.active && this.isPrimary() && this.nextSeq <= this.highWater()) {
       if (!flush && this.nextSeq - 1 - this.lastExecuted >= (this.config.pipelineMax ?? Infinity)) return
       const batch: ClientRequest[] = []
@@ -688,6 +685,8 @@ export class Replica {
       }
     }
     this.followViews()
+    // 2f peers in a view no higher than ours: our view is current (a restored replica may act again)
+    if (this.recovering && this.confirmedInView()) this.recovering = false
     this.catchUp()
     // a peer that asks (restarted, unconfirmed, behind) or is in an older view hears from us at once
     if (message.wantReply || message.view < this.view) {
@@ -1097,7 +1096,8 @@ export class Replica {
       }
       entry.sentMs = this.nowMs
       const pp = entry.prePrepares.get(this.view)
-      if (pp != null && pp.from === this.config.id) this.effects.push({ type: 'send', to: 'all', message: pp })
+      // a restored primary's old PRE-PREPAREs wait until its view is confirmed (it may be a stale primary)
+      if (pp != null && pp.from === this.config.id && !this.recovering) this.effects.push({ type: 'send', to: 'all', message: pp })
       const digest = entry.preparedSent.get(this.view)
       const prepare = digest != null ? entry.prepares.get(voteKey(this.view, digest))?.get(this.config.id) : undefined
       if (prepare != null) this.effects.push({ type: 'send', to: 'all', message: prepare })
@@ -1218,7 +1218,7 @@ export class Replica {
     }
     this.resumeExecution = true
     // announce ourselves at the first step (peers answer a STATUS that wants a reply)
-    this.recovering = true
+    this.recovering = this.f > 0 // a single validator has nobody to ask: its view is the view
     this.lastStatusMs = -Infinity
     this.timerDeadlineMs = null
     if (!this.active) this.timerDeadlineMs = this.nowMs + this.timeoutMs()
