@@ -15,6 +15,10 @@
  * not moved by the next plan over the resulting cluster. Bounds are compared with a 1e-9 slack (so
  * 6/10 is at the 0.8 − 0.2 floor). Deterministic, and independent of the order of `nodes` (a PeerId
  * listed twice counts once, the first time).
+ *
+ * That holds for one plan over one snapshot. Nodes plan on gossiped loads that lag and swing, several
+ * sources may fill one target at once, and a filled target then sheds again: `Balancer` (below) adds
+ * the memory that stops this ping-pong (smoothed utilisation, per-task and per-node cool-downs).
  */
 import { capabilityMatch, matchThreshold } from './capabilities.js'
 import { utilisation } from './scoring.js'
