@@ -12,7 +12,13 @@
  * - execute: tasks assigned to this node go to the executor; `task.start`, then `task.complete` /
  *   `task.fail` with the assignment number (a node that lost the task cannot overwrite its result);
  * - steal: an idle node asks the busiest capable member; the victim moves queued tasks itself;
- * - migrate: above 80 % utilisation, queued tasks move to members below 30 %;
+ * - migrate: above 80 % (smoothed) utilisation, queued tasks move to members below 30 %, with a
+ *   cool-down per task and per node (src/core/scheduler/balancing.ts, `Balancer`);
+ * - moves and runs exclude each other: only the holder proposes a move, of a task it takes out of its
+ *   executor's queue (so it has not begun); from then on it never begins that assignment by itself.
+ *   A committed move ends it there; a refused or unanswered move (which may still commit later) is
+ *   settled by a committed `task.start` claim, ordered in the log against the move: whichever commits
+ *   first wins and the other is refused. So a handler runs at most once per assignment;
  * - failover: a member the membership layer declared failed gets `node.failed` (proposed by the
  *   lowest alive validator), which returns its unfinished tasks to pending for rescheduling.
  */
@@ -24,7 +30,7 @@ import type { TaskProtocols } from '../../protocols/tasks/service.js'
 import type { AwardNotice, Bid, CallForBids, StealRequest, StealResponse } from '../../protocols/tasks/tasks.js'
 import { auctionBatchMax, bidDeadlineMsDefault } from '../../protocols/tasks/constants.js'
 import {
-  PerformanceTracker, bidScore, capabilityMatch, chooseBid, chooseVictim, dhtOwner, matchThreshold, planMigrations, utilisation
+  Balancer, PerformanceTracker, bidScore, capabilityMatch, chooseBid, chooseVictim, dhtOwner, matchThreshold, utilisation
 } from '../core/scheduler/index.js'
 import type { MemberView } from './mesh-node.js'
 import type { RecordStore } from './records.js'
@@ -79,7 +85,7 @@ const retryMsMax = 8_000
 const startDelayMs = 200
 
 export class TaskService {
-  readonly stats = { submitted: 0, auctionBatches: 0, payloadsByRef: 0, resultsByRef: 0, dataFetches: 0, dataFetchErrors: 0, auctions: 0, awards: 0, dhtRoutes: 0, noBids: 0, steals: 0, stolen: 0, migrations: 0, failovers: 0, started: 0, completed: 0, failed: 0, proposalErrors: 0, recordsStored: 0, recordErrors: 0, startsSkipped: 0 }
+  readonly stats = { submitted: 0, auctionBatches: 0, payloadsByRef: 0, resultsByRef: 0, dataFetches: 0, dataFetchErrors: 0, auctions: 0, awards: 0, dhtRoutes: 0, noBids: 0, steals: 0, stolen: 0, migrations: 0, failovers: 0, started: 0, completed: 0, failed: 0, proposalErrors: 0, recordsStored: 0, recordErrors: 0, startsSkipped: 0, claims: 0, claimsRefused: 0 }
   private readonly tracker = new PerformanceTracker()
   /** task id → when this node may try to schedule it again (backoff), and the current delay */
   private readonly retry = new Map<string, { atMs: number, delayMs: number }>()
@@ -92,8 +98,17 @@ export class TaskService {
   private readonly failoverProposed = new Set<string>()
   /** id → assignment this node already ran (or is running): never run the same assignment twice */
   private readonly executed = new Map<string, number>()
-  /** tasks taken out of our queue while their move (steal, migration) is being committed */
-  private readonly movingAway = new Set<string>()
+  /**
+   * id → the assignment this node took out of its executor to hand over (steal, migration) and how far
+   * the move got. The node never begins the task at that assignment by itself: `moving` (proposal in
+   * flight) and `moved` (committed; the local table may not show it yet) wait for the table to move
+   * on; `unsettled` (refused, or no answer: it may still commit) is settled by a `task.start` claim.
+   */
+  private readonly handedOver = new Map<string, { assignment: number, stage: 'moving' | 'moved' | 'unsettled' }>()
+  /** `${id}/${assignment}` whose `task.start` this node committed before running it (a settled hand-over) */
+  private readonly claimed = new Set<string>()
+  /** smoothed loads and move cool-downs for load balancing */
+  private readonly balancer = new Balancer()
   /** `${id}/${assignment}` → the pending task.start proposal of a task that just started */
   private readonly startTimers = new Map<string, ReturnType<typeof setTimeout>>()
   private readonly waiters = new Map<string, Set<() => void>>()
@@ -115,7 +130,7 @@ export class TaskService {
       steal: async (req, from, signal) => await this.giveAway(req, from.toString(), signal)
     })
     this.unsubscribe = this.init.onCommit(decision => {
-      this.observe(decision.batch)
+      this.observe(decision.seq, decision.batch)
       this.reconcileSoon()
     })
     this.timer = setInterval(() => { void this.round() }, this.init.intervalMs ?? 500)
@@ -209,12 +224,13 @@ export class TaskService {
   // ————————————————————————————————————————— committed decisions
 
   /** Feed the performance tracker from committed starts and results (local observation times). */
-  private observe (batch: Array<{ client: string, operation: string }>): void {
+  private observe (seq: number, batch: Array<{ client: string, operation: string }>): void {
     for (const request of batch) {
       for (const text of expand(request.operation)) {
         let op: { op?: unknown, id?: unknown }
         try { op = JSON.parse(text) as { op?: unknown, id?: unknown } } catch { continue }
         if (typeof op.id !== 'string') continue
+        if (op.op === 'task.move') this.observeMove(op.id, seq)
         if (op.op === 'task.start') this.startedAt.set(op.id, performance.now())
         if (op.op === 'task.complete' || op.op === 'task.fail') {
           const node = request.client.split('/')[0] as string
@@ -227,6 +243,17 @@ export class TaskService {
         if (op.op === 'task.cancel') this.notify(op.id)
       }
     }
+  }
+
+  /** A committed (accepted) move starts the task's balancing cool-down, and the nodes' roles. */
+  private observeMove (id: string, seq: number): void {
+    const history = this.init.app.task(id)?.history ?? []
+    const index = history.findIndex(h => h.seq === seq && (h.event === 'migrated' || h.event === 'stolen'))
+    if (index < 1) return // refused (no such event at this sequence number), or its origin was trimmed
+    const entry = history[index] as { event: string, node?: string | null }
+    const from = [...history.slice(0, index)].reverse().find(h => h.node != null)?.node
+    if (entry.node == null || from == null) return
+    this.balancer.observeMove({ taskId: id, from, to: entry.node, reason: entry.event === 'stolen' ? 'steal' : 'migrate' }, performance.now())
   }
 
   private notify (id: string): void {
@@ -250,6 +277,14 @@ export class TaskService {
     for (const [id, assignment] of this.executed) {
       if (mine.get(id)?.assignment !== assignment) this.executed.delete(id) // finished, moved or reassigned
     }
+    for (const [id, handed] of this.handedOver) {
+      // the table moved on (moved, reassigned, finished): that assignment is not ours to settle any more
+      if (handed.stage !== 'moving' && mine.get(id)?.assignment !== handed.assignment) this.handedOver.delete(id)
+    }
+    for (const key of this.claimed) {
+      const [id, assignment] = splitKey(key)
+      if (mine.get(id)?.assignment !== assignment) this.claimed.delete(key)
+    }
     const local = new Map([...executor.queued(), ...executor.running()].map(r => [r.id, r]))
     for (const [id, run] of local) {
       const task = mine.get(id)
@@ -259,9 +294,15 @@ export class TaskService {
       if (local.get(task.id)?.assignment === task.assignment) continue
       // ran already: its start/result is on its way through consensus
       if (this.executed.get(task.id) === task.assignment) continue
-      // being handed over: the move decides (reconcile runs again once it is committed or refused)
-      if (this.movingAway.has(task.id)) continue
-      if (task.state === 'running') continue // started in an earlier life of this node: it fails over
+      // taken out of our queue for a move: never begun here by itself. A move in flight or committed
+      // decides; a refused or unanswered one is settled by a start claim the log orders against it
+      const handed = this.handedOver.get(task.id)
+      if (handed?.assignment === task.assignment) {
+        if (handed.stage === 'unsettled' && task.state === 'assigned') this.claim(task.id, task.assignment)
+        continue
+      }
+      // started in an earlier life of this node (it fails over), unless this life claimed it
+      if (task.state === 'running' && !this.claimed.has(`${task.id}/${task.assignment}`)) continue
       // a payload kept by reference is read back from its record replicas when the task starts
       const ref = parseTaskDataRef(task.payload)
       executor.submit({
@@ -277,6 +318,29 @@ export class TaskService {
     this.publishLoad()
   }
 
+  /**
+   * Settle a hand-over that was refused or went unanswered: commit `task.start` for the assignment
+   * before running it. If the move commits first, the start is refused (stale assignment) and the task
+   * runs where it went; if the start commits first, the move is refused (the task is running here).
+   */
+  private claim (id: string, assignment: number): void {
+    const key = `${id}/${assignment}`
+    void this.propose(`${key}/start`, { op: 'task.start', id, assignment }).then(outcome => {
+      const handed = this.handedOver.get(id)
+      if (handed?.assignment !== assignment) return
+      if (outcome === 'accepted') {
+        this.stats.claims++
+        this.claimed.add(key)
+        this.handedOver.delete(id)
+      } else if (outcome === 'refused') {
+        // the log says it is not ours to start at this assignment: wait for the table to move on
+        this.stats.claimsRefused++
+        handed.stage = 'moved'
+      } // unknown: still unsettled, claimed again at the next reconcile
+      this.reconcileSoon()
+    })
+  }
+
   private publishLoad (): void {
     this.init.setLoad(this.init.executor.load())
   }
@@ -287,6 +351,7 @@ export class TaskService {
   onStart (run: TaskRun): void {
     this.stats.started++
     this.executed.set(run.id, run.assignment)
+    if (this.claimed.has(`${run.id}/${run.assignment}`)) { this.publishLoad(); return } // its start is committed
     // a task that ends within startDelayMs goes straight to its result (the table accepts a result
     // from `assigned`): one consensus decision fewer per short task. Longer ones show `running`.
     const key = `${run.id}/${run.assignment}`
@@ -392,20 +457,29 @@ export class TaskService {
   }
 
   private async proposeOnce (key: string, op: Record<string, unknown>): Promise<boolean> {
-    if (this.inFlight.has(key) || this.stopped) return false
+    return (await this.propose(key, op)) === 'accepted'
+  }
+
+  /**
+   * Propose `op` (at most one proposal per key at a time, up to 5 attempts): `accepted` or `refused`
+   * by a committed decision, or `unknown` (no answer: it may still commit later; or the key was
+   * already in flight, or the node is stopping).
+   */
+  private async propose (key: string, op: Record<string, unknown>): Promise<'accepted' | 'refused' | 'unknown'> {
+    if (this.inFlight.has(key) || this.stopped) return 'unknown'
     this.inFlight.add(key)
     try {
       for (let attempt = 0; attempt < 5 && !this.stopped; attempt++) {
         try {
           const { result } = await this.init.propose(JSON.stringify(op))
-          return (JSON.parse(result) as { ok: boolean }).ok
+          return (JSON.parse(result) as { ok: boolean }).ok ? 'accepted' : 'refused'
         } catch (err) {
           this.stats.proposalErrors++
           this.init.log(`tasks: proposing ${String(op.op)} ${String(op.id)} failed (${(err as Error).message}); retrying`)
           await sleep(500 * 2 ** attempt)
         }
       }
-      return false
+      return 'unknown'
     } finally {
       this.inFlight.delete(key)
     }
@@ -642,18 +716,27 @@ export class TaskService {
     for (const run of candidates.slice(-count)) { // the ones that would start last
       if (signal.aborted) break
       if (executor.take(run.id) == null) continue // it started meanwhile: never steal a running task
-      this.movingAway.add(run.id)
-      const ok = await this.proposeOnce(`${run.id}/${run.assignment}/move`, { op: 'task.move', id: run.id, from: this.init.self, to: thief, assignment: run.assignment, reason: 'steal' })
-        .finally(() => this.movingAway.delete(run.id))
-      // refused (or unknown, after a timeout): the committed table decides whether it is still ours,
-      // and reconcile gives it back to the executor if so (never run a task the table moved away)
-      if (ok) moved.push(run.id)
+      // refused or unknown: the hand-over is settled by a start claim before it may run here again
+      if (await this.handOver(run, thief, 'steal')) moved.push(run.id)
     }
     this.reconcileSoon()
     return { taskIds: moved, reason: moved.length > 0 ? '' : 'moves refused' }
   }
 
   private migrating = false
+
+  /**
+   * Propose the move of a run this node just took out of its executor's queue (so it has not begun).
+   * From here on the node never begins it at this assignment by itself: see `handedOver`.
+   */
+  private async handOver (run: TaskRun, to: string, reason: 'steal' | 'migrate'): Promise<boolean> {
+    const handed: { assignment: number, stage: 'moving' | 'moved' | 'unsettled' } = { assignment: run.assignment, stage: 'moving' }
+    this.handedOver.set(run.id, handed)
+    const outcome = await this.propose(`${run.id}/${run.assignment}/move`, { op: 'task.move', id: run.id, from: this.init.self, to, assignment: run.assignment, reason })
+    handed.stage = outcome === 'accepted' ? 'moved' : 'unsettled'
+    this.reconcileSoon()
+    return outcome === 'accepted'
+  }
 
   private migrate (): void {
     if (this.migrating) return
@@ -664,17 +747,16 @@ export class TaskService {
     const nodes = members.map(m => m.self
       ? { peerId: m.peerId, capabilities: executor.capabilities(), load, queue: executor.queued().map(r => ({ id: r.id, required: r.capabilities })) }
       : { peerId: m.peerId, capabilities: m.capabilities, load: { queued: m.load.queued, running: m.load.running, capacity: m.load.capacity } })
-    const moves = planMigrations(nodes).filter(m => m.from === this.init.self)
+    const now = performance.now()
+    for (const node of nodes) this.balancer.observeLoad(node.peerId, node.load, now)
+    const moves = this.balancer.plan(nodes, now).filter(m => m.from === this.init.self)
     if (moves.length === 0) return
     this.migrating = true
     void (async () => {
       for (const move of moves) {
-        const run = executor.take(move.taskId)
+        const run = executor.take(move.taskId) // undefined once it started: never move a begun task
         if (run == null) continue
-        this.movingAway.add(run.id)
-        const ok = await this.proposeOnce(`${run.id}/${run.assignment}/move`, { op: 'task.move', id: run.id, from: this.init.self, to: move.to, assignment: run.assignment, reason: 'migrate' })
-          .finally(() => this.movingAway.delete(run.id))
-        if (ok) this.stats.migrations++
+        if (await this.handOver(run, move.to, 'migrate')) this.stats.migrations++
       }
     })().finally(() => { this.migrating = false; this.reconcileSoon() })
   }
@@ -697,6 +779,12 @@ function expand (operation: string): string[] {
     if (parsed.op === 'bundle' && Array.isArray(parsed.ops)) return parsed.ops.filter((o): o is string => typeof o === 'string')
   } catch {}
   return [operation]
+}
+
+/** `${id}/${assignment}` → [id, assignment] (an id may contain '/'). */
+function splitKey (key: string): [string, number] {
+  const cut = key.lastIndexOf('/')
+  return [key.slice(0, cut), Number(key.slice(cut + 1))]
 }
 
 function sha256Hex (text: string): string {

@@ -314,6 +314,8 @@ async function throughputPhase (nodes: NodeProcess[], strategy: Strategy, option
   // every acknowledged task, as the watcher's table has it now
   const states: Record<string, number> = {}
   const perAssignee: Record<string, number> = {}
+  // moves per task (stolen + migrated events in its committed history)
+  const movesPerTask: number[] = []
   const nameOf = new Map(nodes.map(n => [n.runtime.peerId, n.name]))
   let checked = 0
   await Promise.all(Array.from({ length: 16 }, async () => {
@@ -323,6 +325,7 @@ async function throughputPhase (nodes: NodeProcess[], strategy: Strategy, option
       try {
         const view = await getJson<TaskView>(watcher, `/v1/tasks/${encodeURIComponent(id)}`)
         count(states, view.state)
+        movesPerTask.push(view.history.filter(h => h.event === 'stolen' || h.event === 'migrated').length)
         if (view.state === 'completed' && view.assignee != null) count(perAssignee, nameOf.get(view.assignee) ?? view.assignee)
       } catch (err) {
         count(states, `unreadable (${causeOf(err).slice(0, 40)})`)
@@ -343,7 +346,14 @@ async function throughputPhase (nodes: NodeProcess[], strategy: Strategy, option
   }
   const tasksPerSecond = completedMs != null ? completed / (completedMs / 1000) : null
   const perTask = Math.max(1, completed)
-  progress(`tasks ${strategy}: ${completed}/${options.tasks} completed in ${Math.round(elapsedMs)} ms${completedMs == null ? ' (deadline: not all finished)' : ''}`)
+  const moves = {
+    mean: round(sum(movesPerTask) / Math.max(1, movesPerTask.length), 4),
+    max: Math.max(0, ...movesPerTask),
+    tasksMoved: movesPerTask.filter(m => m > 0).length,
+    tasksMovedMoreThanOnce: movesPerTask.filter(m => m > 1).length,
+    note: 'stolen + migrated events per task in its committed history'
+  }
+  progress(`tasks ${strategy}: ${completed}/${options.tasks} completed in ${Math.round(elapsedMs)} ms${completedMs == null ? ' (deadline: not all finished)' : ''}; moves per task mean ${moves.mean}, max ${moves.max} (${moves.tasksMoved} moved, ${moves.tasksMovedMoreThanOnce} more than once)`)
   return {
     tasks: options.tasks,
     submitters: options.submitters,
@@ -387,6 +397,7 @@ async function throughputPhase (nodes: NodeProcess[], strategy: Strategy, option
       benchProcessSeconds: round((benchCpu.user + benchCpu.system) / 1e6, 2),
       note: 'user+system CPU of each node process (/proc/<pid>/stat) from the first submit to completion; the load generator (this process) shares the machine'
     },
+    movesPerTask: moves,
     executionsPerTask: completed > 0 && scheduler.started != null ? round(scheduler.started / completed, 2) : null,
     executionsNote: 'scheduler.started summed over the nodes ÷ completed tasks: runs of the handler per task (1 would be at-most-once execution; above 1, a task ran again while the table still showed it assigned — only one result is accepted, by the assignment fence)',
     scheduler

@@ -696,3 +696,142 @@ describe('handlers config', () => {
     expect(outcome('c')).toMatchObject({ ok: false, error: 'output larger than 4 bytes' })
   })
 })
+
+// ---------------------------------------------------------------------------------------------
+// The task runtime around the executor (src/runtime/tasks.ts): moves and runs exclude each other
+
+describe('task runtime: a task taken out of the queue for a move never begins there (issue 9)', () => {
+  /**
+   * One node 'A' with a real Executor and a real replicated table, over a fake consensus whose answer
+   * comes before this node's table has applied the decision (a validator's reply quorum is f+1 others;
+   * an observer learns decisions later still): `propose` applies to the agreed table at once, the
+   * local table catches up only on `flush()`.
+   */
+  async function node (options: { maxConcurrent: number, proposeFails?: (op: Record<string, unknown>, attempt: number) => boolean }) {
+    const { MeshApplication } = await import('../../src/core/app/application.js')
+    const { TaskService } = await import('../../src/runtime/tasks.js')
+    const sha = (text: string): string => createHash('sha256').update(text).digest('hex')
+    const agreed = new MeshApplication(['V'], sha)
+    const local = new MeshApplication(['V'], sha)
+    const backlog: Array<{ client: string, operation: string, seq: number }> = []
+    const listeners = new Set<(d: { seq: number, batch: Array<{ client: string, operation: string }> }) => void>()
+    let seq = 0
+    let requestId = 0
+    const attempts = new Map<string, number>()
+    const commit = (client: string, operation: string): string => {
+      seq++
+      backlog.push({ client, operation, seq })
+      return agreed.apply({ client, requestId: ++requestId, operation }, seq)
+    }
+    const flush = (): void => {
+      for (const d of backlog.splice(0)) {
+        local.apply({ client: d.client, requestId: ++requestId, operation: d.operation }, d.seq)
+        for (const l of listeners) l({ seq: d.seq, batch: [{ client: d.client, operation: d.operation }] })
+      }
+    }
+    const runs: string[] = []
+    const gates = new Map<string, Gate>()
+    let service: InstanceType<typeof TaskService> | undefined
+    const executor = new Executor({
+      maxConcurrent: options.maxConcurrent,
+      handlers: {
+        work: async (_payload, { id }) => {
+          runs.push(id)
+          await gates.get(id)?.promise
+          return { ran: id }
+        }
+      },
+      onStart: run => service?.onStart(run),
+      onDone: (run, outcome) => service?.onDone(run, outcome)
+    })
+    let stealHandler: ((req: { maxTasks: number, capabilities: string[] }, from: { toString: () => string }, signal: AbortSignal) => Promise<{ taskIds: string[], reason: string }>) | undefined
+    const protocols = {
+      setHandlers: (h: { steal: typeof stealHandler } | null) => { stealHandler = h?.steal },
+      callForBids: async () => [],
+      notifyAwards: async () => {},
+      requestSteal: async () => ({ taskIds: [], reason: 'none' })
+    }
+    const member = (peerId: string, self: boolean, load: { queued: number, running: number, capacity: number }) =>
+      ({ peerId, name: peerId, state: 'alive' as const, self, incarnation: 1, sequence: 1, lastSeenMs: 0, rttMs: null, connected: true, capabilities: ['work'], load: { ...load, cpu: 0 }, addresses: [], startedAt: null, neighbours: null })
+    service = new TaskService({
+      self: 'A',
+      validators: ['V'],
+      propose: async (operation: string) => {
+        const op = JSON.parse(operation) as Record<string, unknown>
+        const key = `${String(op.op)}/${String(op.id)}`
+        const attempt = attempts.get(key) ?? 0
+        attempts.set(key, attempt + 1)
+        // the decision commits, but the answer is lost (a timeout): the caller retries
+        const result = commit('A/1', operation)
+        if (options.proposeFails?.(op, attempt) === true) throw new Error('not decided within 10000 ms; retry')
+        return { result, seq }
+      },
+      onCommit: listener => { listeners.add(listener); return () => { listeners.delete(listener) } },
+      app: local,
+      protocols: protocols as unknown as ConstructorParameters<typeof TaskService>[0]['protocols'],
+      executor,
+      members: () => [member('A', true, executor.load()), member('B', false, { queued: 0, running: 0, capacity: 8 })],
+      setLoad: () => {},
+      log: () => {},
+      intervalMs: 10,
+      loadShedding: []
+    })
+    const assign = (id: string): void => {
+      commit('S/1', JSON.stringify({ op: 'task.submit', id, capabilities: ['work'], payload: '{}' }))
+      commit('S/1', JSON.stringify({ op: 'task.assign', id, node: 'A', assignment: 1 }))
+    }
+    return { service, executor, agreed, local, flush, assign, runs, gates, steal: () => stealHandler, attempts }
+  }
+
+  const settle = async (ms = 50): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
+
+  /** Four tasks assigned to A (capacity 1): one runs (held by its gate), three wait in the queue. */
+  async function busyNode (proposeFails?: (op: Record<string, unknown>, attempt: number) => boolean) {
+    const n = await node({ maxConcurrent: 1, proposeFails })
+    const ids = ['t0', 't1', 't2', 't3']
+    for (const id of ids) { n.gates.set(id, gate()); n.assign(id) }
+    n.flush()
+    n.service.start()
+    await waitFor(() => n.runs.length === 1 && n.executor.queued().length === 3)
+    return n
+  }
+
+  async function waitFor (condition: () => boolean): Promise<void> {
+    while (!condition()) await settle(5)
+  }
+
+  /** Open every gate, let the lagging table catch up, and wait until nothing runs any more. */
+  async function drain (n: Awaited<ReturnType<typeof node>>): Promise<void> {
+    await settle() // reconcile rounds on the lagging table
+    for (const g of n.gates.values()) g.open()
+    await settle(100)
+    n.flush()
+    await settle()
+    await n.executor.idle()
+    n.service.stop()
+  }
+
+  it('a steal whose move commits before this node\'s table shows it: the stolen task does not run here', async () => {
+    const n = await busyNode()
+    const tail = n.executor.queued().at(-1)?.id as string
+    const answer = await n.steal()?.({ maxTasks: 1, capabilities: ['work'] }, { toString: () => 'B' }, new AbortController().signal)
+    expect(answer?.taskIds).toEqual([tail])
+    expect(n.agreed.task(tail)?.assignee).toBe('B')
+    expect(n.local.task(tail)?.assignee).toBe('A') // this node has not applied the move yet
+    await drain(n)
+    expect(n.runs.filter(id => id === tail), 'runs of the stolen task on its old holder').toEqual([])
+    expect(n.runs).toHaveLength(3)
+  })
+
+  it('a steal whose move committed but whose answer was lost (the retry is refused as stale): never run here', async () => {
+    const n = await busyNode((op, attempt) => op.op === 'task.move' && attempt === 0)
+    const tail = n.executor.queued().at(-1)?.id as string
+    const answer = await n.steal()?.({ maxTasks: 1, capabilities: ['work'] }, { toString: () => 'B' }, new AbortController().signal)
+    expect(answer?.taskIds).toEqual([]) // the retry was refused: the thief is told nothing moved
+    expect(n.agreed.task(tail)?.assignee).toBe('B') // but the first attempt did commit
+    await drain(n)
+    expect(n.runs.filter(id => id === tail)).toEqual([])
+    expect(n.runs).toHaveLength(3)
+    expect(n.agreed.task(tail)?.history.map(h => h.event)).toEqual(['submitted', 'assigned', 'stolen'])
+  })
+})

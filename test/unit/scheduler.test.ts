@@ -13,7 +13,7 @@ import type { PeerId } from '@libp2p/interface'
 import { xorCompare } from 'uint8arrays/xor-compare'
 import { SeededRandom } from '../../src/core/random.js'
 import {
-  PerformanceTracker, bidScore, capabilityMatch, chooseBid, chooseVictim, closestPeers, compareDistance, dhtOwner,
+  Balancer, PerformanceTracker, bidScore, capabilityMatch, chooseBid, chooseVictim, closestPeers, compareDistance, dhtOwner,
   eligible, freeResources, hasFreeCapacity, kadIdOfKey, kadIdOfPeer, matchThreshold, planMigrations, reassignments,
   replicaSet, scoredBid, stealCount, taskKadId, taskKey, utilisation, xorDistance
 } from '../../src/core/scheduler/index.js'
@@ -604,5 +604,123 @@ describe('simulation: the task lifecycle driven by the scheduler (test/sim-tasks
       expect(a.stats).toEqual(b.stats)
     }
     expect(runTaskSim(5, pool).trace).not.toEqual(runTaskSim(6, pool).trace)
+  })
+})
+
+describe('load balancing with memory: Balancer (smoothed utilisation, cool-downs; issue 9)', () => {
+  const observeAll = (b: Balancer, nodes: WorkerView[], nowMs: number): void => {
+    for (const n of nodes) b.observeLoad(n.peerId, n.load, nowMs)
+  }
+
+  it('smooths utilisation with an EWMA of time constant smoothingMs: one step of Δt = τ moves 1 − 1/e of the way', () => {
+    const b = new Balancer({ smoothingMs: 1000 })
+    b.observeLoad('A', { queued: 0, running: 0, capacity: 4 }, 0)
+    expect(b.smoothedUtilisation('A')).toBe(0) // the first sample is taken as is
+    b.observeLoad('A', { queued: 4, running: 4, capacity: 4 }, 1000) // utilisation 1 (capped)
+    expect(b.smoothedUtilisation('A')).toBeCloseTo(1 - Math.exp(-1), 12)
+    b.observeLoad('A', { queued: 4, running: 4, capacity: 4 }, 1000) // Δt = 0: no weight
+    expect(b.smoothedUtilisation('A')).toBeCloseTo(1 - Math.exp(-1), 12)
+    expect(b.smoothedUtilisation('B')).toBeUndefined()
+  })
+
+  it('a spike does not make a node hot: the source must be above high on the smoothed AND the current utilisation', () => {
+    const b = new Balancer({ smoothingMs: 2000 })
+    const idle = worker('A', [], 0, 4)
+    const target = worker('B', [], 0, 8)
+    observeAll(b, [idle, target], 0)
+    const spiked = worker('A', [], 4, 4, tasks('a', 4)) // 8/4: hot right now
+    observeAll(b, [spiked, target], 500) // smoothed ≈ 0.22
+    expect(planMigrations([spiked, target]).length).toBeGreaterThan(0) // the memoryless plan would move
+    expect(b.plan([spiked, target], 500)).toEqual([])
+    // still hot after a while: the smoothed value catches up and the moves come
+    for (let t = 1000; t <= 8000; t += 500) observeAll(b, [spiked, target], t)
+    expect(b.plan([spiked, target], 8000).length).toBeGreaterThan(0)
+  })
+
+  it('a node cold only for an instant is no target: both its smoothed and its current utilisation must be below low', () => {
+    const b = new Balancer({ smoothingMs: 2000 })
+    const hot = worker('A', [], 4, 4, tasks('a', 4))
+    const busy = worker('B', [], 8, 8)
+    for (let t = 0; t <= 10_000; t += 500) observeAll(b, [hot, busy], t)
+    const dip = worker('B', [], 0, 8)
+    observeAll(b, [hot, dip], 10_500)
+    expect(b.plan([hot, dip], 10_500)).toEqual([])
+  })
+
+  it('a task moved (migrated or stolen) is not migrated again within the cool-down, and is after it', () => {
+    const b = new Balancer({ smoothingMs: 0, cooldownMs: 10_000 })
+    const a = worker('A', [], 4, 4, tasks('a', 2))
+    const c = worker('C', [], 0, 10)
+    b.observeMove({ taskId: 'a1', from: 'X', to: 'A', reason: 'steal' }, 0)
+    b.observeMove({ taskId: 'a0', from: 'Y', to: 'A', reason: 'steal' }, 5_000)
+    observeAll(b, [a, c], 9_999)
+    expect(b.coolingDown('a1', 9_999)).toBe(true)
+    expect(b.plan([a, c], 9_999)).toEqual([])
+    observeAll(b, [a, c], 10_000)
+    expect(b.plan([a, c], 10_000)).toEqual([{ taskId: 'a1', from: 'A', to: 'C' }])
+    expect(b.coolingDown('a1', 10_000)).toBe(false)
+  })
+
+  it('no node is both a migration source and a target within one cool-down', () => {
+    const b = new Balancer({ smoothingMs: 0, cooldownMs: 10_000 })
+    // B received a migration: for the cool-down it is no source, even when hot
+    b.observeMove({ taskId: 'z', from: 'A', to: 'B', reason: 'migrate' }, 0)
+    const hotB = worker('B', [], 4, 4, tasks('b', 3))
+    const coldC = worker('C', [], 0, 10)
+    observeAll(b, [hotB, coldC], 1_000)
+    expect(b.plan([hotB, coldC], 1_000)).toEqual([])
+    // A gave one away: for the cool-down it is no target, even when idle
+    const hotD = worker('D', [], 4, 4, tasks('d', 1))
+    const idleA = worker('A', [], 0, 10)
+    observeAll(b, [hotD, idleA], 1_000)
+    expect(b.plan([hotD, idleA], 1_000)).toEqual([])
+    // a steal does not set roles (the thief asked): only balancing moves do
+    b.observeMove({ taskId: 'y', from: 'E', to: 'F', reason: 'steal' }, 1_000)
+    const hotF = worker('F', [], 4, 4, tasks('f', 1))
+    observeAll(b, [hotF, coldC], 2_000)
+    expect(b.plan([hotF, coldC], 2_000)).toEqual([{ taskId: 'f0', from: 'F', to: 'C' }])
+    observeAll(b, [hotB, coldC], 10_000)
+    expect(b.plan([hotB, coldC], 10_000).length).toBeGreaterThan(0)
+  })
+
+  it('no ping-pong: 3 nodes that re-plan every 500 ms on each other\'s applied moves move each task at most once per cool-down', () => {
+    // a deterministic loop: each round every node samples the loads, plans its own moves, the moves
+    // apply at once and every node observes them; queued tasks drain one per node per 2 rounds
+    const rng = new SeededRandom(9)
+    const cooldownMs = 10_000
+    const planners = new Map(['A', 'B', 'C'].map(p => [p, new Balancer({ cooldownMs })]))
+    const queues = new Map<string, QueuedTask[]>([['A', tasks('a', 12)], ['B', []], ['C', tasks('c', 3)]])
+    const movedAt = new Map<string, number[]>()
+    let moves = 0
+    for (let round = 0; round < 120; round++) {
+      const now = round * 500
+      if (round % 2 === 0) for (const q of queues.values()) q.shift()
+      if (round % 10 === 0) queues.get(rng.sample(['A', 'B', 'C'], 1)[0] as string)?.push(...tasks(`r${round}-`, 6))
+      const views = [...queues].map(([p, q]) => worker(p, [], Math.min(2, q.length), 2, q.slice(2)))
+      for (const [p, b] of planners) {
+        for (const v of views) b.observeLoad(v.peerId, v.load, now)
+        for (const m of b.plan(views.map(v => v.peerId === p ? v : { ...v, queue: undefined }), now).filter(m => m.from === p)) {
+          const from = queues.get(m.from) as QueuedTask[]
+          const i = from.findIndex(t => t.id === m.taskId)
+          if (i < 0) continue
+          queues.get(m.to)?.push(...from.splice(i, 1))
+          moves++
+          for (const other of planners.values()) other.observeMove({ taskId: m.taskId, from: m.from, to: m.to, reason: 'migrate' }, now)
+          const times = movedAt.get(m.taskId) ?? []
+          times.push(now)
+          movedAt.set(m.taskId, times)
+        }
+      }
+    }
+    expect(moves).toBeGreaterThan(0)
+    for (const [id, times] of movedAt) {
+      for (let i = 1; i < times.length; i++) expect((times[i] as number) - (times[i - 1] as number), id).toBeGreaterThanOrEqual(cooldownMs)
+    }
+  })
+
+  it('refuses a negative smoothing or cool-down, and the plan\'s own invalid bounds', () => {
+    expect(() => new Balancer({ smoothingMs: -1 })).toThrow(RangeError)
+    expect(() => new Balancer({ cooldownMs: Number.NaN })).toThrow(RangeError)
+    expect(() => new Balancer({ margin: 0.5 })).toThrow(RangeError)
   })
 })

@@ -345,6 +345,32 @@ describe('task lifecycle', () => {
     expectRejected(d.move('t9', 'NodeC', 'NodeA', 1), /^unknown task t9$/)
   })
 
+  it('a move and the holder\'s start claim are ordered by the log: whichever commits first wins, the other is refused (issue 9)', () => {
+    // the holder proposed a move whose answer it lost, then claims the task with task.start before
+    // running it; both may be in flight at once, and exactly one of them is accepted
+    const moveFirst = new Driver()
+    moveFirst.submit('t1')
+    moveFirst.assign('t1', 'NodeA', 1)
+    expect(moveFirst.move('t1', 'NodeA', 'NodeB', 1, 'migrate').ok).toBe(true)
+    expectRejected(moveFirst.start('t1', 1, 'NodeA'), /^stale assignment 1: task t1 is at assignment 2$/)
+    expect(moveFirst.task('t1')).toMatchObject({ state: 'assigned', assignee: 'NodeB', assignment: 2 })
+
+    const startFirst = new Driver()
+    startFirst.submit('t1')
+    startFirst.assign('t1', 'NodeA', 1)
+    expect(startFirst.start('t1', 1, 'NodeA').ok).toBe(true)
+    expectRejected(startFirst.move('t1', 'NodeA', 'NodeB', 1, 'migrate'), /^task t1 is running: only an assigned task that has not started moves$/)
+    expectRejected(startFirst.move('t1', 'NodeA', 'NodeB', 1, 'steal'), /^task t1 is running/)
+    expect(startFirst.task('t1')).toMatchObject({ state: 'running', assignee: 'NodeA', assignment: 1 })
+    // a retried move (the same operation again) after the first one committed: refused as stale
+    const retried = new Driver()
+    retried.submit('t1')
+    retried.assign('t1', 'NodeA', 1)
+    expect(retried.move('t1', 'NodeA', 'NodeB', 1, 'steal').ok).toBe(true)
+    expectRejected(retried.move('t1', 'NodeA', 'NodeB', 1, 'steal'), /^stale assignment 1: task t1 is at assignment 2$/)
+    expect(retried.task('t1').history.map(h => h.event)).toEqual(['submitted', 'assigned', 'stolen'])
+  })
+
   it('node.failed: exactly the assigned and running tasks of that node go back to pending; idempotent', () => {
     const d = new Driver()
     for (const id of ['a1', 'a2', 'a3', 'a4', 'b1', 'p1', 'a5']) d.submit(id)

@@ -15,11 +15,15 @@
  * not moved by the next plan over the resulting cluster. Bounds are compared with a 1e-9 slack (so
  * 6/10 is at the 0.8 − 0.2 floor). Deterministic, and independent of the order of `nodes` (a PeerId
  * listed twice counts once, the first time).
+ *
+ * That holds for one plan over one snapshot. Nodes plan on gossiped loads that lag and swing, several
+ * sources may fill one target at once, and a filled target then sheds again: `Balancer` (below) adds
+ * the memory that stops this ping-pong (smoothed utilisation, per-task and per-node cool-downs).
  */
 import { capabilityMatch, matchThreshold } from './capabilities.js'
 import { utilisation } from './scoring.js'
 import { comparePeerIds, isAlive, queuedCount } from './types.js'
-import type { QueuedTask, WorkerView } from './types.js'
+import type { QueuedTask, TaskLoad, WorkerView } from './types.js'
 
 export interface MigrationOptions {
   /** Sources: utilisation strictly above this. Default 0.8. */
@@ -70,6 +74,23 @@ function compareRatio (a: Work, b: Work): number {
  * should be made. Throws a RangeError on options outside 0 ≤ low < high ≤ 1, 0 ≤ margin < high − low.
  */
 export function planMigrations (nodes: readonly WorkerView[], options: Partial<MigrationOptions> = {}): Migration[] {
+  return planWith(nodes, options, {})
+}
+
+/**
+ * What a plan may use besides the instantaneous loads (the `Balancer` fills it in): each filter can
+ * only remove sources, targets or tasks, so every bound above still holds.
+ */
+interface PlanFilters {
+  /** Whether this node may give tasks away (default: yes). */
+  source?: (peerId: string) => boolean
+  /** Whether this node may receive tasks (default: yes). */
+  target?: (peerId: string) => boolean
+  /** Whether this queued task may move (default: yes). */
+  movable?: (taskId: string) => boolean
+}
+
+function planWith (nodes: readonly WorkerView[], options: Partial<MigrationOptions>, filters: PlanFilters): Migration[] {
   const { high, low, margin, threshold } = { ...migrationDefaults, ...options }
   if (!(low >= 0 && low < high && high <= 1)) throw new RangeError('need 0 ≤ low < high ≤ 1')
   if (!(margin >= 0 && margin + 2 * epsilon < high - low)) throw new RangeError('need 0 ≤ margin < high − low')
@@ -82,9 +103,9 @@ export function planMigrations (nodes: readonly WorkerView[], options: Partial<M
     alive.push({ node, capacity: node.load.capacity, used: queuedCount(node) + Math.max(0, node.load.running) })
   }
   const u = (w: Work): number => utilisation({ queued: w.used, running: 0, capacity: w.capacity })
-  const sources = alive.filter(w => u(w) > high && (w.node.queue?.length ?? 0) > 0)
+  const sources = alive.filter(w => u(w) > high && (w.node.queue?.length ?? 0) > 0 && (filters.source?.(w.node.peerId) ?? true))
     .sort((a, b) => compareRatio(b, a) || comparePeerIds(a.node.peerId, b.node.peerId))
-  const targets = alive.filter(w => u(w) < low)
+  const targets = alive.filter(w => u(w) < low && (filters.target?.(w.node.peerId) ?? true))
     .sort((a, b) => comparePeerIds(a.node.peerId, b.node.peerId))
   if (targets.length === 0) return []
 
@@ -94,6 +115,7 @@ export function planMigrations (nodes: readonly WorkerView[], options: Partial<M
     for (let i = queue.length - 1; i >= 0; i--) {
       if (ratio(source.used - 1, source.capacity) < high - margin - epsilon) break
       const task = queue[i] as QueuedTask
+      if (!(filters.movable?.(task.id) ?? true)) continue
       const target = bestTarget(task, targets, low + margin + epsilon, threshold)
       if (target === undefined) continue
       source.used--
@@ -114,4 +136,136 @@ function bestTarget (task: QueuedTask, targets: Work[], ceiling: number, thresho
     if (after < bestAfter) { best = t; bestAfter = after } // targets are in PeerId order: ties keep the lower
   }
   return best
+}
+
+/** Options of a {@link Balancer}: the plan's bounds plus smoothing and the cool-down. */
+export interface BalancerOptions extends MigrationOptions {
+  /**
+   * Time constant of the utilisation EWMA, in ms: a sample Δt after the previous one weighs
+   * 1 − e^(−Δt/τ). Default 2000 (four gossip rounds of 500 ms make a step count ~63 %).
+   */
+  smoothingMs: number
+  /**
+   * Cool-down, in ms: a task that moved (migrated or stolen) is not migrated again, and a node that
+   * was a migration source is not a target (and vice versa), for this long after the move was
+   * observed committed. Default 10000.
+   */
+  cooldownMs: number
+}
+
+export const balancerDefaults: BalancerOptions = { ...migrationDefaults, smoothingMs: 2_000, cooldownMs: 10_000 }
+
+/** Bounds on the balancer's memory (entries beyond them: the oldest is dropped first). */
+export const balancerTasksMax = 10_000
+export const balancerNodesMax = 4_096
+
+/** A committed move, as the task table shows it. */
+export interface ObservedMove {
+  taskId: string
+  from: string
+  to: string
+  reason: 'migrate' | 'steal'
+}
+
+/**
+ * Load balancing with memory, so it does not ping-pong (pure: time is an argument, `nowMs` from any
+ * monotonic clock, never decreasing):
+ * - hot and cold are decided on a smoothed utilisation (EWMA of the samples `observeLoad` gets, time
+ *   constant `smoothingMs`) AND the current one: a source must be above `high` on both, a target below
+ *   `low` on both, so one spike or one stale gossip record does not make a node hot or cold;
+ * - a task moved (migrated or stolen) within `cooldownMs` is not migrated again;
+ * - a node that was a migration target within `cooldownMs` is no source, and a node that was a
+ *   migration source is no target: no node is both within one cool-down;
+ * - within those, the moves are `planMigrations`' (source floor, target ceiling, capability match).
+ * Every node feeds the same committed moves, so their cool-downs agree up to observation delays.
+ */
+export class Balancer {
+  readonly options: BalancerOptions
+  private readonly smoothed = new Map<string, { value: number, atMs: number }>()
+  private readonly movedAt = new Map<string, number>()
+  private readonly sourceAt = new Map<string, number>()
+  private readonly targetAt = new Map<string, number>()
+
+  constructor (options: Partial<BalancerOptions> = {}) {
+    this.options = { ...balancerDefaults, ...options }
+    const { smoothingMs, cooldownMs } = this.options
+    if (!(smoothingMs >= 0 && Number.isFinite(smoothingMs))) throw new RangeError('need 0 ≤ smoothingMs < ∞')
+    if (!(cooldownMs >= 0 && Number.isFinite(cooldownMs))) throw new RangeError('need 0 ≤ cooldownMs < ∞')
+    planMigrations([], this.options) // validates the bounds
+  }
+
+  /** A utilisation sample of `peerId` (as `utilisation` computes it) at `nowMs`. */
+  observeLoad (peerId: string, load: TaskLoad, nowMs: number): void {
+    const sample = utilisation(load)
+    const previous = this.smoothed.get(peerId)
+    let value = sample
+    if (previous !== undefined && this.options.smoothingMs > 0) {
+      const weight = 1 - Math.exp(-Math.max(0, nowMs - previous.atMs) / this.options.smoothingMs)
+      value = previous.value + weight * (sample - previous.value)
+    }
+    this.smoothed.delete(peerId) // re-inserted last: the map stays in least-recently-seen order
+    this.smoothed.set(peerId, { value, atMs: nowMs })
+    bound(this.smoothed, balancerNodesMax)
+  }
+
+  /** The smoothed utilisation of `peerId`, undefined before its first sample. */
+  smoothedUtilisation (peerId: string): number | undefined {
+    return this.smoothed.get(peerId)?.value
+  }
+
+  /** A committed move (steal or migration), observed at `nowMs`. */
+  observeMove (move: ObservedMove, nowMs: number): void {
+    touch(this.movedAt, move.taskId, nowMs, balancerTasksMax)
+    if (move.reason === 'migrate') {
+      touch(this.sourceAt, move.from, nowMs, balancerNodesMax)
+      touch(this.targetAt, move.to, nowMs, balancerNodesMax)
+    }
+  }
+
+  /** Whether `taskId` is still cooling down after a move (so balancing leaves it where it is). */
+  coolingDown (taskId: string, nowMs: number): boolean {
+    return this.recent(this.movedAt, taskId, nowMs)
+  }
+
+  /**
+   * The migrations to make now: `planMigrations` over `nodes` with the smoothing and cool-down rules
+   * above. Call `observeLoad` for the nodes first (a node without a sample counts on its current load
+   * only). Forgets cool-downs that ended.
+   */
+  plan (nodes: readonly WorkerView[], nowMs: number): Migration[] {
+    this.expire(nowMs)
+    const { high, low } = this.options
+    const smoothedOf = (peerId: string): number | undefined => this.smoothed.get(peerId)?.value
+    return planWith(nodes, this.options, {
+      source: peerId => (smoothedOf(peerId) ?? 1) > high && !this.recent(this.targetAt, peerId, nowMs),
+      target: peerId => (smoothedOf(peerId) ?? 0) < low && !this.recent(this.sourceAt, peerId, nowMs),
+      movable: taskId => !this.recent(this.movedAt, taskId, nowMs)
+    })
+  }
+
+  private recent (map: Map<string, number>, key: string, nowMs: number): boolean {
+    const at = map.get(key)
+    return at !== undefined && nowMs - at < this.options.cooldownMs
+  }
+
+  private expire (nowMs: number): void {
+    for (const map of [this.movedAt, this.sourceAt, this.targetAt]) {
+      for (const [key, at] of map) if (nowMs - at >= this.options.cooldownMs) map.delete(key)
+    }
+  }
+}
+
+/** Set `key` to `value` as the newest entry, dropping the oldest beyond `max`. */
+function touch (map: Map<string, number>, key: string, value: number, max: number): void {
+  map.delete(key)
+  map.set(key, value)
+  bound(map, max)
+}
+
+function bound<V> (map: Map<string, V>, max: number): void {
+  while (map.size > max) {
+    const oldest = map.keys().next().value
+    if (oldest === undefined) return
+    map.delete(oldest)
+  }
 }

@@ -5,7 +5,7 @@
  * - performance.ts: `PerformanceTracker` (EWMA of outcomes)
  * - dht.ts: Kademlia XOR distance as kad-dht computes it, `dhtOwner`, `replicaSet`
  * - stealing.ts: `chooseVictim`, `stealCount`
- * - balancing.ts: `planMigrations`
+ * - balancing.ts: `planMigrations`, `Balancer` (smoothed utilisation, per-task and per-node cool-down)
  * - failover.ts: `reassignments`
  */
 export * from './types.js'
