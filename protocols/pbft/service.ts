@@ -58,6 +58,8 @@ export interface PbftTransportStats {
   framesReceived: number
   framesDropped: number
   streamErrors: number
+  /** Writes that found the stream full (`send` returned false) and waited for it to drain. */
+  drainWaits: number
   /** Large frames sent whole in chunks / received and reassembled. */
   transfersSent: number
   transfersReceived: number
@@ -76,6 +78,7 @@ export class PbftTransport implements Startable {
     framesReceived: 0,
     framesDropped: 0,
     streamErrors: 0,
+    drainWaits: 0,
     transfersSent: 0,
     transfersReceived: 0,
     chunksSent: 0,
@@ -152,8 +155,9 @@ export class PbftTransport implements Startable {
         return
       }
       outbox.large.push(encoded)
-      if (outbox.large.length > pbftLargeFramesQueuedMax) {
-        outbox.large.shift()
+      // the one being sent (or next to go, while the stream opens) and at most pbftLargeFramesQueuedMax behind it
+      while (outbox.large.length + (outbox.current != null ? 1 : 0) > pbftLargeFramesQueuedMax + 1) {
+        outbox.large.splice(outbox.current != null ? 0 : 1, 1)
         this.stats.framesDropped++
       }
     }
@@ -182,7 +186,7 @@ export class PbftTransport implements Startable {
         // of the large frame being sent
         if (outbox.queue.length > 0) {
           const frames = outbox.queue.splice(0, outbox.queue.length)
-          await writeFrames(raw, frames)
+          if (await writeFrames(raw, frames)) this.stats.drainWaits++
           this.stats.framesSent += frames.length
         }
         if (outbox.current == null) {
@@ -192,7 +196,7 @@ export class PbftTransport implements Startable {
         const current = outbox.current
         if (current != null) {
           const piece = (current.pieces[current.next] as () => Uint8Array)()
-          await writeFrames(raw, [piece])
+          if (await writeFrames(raw, [piece])) this.stats.drainWaits++
           if (current.next > 0) this.stats.chunksSent++
           current.next++
           if (current.next === current.pieces.length) {
@@ -303,8 +307,11 @@ export class PbftTransport implements Startable {
   }
 }
 
-/** Write length-prefixed frames in one send, respecting backpressure: when `send` returns false, wait for the drain. */
-async function writeFrames (stream: Stream, frames: Uint8Array[]): Promise<void> {
+/**
+ * Write length-prefixed frames in one send, respecting backpressure: when `send` returns false, wait for
+ * the drain (true when it had to).
+ */
+async function writeFrames (stream: Stream, frames: Uint8Array[]): Promise<boolean> {
   let total = 0
   for (const frame of frames) total += varintLength(frame.length) + frame.length
   const prefixed = new Uint8Array(total)
@@ -314,7 +321,9 @@ async function writeFrames (stream: Stream, frames: Uint8Array[]): Promise<void>
     prefixed.set(frame, offset)
     offset += frame.length
   }
-  if (!stream.send(prefixed)) await stream.onDrain({ signal: AbortSignal.timeout(pbftWriteTimeoutMs) })
+  if (stream.send(prefixed)) return false
+  await stream.onDrain({ signal: AbortSignal.timeout(pbftWriteTimeoutMs) })
+  return true
 }
 
 function varintLength (value: number): number {
