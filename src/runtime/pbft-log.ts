@@ -34,11 +34,14 @@ export const pbftLogFileName = 'pbft.log'
 const magic = Buffer.from('MPBFTLG1', 'latin1')
 const frameHeaderBytes = 12
 /**
- * Largest record: a 'stable' record carries the application snapshot, which must fit a 16 MiB STATE
- * frame; JSON-escaping it once more for the log can double it. Anything larger is a bug (when writing)
- * or damage (when reading).
+ * Largest record: a 'stable' record carries the replica's snapshot escaped once more by JSON, exactly as
+ * the STATE frame that transfers it does, so it is as large as that frame: at most the 256 MiB a chunked
+ * transfer may reassemble (protocols/pbft: pbftReassembledBytesMax; the application's budgets keep it
+ * near 40 MiB, src/core/app/limits.ts). It was 64 MiB while a STATE frame was capped at 16 MiB. Below
+ * V8's ~512 MiB string limit, so a record still parses as one string. Anything larger is a bug (when
+ * writing) or damage (when reading).
  */
-export const recordBytesMax = 64 * 1024 * 1024
+export const recordBytesMax = 256 * 1024 * 1024
 /**
  * The file is compacted when it passes this size (or twice its size after the last compaction, when
  * what must be kept is itself large): the log between two stable checkpoints is bounded by the 2K
