@@ -145,7 +145,7 @@ export class PbftConsensus implements Consensus {
   /** Validators only: nodes that asked for our decisions (observers), by PeerId. */
   private readonly subscribers = new Map<string, { peer: PeerId, expiresMs: number, lastCatchUpMs: number }>()
   /** The signed STATE of the stable checkpoint for subscribers, built once per checkpoint (it can be tens of MiB). */
-  private stateForSubscribers: { seq: number, body: Uint8Array } | null = null
+  private stateForSubscribers: { seq: number, body: Uint8Array<ArrayBuffer> } | null = null
   private drainScheduled = false
   /** Bundles sent and the operations they carried. */
   private readonly bundles = { count: 0, operations: 0 }
