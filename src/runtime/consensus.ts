@@ -202,6 +202,8 @@ export class PbftConsensus implements Consensus {
   private readonly learner: Learner | null = null
   /** Validators only: nodes that asked for our decisions (observers), by PeerId. */
   private readonly subscribers = new Map<string, { peer: PeerId, expiresMs: number, lastCatchUpMs: number }>()
+  /** The signed STATE of the stable checkpoint for subscribers, built once per checkpoint (it can be tens of MiB). */
+  private stateForSubscribers: { seq: number, body: Uint8Array<ArrayBuffer> } | null = null
   private drainScheduled = false
   /** Bundles sent and the operations they carried. */
   private readonly bundles = { count: 0, operations: 0 }
@@ -495,9 +497,12 @@ export class PbftConsensus implements Consensus {
     let next = fromSeq + 1
     const stable = this.replica.stableCheckpoint()
     if (stable != null && fromSeq < stable.seq) {
-      const state = { type: 'state', from: this.index as number, seq: stable.seq, stateDigest: stable.stateDigest, checkpointProof: stable.proof, snapshot: stable.snapshot, signature: '' }
-      state.signature = this.crypto.sign(signable(state as unknown as Message))
-      this.init.transport().send(from, { kind: PbftFrame.Kind.DECISION, body: new TextEncoder().encode(canonicalJson(state)) })
+      if (this.stateForSubscribers?.seq !== stable.seq) {
+        const state = { type: 'state', from: this.index as number, seq: stable.seq, stateDigest: stable.stateDigest, checkpointProof: stable.proof, snapshot: stable.snapshot, signature: '' }
+        state.signature = this.crypto.sign(signable(state as unknown as Message))
+        this.stateForSubscribers = { seq: stable.seq, body: new TextEncoder().encode(canonicalJson(state)) }
+      }
+      this.init.transport().send(from, { kind: PbftFrame.Kind.DECISION, body: this.stateForSubscribers.body })
       next = stable.seq + 1
     }
     for (let seq = next, sent = 0; seq <= lastExecuted && sent < catchUpDecisionsMax; seq++, sent++) {

@@ -34,11 +34,14 @@ export const pbftLogFileName = 'pbft.log'
 const magic = Buffer.from('MPBFTLG1', 'latin1')
 const frameHeaderBytes = 12
 /**
- * Largest record: a 'stable' record carries the application snapshot, which must fit a 16 MiB STATE
- * frame; JSON-escaping it once more for the log can double it. Anything larger is a bug (when writing)
- * or damage (when reading).
+ * Largest record: a 'stable' record carries the replica's snapshot escaped once more by JSON, exactly as
+ * the STATE frame that transfers it does, so it is as large as that frame: at most the 256 MiB a chunked
+ * transfer may reassemble (protocols/pbft: pbftReassembledBytesMax; the application's budgets keep it
+ * near 40 MiB, src/core/app/limits.ts). It was 64 MiB while a STATE frame was capped at 16 MiB. Below
+ * V8's ~512 MiB string limit, so a record still parses as one string. Anything larger is a bug (when
+ * writing) or damage (when reading).
  */
-export const recordBytesMax = 64 * 1024 * 1024
+export const recordBytesMax = 256 * 1024 * 1024
 /**
  * The file is compacted when it passes this size (or twice its size after the last compaction, when
  * what must be kept is itself large): the log between two stable checkpoints is bounded by the 2K
@@ -77,10 +80,29 @@ for (let n = 0; n < 256; n++) {
   for (let k = 0; k < 8; k++) c = (c & 1) !== 0 ? 0xedb88320 ^ (c >>> 1) : c >>> 1
   crcTable[n] = c >>> 0
 }
+/**
+ * Slicing-by-8 tables: crcTables[k][n] is the CRC of byte n followed by k zero bytes. Eight bytes per
+ * step instead of one: a 'stable' record carries the whole snapshot (tens of MiB since state transfer
+ * is chunked), and its CRC is computed on the event loop at every stable checkpoint and compaction.
+ */
+const crcTables: Uint32Array[] = [crcTable]
+for (let k = 1; k < 8; k++) {
+  const previous = crcTables[k - 1] as Uint32Array
+  const table = new Uint32Array(256)
+  for (let n = 0; n < 256; n++) table[n] = ((crcTable[(previous[n] as number) & 0xff] as number) ^ ((previous[n] as number) >>> 8)) >>> 0
+  crcTables.push(table)
+}
 
 export function crc32 (bytes: Uint8Array, start = 0, end = bytes.length): number {
+  const [t0, t1, t2, t3, t4, t5, t6, t7] = crcTables as [Uint32Array, Uint32Array, Uint32Array, Uint32Array, Uint32Array, Uint32Array, Uint32Array, Uint32Array]
   let crc = 0xffffffff
-  for (let i = start; i < end; i++) crc = (crcTable[(crc ^ (bytes[i] as number)) & 0xff] as number) ^ (crc >>> 8)
+  let i = start
+  for (; i + 8 <= end; i += 8) {
+    const low = crc ^ ((bytes[i] as number) | ((bytes[i + 1] as number) << 8) | ((bytes[i + 2] as number) << 16) | ((bytes[i + 3] as number) << 24))
+    crc = (t7[low & 0xff] as number) ^ (t6[(low >>> 8) & 0xff] as number) ^ (t5[(low >>> 16) & 0xff] as number) ^ (t4[low >>> 24] as number) ^
+      (t3[bytes[i + 4] as number] as number) ^ (t2[bytes[i + 5] as number] as number) ^ (t1[bytes[i + 6] as number] as number) ^ (t0[bytes[i + 7] as number] as number)
+  }
+  for (; i < end; i++) crc = (t0[(crc ^ (bytes[i] as number)) & 0xff] as number) ^ (crc >>> 8)
   return (crc ^ 0xffffffff) >>> 0
 }
 

@@ -3,14 +3,19 @@
  * Every bound is enforced inside `apply` as a deterministic rejection, so every replica refuses the
  * same operation at the same sequence number.
  *
- * The snapshot budget. A lagging validator catches up by state transfer: the whole snapshot travels in
- * one STATE frame (protocols/pbft: pbftFrameBytesMax = 16 MiB). Inside that frame the application's
- * snapshot is JSON text escaped twice more (the replica wraps it in its own snapshot, the frame carries
- * the STATE message as JSON), so a `"` in a stored value costs 8 bytes there. The store therefore
- * accounts every stored string by its size *in the frame* (`stateFrameBytes`), and the budgets below add
- * up to about 14 MiB in the worst case, leaving room for the replica's client table and the proof:
- *   memory store 6 MiB + proposals ≤ 5.7 MiB (128 open + 128 decided × ≤ 22.5 KiB) + task table 2 MiB
- *   ≈ 13.7 MiB.
+ * The snapshot budget. A lagging validator (or an observer) catches up by state transfer: the whole
+ * snapshot travels in one STATE frame, which the pBFT transport moves in 1 MiB chunks, each checked
+ * against its SHA-256 (protocols/pbft: frames up to pbftReassembledBytesMax = 256 MiB; before chunking,
+ * one 16 MiB frame capped the whole state). Inside that frame the application's snapshot is JSON text
+ * escaped twice more (the replica wraps it in its own snapshot, the frame carries the STATE message as
+ * JSON), so a `"` in a stored value costs 8 bytes there. The store therefore accounts every stored string
+ * by its size *in the frame* (`stateFrameBytes`), and the budgets below add up to about 40 MiB in the
+ * worst case, far below the 256 MiB a transfer may carry:
+ *   memory store 32 MiB + proposals ≤ 5.7 MiB (128 open + 128 decided × ≤ 22.5 KiB) + task table 2 MiB
+ *   ≈ 39.7 MiB.
+ * What bounds the store now is the cost of a snapshot, not the frame: every replica serialises it at
+ * every checkpoint (each `checkpoint_interval` decisions), writes it to its consensus log when the
+ * checkpoint becomes stable, and holds up to a few copies (its stable checkpoint, its own newer ones).
  */
 
 /** Largest value, in UTF-8 bytes: memory entries are notes and small documents; bulk data goes to the DHT. */
@@ -23,18 +28,19 @@ export const namespacePattern = new RegExp(`^[a-zA-Z0-9_.:-]{1,${namespaceLength
 /** Keys in one namespace: one runaway writer cannot take the whole store. */
 export const keysPerNamespaceMax = 100_000
 /**
- * Keys in the whole store. The frame budget alone would allow ~135k entries with short keys and tiny
+ * Keys in the whole store. The frame budget alone would allow ~730k entries with short keys and tiny
  * values (each costs ≥ 41 frame bytes, ~46 with 5-byte keys); this keeps the count, and so map and sort
- * costs, lower. (150 000 with the 8 MiB budget; lowered with it.)
+ * costs, lower. (150 000 with the 8 MiB budget, 120 000 with 6 MiB; kept when the budget grew to 32 MiB.)
  */
 export const keysTotalMax = 120_000
 /** Structure around one entry or namespace in the frame (brackets, commas, 4 escaped quotes, the seq). */
 export const entryOverheadFrameBytes = 40
 /**
- * Budget of the memory store in frame bytes (keys, values, namespaces and their overhead). 6 MiB (it was
- * 8 MiB before the task table took 2 MiB of the STATE frame).
+ * Budget of the memory store in frame bytes (keys, values, namespaces and their overhead). 32 MiB since
+ * state transfer is chunked (it was 6 MiB while the whole snapshot had to fit one 16 MiB frame): room for
+ * a store of more than 20 MiB, while a snapshot stays cheap enough to serialise at every checkpoint.
  */
-export const memoryFrameBytesMax = 6 * 1024 * 1024
+export const memoryFrameBytesMax = 32 * 1024 * 1024
 
 /** Largest proposal body (canonical JSON) in frame bytes: proposals carry digests and short descriptions. */
 export const proposalFrameBytesMax = 8 * 1024
