@@ -165,6 +165,8 @@ export class Replica {
   /** When we last served each peer's FETCH-LOG (bounded work per peer). */
   private readonly fetchLogServedMs = new Map<ReplicaId, number>()
   private lastFetchLogMs = -Infinity
+  /** Since when the view-change timer found us behind the others (it holds off while we catch up). */
+  private catchingUpSinceMs: number | null = null
   private fetchLogFrom = 0
   private fetchLogTurn = 0
   /** Direct (client-sent) pending requests in arrival order: the first is the one censorship is judged on. */
@@ -835,10 +837,13 @@ export class Replica {
 
   private onTick (): void {
     if (this.timerDeadlineMs != null && this.nowMs >= this.timerDeadlineMs) {
-      if (this.active && this.fetching != null && this.nowMs - this.fetching.startedMs < 2 * this.timeoutMs()) {
-        // we are behind a stable checkpoint the others made: the primary is making progress, we are
-        // not; catch up first (a view change now would only take us out of the quorum). Bounded: a
-        // fetch nobody answers must not hold off a view change for ever (a faulty primary)
+      const behind = this.fetching != null || this.highestKnown() > this.lastExecuted
+      if (!behind) this.catchingUpSinceMs = null
+      else this.catchingUpSinceMs ??= this.nowMs
+      if (this.active && behind && this.nowMs - (this.catchingUpSinceMs as number) < 2 * this.timeoutMs()) {
+        // we are behind what f+1 others executed (a stable checkpoint, or batches after it): the primary
+        // is making progress, we are not; catch up first (a view change now would only take us out of
+        // the quorum). Bounded: a catch-up that gets nowhere must not hold off a view change for ever
         this.timerDeadlineMs = this.nowMs + this.timeoutMs()
       } else {
         if (!this.active) this.failedViews++ // the view we moved to did not start in time
