@@ -91,12 +91,22 @@ export async function waitUntil<T> (description: string, timeoutMs: number, prob
 export async function api<T> (node: NodeProcess, method: string, path: string, body?: unknown, timeoutMs = 60_000): Promise<{ status: number, body: T }> {
   const headers: Record<string, string> = body !== undefined ? { 'content-type': 'application/json' } : {}
   if (node.token != null) headers.authorization = `Bearer ${node.token}`
-  const res = await fetch(`${node.api}${path}`, {
+  const send = async (): Promise<Response> => await fetch(`${node.api}${path}`, {
     method,
     headers,
     body: body !== undefined ? JSON.stringify(body) : undefined,
     signal: AbortSignal.timeout(timeoutMs)
   })
+  let res: Response
+  try {
+    res = await send()
+  } catch (err) {
+    // a kept-alive socket the node closed just as fetch reused it ("other side closed", seen on a loaded
+    // box): a GET is safe to send again once; anything else surfaces as is
+    const code = (err as { cause?: { code?: string } }).cause?.code
+    if (method !== 'GET' || (code !== 'UND_ERR_SOCKET' && code !== 'ECONNRESET')) throw err
+    res = await send()
+  }
   return { status: res.status, body: await res.json() as T }
 }
 
