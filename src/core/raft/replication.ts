@@ -118,7 +118,7 @@ export class Replication {
     const progress = node.progress.get(to)
     if (progress == null) return
     if (progress.match === node.log.lastIndex()) node.send({ type: 'timeout-now', from: node.id, to, term: node.term })
-    else this.sendAppends(to)
+    else if (!this.sendAppend(to, true)) this.sendAppends(to) // an empty append still finds a gap (a rejection)
   }
 
   /** Reads whose heartbeat round reached a majority: answered (leader's applied index ≥ read index). */
