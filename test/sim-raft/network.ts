@@ -49,7 +49,7 @@ export interface RunResult {
   ok: boolean
   violations: Violation[]
   trace: string[]
-  stats: { operationsDone: number, operationsTotal: number, readsDone: number, maxTerm: number, maxCommit: number, crashes: number, restarts: number, snapshotsInstalled: number, leaders: number, dropped: number, membershipChanges: number }
+  stats: { operationsDone: number, operationsTotal: number, readsDone: number, maxTerm: number, maxCommit: number, crashes: number, restarts: number, snapshotsInstalled: number, leaders: number, dropped: number, membershipChanges: number, stepDowns: number, readsFailed: number }
 }
 
 type Event =
@@ -107,7 +107,8 @@ class Simulation {
   /** value written → index where it was applied. */
   private readonly valueIndex = new Map<string, number>()
   private readonly trace: string[] = []
-  private readonly stats: RunResult['stats'] = { operationsDone: 0, operationsTotal: 0, readsDone: 0, maxTerm: 0, maxCommit: 0, crashes: 0, restarts: 0, snapshotsInstalled: 0, leaders: 0, dropped: 0, membershipChanges: 0 }
+  private readonly lastRole = new Map<NodeId, string>()
+  private readonly stats: RunResult['stats'] = { operationsDone: 0, operationsTotal: 0, readsDone: 0, maxTerm: 0, maxCommit: 0, crashes: 0, restarts: 0, snapshotsInstalled: 0, leaders: 0, dropped: 0, membershipChanges: 0, stepDowns: 0, readsFailed: 0 }
 
   constructor (private readonly scenario: RaftScenario, private readonly fullTrace: boolean) {
     this.random = new SeededRandom(scenario.seed)
@@ -241,7 +242,11 @@ class Simulation {
             this.invariants.leader(id, effect.term)
             this.invariants.newLeader(id, effect.term, node.logView())
             this.log(`${id} leader of term ${effect.term}`)
-          } else if (this.fullTrace) this.log(`${id} ${effect.role} term ${effect.term}`)
+          } else {
+            if (this.lastRole.get(id) === 'leader') { this.stats.stepDowns++; this.log(`${id} stepped down (${effect.role} term ${effect.term})`) }
+            if (this.fullTrace) this.log(`${id} ${effect.role} term ${effect.term}`)
+          }
+          this.lastRole.set(id, effect.role)
           break
         case 'committed':
           this.invariants.applied(id, effect.entry)
@@ -249,7 +254,7 @@ class Simulation {
           break
         case 'reply': this.onReply(id, effect.request, effect.index); break
         case 'read-ready': this.onReadReady(id, effect.readKey); break
-        case 'read-failed': this.onRetryable(effect.readKey, null); break
+        case 'read-failed': this.stats.readsFailed++; this.onRetryable(effect.readKey, null); break
         case 'refused': for (const r of effect.requests) this.onRetryable(`${r.client}#${r.requestId}`, effect.leader ?? null); break
         case 'snapshot-installed': this.stats.snapshotsInstalled++; this.log(`${id} installed a snapshot at ${effect.index}`); break
         case 'membership': if (this.fullTrace) this.log(`${id} membership voters=${effect.membership.voters.join(',')} learners=${effect.membership.learners.join(',')} at ${effect.index}`); break

@@ -40,7 +40,7 @@ function parse (argv: string[]): Options {
 function print (result: RunResult, trace: boolean): void {
   console.log(`${result.ok ? 'ok  ' : 'FAIL'} ${describeScenario(result.scenario)}`)
   const st = result.stats
-  console.log(`     ops ${st.operationsDone}/${st.operationsTotal} (reads ${st.readsDone}) maxTerm=${st.maxTerm} maxCommit=${st.maxCommit} leaders=${st.leaders} crashes=${st.crashes} restarts=${st.restarts} snapshots-installed=${st.snapshotsInstalled} membership-changes=${st.membershipChanges} dropped=${st.dropped}`)
+  console.log(`     ops ${st.operationsDone}/${st.operationsTotal} (reads ${st.readsDone}) maxTerm=${st.maxTerm} maxCommit=${st.maxCommit} leaders=${st.leaders} crashes=${st.crashes} restarts=${st.restarts} snapshots-installed=${st.snapshotsInstalled} membership-changes=${st.membershipChanges} step-downs=${st.stepDowns} reads-failed=${st.readsFailed} dropped=${st.dropped}`)
   for (const v of result.violations) console.log(`     [${v.invariant}] at ${v.atMs} ms${v.node != null ? `, node ${v.node}` : ''}: ${v.detail}`)
   if (trace || !result.ok) for (const line of trace ? result.trace : result.trace.slice(-40)) console.log(`       ${line}`)
 }
