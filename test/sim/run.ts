@@ -8,6 +8,7 @@
  *   node dist/test/sim/run.js --seeds 200 --seed 5000   seeds 5000..5199
  *   node dist/test/sim/run.js --scenario amnesia-primary  a named scenario (--list to see them)
  *   node dist/test/sim/run.js --seeds 500 --family censor   the censorship family: a censoring primary under traffic
+ *   node dist/test/sim/run.js --engine raft --seeds 10000   the Raft core's simulator (test/sim-raft/run.ts)
  *   --trace  print the whole event trace of a single run;  --quiet  only the summary
  * Exit status: 0 when every run passed, 1 otherwise.
  */
@@ -161,4 +162,11 @@ function main (): number {
   return failures.length === 0 ? 0 : 1
 }
 
-process.exitCode = main()
+// `npm run sim -- --engine raft …` runs the Raft simulator (test/sim-raft/run.ts) with the same flags
+const engineAt = process.argv.indexOf('--engine')
+const engine = engineAt >= 0 ? process.argv[engineAt + 1] : 'pbft'
+if (engine === 'raft') await import('../sim-raft/run.js')
+else if (engine !== 'pbft') { console.error(`error: --engine must be pbft or raft, got ${String(engine)}`); process.exitCode = 2 } else {
+  process.argv.splice(engineAt >= 0 ? engineAt : process.argv.length, engineAt >= 0 ? 2 : 0)
+  process.exitCode = main()
+}
