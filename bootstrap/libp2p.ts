@@ -60,7 +60,7 @@ export interface MeshLibp2pInit {
   pbft?: PbftTransportInit['onFrame']
   /**
    * libp2p's own Prometheus metrics (bytes per protocol, connections, dials, DHT, process) go into
-   * this registry (the node's, src/runtime/metrics.ts; never prom-client's global one). None if absent.
+   * this registry (the node's, src/runtime/metrics/metrics.ts; never prom-client's global one). None if absent.
    */
   metricsRegistry?: Registry
 }
@@ -152,7 +152,7 @@ export async function createMeshLibp2p (init: MeshLibp2pInit): Promise<MeshLibp2
       probe: probe({ network: init.network, ping: pingPeer }),
       pbft: pbftTransport({ network: init.network, onFrame: init.pbft ?? (() => {}) }),
       tasks: taskProtocols({ network: init.network }),
-      // task payloads and results on the 3 XOR-closest members (src/runtime/records.ts)
+      // task payloads and results on the 3 XOR-closest members (src/runtime/tasks/records.ts)
       records: recordStoreProtocol({ network: init.network }),
       // peer messaging: direct messages with an ack, broadcasts on a topic (src/runtime/messages.ts)
       messaging: peerMessaging({ network: init.network })

@@ -1,6 +1,6 @@
 /**
  * Limits and keys of /mesh/<network>/records/1.0.0, each with its reason. Pure: shared by the
- * service, the node's record store (src/runtime/records.ts) and the HTTP routes.
+ * service, the node's record store (src/runtime/tasks/records.ts) and the HTTP routes.
  */
 export const recordsProtocolVersion = '1.0.0'
 

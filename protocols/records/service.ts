@@ -2,7 +2,7 @@
  * Task records: `/mesh/<network>/records/1.0.0`. `Store { key, value, kind }` → `Ack`, `Fetch { key }`
  * → `Record { found, value }` (`presenceOnly`: found alone); one stream per exchange, protobuf, every wait bounded by an
  * AbortSignal, inbound streams bounded per connection and in total. The wire checks (key, kind,
- * size, JSON) happen here, before the node's record store (src/runtime/records.ts) sees a message;
+ * size, JSON) happen here, before the node's record store (src/runtime/tasks/records.ts) sees a message;
  * the store answers through `setHandlers`, and until it does every request is refused / not found.
  */
 import { serviceCapabilities } from '@libp2p/interface'

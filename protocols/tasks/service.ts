@@ -2,7 +2,7 @@
  * The task-distribution protocols: `/mesh/<network>/auction/1.0.0` (call for bids → bid; award notice
  * → ack) and `/mesh/<network>/steal/1.0.0` (steal request → the ids the victim moved). One stream per
  * exchange, protobuf, every wait bounded by an AbortSignal. The node's task runtime
- * (src/runtime/tasks.ts) answers through `setHandlers`; until it does, calls get a refusal.
+ * (src/runtime/tasks/tasks.ts) answers through `setHandlers`; until it does, calls get a refusal.
  */
 import { serviceCapabilities } from '@libp2p/interface'
 import type { ComponentLogger, Connection, Logger, PeerId, Startable, Stream } from '@libp2p/interface'

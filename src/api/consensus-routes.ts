@@ -16,8 +16,8 @@
  */
 import { MeshApplication, validateOperation } from '../core/app/application.js'
 import type { ProposalStatus } from '../core/app/application.js'
-import { NoQuorumError, NotSentError, OutcomeUnknownError, RequestIdError, RequestMismatchError, requestIdLengthMax } from '../runtime/client-request-id.js'
-import type { PbftConsensus } from '../runtime/consensus.js'
+import { NoQuorumError, NotSentError, OutcomeUnknownError, RequestIdError, RequestMismatchError, requestIdLengthMax } from '../runtime/consensus/client-request-id.js'
+import type { PbftConsensus } from '../runtime/consensus/pbft.js'
 import { HttpError, pathParts } from './server.js'
 import type { RouteHandler } from './server.js'
 

@@ -1,11 +1,11 @@
 /**
- * HTTP routes of metrics (src/runtime/metrics.ts):
+ * HTTP routes of metrics (src/runtime/metrics/metrics.ts):
  *
  *   GET /metrics                      Prometheus text format 0.0.4 (ours: mesh_*, and libp2p's)
  *   GET /v1/report[?timeframe=24h]    the performance report over the window (JSON)
  */
-import type { MeshMetrics } from '../runtime/metrics.js'
-import { parseTimeframe } from '../runtime/timeseries.js'
+import type { MeshMetrics } from '../runtime/metrics/metrics.js'
+import { parseTimeframe } from '../runtime/metrics/timeseries.js'
 import { HttpError } from './server.js'
 import type { RawRouteHandler, RouteHandler } from './server.js'
 

@@ -1,5 +1,5 @@
 /**
- * HTTP routes of the task record store (src/runtime/records.ts): a task's payload and result, kept on
+ * HTTP routes of the task record store (src/runtime/tasks/records.ts): a task's payload and result, kept on
  * the 3 members XOR-closest to the task.
  *
  *   GET /v1/records                          this node's record stats
@@ -7,8 +7,8 @@
  *                                            copy only (who holds what), else fetched when not held here
  *   PUT /v1/records/:kind/:taskId  {"value": <json>}   store on the 3 replicas; 201 once 2 acknowledged
  */
-import { RecordError } from '../runtime/records.js'
-import type { RecordStore } from '../runtime/records.js'
+import { RecordError } from '../runtime/tasks/records.js'
+import type { RecordStore } from '../runtime/tasks/records.js'
 import { isRecordKind, isTaskId, recordKey, recordValueBytesMax } from '../../protocols/records/constants.js'
 import { HttpError, pathParts } from './server.js'
 import type { RouteHandler } from './server.js'

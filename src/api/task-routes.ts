@@ -1,5 +1,5 @@
 /**
- * HTTP routes of task distribution (src/runtime/tasks.ts). Submitting and cancelling go through
+ * HTTP routes of task distribution (src/runtime/tasks/tasks.ts). Submitting and cancelling go through
  * consensus; reads come from this node's copy of the task table.
  *
  *   POST   /v1/tasks[?wait=1&timeoutMs=]  {"capabilities": [...], "payload": <json>, "priority", "timeoutMs", "strategy", "id"}
@@ -10,9 +10,9 @@
  */
 import type { MeshApplication } from '../core/app/application.js'
 import { taskDataRefBytesMax } from '../core/app/limits.js'
-import { NoQuorumError } from '../runtime/consensus.js'
-import { TaskError } from '../runtime/tasks.js'
-import type { SubmitInput, TaskService } from '../runtime/tasks.js'
+import { NoQuorumError } from '../runtime/consensus/pbft.js'
+import { TaskError } from '../runtime/tasks/tasks.js'
+import type { SubmitInput, TaskService } from '../runtime/tasks/tasks.js'
 import { HttpError, pathParts } from './server.js'
 import type { RouteHandler } from './server.js'
 

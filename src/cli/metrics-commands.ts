@@ -3,8 +3,8 @@ import type { Command } from 'commander'
 import { CliError, requestJson } from './client.js'
 import type { ClientOptions } from './client.js'
 import { table } from './format.js'
-import { parseTimeframe } from '../runtime/timeseries.js'
-import type { PerformanceReport } from '../runtime/report.js'
+import { parseTimeframe } from '../runtime/metrics/timeseries.js'
+import type { PerformanceReport } from '../runtime/metrics/report.js'
 
 type Options = { dataDir?: string, api?: string, apiToken?: string, json?: boolean }
 

@@ -10,22 +10,22 @@ import { consensusRoutes } from '../api/consensus-routes.js'
 import { CliError } from './client.js'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
-import { readGenesis, genesisHash } from '../runtime/genesis.js'
-import type { Genesis } from '../runtime/genesis.js'
+import { readGenesis, genesisHash } from '../runtime/consensus/genesis.js'
+import type { Genesis } from '../runtime/consensus/genesis.js'
 import { MeshApplication } from '../core/app/application.js'
 import { taskDataRefBytesMax } from '../core/app/limits.js'
-import { PbftLog } from '../runtime/pbft-log.js'
-import { Executor, builtinHandlers, handlersFromConfig, parseHandlerConfig } from '../runtime/executor.js'
-import type { TaskHandler } from '../runtime/executor.js'
-import { TaskService } from '../runtime/tasks.js'
+import { PbftLog } from '../runtime/consensus/pbft-log.js'
+import { Executor, builtinHandlers, handlersFromConfig, parseHandlerConfig } from '../runtime/tasks/executor.js'
+import type { TaskHandler } from '../runtime/tasks/executor.js'
+import { TaskService } from '../runtime/tasks/tasks.js'
 import { taskRoutes } from '../api/task-routes.js'
-import { RecordStore } from '../runtime/records.js'
+import { RecordStore } from '../runtime/tasks/records.js'
 import { recordRoutes } from '../api/record-routes.js'
 import { memberRoutes } from '../api/member-routes.js' // [mcp]
 import { topologyPage } from '../api/page-routes.js'
-import { sha256Hex } from '../runtime/pbft-crypto.js'
+import { sha256Hex } from '../runtime/consensus/pbft-crypto.js'
 import { peerIdOf } from '../runtime/data-dir.js'
-import { MeshMetrics, sampleMsFromEnv } from '../runtime/metrics.js' // [metrics]
+import { MeshMetrics, sampleMsFromEnv } from '../runtime/metrics/metrics.js' // [metrics]
 import { metricsRawRoute, reportRoutes } from '../api/metrics-routes.js' // [metrics]
 import { Messaging } from '../runtime/messages.js' // [messaging]
 import { messageRoutes, messageStreamRoute } from '../api/message-routes.js' // [messaging]
@@ -188,7 +188,7 @@ export async function runStart (flags: Partial<Record<keyof NodeConfig, unknown>
   rawRoutes.push(messageStreamRoute(() => messaging))
   stoppers.push(() => { messaging.stop() })
   // [metrics] GET /metrics (Prometheus: mesh_* and libp2p's, the node's own registry), the bounded
-  // history in the data dir (metrics-history.json) and GET /v1/report (src/runtime/metrics.ts)
+  // history in the data dir (metrics-history.json) and GET /v1/report (src/runtime/metrics/metrics.ts)
   let sampleMs: number
   try { sampleMs = sampleMsFromEnv() } catch (err) { throw new CliError((err as Error).message, 2) }
   const metrics = new MeshMetrics({

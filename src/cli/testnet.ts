@@ -2,8 +2,8 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { loadIdentity, peerIdOf } from '../runtime/data-dir.js'
-import { genesisHash, makeGenesis, validateGenesis } from '../runtime/genesis.js'
-import type { Genesis } from '../runtime/genesis.js'
+import { genesisHash, makeGenesis, validateGenesis } from '../runtime/consensus/genesis.js'
+import type { Genesis } from '../runtime/consensus/genesis.js'
 import { CliError } from './client.js'
 
 export const genesisFileName = 'genesis.json'

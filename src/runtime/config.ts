@@ -46,7 +46,7 @@ export interface NodeConfig {
   loadShedding: Array<'steal' | 'migrate'>
   /**
    * Config file only: external commands per capability, `{ "<capability>": { "command": [...],
-   * "timeout_ms": n, "max_output_bytes": n } }` (validated by src/runtime/executor.ts).
+   * "timeout_ms": n, "max_output_bytes": n } }` (validated by src/runtime/tasks/executor.ts).
    */
   handlers?: unknown
 }

@@ -23,9 +23,9 @@ import { envelopeBytesMax, neighboursCountMax, stateTopic } from '../../protocol
 import { Envelope, EnvelopeKind } from '../../protocols/state/state.js'
 import { ConnectionKeeper } from './connection-keeper.js'
 import type { RebalanceReport } from './connection-keeper.js'
-import { PbftConsensus } from './consensus.js'
-import type { ReplicaStore } from './consensus.js'
-import type { Genesis } from './genesis.js'
+import { PbftConsensus } from './consensus/pbft.js'
+import type { ReplicaStore } from './consensus/pbft.js'
+import type { Genesis } from './consensus/genesis.js'
 import type { Application } from '../core/pbft/types.js'
 import type { NodeConfig } from './config.js'
 
@@ -173,7 +173,7 @@ export class MeshNode {
   private stopping = false
   apiUrl: string | null = null
   consensus: PbftConsensus | null = null
-  /** Prometheus registry of this node: libp2p's metrics, and ours (src/runtime/metrics.ts). */
+  /** Prometheus registry of this node: libp2p's metrics, and ours (src/runtime/metrics/metrics.ts). */
   metricsRegistry: Registry = new Registry()
 
   private constructor (readonly config: NodeConfig, private readonly options: MeshNodeOptions, libp2p: MeshLibp2p) {

@@ -11,7 +11,7 @@ import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { api, Cluster, meshBin, waitUntil } from './harness.js'
 import type { NodeProcess, TestnetNode } from './harness.js'
-import type { PerformanceReport } from '../../src/runtime/metrics.js'
+import type { PerformanceReport } from '../../src/runtime/metrics/metrics.js'
 
 const env = { MESH_METRICS_SAMPLE_MS: '1000' }
 

@@ -1,5 +1,5 @@
 /**
- * The client side of the pBFT runtime (src/runtime/consensus.ts) on an observer with a fake transport:
+ * The client side of the pBFT runtime (src/runtime/consensus/pbft.ts) on an observer with a fake transport:
  * a write the node knows cannot commit is refused and never sent; a write that went out and timed out
  * answers with its request id and keeps being retransmitted; a retry by id gets the one result the
  * validators signed, and other ids or operations are refused before anything is sent.
@@ -8,16 +8,16 @@ import { describe, expect, it } from 'vitest'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { PeerId, PrivateKey } from '@libp2p/interface'
-import { PbftConsensus } from '../../src/runtime/consensus.js'
-import { makeGenesis } from '../../src/runtime/genesis.js'
-import { pbftCrypto } from '../../src/runtime/pbft-crypto.js'
+import { PbftConsensus } from '../../src/runtime/consensus/pbft.js'
+import { makeGenesis } from '../../src/runtime/consensus/genesis.js'
+import { pbftCrypto } from '../../src/runtime/consensus/pbft-crypto.js'
 import { MeshApplication } from '../../src/core/app/application.js'
 import { canonicalJson } from '../../src/core/pbft/types.js'
 import type { ClientRequest } from '../../src/core/pbft/types.js'
 import { PbftFrame } from '../../protocols/pbft/pbft.js'
 import type { PbftTransport } from '../../protocols/pbft/service.js'
-import { formatRequestId, NoQuorumError, OutcomeUnknownError, parseRequestId, RequestIdError, RequestMismatchError } from '../../src/runtime/client-request-id.js'
-import { sha256Hex } from '../../src/runtime/pbft-crypto.js'
+import { formatRequestId, NoQuorumError, OutcomeUnknownError, parseRequestId, RequestIdError, RequestMismatchError } from '../../src/runtime/consensus/client-request-id.js'
+import { sha256Hex } from '../../src/runtime/consensus/pbft-crypto.js'
 
 interface Setup {
   consensus: PbftConsensus

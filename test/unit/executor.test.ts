@@ -1,5 +1,5 @@
 /**
- * The local task executor (src/runtime/executor.ts): priority queue, concurrency bound, take/cancel,
+ * The local task executor (src/runtime/tasks/executor.ts): priority queue, concurrency bound, take/cancel,
  * timeouts, result encoding, built-in handlers, external commands (real processes) and the
  * `handlers` config section. No timing thresholds: tests wait on promises and `idle()`.
  */
@@ -10,8 +10,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import {
   builtinHandlers, Executor, externalHandler, HandlerConfigError, handlersFromConfig, parseHandlerConfig
-} from '../../src/runtime/executor.js'
-import type { TaskContext, TaskHandler, TaskOutcome, TaskRun } from '../../src/runtime/executor.js'
+} from '../../src/runtime/tasks/executor.js'
+import type { TaskContext, TaskHandler, TaskOutcome, TaskRun } from '../../src/runtime/tasks/executor.js'
 
 function task (id: string, fields: Partial<TaskRun> = {}): TaskRun {
   return { id, capabilities: ['work'], payload: '{}', priority: 0, timeoutMs: 60_000, assignment: 1, ...fields }
@@ -698,7 +698,7 @@ describe('handlers config', () => {
 })
 
 // ---------------------------------------------------------------------------------------------
-// The task runtime around the executor (src/runtime/tasks.ts): moves and runs exclude each other
+// The task runtime around the executor (src/runtime/tasks/tasks.ts): moves and runs exclude each other
 
 describe('task runtime: a task taken out of the queue for a move never begins there (issue 9)', () => {
   /**
@@ -709,7 +709,7 @@ describe('task runtime: a task taken out of the queue for a move never begins th
    */
   async function node (options: { maxConcurrent: number, proposeFails?: (op: Record<string, unknown>, attempt: number) => boolean }) {
     const { MeshApplication } = await import('../../src/core/app/application.js')
-    const { TaskService } = await import('../../src/runtime/tasks.js')
+    const { TaskService } = await import('../../src/runtime/tasks/tasks.js')
     const sha = (text: string): string => createHash('sha256').update(text).digest('hex')
     const agreed = new MeshApplication(['V'], sha)
     const local = new MeshApplication(['V'], sha)

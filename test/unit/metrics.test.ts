@@ -1,17 +1,17 @@
 /**
  * Metrics and the performance report without a network: the bounded time series (bounds,
  * downsampling, persistence, a corrupt file), timeframe parsing, the report's summaries, and the
- * Prometheus names of src/runtime/metrics.ts, driven by fake node sources.
+ * Prometheus names of src/runtime/metrics/metrics.ts, driven by fake node sources.
  */
 import { describe, expect, it } from 'vitest'
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Registry } from 'prom-client'
-import { TimeSeries, loadSeries, parseTimeframe, saveSeries } from '../../src/runtime/timeseries.js'
-import { MeshMetrics, loadFigures } from '../../src/runtime/metrics.js'
-import type { ConsensusMetricsSource } from '../../src/runtime/metrics.js'
-import type { CommittedDecision, ConsensusStatus } from '../../src/runtime/consensus.js'
+import { TimeSeries, loadSeries, parseTimeframe, saveSeries } from '../../src/runtime/metrics/timeseries.js'
+import { MeshMetrics, loadFigures } from '../../src/runtime/metrics/metrics.js'
+import type { ConsensusMetricsSource } from '../../src/runtime/metrics/metrics.js'
+import type { CommittedDecision, ConsensusStatus } from '../../src/runtime/consensus/pbft.js'
 import type { MemberView, NodeStatus } from '../../src/runtime/mesh-node.js'
 
 const t0 = Date.UTC(2026, 0, 1, 12, 0, 0)

@@ -12,7 +12,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { MeshApplication } from '../../src/core/app/application.js'
 import { Replica } from '../../src/core/pbft/replica.js'
 import type { ClientRequest, Crypto, Effect, Message, PersistRecord, ReplicaConfig } from '../../src/core/pbft/types.js'
-import { PbftLog, PbftLogError, crc32, encodeFrame, recordsNeededForRestore } from '../../src/runtime/pbft-log.js'
+import { PbftLog, PbftLogError, crc32, encodeFrame, recordsNeededForRestore } from '../../src/runtime/consensus/pbft-log.js'
 
 const sha = (data: string): string => createHash('sha256').update(data).digest('hex')
 

@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { peerIdFromString } from '@libp2p/peer-id'
-import { canonicalJson } from '../core/pbft/types.js'
+import { canonicalJson } from '../../core/pbft/types.js'
 
 export interface ConsensusParams {
   /** K: checkpoint every K sequence numbers (paper: 128). */

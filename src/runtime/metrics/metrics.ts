@@ -15,10 +15,10 @@ import { monitorEventLoopDelay } from 'node:perf_hooks'
 import type { IntervalHistogram } from 'node:perf_hooks'
 import { Counter, Gauge, Histogram } from 'prom-client'
 import type { Registry } from 'prom-client'
-import type { NodeStatus } from './mesh-node.js'
-import type { CommittedDecision, ConsensusStatus } from './consensus.js'
-import type { RecordStats } from './records.js'
-import { utilisation } from '../core/scheduler/scoring.js'
+import type { NodeStatus } from '../mesh-node.js'
+import type { CommittedDecision, ConsensusStatus } from '../consensus/pbft.js'
+import type { RecordStats } from '../tasks/records.js'
+import { utilisation } from '../../core/scheduler/scoring.js'
 import { TimeSeries, loadSeries, percentile, saveSeries, saveSeriesAsync } from './timeseries.js'
 import { buildReport, throughputProtocols } from './report.js'
 import type { PerformanceReport } from './report.js'
@@ -478,7 +478,7 @@ export class MeshMetrics {
     return await this.init.registry.metrics()
   }
 
-  /** The `performance_report`: summaries over the last `windowMs` of the history (src/runtime/report.ts). */
+  /** The `performance_report`: summaries over the last `windowMs` of the history (src/runtime/metrics/report.ts). */
   report (windowMs: number, timeframe: string, nowMs = Date.now()): PerformanceReport {
     const status = this.snapshot().status
     return buildReport(this.series, { peerId: status.peerId, name: status.name }, windowMs, timeframe, nowMs)

@@ -9,16 +9,16 @@
 import { createHash } from 'node:crypto'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { PeerId, PrivateKey } from '@libp2p/interface'
-import { Replica } from '../core/pbft/replica.js'
-import { Learner } from '../core/pbft/learner.js'
-import type { Decision, LearnerInput } from '../core/pbft/learner.js'
-import { batchDigest, canonicalJson, faultsTolerated, quorumSize, signable } from '../core/pbft/types.js'
-import type { Application, ClientRequest, Effect, Message, PersistRecord, ReplicaConfig, StateTransfer } from '../core/pbft/types.js'
-import { PbftFrame } from '../../protocols/pbft/pbft.js'
-import type { PbftTransport } from '../../protocols/pbft/service.js'
+import { Replica } from '../../core/pbft/replica.js'
+import { Learner } from '../../core/pbft/learner.js'
+import type { Decision, LearnerInput } from '../../core/pbft/learner.js'
+import { batchDigest, canonicalJson, faultsTolerated, quorumSize, signable } from '../../core/pbft/types.js'
+import type { Application, ClientRequest, Effect, Message, PersistRecord, ReplicaConfig, StateTransfer } from '../../core/pbft/types.js'
+import { PbftFrame } from '../../../protocols/pbft/pbft.js'
+import type { PbftTransport } from '../../../protocols/pbft/service.js'
 import { pbftCrypto } from './pbft-crypto.js'
-import { clientWindow } from '../core/pbft/client-table.js'
-import { bundleOpsMax, operationLengthMax } from '../core/app/limits.js'
+import { clientWindow } from '../../core/pbft/client-table.js'
+import { bundleOpsMax, operationLengthMax } from '../../core/app/limits.js'
 import type { Genesis } from './genesis.js'
 import { formatRequestId, NoQuorumError, NotSentError, operationDigest, OutcomeUnknownError, parseRequestId, RequestIdError, RequestMismatchError } from './client-request-id.js'
 
@@ -225,7 +225,7 @@ export class PbftConsensus implements Consensus {
   private timer?: ReturnType<typeof setInterval>
   private batchTimer?: ReturnType<typeof setTimeout>
   private view = 0
-  /** For metrics (src/runtime/metrics.ts): view changes started here (requested) and new views installed. */
+  /** For metrics (src/runtime/metrics/metrics.ts): view changes started here (requested) and new views installed. */
   private readonly viewChanges = { requested: 0, installed: 0 }
   /** For metrics: called with the propose → decided latency (ms) of every operation proposed here. */
   private readonly decidedListeners = new Set<(latencyMs: number) => void>()

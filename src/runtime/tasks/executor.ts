@@ -13,7 +13,7 @@
 import { spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { canonicalJson } from '../core/pbft/types.js'
+import { canonicalJson } from '../../core/pbft/types.js'
 
 /** A task assigned to this node. */
 export interface TaskRun {

@@ -1,7 +1,7 @@
 /**
  * The performance report (the seed's `performance_report`): per figure of the history min / avg /
  * max / p50 / p99 / last over a window, the counts of what happened in it, and throughput. Pure: it
- * reads a TimeSeries (src/runtime/timeseries.ts) that src/runtime/metrics.ts fills.
+ * reads a TimeSeries (src/runtime/metrics/timeseries.ts) that src/runtime/metrics/metrics.ts fills.
  */
 import type { TimeSeries, WindowSummary } from './timeseries.js'
 

@@ -20,14 +20,14 @@
  */
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { PeerId } from '@libp2p/interface'
-import { closestPeers, taskKadId } from '../core/scheduler/dht.js'
-import type { MemberState } from '../core/membership.js'
-import { Ack } from '../../protocols/records/records.js'
-import type { Store } from '../../protocols/records/records.js'
+import { closestPeers, taskKadId } from '../../core/scheduler/dht.js'
+import type { MemberState } from '../../core/membership.js'
+import { Ack } from '../../../protocols/records/records.js'
+import type { Store } from '../../../protocols/records/records.js'
 import {
   checkRecord, isRecordKind, isTaskId, parseRecordKey, recordKey, recordReplicas, recordRequestTimeoutMs
-} from '../../protocols/records/constants.js'
-import type { RecordKind } from '../../protocols/records/constants.js'
+} from '../../../protocols/records/constants.js'
+import type { RecordKind } from '../../../protocols/records/constants.js'
 
 export type { RecordKind }
 

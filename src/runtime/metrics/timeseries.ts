@@ -8,7 +8,7 @@
  *   clock, the last `coarseBucketsMax` (2016: seven days), each holding min / avg / max per figure
  *   and the sum per count. Every fine sample also goes into the open bucket.
  * Drop policy: the oldest sample (bucket) goes when a ring is full. Memory and file size are bounded
- * by 360 + 2016 × 4 values per figure and count; with the ~40 of src/runtime/metrics.ts the file
+ * by 360 + 2016 × 4 values per figure and count; with the ~40 of src/runtime/metrics/metrics.ts the file
  * stays under ~3 MiB (measured: 2.7 MiB full). Closed buckets are serialised once (`serialize`).
  *
  * A sample has gauges (`g`: the value at the sample, or null when there is none, e.g. no decision in

@@ -6,8 +6,8 @@ import { createHash, createPrivateKey, createPublicKey, sign, verify } from 'nod
 import type { KeyObject } from 'node:crypto'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { PrivateKey } from '@libp2p/interface'
-import type { Crypto, ReplicaId } from '../core/pbft/types.js'
-import { pbftSignatureDomain } from '../../protocols/pbft/constants.js'
+import type { Crypto, ReplicaId } from '../../core/pbft/types.js'
+import { pbftSignatureDomain } from '../../../protocols/pbft/constants.js'
 
 function base64url (bytes: Uint8Array): string {
   return Buffer.from(bytes).toString('base64url')

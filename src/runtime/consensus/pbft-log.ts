@@ -28,7 +28,7 @@ import {
   closeSync, constants, fdatasync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync
 } from 'node:fs'
 import { join } from 'node:path'
-import type { PersistRecord } from '../core/pbft/types.js'
+import type { PersistRecord } from '../../core/pbft/types.js'
 
 export const pbftLogFileName = 'pbft.log'
 const magic = Buffer.from('MPBFTLG1', 'latin1')

@@ -1,7 +1,7 @@
 /**
  * The task runtime of one node: the glue between the replicated task table (src/core/app, changed only
  * by committed consensus decisions), the pure scheduler (src/core/scheduler), the local executor
- * (src/runtime/executor.ts) and the auction / steal protocols (protocols/tasks).
+ * (src/runtime/tasks/executor.ts) and the auction / steal protocols (protocols/tasks).
  *
  * Every ownership change is a committed decision; this runtime only decides what to propose:
  * - submit: `task.submit` through consensus, then the submitter schedules it;
@@ -23,21 +23,21 @@
  *   lowest alive validator), which returns its unfinished tasks to pending for rescheduling.
  */
 import { peerIdFromString } from '@libp2p/peer-id'
-import type { MeshApplication, TaskView } from '../core/app/application.js'
+import type { MeshApplication, TaskView } from '../../core/app/application.js'
 import { truncateUtf8 } from './executor.js'
 import type { Executor, TaskOutcome, TaskRun } from './executor.js'
-import type { TaskProtocols } from '../../protocols/tasks/service.js'
-import type { AwardNotice, Bid, CallForBids, StealRequest, StealResponse } from '../../protocols/tasks/tasks.js'
-import { auctionBatchMax, bidDeadlineMsDefault } from '../../protocols/tasks/constants.js'
+import type { TaskProtocols } from '../../../protocols/tasks/service.js'
+import type { AwardNotice, Bid, CallForBids, StealRequest, StealResponse } from '../../../protocols/tasks/tasks.js'
+import { auctionBatchMax, bidDeadlineMsDefault } from '../../../protocols/tasks/constants.js'
 import {
   Balancer, PerformanceTracker, bidScore, capabilityMatch, chooseBid, chooseVictim, dhtOwner, matchThreshold, utilisation
-} from '../core/scheduler/index.js'
-import type { MemberView } from './mesh-node.js'
+} from '../../core/scheduler/index.js'
+import type { MemberView } from '../mesh-node.js'
 import type { RecordStore } from './records.js'
 import { RecordError } from './records.js'
 import { createHash } from 'node:crypto'
-import { parseTaskDataRef, taskDataRef } from '../core/app/operation.js'
-import { taskDataRefBytesMax, taskPayloadBytesMax, taskResultBytesMax } from '../core/app/limits.js'
+import { parseTaskDataRef, taskDataRef } from '../../core/app/operation.js'
+import { taskDataRefBytesMax, taskPayloadBytesMax, taskResultBytesMax } from '../../core/app/limits.js'
 
 export interface TaskServiceInit {
   self: string
@@ -56,7 +56,7 @@ export interface TaskServiceInit {
   /** The load shedding this node starts (default both); it always answers a thief. */
   loadShedding?: ReadonlyArray<'steal' | 'migrate'>
   /**
-   * Payload and result records on the 3 XOR-closest members (src/runtime/records.ts). Without it,
+   * Payload and result records on the 3 XOR-closest members (src/runtime/tasks/records.ts). Without it,
    * payloads and results are inline only (≤ 16 KiB).
    */
   records?: Pick<RecordStore, 'put' | 'get'>
