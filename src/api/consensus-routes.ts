@@ -17,14 +17,14 @@
 import { MeshApplication, validateOperation } from '../core/app/application.js'
 import type { ProposalStatus } from '../core/app/application.js'
 import { NoQuorumError, NotSentError, OutcomeUnknownError, RequestIdError, RequestMismatchError, requestIdLengthMax } from '../runtime/consensus/client-request-id.js'
-import type { PbftConsensus } from '../runtime/consensus/pbft.js'
+import type { Consensus } from '../runtime/consensus/types.js'
 import { HttpError, pathParts } from './server.js'
 import type { RouteHandler } from './server.js'
 
 const proposalStatuses = new Set(['open', 'approved', 'rejected', 'expired'])
 
-export function consensusRoutes (consensus: () => PbftConsensus | null, app: () => MeshApplication | null): RouteHandler {
-  const need = (): { consensus: PbftConsensus } => {
+export function consensusRoutes (consensus: () => Consensus | null, app: () => MeshApplication | null): RouteHandler {
+  const need = (): { consensus: Consensus } => {
     const c = consensus()
     if (c == null) throw new HttpError(404, 'this node is not part of a consensus network: start it with --genesis (see mesh testnet)')
     return { consensus: c }
@@ -69,6 +69,18 @@ export function consensusRoutes (consensus: () => PbftConsensus | null, app: () 
     return inBody ?? inQuery
   }
   const linearize = async (): Promise<void> => {
+    const c = need().consensus
+    if (c.readIndex != null) {
+      // Raft: ReadIndex (the leader confirms it still leads, this node applies up to its commit index);
+      // refused (503) rather than served stale when leadership cannot be confirmed
+      try {
+        await c.readIndex(5_000)
+      } catch (err) {
+        if (err instanceof NoQuorumError) throw new HttpError(503, err.message)
+        throw new HttpError(504, (err as Error).message)
+      }
+      return
+    }
     const answer = await write({ op: 'noop' })
     // a no-op that timed out may still apply: harmless, but this read is not linearizable
     if (answer.code !== 200) throw new HttpError(answer.code, `the read's no-op was not committed: ${(answer.body as { error?: string }).error ?? answer.code}; retry the read`)

@@ -10,7 +10,7 @@
  */
 import type { MeshApplication } from '../core/app/application.js'
 import { taskDataRefBytesMax } from '../core/app/limits.js'
-import { NoQuorumError } from '../runtime/consensus/pbft.js'
+import { NoQuorumError } from '../runtime/consensus/client-request-id.js'
 import { TaskError } from '../runtime/tasks/tasks.js'
 import type { SubmitInput, TaskService } from '../runtime/tasks/tasks.js'
 import { HttpError, pathParts } from './server.js'

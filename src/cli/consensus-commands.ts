@@ -3,7 +3,7 @@ import { Command } from 'commander'
 import { CliError, requestJson } from './client.js'
 import type { ClientOptions } from './client.js'
 import { table, shortPeerId } from './format.js'
-import type { ConsensusStatus } from '../runtime/consensus/pbft.js'
+import type { ConsensusStatus } from '../runtime/consensus/types.js'
 
 type Options = { dataDir?: string, api?: string, apiToken?: string, json?: boolean, requestId?: string }
 

@@ -24,6 +24,7 @@ import { Envelope, EnvelopeKind } from '../../protocols/state/state.js'
 import { ConnectionKeeper } from './connection-keeper.js'
 import type { RebalanceReport } from './connection-keeper.js'
 import { PbftConsensus } from './consensus/pbft.js'
+import type { Consensus } from './consensus/types.js'
 import type { ReplicaStore } from './consensus/pbft.js'
 import type { Genesis } from './consensus/genesis.js'
 import type { Application } from '../core/pbft/types.js'
@@ -172,7 +173,10 @@ export class MeshNode {
   private readonly log: (line: string) => void
   private stopping = false
   apiUrl: string | null = null
-  consensus: PbftConsensus | null = null
+  /** The genesis' engine behind the engine-agnostic interface (null without a genesis). */
+  consensus: Consensus | null = null
+  /** The same object when the engine is pBFT: the pbft transport hands it frames. */
+  private pbft: PbftConsensus | null = null
   /** Prometheus registry of this node: libp2p's metrics, and ours (src/runtime/metrics/metrics.ts). */
   metricsRegistry: Registry = new Registry()
 
@@ -229,13 +233,13 @@ export class MeshNode {
         getEntries: () => self?.table() ?? [],
         onEntries: async (entries, from) => await self?.onTable(entries, from) ?? 0
       },
-      pbft: (frame, from) => { self?.consensus?.onFrame(frame, from) }
+      pbft: (frame, from) => { self?.pbft?.onFrame(frame, from) }
     })
     self = new MeshNode(config, options, libp2p)
     self.metricsRegistry = metricsRegistry
     if (options.consensus != null) {
       const node = self
-      self.consensus = new PbftConsensus({
+      const pbft = new PbftConsensus({
         genesis: options.consensus.genesis,
         privateKey: options.privateKey,
         peerId: node.peerId,
@@ -251,6 +255,8 @@ export class MeshNode {
         partitioned: () => node.membership.summary().partitioned,
         log: options.log ?? (() => {})
       })
+      self.pbft = pbft
+      self.consensus = pbft
       self.consensus.start()
     }
     await self.run()

@@ -171,7 +171,7 @@ class FakeConsensus implements ConsensusMetricsSource {
   lastExecuted = 0
   status (): ConsensusStatus {
     return {
-      role: 'validator', replica: 0, n: 4, f: 1, view: this.views.installed, primary: 'a', active: true, lastExecuted: this.lastExecuted, stableSeq: 0, highestKnown: this.lastExecuted, behind: 0, catchingUp: false,
+      mode: 'pbft', role: 'validator', replica: 0, n: 4, f: 1, view: this.views.installed, primary: 'a', active: true, lastExecuted: this.lastExecuted, stableSeq: 0, highestKnown: this.lastExecuted, behind: 0, catchingUp: false,
       validators: [{ index: 0, peerId: 'a', name: 'a', connected: true, self: true }, { index: 1, peerId: 'b', name: 'b', connected: true, self: false }, { index: 2, peerId: 'c', name: 'c', connected: true, self: false }, { index: 3, peerId: 'd', name: 'd', connected: false, self: false }],
       dropped: { 'bad-signature': 3 }, frames: { received: { ...this.received }, sent: { commit: this.lastExecuted * 3 } },
       pendingClientRequests: 0, bundles: { count: 0, operations: 0 }, persisted: { fsyncs: 0, records: 0 }, storageError: null

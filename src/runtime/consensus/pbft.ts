@@ -22,54 +22,8 @@ import { bundleOpsMax, operationLengthMax } from '../../core/app/limits.js'
 import type { Genesis } from './genesis.js'
 import { formatRequestId, NoQuorumError, NotSentError, operationDigest, OutcomeUnknownError, parseRequestId, RequestIdError, RequestMismatchError } from './client-request-id.js'
 
-export interface CommittedDecision {
-  seq: number
-  view: number
-  digest: string
-  batch: ClientRequest[]
-}
-
-/** What callers need from a consensus protocol (pBFT now, Raft later). */
-export interface Consensus {
-  /** Order `operation` through consensus; resolves with the application's result once decided. */
-  propose: (operation: string, options?: { timeoutMs?: number }) => Promise<{ result: string, seq: number }>
-  /** Called for every committed decision, in order (validators only). */
-  onCommit: (listener: (decision: CommittedDecision) => void) => () => void
-  status: () => ConsensusStatus
-}
-
-export interface ConsensusStatus {
-  role: 'validator' | 'observer'
-  replica: number | null
-  n: number
-  f: number
-  view: number | null
-  primary: string | null
-  active: boolean | null
-  lastExecuted: number | null
-  stableSeq: number | null
-  /**
-   * The highest sequence f+1 validators report executed (their STATUS beacons; observers: the highest
-   * decision f+1 validators vouched for), and how far this node is behind it. `catchingUp` while behind
-   * or fetching a stable checkpoint: local reads then reflect `lastExecuted`, not the mesh.
-   */
-  highestKnown: number | null
-  behind: number
-  catchingUp: boolean
-  validators: Array<{ index: number, peerId: string, name: string, connected: boolean, self: boolean }>
-  dropped: Record<string, number>
-  /** Frames received by kind (protocol messages by type) and protocol messages sent, by type. */
-  frames: { received: Record<string, number>, sent: Record<string, number> }
-  pendingClientRequests: number
-  /** Bundles this node sent as a client, and the operations in them. */
-  bundles: { count: number, operations: number }
-  /** Group commits of the consensus log: fsyncs and the records they made durable (validators). */
-  persisted: { fsyncs: number, records: number }
-  /** Set when the consensus log could not be written: the validator has stopped taking part. */
-  storageError: string | null
-  /** Only on a validator started with the test-only Byzantine switch: what it did. */
-  byzantine?: { mode: string, equivocations: number }
-}
+import type { CommittedDecision, Consensus, ConsensusStatus } from './types.js'
+export type { CommittedDecision, Consensus, ConsensusStatus } from './types.js'
 
 export { NoQuorumError }
 
@@ -186,6 +140,7 @@ const bundleOverhead = 24
 const verifiedSignaturesMax = 16_384
 
 export class PbftConsensus implements Consensus {
+  readonly mode = 'pbft' as const
   readonly validators: string[]
   readonly index: number | null
   private readonly replica: Replica | null
@@ -909,6 +864,7 @@ export class PbftConsensus implements Consensus {
     const s = this.replica?.status()
     const n = this.validators.length
     return {
+      mode: 'pbft',
       role: this.index != null ? 'validator' : 'observer',
       replica: this.index,
       n,
