@@ -9,6 +9,7 @@ import { membersTable, statusText } from './format.js'
 import { runStart } from './start.js'
 import { runDemo } from './demo.js'
 import { runGenesis, runTestnet } from './testnet.js'
+import type { ConsensusMode } from '../runtime/consensus/types.js'
 import { addConsensusCommands } from './consensus-commands.js'
 import { addTaskCommands } from './task-commands.js'
 import { addMcpCommand } from './mcp-command.js' // [mcp]
@@ -120,19 +121,24 @@ Examples:
 
   program.command('testnet')
     .description('write N validator data dirs (keys, a shared genesis.json, a config.json each) for a local test net')
-    .requiredOption('--nodes <n>', 'how many validators (1, or 4 and more: n = 3f + 1)')
+    .requiredOption('--nodes <n>', 'how many validators (pBFT: 1, or 4 and more, n = 3f + 1; Raft: 1, or 3 and more, n = 2f + 1)')
+    .option('--consensus <engine>', 'consensus engine of the genesis: pbft (Byzantine faults) or raft (crash faults)', 'pbft')
     .requiredOption('--dir <dir>', 'where to write node-1 … node-N')
     .option('--network <name>', 'network name', defaultNetwork)
     .option('--host <ip>', 'address the nodes listen on', '127.0.0.1')
     .option('--base-port <port>', 'TCP port of node-1 (node-i: base + i - 1; APIs at base + 100 + i - 1)', '4800')
     .option('--json', 'print JSON')
-    .action(async (options: { nodes: string, dir: string, network: string, host: string, basePort: string, json?: boolean }) => {
+    .action(async (options: { nodes: string, dir: string, network: string, host: string, basePort: string, consensus: string, json?: boolean }) => {
+      const consensus = consensusOption(options.consensus)
       const nodes = Number(options.nodes)
-      if (!Number.isInteger(nodes) || nodes < 1 || nodes > 100 || (nodes > 1 && nodes < 4)) throw new CliError(`--nodes: "${options.nodes}" must be 1, or 4 to 100 (pBFT: n = 3f + 1)`, 2)
+      const least = consensus === 'raft' ? 3 : 4
+      if (!Number.isInteger(nodes) || nodes < 1 || nodes > 100 || (nodes > 1 && nodes < least)) {
+        throw new CliError(`--nodes: "${options.nodes}" must be 1, or ${least} to 100 (${consensus === 'raft' ? 'Raft: n = 2f + 1' : 'pBFT: n = 3f + 1'})`, 2)
+      }
       const basePort = Number(options.basePort)
       if (!Number.isInteger(basePort) || basePort < 1 || basePort + 100 + nodes > 65535) throw new CliError(`--base-port: "${options.basePort}" is not a usable port`, 2)
       if (!/^[a-z0-9][a-z0-9_-]{0,31}$/.test(options.network)) throw new CliError(`--network: "${options.network}" must be 1-32 of a-z 0-9 _ -`, 2)
-      await runTestnet({ nodes, dir: options.dir, network: options.network, host: options.host, basePort, json: options.json === true })
+      await runTestnet({ nodes, dir: options.dir, network: options.network, host: options.host, basePort, consensus, json: options.json === true })
     })
 
   program.command('genesis')
@@ -141,8 +147,9 @@ Examples:
     .option('--name <name>', 'a validator name (repeatable, same order as --validator)', collect)
     .option('--network <name>', 'network name', defaultNetwork)
     .option('--out <file>', 'write to this file instead of stdout')
-    .action((options: { validator?: string[], name?: string[], network: string, out?: string }) => {
-      runGenesis({ validators: options.validator ?? [], names: options.name, network: options.network, out: options.out })
+    .option('--consensus <engine>', 'consensus engine: pbft (Byzantine faults, n = 3f + 1) or raft (crash faults, n = 2f + 1)', 'pbft')
+    .action((options: { validator?: string[], name?: string[], network: string, out?: string, consensus: string }) => {
+      runGenesis({ validators: options.validator ?? [], names: options.name, network: options.network, out: options.out, consensus: consensusOption(options.consensus) })
     })
 
   program.command('demo')
@@ -182,4 +189,9 @@ export async function main (argv: string[]): Promise<void> {
     process.stderr.write(`error: ${(err as Error).stack ?? String(err)}\n`)
     process.exit(1)
   }
+}
+
+function consensusOption (value: string): ConsensusMode {
+  if (value !== 'pbft' && value !== 'raft') throw new CliError(`--consensus: "${value}" must be pbft or raft`, 2)
+  return value
 }

@@ -5,6 +5,7 @@ import { loadIdentity, peerIdOf } from '../runtime/data-dir.js'
 import { genesisHash, makeGenesis, validateGenesis } from '../runtime/consensus/genesis.js'
 import type { Genesis } from '../runtime/consensus/genesis.js'
 import { CliError } from './client.js'
+import type { ConsensusMode } from '../runtime/consensus/types.js'
 
 export const genesisFileName = 'genesis.json'
 
@@ -14,6 +15,7 @@ export interface TestnetOptions {
   network: string
   host: string
   basePort: number
+  consensus: ConsensusMode
   json: boolean
 }
 
@@ -28,7 +30,7 @@ export async function runTestnet (options: TestnetOptions): Promise<void> {
     const { privateKey } = await loadIdentity(dataDir, true)
     nodes.push({ name: `validator-${i}`, dataDir, peerId: peerIdOf(privateKey), port: options.basePort + i - 1, apiPort: options.basePort + 100 + i - 1 })
   }
-  const genesis = makeGenesis(options.network, nodes.map(n => ({ peer_id: n.peerId, name: n.name })))
+  const genesis = makeGenesis(options.network, nodes.map(n => ({ peer_id: n.peerId, name: n.name })), {}, options.consensus)
   const seed = nodes[0]
   if (seed == null) throw new CliError('--nodes must be at least 1', 2)
   const seedAddress = `/ip4/${options.host}/tcp/${seed.port}/p2p/${seed.peerId}`
@@ -45,10 +47,10 @@ export async function runTestnet (options: TestnetOptions): Promise<void> {
     writeFileSync(join(node.dataDir, 'config.json'), JSON.stringify(config, null, 2) + '\n')
   }
   if (options.json) {
-    console.log(JSON.stringify({ dir: root, network: options.network, genesisHash: genesisHash(genesis), nodes: nodes.map(n => ({ ...n, config: join(n.dataDir, 'config.json') })) }, null, 2))
+    console.log(JSON.stringify({ dir: root, network: options.network, consensus: options.consensus, genesisHash: genesisHash(genesis), nodes: nodes.map(n => ({ ...n, config: join(n.dataDir, 'config.json') })) }, null, 2))
     return
   }
-  console.log(`testnet of ${options.nodes} validators in ${root} (network ${options.network}, genesis ${genesisHash(genesis)})`)
+  console.log(`testnet of ${options.nodes} ${options.consensus === 'raft' ? 'Raft members' : 'validators'} in ${root} (network ${options.network}, consensus ${options.consensus}, genesis ${genesisHash(genesis)})`)
   for (const node of nodes) console.log(`  ${node.name}  ${node.peerId}  tcp ${node.port}  api ${node.apiPort}`)
   console.log('\nstart each one (a terminal each, or add & to run them in the background):')
   for (const node of nodes) console.log(`  mesh start --config ${join(node.dataDir, 'config.json')}`)
@@ -59,13 +61,15 @@ export interface GenesisOptions {
   names?: string[]
   network: string
   out?: string
+  /** @default 'pbft' */
+  consensus?: ConsensusMode
 }
 
 export function runGenesis (options: GenesisOptions): void {
   if (options.validators.length === 0) throw new CliError('--validator: give each validator\'s PeerId (mesh init prints it)', 2)
   let genesis: Genesis
   try {
-    genesis = makeGenesis(options.network, options.validators.map((peerId, i) => ({ peer_id: peerId, name: options.names?.[i] ?? `validator-${i + 1}` })))
+    genesis = makeGenesis(options.network, options.validators.map((peerId, i) => ({ peer_id: peerId, name: options.names?.[i] ?? `validator-${i + 1}` })), {}, options.consensus ?? 'pbft')
     validateGenesis(genesis)
   } catch (err) {
     throw new CliError(`--validator: ${(err as Error).message}`, 2)

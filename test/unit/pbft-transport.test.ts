@@ -14,7 +14,7 @@ import { PbftTransport } from '../../protocols/pbft/service.js'
 import type { PbftTransportInit } from '../../protocols/pbft/service.js'
 import { PbftFrame } from '../../protocols/pbft/pbft.js'
 import type { ChunkManifest } from '../../protocols/pbft/pbft.js'
-import { sha256, splitFrame } from '../../protocols/pbft/chunking.js'
+import { sha256, splitFrame } from '../../protocols/shared/chunking.js'
 import { pbftChunkBytes, pbftChunkBytesMin, pbftFrameBytesMax, pbftReassembledBytesMax } from '../../protocols/pbft/constants.js'
 import { waitUntil } from '../e2e/harness.js'
 

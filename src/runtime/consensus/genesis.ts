@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { canonicalJson } from '../../core/pbft/types.js'
+import type { ConsensusMode } from './types.js'
 
 export interface ConsensusParams {
   /** K: checkpoint every K sequence numbers (paper: 128). */
@@ -37,6 +38,11 @@ export interface GenesisValidator {
 export interface Genesis {
   genesis_time: string
   network: string
+  /**
+   * The engine: 'pbft' (f of 3f+1 Byzantine; the default, and absent from the file then, so genesis
+   * files and hashes written before the choice existed are unchanged) or 'raft' (f of 2f+1 crashes).
+   */
+  consensus?: ConsensusMode
   validators: GenesisValidator[]
   consensus_params: ConsensusParams
 }
@@ -58,10 +64,11 @@ export class GenesisError extends Error {
 
 const validatorsMax = 100
 
-export function makeGenesis (network: string, validators: GenesisValidator[], params: Partial<ConsensusParams> = {}): Genesis {
+export function makeGenesis (network: string, validators: GenesisValidator[], params: Partial<ConsensusParams> = {}, consensus: ConsensusMode = 'pbft'): Genesis {
   const genesis: Genesis = {
     genesis_time: new Date().toISOString(),
     network,
+    ...(consensus === 'raft' ? { consensus } : {}),
     validators,
     consensus_params: { ...defaultConsensusParams, ...params }
   }
@@ -77,7 +84,11 @@ export function validateGenesis (value: unknown, source = 'genesis'): Genesis {
   if (!Array.isArray(g.validators) || g.validators.length === 0) fail('"validators" must list at least one validator')
   const validators = g.validators as GenesisValidator[]
   if (validators.length > validatorsMax) fail(`at most ${validatorsMax} validators (pBFT costs O(n²) messages)`)
-  if (validators.length !== 1 && validators.length < 4) fail(`pBFT needs 1 or at least 4 validators (n = 3f + 1), got ${validators.length}`)
+  if (g.consensus !== undefined && g.consensus !== 'pbft' && g.consensus !== 'raft') fail('"consensus" must be "pbft" or "raft"')
+  const mode: ConsensusMode = g.consensus ?? 'pbft'
+  if (mode === 'pbft' && validators.length !== 1 && validators.length < 4) fail(`pBFT needs 1 or at least 4 validators (n = 3f + 1), got ${validators.length}`)
+  // 2 members tolerate no crash and halt when either one does: never what anyone wants
+  if (mode === 'raft' && validators.length !== 1 && validators.length < 3) fail(`Raft needs 1 or at least 3 members (n = 2f + 1), got ${validators.length}`)
   const seen = new Set<string>()
   for (const v of validators) {
     if (typeof v?.peer_id !== 'string') fail('every validator needs a "peer_id"')
@@ -104,7 +115,12 @@ export function validateGenesis (value: unknown, source = 'genesis'): Genesis {
   positive('pipeline_max', 1, 100_000)
   positive('status_interval_ms', 50, 600_000)
   positive('client_horizon_seqs', 2 * p.checkpoint_interval, 1_000_000_000)
-  return { genesis_time: String(g.genesis_time ?? ''), network: g.network as string, validators, consensus_params: p }
+  return { genesis_time: String(g.genesis_time ?? ''), network: g.network as string, ...(mode === 'raft' ? { consensus: mode } : {}), validators, consensus_params: p }
+}
+
+/** The engine a genesis chose ('pbft' when the file does not say). */
+export function consensusMode (genesis: Genesis): ConsensusMode {
+  return genesis.consensus ?? 'pbft'
 }
 
 export function readGenesis (path: string): Genesis {
