@@ -30,6 +30,8 @@ import { recordStoreProtocol } from '../protocols/records/service.js'
 import type { RecordStoreProtocol } from '../protocols/records/service.js'
 import { pbftTransport } from '../protocols/pbft/service.js'
 import type { PbftTransport, PbftTransportInit } from '../protocols/pbft/service.js'
+import { raftTransport } from '../protocols/raft/service.js'
+import type { RaftTransport, RaftTransportInit } from '../protocols/raft/service.js'
 import { peerMessaging } from '../protocols/msg/service.js'
 import type { PeerMessaging } from '../protocols/msg/service.js'
 
@@ -43,6 +45,7 @@ export interface MeshServices extends Record<string, unknown> {
   tasks: TaskProtocols
   records: RecordStoreProtocol
   pbft: PbftTransport
+  raft: RaftTransport
   messaging: PeerMessaging
 }
 
@@ -58,6 +61,8 @@ export interface MeshLibp2pInit {
   sync: Pick<MembershipSyncInit, 'getEntries' | 'onEntries'>
   /** Where pBFT frames go (nodes without a genesis drop them). */
   pbft?: PbftTransportInit['onFrame']
+  /** Where Raft frames go (nodes without a Raft genesis drop them). */
+  raft?: RaftTransportInit['onFrame']
   /**
    * libp2p's own Prometheus metrics (bytes per protocol, connections, dials, DHT, process) go into
    * this registry (the node's, src/runtime/metrics/metrics.ts; never prom-client's global one). None if absent.
@@ -151,6 +156,7 @@ export async function createMeshLibp2p (init: MeshLibp2pInit): Promise<MeshLibp2
       sync: membershipSync({ network: init.network, ...init.sync }),
       probe: probe({ network: init.network, ping: pingPeer }),
       pbft: pbftTransport({ network: init.network, onFrame: init.pbft ?? (() => {}) }),
+      raft: raftTransport({ network: init.network, onFrame: init.raft ?? (() => {}) }),
       tasks: taskProtocols({ network: init.network }),
       // task payloads and results on the 3 XOR-closest members (src/runtime/tasks/records.ts)
       records: recordStoreProtocol({ network: init.network }),

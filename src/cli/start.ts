@@ -15,6 +15,8 @@ import type { Genesis } from '../runtime/consensus/genesis.js'
 import { MeshApplication } from '../core/app/application.js'
 import { taskDataRefBytesMax } from '../core/app/limits.js'
 import { PbftLog } from '../runtime/consensus/pbft-log.js'
+import { RaftLog } from '../runtime/consensus/raft-log.js'
+import { consensusMode } from '../runtime/consensus/genesis.js'
 import { Executor, builtinHandlers, handlersFromConfig, parseHandlerConfig } from '../runtime/tasks/executor.js'
 import type { TaskHandler } from '../runtime/tasks/executor.js'
 import { TaskService } from '../runtime/tasks/tasks.js'
@@ -83,7 +85,12 @@ export async function runStart (flags: Partial<Record<keyof NodeConfig, unknown>
   const byzantine = byzantineMode === 'equivocate' ? 'equivocate' as const : undefined
   let app: MeshApplication | null = null
   let store: PbftLog | null = null
-  if (genesis != null) {
+  let raftStore: RaftLog | null = null
+  if (genesis != null && consensusMode(genesis) === 'raft') {
+    // Raft: members execute the log (raft.log in the data dir); observers learn it from a member
+    app = new MeshApplication(genesis.validators.map(v => v.peer_id), sha256Hex)
+    if (genesis.validators.some(v => v.peer_id === peerIdOf(privateKey))) raftStore = new RaftLog(config.dataDir)
+  } else if (genesis != null) {
     const validators = genesis.validators.map(v => v.peer_id)
     // validators execute the log; observers learn it (f+1 validators vouch): both serve reads
     app = new MeshApplication(validators, sha256Hex)
@@ -101,7 +108,7 @@ export async function runStart (flags: Partial<Record<keyof NodeConfig, unknown>
     node = await MeshNode.start(config, {
       privateKey,
       incarnation,
-      consensus: genesis != null && app != null ? { genesis, app, store, byzantine } : undefined,
+      consensus: genesis != null && app != null ? { genesis, app, store, byzantine, raftStore } : undefined,
       log: line => { out(`${new Date().toISOString().slice(11, 23)} ${line}`, { event: 'log', message: line }) },
       // MESH_TRACE=gossip: one JSON line per own publish and per record applied (for `npm run bench`)
       trace: (process.env.MESH_TRACE ?? '').split(',').includes('gossip')
@@ -247,7 +254,7 @@ export async function runStart (flags: Partial<Record<keyof NodeConfig, unknown>
     `  data dir     ${config.dataDir}`,
     `  API          ${api.url}    (mesh status --data-dir ${config.dataDir})`,
     genesis != null
-      ? `  consensus    ${store != null ? 'validator' : 'observer'} of ${genesis.validators.length} (genesis ${genesisHash(genesis)})`
+      ? `  consensus    ${consensusMode(genesis)} ${store != null || raftStore != null ? (raftStore != null ? 'member' : 'validator') : 'observer'} of ${genesis.validators.length} (genesis ${genesisHash(genesis)})`
       : '  consensus    none (no genesis: membership only)',
     ...(byzantine != null && store != null ? ['  WARNING      MESH_TEST_BYZANTINE=equivocate: this validator LIES (test only)'] : []),
     '  listening on (give one of these to other nodes as --bootstrap):',
@@ -277,6 +284,7 @@ export async function runStart (flags: Partial<Record<keyof NodeConfig, unknown>
         await node.stop()
         await node.consensus?.idle()
         store?.close()
+        raftStore?.close()
       } catch (err) {
         out(`error while stopping: ${(err as Error).message}`, { event: 'error', message: (err as Error).message })
       }

@@ -25,6 +25,9 @@ import { ConnectionKeeper } from './connection-keeper.js'
 import type { RebalanceReport } from './connection-keeper.js'
 import { PbftConsensus } from './consensus/pbft.js'
 import type { Consensus } from './consensus/types.js'
+import { RaftConsensus } from './consensus/raft.js'
+import type { RaftLog } from './consensus/raft-log.js'
+import { consensusMode } from './consensus/genesis.js'
 import type { ReplicaStore } from './consensus/pbft.js'
 import type { Genesis } from './consensus/genesis.js'
 import type { Application } from '../core/pbft/types.js'
@@ -93,7 +96,7 @@ export interface MeshNodeOptions {
   /** Machine-readable timing events (MESH_TRACE=gossip): own publishes and records first applied. */
   trace?: (event: TraceEvent) => void
   /** With a genesis the node takes part in consensus (as a validator if listed, else as an observer). */
-  consensus?: { genesis: Genesis, app: Application, store: ReplicaStore | null, byzantine?: 'equivocate' }
+  consensus?: { genesis: Genesis, app: Application, store: ReplicaStore | null, byzantine?: 'equivocate', raftStore?: RaftLog | null }
   /** The node's Prometheus registry, where libp2p registers its own metrics (a fresh one if absent). */
   metricsRegistry?: Registry
 }
@@ -177,6 +180,8 @@ export class MeshNode {
   consensus: Consensus | null = null
   /** The same object when the engine is pBFT: the pbft transport hands it frames. */
   private pbft: PbftConsensus | null = null
+  /** The same object when the engine is Raft: the raft transport hands it frames. */
+  private raft: RaftConsensus | null = null
   /** Prometheus registry of this node: libp2p's metrics, and ours (src/runtime/metrics/metrics.ts). */
   metricsRegistry: Registry = new Registry()
 
@@ -233,11 +238,29 @@ export class MeshNode {
         getEntries: () => self?.table() ?? [],
         onEntries: async (entries, from) => await self?.onTable(entries, from) ?? 0
       },
-      pbft: (frame, from) => { self?.pbft?.onFrame(frame, from) }
+      pbft: (frame, from) => { self?.pbft?.onFrame(frame, from) },
+      raft: (frame, from) => { self?.raft?.onFrame(frame, from) }
     })
     self = new MeshNode(config, options, libp2p)
     self.metricsRegistry = metricsRegistry
-    if (options.consensus != null) {
+    if (options.consensus != null && consensusMode(options.consensus.genesis) === 'raft') {
+      const node = self
+      const raft = new RaftConsensus({
+        genesis: options.consensus.genesis,
+        peerId: node.peerId,
+        incarnation: options.incarnation,
+        app: options.consensus.app,
+        store: options.consensus.raftStore ?? null,
+        transport: () => libp2p.services.raft,
+        isConnected: peerId => libp2p.getConnections(peerIdFromString(peerId)).length > 0,
+        isAlive: peerId => { const state = node.membership.member(peerId)?.state; return state == null || state === 'alive' },
+        partitioned: () => node.membership.summary().partitioned,
+        log: options.log ?? (() => {})
+      })
+      self.raft = raft
+      self.consensus = raft
+      self.consensus.start()
+    } else if (options.consensus != null) {
       const node = self
       const pbft = new PbftConsensus({
         genesis: options.consensus.genesis,

@@ -109,8 +109,13 @@ export function crc32 (bytes: Uint8Array, start = 0, end = bytes.length): number
 // ————————————————————————————————————————— frames
 
 export function encodeFrame (record: PersistRecord): Buffer {
+  return encodeRecordFrame(record, 'pbft log')
+}
+
+/** One record's frame (the format above); shared with the Raft log (raft-log.ts). */
+export function encodeRecordFrame (record: { kind: string }, label: string): Buffer {
   const payload = Buffer.from(JSON.stringify(record), 'utf8')
-  if (payload.length > recordBytesMax) throw new Error(`pbft log: a ${record.kind} record of ${payload.length} bytes exceeds ${recordBytesMax}`)
+  if (payload.length > recordBytesMax) throw new Error(`${label}: a ${record.kind} record of ${payload.length} bytes exceeds ${recordBytesMax}`)
   const frame = Buffer.allocUnsafe(frameHeaderBytes + payload.length)
   frame.writeUInt32BE(payload.length, 0)
   frame.writeUInt32BE(crc32(payload), 4)
@@ -119,14 +124,14 @@ export function encodeFrame (record: PersistRecord): Buffer {
   return frame
 }
 
-interface ScannedFrame {
-  record: PersistRecord
+export interface ScannedFrame<R = PersistRecord> {
+  record: R
   start: number
   end: number
 }
 
-interface Scan {
-  frames: ScannedFrame[]
+export interface Scan<R = PersistRecord> {
+  frames: Array<ScannedFrame<R>>
   /** End of the last intact frame. */
   validEnd: number
   /** The bytes after `validEnd` are an incomplete last frame. */
@@ -156,15 +161,28 @@ function plausibleRecord (value: unknown): value is PersistRecord {
 
 /** Parse the frames of a whole file; throws PbftLogError on damage that is not an incomplete last frame. */
 function scan (bytes: Buffer, path: string): Scan {
+  return scanRecords(bytes, path, { magic, label: 'pbft log', plausible: plausibleRecord, error: (message, at) => new PbftLogError(message, path, at) })
+}
+
+export interface ScanFormat<R> {
+  magic: Buffer
+  label: string
+  plausible: (value: unknown) => value is R
+  error: (message: string, offset: number) => Error
+}
+
+/** Parse the frames of a whole record file (pbft or raft log): an incomplete last frame is `torn`, other damage throws. */
+export function scanRecords<R> (bytes: Buffer, path: string, format: ScanFormat<R>): Scan<R> {
+  const { magic } = format
   if (bytes.length < magic.length || !bytes.subarray(0, magic.length).equals(magic)) {
-    throw new PbftLogError(`${path} is not a pbft log (bad magic at byte 0)`, path, 0)
+    throw format.error(`${path} is not a ${format.label} (bad magic at byte 0)`, 0)
   }
-  const frames: ScannedFrame[] = []
+  const frames: Array<ScannedFrame<R>> = []
   let offset = magic.length
-  const corrupt = (at: number, why: string): PbftLogError => new PbftLogError(
-    `pbft log ${path} is corrupt at byte ${at}: ${why}. The ${frames.length} records before it are intact, but the replica ` +
+  const corrupt = (at: number, why: string): Error => format.error(
+    `${format.label} ${path} is corrupt at byte ${at}: ${why}. The ${frames.length} records before it are intact, but the replica ` +
     'must not forget records it may have acted on: restore the data dir from a backup (or, knowingly, move the log away ' +
-    'and let this validator rejoin by state transfer)', path, at)
+    'and let this validator rejoin by state transfer)', at)
   while (offset < bytes.length) {
     const remaining = bytes.length - offset
     if (remaining < frameHeaderBytes) return { frames, validEnd: offset, torn: true }
@@ -186,7 +204,7 @@ function scan (bytes: Buffer, path: string): Scan {
     } catch {
       throw corrupt(offset, 'record is not JSON')
     }
-    if (!plausibleRecord(record)) throw corrupt(offset, 'not a persist record')
+    if (!format.plausible(record)) throw corrupt(offset, 'not a persist record')
     frames.push({ record, start: offset, end })
     offset = end
   }

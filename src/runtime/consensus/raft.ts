@@ -1,0 +1,727 @@
+/**
+ * The Raft runtime of one node: drives the pure core (src/core/raft/node.ts) with ticks from a timer,
+ * validated frames and client operations, and performs its effects in Ready order: persist (one group
+ * commit, fdatasync off the event loop) → send → apply (replies, commit listeners, reads).
+ *
+ * - Members (the genesis' voters) run a RaftNode on their data dir's raft.log (raft-log.ts).
+ * - Observers (genesis nodes that are not members) run no RaftNode: they subscribe to a member for
+ *   committed entries (SUBSCRIBE/COMMITTED frames) and apply them to their own copy of the state
+ *   machine (the same StateMachine the core uses: same application, same exactly-once client table).
+ * - Any node submits: a member steps `propose` (its core forwards to the leader); an observer sends a
+ *   PROPOSE frame to the leader it knows. The client learns the result when its own copy applies the
+ *   entry (the core's `reply` effect), so no signatures and no f+1 replies are needed: Raft trusts
+ *   members (crash faults only).
+ * - Writes are refused at once (503 `read-only: no quorum`) while no leader is known, the leader is not
+ *   connected, or (as leader) fewer than a majority of voters are reachable; a leader cut off steps
+ *   down after an election timeout (check-quorum), a follower forgets it when its election timer fires.
+ * - Linearizable reads use ReadIndex (`readIndex`), refused rather than served stale.
+ */
+import { peerIdFromString } from '@libp2p/peer-id'
+import type { PeerId } from '@libp2p/interface'
+import { RaftNode } from '../../core/raft/node.js'
+import { StateMachine } from '../../core/raft/state-machine.js'
+import { SeededRandom } from '../../core/random.js'
+import type { Application, ClientRequest, Effect, Entry, Membership, Message, PersistRecord, RaftConfig, Snapshot } from '../../core/raft/types.js'
+import { raftCommittedEntriesMax, raftFrameKind, raftResubscribeMs, raftSubscribersMax } from '../../../protocols/raft/constants.js'
+import { parseJson, validCommitted, validMessage, validPropose, validRefused, validSubscribe } from '../../../protocols/raft/validate.js'
+import type { PlainFrame } from '../../../protocols/shared/frame-transport.js'
+import type { RaftTransport } from '../../../protocols/raft/service.js'
+import { clientWindow } from '../../core/pbft/client-table.js'
+import type { Genesis } from './genesis.js'
+import type { RaftLog } from './raft-log.js'
+import { formatRequestId, NoQuorumError, NotSentError, operationDigest, OutcomeUnknownError, parseRequestId, RequestIdError, RequestMismatchError } from './client-request-id.js'
+import type { CommittedDecision, Consensus, ConsensusStatus, MembershipChangeRequest, RaftStatusView } from './types.js'
+
+/** One tick of the core: heartbeats every tick, elections after 10–20 ticks (1–2 s). */
+const tickIntervalMs = 100
+const raftConfig: Omit<RaftConfig, 'id'> = { electionTick: 10, heartbeatTick: 1 }
+const proposeTimeoutMsDefault = 15_000
+/** Requests of this node in flight at once: below the client table's window (ids beyond it are refused). */
+const inFlightMax = clientWindow / 2
+/** Operations waiting for an in-flight slot; beyond it `propose` refuses at once. */
+const queueMax = 16_384
+/** Requests proposed in one step (one PROPOSE frame, one batch of entries). */
+const proposeBatchMax = 1024
+/** Linearizable reads waiting at once. */
+const readsMax = 4_096
+/** Waiters for an applied index (waitExecuted). */
+const appliedWaitersMax = 16_384
+/** Answers remembered for retries by id (oldest dropped). */
+const outcomesMax = 1_024
+
+interface Pending {
+  request: ClientRequest
+  proposedMs: number
+  resolve: (value: { result: string, seq: number }) => void
+  reject: (err: Error) => void
+  timer: ReturnType<typeof setTimeout>
+  /** Part of the in-flight count (first attempts), not a retry. */
+  inFlight: boolean
+}
+
+interface Queued {
+  operation: string
+  deadline: number
+  settled: boolean
+  resolve: (value: { result: string, seq: number }) => void
+  reject: (err: Error) => void
+  timer: ReturnType<typeof setTimeout>
+}
+
+export interface RaftConsensusInit {
+  genesis: Genesis
+  peerId: string
+  incarnation: number
+  app: Application
+  /** The member's durable log (null on observers). */
+  store: RaftLog | null
+  transport: () => RaftTransport
+  isConnected: (peerId: string) => boolean
+  isAlive?: (peerId: string) => boolean
+  partitioned?: () => boolean
+  log: (line: string) => void
+}
+
+function seedOf (text: string): number {
+  let h = 0x811c9dc5
+  for (let i = 0; i < text.length; i++) { h ^= text.charCodeAt(i); h = Math.imul(h, 0x01000193) }
+  return h >>> 0
+}
+
+export class RaftConsensus implements Consensus {
+  readonly mode = 'raft' as const
+  readonly validators: string[]
+  private readonly node: RaftNode | null
+  /** Observers: their copy of the state machine and where it stands. */
+  private readonly machine: StateMachine | null
+  private observed = { applied: 0, term: 0, leader: null as string | null, commit: 0, membership: { voters: [], learners: [] } as Membership, subscribedMs: -Infinity }
+  private readonly clientId: string
+  private nextRequestId = 1
+  private nextReadId = 1
+  private readonly pending = new Map<string, Pending>()
+  private inFlight = 0
+  private readonly queue: Queued[] = []
+  private toPropose: ClientRequest[] = []
+  private proposeScheduled = false
+  private readonly outcomes = new Map<string, { result: string, seq: number }>()
+  private readonly reads = new Map<string, { resolve: (index: number) => void, reject: (err: Error) => void, timer: ReturnType<typeof setTimeout> }>()
+  private readonly appliedWaiters = new Set<{ seq: number, resolve: () => void }>()
+  private readonly listeners = new Set<(decision: CommittedDecision) => void>()
+  private readonly decidedListeners = new Set<(latencyMs: number) => void>()
+  private readonly subscribers = new Map<string, { peer: PeerId, expiresMs: number }>()
+  private readonly dropped: Record<string, number> = {}
+  private readonly received: Record<string, number> = {}
+  private readonly sent: Record<string, number> = {}
+  private readonly groups = { count: 0, records: 0 }
+  private readonly leaderChanges = { requested: 0, installed: 0 }
+  private buffered: Effect[] = []
+  private flushScheduled = false
+  private flushing = false
+  private storageError: Error | null = null
+  private stopped = false
+  private timer?: ReturnType<typeof setInterval>
+
+  constructor (private readonly init: RaftConsensusInit) {
+    this.validators = init.genesis.validators.map(v => v.peer_id)
+    this.clientId = `${init.peerId}/${init.incarnation}`
+    const random = new SeededRandom(seedOf(this.clientId))
+    if (this.validators.includes(init.peerId)) {
+      const genesis: Membership = { voters: [...this.validators], learners: [] }
+      const records = init.store?.load() ?? []
+      const config = { ...raftConfig, id: init.peerId }
+      this.node = records.length > 0 ? RaftNode.restore(config, init.app, random, genesis, records) : new RaftNode(config, init.app, random, genesis)
+      this.machine = null
+      if (records.length > 0) init.log(`raft: restored ${records.length} records: term ${this.node.term}, applied ${this.node.applied}, log to ${this.node.log.lastIndex()}`)
+    } else {
+      this.node = null
+      this.machine = new StateMachine(init.app, 65_536)
+    }
+  }
+
+  start (): void {
+    this.timer = setInterval(() => { this.tick() }, tickIntervalMs)
+  }
+
+  stop (): void {
+    this.stopped = true
+    clearInterval(this.timer)
+    for (const p of this.pending.values()) { clearTimeout(p.timer); p.reject(new Error('node stopping')) }
+    this.pending.clear()
+    for (const q of this.queue.splice(0)) this.settle(q, new Error('node stopping'))
+    for (const r of this.reads.values()) { clearTimeout(r.timer); r.reject(new Error('node stopping')) }
+    this.reads.clear()
+  }
+
+  async idle (): Promise<void> {
+    while (this.flushing) await new Promise(resolve => setTimeout(resolve, 5))
+  }
+
+  onCommit (listener: (decision: CommittedDecision) => void): () => void {
+    this.listeners.add(listener)
+    return () => { this.listeners.delete(listener) }
+  }
+
+  onDecided (listener: (latencyMs: number) => void): () => void {
+    this.decidedListeners.add(listener)
+    return () => { this.decidedListeners.delete(listener) }
+  }
+
+  viewChangeCounts (): { requested: number, installed: number } {
+    return { ...this.leaderChanges }
+  }
+
+  private count (reason: string): void {
+    this.dropped[reason] = (this.dropped[reason] ?? 0) + 1
+  }
+
+  private applied (): number {
+    return this.node?.applied ?? this.observed.applied
+  }
+
+  private leader (): string | null {
+    return this.node != null ? this.node.leader : this.observed.leader
+  }
+
+  private members (): Membership {
+    return this.node?.membership ?? this.observed.membership
+  }
+
+  private tick (): void {
+    if (this.stopped) return
+    this.step({ type: 'tick' })
+    if (this.node == null) this.subscribe(false)
+    const now = performance.now()
+    for (const [key, s] of this.subscribers) if (s.expiresMs < now) this.subscribers.delete(key)
+  }
+
+  // ————————————————————————————————————— the ready loop
+
+  /** Step the core; its effects join the next group commit. Returns them (for synchronous checks). */
+  private step (input: Parameters<RaftNode['step']>[0]): Effect[] {
+    if (this.node == null || this.storageError != null || this.stopped) return []
+    const effects = this.node.step(input)
+    if (effects.length === 0) return effects
+    for (const effect of effects) this.buffered.push(effect)
+    if (!this.flushing && !this.flushScheduled) {
+      this.flushScheduled = true
+      setImmediate(() => { this.flushScheduled = false; void this.flush() })
+    }
+    return effects
+  }
+
+  private async flush (): Promise<void> {
+    if (this.flushing) return
+    this.flushing = true
+    try {
+      while (this.buffered.length > 0 && this.storageError == null) {
+        const effects = this.buffered
+        this.buffered = []
+        const records = effects.flatMap(e => e.type === 'persist' ? [e.record] : [])
+        const store = this.init.store
+        if (records.length > 0 && store != null) {
+          await store.appendGroup(records)
+          this.groups.count++
+          this.groups.records += records.length
+          if (store.wantsCompaction()) store.rewrite(this.compactedRecords())
+        }
+        this.perform(effects)
+      }
+    } catch (err) {
+      // fail-stop: a node that cannot persist must not send (it could vote twice or lose an acknowledged entry)
+      this.storageError = err instanceof Error ? err : new Error(String(err))
+      this.buffered = []
+      if (!this.stopped) this.init.log(`raft: cannot write the raft log (${this.storageError.message}); this member stops taking part until it is restarted`)
+    } finally {
+      this.flushing = false
+    }
+  }
+
+  /** The node's state as records (for a log rewrite): hard state, latest snapshot, the entries after it. */
+  private compactedRecords (): PersistRecord[] {
+    const node = this.node as RaftNode
+    const snapshot = node.log.snapshot as Snapshot
+    const records: PersistRecord[] = [{ kind: 'hard-state', term: node.term, vote: node.vote, commit: node.commit }]
+    if (snapshot.index > 0) records.push({ kind: 'snapshot', snapshot, compactTo: snapshot.index, keepLog: false })
+    const entries = node.log.entries.filter(e => e.index > snapshot.index)
+    if (entries.length > 0) records.push({ kind: 'entries', entries: [...entries] })
+    return records
+  }
+
+  private perform (effects: Effect[]): void {
+    const committed: Entry[] = []
+    for (const effect of effects) {
+      switch (effect.type) {
+        case 'send': this.sendMessage(effect.message); break
+        case 'committed': committed.push(effect.entry); this.delivered(effect.entry); break
+        case 'reply': this.replied(effect.request, effect.index, effect.result); break
+        case 'read-ready': this.readDone(effect.readKey, effect.index, null); break
+        case 'read-failed': this.readDone(effect.readKey, 0, `read-only: no quorum (linearizable read refused: ${effect.reason === 'busy' ? 'too many reads waiting' : 'leadership could not be confirmed'}); retry, or read without linearizable`); break
+        case 'refused': this.refused(effect.requests, effect.reason, effect.leader); break
+        case 'role':
+          if (effect.role === 'candidate') this.leaderChanges.requested++
+          if (effect.role === 'leader') this.leaderChanges.installed++
+          this.init.log(`raft: ${effect.role} in term ${effect.term}${effect.leader != null ? ` (leader ${this.nameOf(effect.leader)})` : ''}`)
+          break
+        case 'membership': this.init.log(`raft: membership at ${effect.index}: voters ${effect.membership.voters.map(v => this.nameOf(v)).join(', ')}${effect.membership.learners.length > 0 ? `; learners ${effect.membership.learners.map(v => this.nameOf(v)).join(', ')}` : ''}`); break
+        case 'drop': this.count(effect.reason); break
+        case 'persist': case 'snapshot-taken': case 'snapshot-installed': break
+      }
+    }
+    if (committed.length > 0) this.publish(committed)
+    this.wakeAppliedWaiters()
+  }
+
+  private nameOf (peerId: string): string {
+    return this.init.genesis.validators.find(v => v.peer_id === peerId)?.name ?? peerId.slice(-8)
+  }
+
+  private sendFrame (to: string, kind: number, value: unknown): void {
+    if (to === this.init.peerId) return
+    let peer: PeerId
+    try { peer = peerIdFromString(to) } catch { this.count('invalid'); return }
+    this.init.transport().sendFrame(peer, { kind, body: new TextEncoder().encode(JSON.stringify(value)) })
+  }
+
+  private sendMessage (message: Message): void {
+    this.sendFrame(message.to, raftFrameKind.message, message)
+    this.sent[message.type] = (this.sent[message.type] ?? 0) + 1
+  }
+
+  // ————————————————————————————————————— frames from the network
+
+  onFrame (frame: PlainFrame, from: PeerId): void {
+    if (this.stopped) return
+    const sender = from.toString()
+    const parsed = parseJson(frame.body)
+    if (parsed === undefined) { this.count('undecodable'); return }
+    switch (frame.kind) {
+      case raftFrameKind.message: {
+        if (this.node == null) { this.count('not-member'); return }
+        const message = validMessage(parsed, sender, this.init.peerId)
+        if (message == null) { this.count('invalid'); return }
+        this.received[message.type] = (this.received[message.type] ?? 0) + 1
+        this.step({ type: 'message', message })
+        return
+      }
+      case raftFrameKind.propose: {
+        const requests = validPropose(parsed, sender)
+        if (requests == null) { this.count('invalid'); return }
+        this.received.propose = (this.received.propose ?? 0) + 1
+        if (this.node == null) { this.sendFrame(sender, raftFrameKind.refused, { keys: requests.map(r => `${r.client}/${r.requestId}`), reason: 'not-member' }); return }
+        this.step({ type: 'propose', requests })
+        return
+      }
+      case raftFrameKind.subscribe: {
+        const fromIndex = validSubscribe(parsed)
+        if (fromIndex == null) { this.count('invalid'); return }
+        this.received.subscribe = (this.received.subscribe ?? 0) + 1
+        this.onSubscribe(from, fromIndex)
+        return
+      }
+      case raftFrameKind.committed: {
+        const committed = validCommitted(parsed)
+        if (committed == null || !this.validators.includes(sender)) { this.count('invalid'); return }
+        this.received.committed = (this.received.committed ?? 0) + 1
+        this.learn(committed)
+        return
+      }
+      case raftFrameKind.refused: {
+        const refused = validRefused(parsed)
+        if (refused == null) { this.count('invalid'); return }
+        this.received.refused = (this.received.refused ?? 0) + 1
+        for (const key of refused.keys) {
+          const p = this.pending.get(key)
+          if (p != null) this.finish(key, p, new NoQuorumError(`read-only: no quorum (the member asked refused the write: ${refused.reason}); the write was not applied; retry`))
+        }
+        return
+      }
+      default: this.count('undecodable')
+    }
+  }
+
+  // ————————————————————————————————————— observers: subscription to a member
+
+  private subscribe (now: boolean): void {
+    const t = performance.now()
+    if (!now && t - this.observed.subscribedMs < raftResubscribeMs) return
+    this.observed.subscribedMs = t
+    // the leader first (it has everything committed), else any connected member
+    const leader = this.observed.leader
+    const target = leader != null && this.init.isConnected(leader) ? leader : this.validators.find(v => this.init.isConnected(v))
+    if (target != null) this.sendFrame(target, raftFrameKind.subscribe, { from: this.observed.applied })
+  }
+
+  /** Members: a subscriber asks for what was committed after `fromIndex` (and what comes next). */
+  private onSubscribe (from: PeerId, fromIndex: number): void {
+    const node = this.node
+    if (node == null) return
+    const key = from.toString()
+    if (!this.subscribers.has(key) && this.subscribers.size >= raftSubscribersMax) { this.count('subscribers-full'); return }
+    this.subscribers.set(key, { peer: from, expiresMs: performance.now() + 4 * raftResubscribeMs })
+    if (fromIndex >= node.applied) { this.sendFrame(key, raftFrameKind.committed, this.committedFrame([])); return }
+    const snapshot = node.log.snapshot as Snapshot
+    let next = fromIndex + 1
+    let withSnapshot: Snapshot | undefined
+    if (next < node.log.firstIndex() || node.log.entry(next) == null) {
+      withSnapshot = snapshot
+      next = snapshot.index + 1
+    }
+    const entries: Entry[] = []
+    for (let i = next; i <= node.applied && entries.length < raftCommittedEntriesMax; i++) {
+      const entry = node.log.entry(i)
+      if (entry == null) break
+      entries.push(entry)
+    }
+    this.sendFrame(key, raftFrameKind.committed, { ...this.committedFrame(entries), ...(withSnapshot != null ? { snapshot: withSnapshot } : {}) })
+  }
+
+  private committedFrame (entries: Entry[]): { term: number, leader: string | null, commit: number, entries: Entry[] } {
+    const node = this.node as RaftNode
+    return { term: node.term, leader: node.leader, commit: node.applied, entries }
+  }
+
+  /** Members: push what was just applied to every live subscriber. */
+  private publish (entries: Entry[]): void {
+    if (this.subscribers.size === 0 || this.node == null) return
+    for (let k = 0; k < entries.length; k += raftCommittedEntriesMax) {
+      const frame = this.committedFrame(entries.slice(k, k + raftCommittedEntriesMax))
+      for (const key of this.subscribers.keys()) this.sendFrame(key, raftFrameKind.committed, frame)
+    }
+  }
+
+  /** Observers: apply committed entries in order (a gap: ask again at once). */
+  private learn (c: { term: number, leader: string | null, commit: number, snapshot?: Snapshot, entries: Entry[] }): void {
+    const machine = this.machine
+    if (machine == null) return
+    if (c.term >= this.observed.term) { this.observed.term = c.term; this.observed.leader = c.leader }
+    this.observed.commit = Math.max(this.observed.commit, c.commit)
+    if (c.snapshot != null && c.snapshot.index > this.observed.applied) {
+      try {
+        machine.restore(c.snapshot.data)
+      } catch {
+        this.count('invalid')
+        return
+      }
+      this.observed.applied = c.snapshot.index
+      this.observed.membership = c.snapshot.membership
+    }
+    for (const entry of c.entries) {
+      if (entry.index <= this.observed.applied) continue
+      if (entry.index !== this.observed.applied + 1) { this.count('gap'); this.subscribe(true); break }
+      for (const done of machine.apply(entry)) this.replied(done.request, done.index, done.result)
+      if (entry.kind === 'bootstrap' && entry.membership != null) this.observed.membership = entry.membership
+      if (entry.kind === 'membership' && entry.change != null) this.observed.membership = applyChangeView(this.observed.membership, entry.change)
+      this.observed.applied = entry.index
+      this.delivered(entry)
+    }
+    if (this.observed.applied < this.observed.commit && c.entries.length > 0) this.subscribe(true)
+    this.wakeAppliedWaiters()
+  }
+
+  private delivered (entry: Entry): void {
+    const batch = entry.requests ?? []
+    for (const listener of this.listeners) listener({ seq: entry.index, view: entry.term, digest: '', batch })
+  }
+
+  // ————————————————————————————————————— client side
+
+  writeRefusal (): string | null {
+    const next = 'the write was not sent and will not apply; retry once the partition heals (reads still work)'
+    if (this.storageError != null) return `read-only: this member cannot write its raft log (${this.storageError.message}): ${next}`
+    const leader = this.leader()
+    if (leader == null) return `read-only: no quorum (no Raft leader known: an election is under way, or this node is cut off from a majority): ${next}`
+    const voters = this.members().voters
+    const majority = Math.floor(voters.length / 2) + 1
+    if (leader === this.init.peerId) {
+      const reachable = voters.filter(v => v === this.init.peerId || (this.init.isConnected(v) && (this.init.isAlive?.(v) ?? true))).length
+      if (reachable < majority) return `read-only: no quorum (${reachable} of ${voters.length} voters reachable, ${majority} needed): ${next}`
+    } else if (!this.init.isConnected(leader) && this.node == null) {
+      return `read-only: no quorum (the leader ${this.nameOf(leader)} is not reachable from this observer): ${next}`
+    } else if (!this.init.isConnected(leader)) {
+      return `read-only: no quorum (the leader ${this.nameOf(leader)} is not reachable): ${next}`
+    }
+    if (this.init.partitioned?.() === true) return `read-only: no quorum (this node is partitioned: fewer than half of the members it knows are alive): ${next}`
+    return null
+  }
+
+  async propose (operation: string, options: { timeoutMs?: number } = {}): Promise<{ result: string, seq: number }> {
+    if (this.stopped) throw new Error('node stopping')
+    const refusal = this.writeRefusal()
+    if (refusal != null) throw new NoQuorumError(refusal)
+    if (this.queue.length >= queueMax) throw new NotSentError(`${queueMax} operations are already waiting to be proposed: this one was not sent and will not apply; retry later`)
+    const timeoutMs = options.timeoutMs ?? proposeTimeoutMsDefault
+    return await new Promise((resolve, reject) => {
+      const proposedMs = performance.now()
+      const queued: Queued = {
+        operation,
+        deadline: proposedMs + timeoutMs,
+        settled: false,
+        resolve: value => { for (const l of this.decidedListeners) l(performance.now() - proposedMs); resolve(value) },
+        reject,
+        timer: setTimeout(() => { this.settle(queued, new NotSentError(`not sent within ${timeoutMs} ms: ${this.inFlight} earlier requests of this node are undecided; this write was not sent and will not apply; retry`)) }, timeoutMs)
+      }
+      this.queue.push(queued)
+      this.drain()
+    })
+  }
+
+  private settle (q: Queued, outcome: Error | { result: string, seq: number }): void {
+    if (q.settled) return
+    q.settled = true
+    clearTimeout(q.timer)
+    if (outcome instanceof Error) q.reject(outcome)
+    else q.resolve(outcome)
+  }
+
+  private drain (): void {
+    while (this.queue.length > 0 && this.inFlight < inFlightMax && !this.stopped) {
+      const q = this.queue.shift() as Queued
+      if (q.settled) continue
+      clearTimeout(q.timer)
+      const request: ClientRequest = { client: this.clientId, requestId: this.nextRequestId++, operation: q.operation }
+      const timeoutMs = Math.max(1, q.deadline - performance.now())
+      this.inFlight++
+      this.submit(request, timeoutMs, true).then(r => { this.settle(q, r) }, err => { this.settle(q, err as Error) })
+    }
+  }
+
+  /** Hand `request` to the core (members) or the leader (observers); resolves when this node applies it. */
+  private async submit (request: ClientRequest, timeoutMs: number, inFlight: boolean): Promise<{ result: string, seq: number }> {
+    const key = `${request.client}/${request.requestId}`
+    return await new Promise((resolve, reject) => {
+      const pending: Pending = {
+        request,
+        proposedMs: performance.now(),
+        resolve,
+        reject,
+        inFlight,
+        timer: setTimeout(() => {
+          this.finish(key, pending, new OutcomeUnknownError(`not decided within ${Math.round(timeoutMs)} ms (leader change in progress, or no quorum): outcome unknown, the write may still apply. ` +
+            `Retry with request id ${formatRequestId(request.client, request.requestId, null, request.operation)} ("requestId" in the API body, --request-id on the CLI) to get its one result`,
+          formatRequestId(request.client, request.requestId, null, request.operation)))
+        }, timeoutMs)
+      }
+      const earlier = this.pending.get(key)
+      if (earlier != null) this.finish(key, earlier, new Error('superseded by a retry with the same request id'))
+      this.pending.set(key, pending)
+      this.toPropose.push(request)
+      if (!this.proposeScheduled) {
+        this.proposeScheduled = true
+        setImmediate(() => { this.proposeScheduled = false; this.proposeNow() })
+      }
+    })
+  }
+
+  /** Everything submitted in this turn of the event loop goes as one batch (one entry, or one PROPOSE frame). */
+  private proposeNow (): void {
+    while (this.toPropose.length > 0) {
+      const requests = this.toPropose.splice(0, proposeBatchMax)
+      if (this.node != null) {
+        this.step({ type: 'propose', requests })
+        continue
+      }
+      const leader = this.observed.leader
+      const target = leader != null && this.init.isConnected(leader) ? leader : this.validators.find(v => this.init.isConnected(v))
+      if (target == null) { this.refused(requests, 'not-leader', undefined); continue }
+      this.sendFrame(target, raftFrameKind.propose, { requests })
+    }
+  }
+
+  private finish (key: string, p: Pending, outcome: Error | { result: string, seq: number }): void {
+    if (this.pending.get(key) !== p) return
+    this.pending.delete(key)
+    clearTimeout(p.timer)
+    if (p.inFlight) { this.inFlight--; setImmediate(() => { this.drain() }) }
+    if (outcome instanceof Error) p.reject(outcome)
+    else p.resolve(outcome)
+  }
+
+  /** The core (or an observer's machine) applied a request: answer it if it is ours. */
+  private replied (request: ClientRequest, index: number, result: string): void {
+    const key = `${request.client}/${request.requestId}`
+    if (request.client.split('/')[0] === this.init.peerId) this.remember(key, { result, seq: index })
+    const p = this.pending.get(key)
+    if (p != null) this.finish(key, p, { result, seq: index })
+  }
+
+  /** Requests the core could not take: ours are refused (503, never appended); others' proposers are told. */
+  private refused (requests: ClientRequest[], reason: string, leader: string | undefined): void {
+    const others = new Map<string, string[]>()
+    for (const r of requests) {
+      const key = `${r.client}/${r.requestId}`
+      const p = this.pending.get(key)
+      if (p != null) {
+        this.finish(key, p, new NoQuorumError(`read-only: no quorum (${reason === 'not-leader' ? 'no Raft leader to take the write' : `the leader refused it: ${reason}`}): the write was not appended and will not apply; retry`))
+        continue
+      }
+      const peer = r.client.split('/')[0] ?? ''
+      if (peer !== this.init.peerId) others.set(peer, [...(others.get(peer) ?? []), key])
+    }
+    for (const [peer, keys] of others) this.sendFrame(peer, raftFrameKind.refused, { keys, reason, ...(leader != null ? { leader } : {}) })
+  }
+
+  private remember (key: string, outcome: { result: string, seq: number }): void {
+    this.outcomes.delete(key)
+    this.outcomes.set(key, outcome)
+    if (this.outcomes.size > outcomesMax) {
+      const oldest = this.outcomes.keys().next().value
+      if (oldest !== undefined) this.outcomes.delete(oldest)
+    }
+  }
+
+  async retry (id: string, operation: string, options: { timeoutMs?: number } = {}): Promise<{ result: string, seq: number }> {
+    if (this.stopped) throw new Error('node stopping')
+    const parsed = parseRequestId(id)
+    if (parsed == null) throw new RequestIdError(`request id "${id.slice(0, 80)}" is not one this API issues; retry without it for a new write`)
+    if (parsed.peerId !== this.init.peerId) throw new RequestIdError(`request id ${id} was issued by node ${parsed.peerId}: retry it there`)
+    if (parsed.index != null) throw new RequestIdError(`request id ${id} names one operation of a bundle, which a Raft node never sends`)
+    const client = `${parsed.peerId}/${parsed.incarnation}`
+    const issued = parsed.incarnation < this.init.incarnation || (client === this.clientId && parsed.requestId < this.nextRequestId)
+    if (!issued) throw new RequestIdError(`request id ${id} was never issued by this node; retry without it for a new write`)
+    if (operationDigest(operation) !== parsed.digest) throw new RequestMismatchError(`request id ${id} was issued for another operation: send the same operation with it, or drop the request id for a new write`)
+    const key = `${client}/${parsed.requestId}`
+    const known = this.outcomes.get(key)
+    if (known != null) return known
+    const refusal = this.writeRefusal()
+    if (refusal != null) throw new NoQuorumError(refusal.replace('the write was not sent and will not apply', 'the retry was not sent (the earlier attempt may still apply)'))
+    // the same request again: the client table applies it at most once and answers it again if it did
+    return await this.submit({ client, requestId: parsed.requestId, operation }, options.timeoutMs ?? proposeTimeoutMsDefault, false)
+  }
+
+  // ————————————————————————————————————— reads
+
+  async readIndex (timeoutMs: number): Promise<number> {
+    if (this.node == null) {
+      // observers: order a no-op through the leader and wait until our copy applied it
+      const { seq } = await this.propose(JSON.stringify({ op: 'noop' }), { timeoutMs })
+      await this.waitExecuted(seq, timeoutMs)
+      return seq
+    }
+    const refusal = this.writeRefusal()
+    if (refusal != null) throw new NoQuorumError(refusal.replace('the write was not sent and will not apply', 'the linearizable read is refused rather than served stale'))
+    if (this.reads.size >= readsMax) throw new NoQuorumError(`read-only: ${readsMax} linearizable reads are already waiting; retry`)
+    const readKey = `${this.clientId}/r${this.nextReadId++}`
+    return await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => { this.readDone(readKey, 0, `linearizable read not confirmed within ${timeoutMs} ms; retry`) }, timeoutMs)
+      this.reads.set(readKey, { resolve, reject, timer })
+      this.step({ type: 'read', readKey })
+    })
+  }
+
+  private readDone (readKey: string, index: number, error: string | null): void {
+    const read = this.reads.get(readKey)
+    if (read == null) return
+    this.reads.delete(readKey)
+    clearTimeout(read.timer)
+    if (error != null) read.reject(error.startsWith('read-only') ? new NoQuorumError(error) : new Error(error))
+    else read.resolve(index)
+  }
+
+  async waitExecuted (seq: number, timeoutMs: number): Promise<void> {
+    if (this.applied() >= seq) return
+    if (this.appliedWaiters.size >= appliedWaitersMax) throw new Error(`${appliedWaitersMax} waits for the apply index already: retry`)
+    await new Promise<void>((resolve, reject) => {
+      const waiter = { seq, resolve: () => { clearTimeout(timer); resolve() } }
+      const timer = setTimeout(() => { this.appliedWaiters.delete(waiter); reject(new Error(`this node has not applied index ${seq} within ${timeoutMs} ms; retry`)) }, timeoutMs)
+      this.appliedWaiters.add(waiter)
+    })
+  }
+
+  private wakeAppliedWaiters (): void {
+    const applied = this.applied()
+    for (const w of this.appliedWaiters) if (w.seq <= applied) { this.appliedWaiters.delete(w); w.resolve() }
+  }
+
+  // ————————————————————————————————————— operators
+
+  async changeMembership (change: MembershipChangeRequest, timeoutMs: number): Promise<{ index: number }> {
+    const node = this.node
+    if (node == null) throw new OperatorError('this node is not a Raft member: send the change to the leader')
+    if (node.role !== 'leader') throw new OperatorError(`this node is not the leader${node.leader != null ? `: send the change to ${node.leader}` : ' (no leader known)'}`)
+    const drop = this.step({ type: 'change', change }).find((e): e is Extract<Effect, { type: 'drop' }> => e.type === 'drop')
+    if (drop != null) throw new OperatorError(`membership change refused (${drop.reason}${drop.detail != null ? `: ${drop.detail}` : ''})`)
+    const index = node.log.lastIndex()
+    await this.waitExecuted(index, timeoutMs)
+    return { index }
+  }
+
+  async transferLeadership (to: string, timeoutMs: number): Promise<void> {
+    const node = this.node
+    if (node == null || node.role !== 'leader') throw new OperatorError(`this node is not the leader${this.leader() != null ? `: ask ${this.leader() as string}` : ''}`)
+    const drop = this.step({ type: 'transfer', to }).find((e): e is Extract<Effect, { type: 'drop' }> => e.type === 'drop')
+    if (drop != null) throw new OperatorError(`transfer refused (${drop.reason}${drop.detail != null ? `: ${drop.detail}` : ''})`)
+    const deadline = performance.now() + timeoutMs
+    while (node.leader !== to) {
+      if (performance.now() > deadline) throw new Error(`leadership did not move to ${to} within ${timeoutMs} ms`)
+      await new Promise(resolve => setTimeout(resolve, 20))
+    }
+  }
+
+  // ————————————————————————————————————— status
+
+  status (): ConsensusStatus {
+    const node = this.node
+    const membership = this.members()
+    const voters = membership.voters
+    const n = voters.length > 0 ? voters.length : this.validators.length
+    const leader = this.leader()
+    const applied = this.applied()
+    const commit = node?.commit ?? this.observed.commit
+    const raft: RaftStatusView = {
+      term: node?.term ?? this.observed.term,
+      role: node == null ? 'observer' : (node.role === 'follower' && !voters.includes(this.init.peerId) ? 'learner' : node.role),
+      leader,
+      commitIndex: commit,
+      appliedIndex: applied,
+      lastIndex: node?.log.lastIndex() ?? applied,
+      snapshotIndex: node?.log.snapshot?.index ?? 0,
+      members: [...voters.map(p => ({ p, role: 'voter' as const })), ...membership.learners.map(p => ({ p, role: 'learner' as const }))].map(({ p, role }) => ({
+        peerId: p,
+        name: this.nameOf(p),
+        role,
+        match: node?.role === 'leader' ? (p === this.init.peerId ? node.log.lastIndex() : node.progress.get(p)?.match ?? 0) : null,
+        connected: p === this.init.peerId || this.init.isConnected(p),
+        self: p === this.init.peerId
+      }))
+    }
+    return {
+      mode: 'raft',
+      role: node != null ? 'validator' : 'observer',
+      replica: node != null ? this.validators.indexOf(this.init.peerId) : null,
+      n,
+      f: Math.floor((n - 1) / 2),
+      view: raft.term,
+      primary: leader,
+      active: leader != null,
+      lastExecuted: applied,
+      stableSeq: raft.snapshotIndex,
+      highestKnown: commit,
+      behind: Math.max(0, commit - applied),
+      catchingUp: commit > applied,
+      validators: this.init.genesis.validators.map((v, index) => ({
+        index, peerId: v.peer_id, name: v.name, self: v.peer_id === this.init.peerId,
+        connected: v.peer_id === this.init.peerId || this.init.isConnected(v.peer_id)
+      })),
+      dropped: { ...this.dropped },
+      frames: { received: { ...this.received }, sent: { ...this.sent } },
+      pendingClientRequests: this.pending.size + this.queue.length,
+      bundles: { count: 0, operations: 0 },
+      persisted: { ...{ fsyncs: this.groups.count, records: this.groups.records } },
+      storageError: this.storageError?.message ?? null,
+      raft
+    }
+  }
+}
+
+function applyChangeView (m: Membership, change: { type: string, node: string }): Membership {
+  const voters = m.voters.filter(v => v !== change.node)
+  const learners = m.learners.filter(v => v !== change.node)
+  if (change.type === 'add-learner') learners.push(change.node)
+  if (change.type === 'promote') voters.push(change.node)
+  return { voters: voters.sort(), learners: learners.sort() }
+}
+
+/** An operator action (membership change, transfer) this node cannot do: 409 with the reason. */
+export class OperatorError extends Error {
+  override readonly name = 'OperatorError'
+}
