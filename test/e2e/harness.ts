@@ -128,9 +128,9 @@ export class Cluster {
     this.network = options.network ?? `t${process.pid}x${Math.floor(Math.random() * 1e6)}`
   }
 
-  /** `mesh testnet --nodes n` into this cluster's directory: n validator data dirs, configs and a shared genesis. */
-  testnet (n: number): TestnetNode[] {
-    const made = spawnSync(process.execPath, [meshBin, 'testnet', '--nodes', String(n), '--dir', join(this.root, 'testnet'), '--network', this.network, '--json'], { encoding: 'utf8' })
+  /** `mesh testnet --nodes n [--consensus raft]` into this cluster's directory: n member data dirs, configs and a shared genesis. */
+  testnet (n: number, options: { consensus?: 'pbft' | 'raft' } = {}): TestnetNode[] {
+    const made = spawnSync(process.execPath, [meshBin, 'testnet', '--nodes', String(n), '--dir', join(this.root, 'testnet'), '--network', this.network, '--consensus', options.consensus ?? 'pbft', '--json'], { encoding: 'utf8' })
     if (made.status !== 0) throw new Error(`mesh testnet failed (exit ${String(made.status)}): ${made.stderr}`)
     return (JSON.parse(made.stdout) as { nodes: TestnetNode[] }).nodes
   }
