@@ -101,7 +101,20 @@ export function addConsensusCommands (program: Command, addClientOptions: (c: Co
     .description('consensus state: view, primary, last committed and stable sequence, validators')
     .action(async (options: Options) => {
       const s = await requestJson<ConsensusStatus & { role: string, error?: string }>(clientOptions(options), 'GET', '/v1/consensus')
+      const raft = s.raft
+      if (raft != null && s.error == null) {
+        print(options, s, () => [
+          `mode       raft (crash faults: tolerates f = ${s.f} of ${s.n})`,
+          `role       ${raft.role}   term ${raft.term}   leader ${raft.leader != null ? shortPeerId(raft.leader) : '- (none known: writes refused)'}`,
+          `log        commit ${raft.commitIndex}   applied ${raft.appliedIndex}   last ${raft.lastIndex}   snapshot ${raft.snapshotIndex}`,
+          `dropped    ${Object.entries(s.dropped).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}`,
+          '',
+          table(['NAME', 'PEER', 'ROLE', 'MATCH', 'CONNECTED'], raft.members.map(m => [m.name + (m.self ? ' (self)' : ''), shortPeerId(m.peerId), m.role + (m.peerId === raft.leader ? ' (leader)' : ''), m.match != null ? String(m.match) : '-', m.self ? '-' : (m.connected ? 'yes' : 'no')]))
+        ].join('\n'))
+        return
+      }
       print(options, s, () => s.error != null ? s.error : [
+        `mode       pbft (Byzantine faults)`,
         `role       ${s.role}${s.replica != null ? ` (replica ${s.replica} of ${s.n}, tolerates f = ${s.f})` : ''}`,
         `view       ${s.view ?? '-'}${s.active === false ? ' (view change in progress)' : ''}   primary ${s.primary != null ? shortPeerId(s.primary) : '-'}`,
         `committed  up to seq ${s.lastExecuted ?? '-'}   stable checkpoint ${s.stableSeq ?? '-'}${s.catchingUp ? `   CATCHING UP: ${s.behind} behind (f+1 validators executed ${s.highestKnown ?? '?'})` : ''}`,
