@@ -116,8 +116,8 @@ function bounded (record: Record<string, unknown> | undefined): Array<[string, n
 function messageCounts (s: Snapshot, gossipIn: number): Array<{ protocol: Protocol, direction: 'in' | 'out', value: number }> {
   const out: Array<{ protocol: Protocol, direction: 'in' | 'out', value: number }> = [{ protocol: 'gossip', direction: 'in', value: gossipIn }]
   if (s.consensus != null) {
-    out.push({ protocol: 'pbft', direction: 'in', value: sum(s.consensus.frames.received) })
-    out.push({ protocol: 'pbft', direction: 'out', value: sum(s.consensus.frames.sent) })
+    out.push({ protocol: s.consensus.mode, direction: 'in', value: sum(s.consensus.frames.received) })
+    out.push({ protocol: s.consensus.mode, direction: 'out', value: sum(s.consensus.frames.sent) })
   }
   if (s.records != null) {
     out.push({ protocol: 'records', direction: 'in', value: s.records.storesReceived + s.records.fetchesReceived })
@@ -204,14 +204,14 @@ export class MeshMetrics {
 
     // ── network: latency, throughput, refusals
     this.rtt = new Histogram({ name: 'mesh_network_rtt_seconds', help: 'Round-trip times to connected members (one observation per member per sample interval, from the probe RTTs).', buckets: rttBuckets, registers })
-    labelled('counter', 'mesh_network_messages_total', 'Messages by protocol (pbft frames, gossip deliveries, record requests, peer messages) and direction.', ['protocol', 'direction'],
+    labelled('counter', 'mesh_network_messages_total', 'Messages by protocol (pbft or raft frames, gossip deliveries, record requests, peer messages) and direction.', ['protocol', 'direction'],
       () => messageCounts(snap(), this.gossipIn).map(m => [{ protocol: m.protocol, direction: m.direction }, m.value]))
     labelled('gauge', 'mesh_network_throughput_messages_per_second', 'Messages per second by protocol (in + out) over the last sample interval.', ['protocol'],
       () => Object.entries(this.throughput).map(([protocol, v]) => [{ protocol }, v]))
-    labelled('counter', 'mesh_network_rejected_messages_total', 'Messages refused, by protocol (state gossip, pbft, messaging) and reason.', ['protocol', 'reason'], () => {
+    labelled('counter', 'mesh_network_rejected_messages_total', 'Messages refused, by protocol (state gossip, pbft or raft, messaging) and reason.', ['protocol', 'reason'], () => {
       const s = snap()
       const out: Array<[Record<string, string>, number]> = bounded(s.status.rejected).map(([reason, v]) => [{ protocol: 'state', reason }, v])
-      if (s.consensus != null) for (const [reason, v] of bounded(s.consensus.dropped)) out.push([{ protocol: 'pbft', reason }, v])
+      if (s.consensus != null) for (const [reason, v] of bounded(s.consensus.dropped)) out.push([{ protocol: s.consensus.mode, reason }, v])
       if (s.messaging?.rejected != null) for (const [reason, v] of bounded(s.messaging.rejected)) out.push([{ protocol: 'messaging', reason }, v])
       return out
     })

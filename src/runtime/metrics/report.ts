@@ -35,7 +35,7 @@ export const figureUnits: Record<string, string> = {
 }
 
 /** Protocols whose messages are counted (mesh_network_messages_total{protocol}). */
-export const throughputProtocols = ['pbft', 'gossip', 'records', 'messaging'] as const
+export const throughputProtocols = ['pbft', 'raft', 'gossip', 'records', 'messaging'] as const
 
 export interface PerformanceReport {
   node: { peerId: string, name: string }
