@@ -2,7 +2,9 @@
  * Raft with real processes: 3 members from `mesh testnet --consensus raft` + 1 observer on 127.0.0.1
  * (OS-chosen ports). Writes from every node (the observer's too) commit and read back everywhere;
  * kill -9 of the leader under a write load ⇒ a new leader, writes continue, no acknowledged write lost
- * on any survivor; the killed member restarts on its data dir and catches up with no client traffic.
+ * on any survivor; the killed member restarts on its data dir and catches up with no client traffic;
+ * kill -9 of a follower at an arbitrary point of a write load, then of all three members at once: after
+ * the restarts every write that was acknowledged (by any node, the killed ones included) is there.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { join } from 'node:path'
@@ -117,4 +119,55 @@ describe('Raft across 3 member processes and an observer', () => {
     await waitUntil(`${restarted.name} to apply up to ${target}`, 60_000, async () => (await consensus(restarted)).raft.appliedIndex >= target ? true : undefined)
     await waitUntil(`${restarted.name} to hold every acknowledged write`, 30_000, async () => await hasEveryWrite(restarted))
   })
+
+  /** Writes through `writers` until stopped; each 200 is recorded as acknowledged. */
+  function writeLoad (writers: NodeProcess[], tag: string): { written: () => number, stop: () => Promise<string[]> } {
+    let stop = false
+    let written = 0
+    const failures: string[] = []
+    const load = Promise.all(writers.map(async (node, w) => {
+      for (let i = 0; !stop; i++) {
+        const key = `${tag}-${w}-${i}`
+        const res = await api<{ ok: boolean, error?: string }>(node, 'PUT', `/v1/memory/t/${key}`, { value: `v${i}` }, 20_000).catch(err => ({ status: 0, body: { ok: false, error: String(err) } }))
+        if (res.status === 200) { acknowledged.set(key, `v${i}`); written++ } else { failures.push(`${res.status}`); await new Promise(resolve => setTimeout(resolve, 100)) }
+      }
+    }))
+    return { written: () => written, stop: async () => { stop = true; await load; return failures } }
+  }
+
+  it('kill -9 of a follower under a write load, then of every member at once: after the restarts every acknowledged write is there', async () => {
+    const leader = await leaderOf(members)
+    const follower = members.find(n => n !== leader) as NodeProcess
+    // writes through everyone, the follower about to die included (what it acknowledged must survive it)
+    const first = writeLoad([...members, observer], 'f')
+    // an arbitrary point: somewhere between 5 and 24 acknowledged writes in
+    const killAt = 5 + Math.floor(Math.random() * 20)
+    await waitUntil(`${killAt} writes before killing ${follower.name}`, 60_000, async () => first.written() >= killAt ? true : undefined, 20)
+    cluster.kill(follower, 'SIGKILL')
+    await cluster.waitExit(follower)
+    const before = first.written()
+    await waitUntil('writes to continue without the follower', 60_000, async () => first.written() >= before + 10 ? true : undefined)
+    const failures = await first.stop()
+    expect(failures.every(f => f === '503' || f === '504' || f === '0'), failures.join(' ')).toBe(true)
+    const survivor = members.find(n => n !== follower) as NodeProcess
+    const restarted = await cluster.start(follower.name, { dataDir: follower.dataDir, bootstrap: [survivor.runtime.multiaddrs[0] as string], extraArgs: ['--config', join(follower.dataDir, 'config.json')] })
+    members[members.indexOf(follower)] = restarted
+    await waitUntil(`${restarted.name} to hold every acknowledged write after its restart`, 60_000, async () => await hasEveryWrite(restarted))
+
+    // every member at once, under load: only what reached the members' logs before an answer counts
+    await leaderOf(members)
+    const second = writeLoad([...members, observer], 'all')
+    const killAllAt = second.written() + 5 + Math.floor(Math.random() * 20)
+    await waitUntil(`${killAllAt} writes before killing every member`, 60_000, async () => second.written() >= killAllAt ? true : undefined, 20)
+    const killed = [...members]
+    for (const node of killed) cluster.kill(node, 'SIGKILL')
+    await Promise.all(killed.map(async node => await cluster.waitExit(node)))
+    await second.stop()
+    const total = acknowledged.size
+    for (const [i, node] of killed.entries()) {
+      members[i] = await cluster.start(node.name, { dataDir: node.dataDir, bootstrap: [observer.runtime.multiaddrs[0] as string], extraArgs: ['--config', join(node.dataDir, 'config.json')] })
+    }
+    await leaderOf(members)
+    for (const node of [...members, observer]) await waitUntil(`${node.name} to hold all ${total} acknowledged writes after every member restarted`, 60_000, async () => await hasEveryWrite(node))
+  }, 300_000)
 })

@@ -22,7 +22,10 @@ interface TaskView { id: string, state: string, assignee: string | null, history
 interface BidRecord { peerId: string, accepted: boolean, match?: number, utilisation?: number, performance?: number, resources?: number, freeCapacity?: boolean, score?: number }
 interface AuctionRecord { taskId: string, winner: string | null, bids: BidRecord[] }
 
-describe('auctions and load shedding', () => {
+/** Both engines (MESH_TEST_ENGINES=raft runs one): stealing and migration are decided through consensus. */
+const engines = (process.env.MESH_TEST_ENGINES ?? 'pbft,raft').split(',').filter((e): e is 'pbft' | 'raft' => e === 'pbft' || e === 'raft')
+
+describe.each(engines)('auctions and load shedding (%s)', engine => {
   const cluster = new Cluster({ heartbeatIntervalMs: 500, failureTimeoutMs: 3000 })
   const validators: NodeProcess[] = []
   let genesisPath = ''
@@ -37,7 +40,7 @@ describe('auctions and load shedding', () => {
   const task = async (node: NodeProcess, id: string): Promise<TaskView> => (await api<TaskView>(node, 'GET', `/v1/tasks/${id}`)).body
 
   beforeAll(async () => {
-    const testnet = { nodes: cluster.testnet(4) }
+    const testnet = { nodes: cluster.testnet(4, { consensus: engine }) }
     genesisPath = join((testnet.nodes[0] as { dataDir: string }).dataDir, 'genesis.json')
     // "hold" sleeps 20 s; "slow" 1 s: external commands (node scripts reading the payload on stdin)
     const script = (ms: number): string => `let s = ""; process.stdin.on("data", d => { s += d }); process.stdin.on("end", () => setTimeout(() => { process.stdout.write(s) }, ${ms}))\n`
@@ -60,6 +63,13 @@ describe('auctions and load shedding', () => {
     }
     for (const node of validators) {
       await cluster.waitForStatus(node, '4 alive members', s => s.members.filter(m => m.state === 'alive').length === 4)
+    }
+    // a Raft genesis starts with an election (writes answer 503 until it is decided); pBFT's view 0 is active at once
+    for (const node of validators) {
+      await waitUntil(`${node.name}: a consensus leader (primary) known and active`, 60_000, async () => {
+        const c = (await api<{ active: boolean, primary: string | null }>(node, 'GET', '/v1/consensus')).body
+        return c.active && c.primary != null ? true : undefined
+      })
     }
   }, 180_000)
 

@@ -1,5 +1,6 @@
 /**
- * Task distribution with real processes: 4 validators from `mesh testnet` and 2 observer workers on
+ * Task distribution with real processes, on a pBFT and on a Raft genesis: 4 validators (Raft: members)
+ * from `mesh testnet` and 2 observer workers on
  * 127.0.0.1, mixed capabilities. 1,000 tasks across both strategies complete with one result each;
  * DHT routing puts each task on the XOR-closest capable member (distances computed here, by brute
  * force); an auction awards the idle bidder over a busy one; kill -9 of a worker with running and
@@ -28,7 +29,13 @@ interface TaskView {
 
 const terminal = new Set(['completed', 'failed', 'cancelled'])
 
-describe('task distribution across 6 processes', () => {
+/**
+ * Both engines: the task table is the same replicated application behind either. MESH_TEST_ENGINES
+ * (e.g. "raft") runs one of them only.
+ */
+const engines = (process.env.MESH_TEST_ENGINES ?? 'pbft,raft').split(',').filter((e): e is 'pbft' | 'raft' => e === 'pbft' || e === 'raft')
+
+describe.each(engines)('task distribution across 6 processes (%s)', engine => {
   const cluster = new Cluster({ heartbeatIntervalMs: 500, failureTimeoutMs: 3000 })
   const nodes: NodeProcess[] = []
   let genesisPath = ''
@@ -59,7 +66,7 @@ describe('task distribution across 6 processes', () => {
     await cluster.start(name, { dataDir, bootstrap: seed !== '' ? [seed] : [], extraArgs })
 
   beforeAll(async () => {
-    const testnet = { nodes: cluster.testnet(4) }
+    const testnet = { nodes: cluster.testnet(4, { consensus: engine }) }
     genesisPath = join((testnet.nodes[0] as { dataDir: string }).dataDir, 'genesis.json')
     const caps = ['echo,sha256', 'echo,sleep', 'echo,sha256,sleep', 'sleep']
     for (const [i, v] of testnet.nodes.entries()) {

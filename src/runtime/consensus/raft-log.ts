@@ -14,7 +14,8 @@
  */
 import { closeSync, constants, fdatasync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
-import type { PersistRecord } from '../../core/raft/types.js'
+import type { RaftNode } from '../../core/raft/node.js'
+import type { PersistRecord, Snapshot } from '../../core/raft/types.js'
 import { encodeRecordFrame, scanRecords } from './pbft-log.js'
 
 export const raftLogFileName = 'raft.log'
@@ -22,6 +23,19 @@ const magic = Buffer.from('MRAFTLG1', 'latin1')
 const label = 'raft log'
 /** Rewrite the file when it passes this size (or twice its size after the last rewrite). */
 export const raftLogCompactAtBytes = 64 * 1024 * 1024
+
+/**
+ * A node's state as records for `rewrite`: hard state, latest snapshot, the entries after it.
+ * `RaftNode.restore` of these gives the node's term, vote, commit, log and applied state back.
+ */
+export function compactedRecords (node: Pick<RaftNode, 'term' | 'vote' | 'commit' | 'log'>): PersistRecord[] {
+  const snapshot = node.log.snapshot as Snapshot
+  const records: PersistRecord[] = [{ kind: 'hard-state', term: node.term, vote: node.vote, commit: node.commit }]
+  if (snapshot.index > 0) records.push({ kind: 'snapshot', snapshot, compactTo: snapshot.index, keepLog: false })
+  const entries = node.log.entries.filter(e => e.index > snapshot.index)
+  if (entries.length > 0) records.push({ kind: 'entries', entries: [...entries] })
+  return records
+}
 
 export class RaftLogError extends Error {
   override readonly name = 'RaftLogError'

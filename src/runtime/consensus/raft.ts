@@ -21,13 +21,14 @@ import type { PeerId } from '@libp2p/interface'
 import { RaftNode } from '../../core/raft/node.js'
 import { StateMachine } from '../../core/raft/state-machine.js'
 import { SeededRandom } from '../../core/random.js'
-import type { Application, ClientRequest, Effect, Entry, Membership, Message, PersistRecord, RaftConfig, Snapshot } from '../../core/raft/types.js'
+import type { Application, ClientRequest, Effect, Entry, Membership, Message, RaftConfig, Snapshot } from '../../core/raft/types.js'
 import { raftCommittedEntriesMax, raftFrameKind, raftResubscribeMs, raftSubscribersMax } from '../../../protocols/raft/constants.js'
 import { parseJson, validCommitted, validMessage, validPropose, validRefused, validSubscribe } from '../../../protocols/raft/validate.js'
 import type { PlainFrame } from '../../../protocols/shared/frame-transport.js'
 import type { RaftTransport } from '../../../protocols/raft/service.js'
 import { clientWindow } from '../../core/pbft/client-table.js'
 import type { Genesis } from './genesis.js'
+import { compactedRecords } from './raft-log.js'
 import type { RaftLog } from './raft-log.js'
 import { formatRequestId, NoQuorumError, NotSentError, operationDigest, OutcomeUnknownError, parseRequestId, RequestIdError, RequestMismatchError } from './client-request-id.js'
 import type { CommittedDecision, Consensus, ConsensusStatus, MembershipChangeRequest, RaftStatusView } from './types.js'
@@ -222,7 +223,7 @@ export class RaftConsensus implements Consensus {
           await store.appendGroup(records)
           this.groups.count++
           this.groups.records += records.length
-          if (store.wantsCompaction()) store.rewrite(this.compactedRecords())
+          if (store.wantsCompaction()) store.rewrite(compactedRecords(this.node as RaftNode))
         }
         this.perform(effects)
       }
@@ -234,17 +235,6 @@ export class RaftConsensus implements Consensus {
     } finally {
       this.flushing = false
     }
-  }
-
-  /** The node's state as records (for a log rewrite): hard state, latest snapshot, the entries after it. */
-  private compactedRecords (): PersistRecord[] {
-    const node = this.node as RaftNode
-    const snapshot = node.log.snapshot as Snapshot
-    const records: PersistRecord[] = [{ kind: 'hard-state', term: node.term, vote: node.vote, commit: node.commit }]
-    if (snapshot.index > 0) records.push({ kind: 'snapshot', snapshot, compactTo: snapshot.index, keepLog: false })
-    const entries = node.log.entries.filter(e => e.index > snapshot.index)
-    if (entries.length > 0) records.push({ kind: 'entries', entries: [...entries] })
-    return records
   }
 
   private perform (effects: Effect[]): void {
