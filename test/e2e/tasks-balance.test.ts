@@ -8,7 +8,7 @@
  * - An idle node steals from an overloaded one: validator-1 (busy, `--load-shedding steal`, so it never
  *   migrates) has 8 slow tasks queued; a thief joins idle and every move is a `stolen` one.
  * - A node with a slow external handler sheds queued work by migration: a busy observer
- *   (`--load-shedding migrate`) with a 1 s handler and 8 queued tasks; an idle target joins that never
+ *   (`--load-shedding migrate`) with a 1 s handler and 16 queued tasks; an idle target joins that never
  *   steals (`--load-shedding none`), and every move is a `migrated` one.
  * Both: committed moves of tasks that had not started, every task completes exactly once.
  */
@@ -158,7 +158,9 @@ describe.each(engines)('auctions and load shedding (%s)', engine => {
       extraArgs: ['--genesis', genesisPath, '--config', slow2Config, '--capabilities', 'slow2', '--max-concurrent', '1', '--load-shedding', 'migrate']
     })
     const ids: string[] = []
-    for (let i = 0; i < 8; i++) ids.push(await submit(validators[1] as NodeProcess, { id: `slow2-${i}`, capabilities: ['slow2'], payload: { i }, timeoutMs: 60_000 }))
+    // 16 s of work one at a time: the target needs a few seconds to join and to look idle (smoothed
+    // utilisation) on a loaded machine, and the busy node must still hold queued work by then
+    for (let i = 0; i < 16; i++) ids.push(await submit(validators[1] as NodeProcess, { id: `slow2-${i}`, capabilities: ['slow2'], payload: { i }, timeoutMs: 60_000 }))
     await waitUntil('the slow2 tasks to be assigned to the busy node', 60_000, async () => {
       const views = await Promise.all(ids.map(async id => await task(busy, id)))
       return views.every(v => v.assignee === busy.runtime.peerId) ? true : undefined
@@ -178,6 +180,6 @@ describe.each(engines)('auctions and load shedding (%s)', engine => {
     const stats = (await api<{ node: { migrations: number, stolen: number } }>(busy, 'GET', '/v1/tasks?limit=1')).body.node
     expect(stats.migrations).toBe(moved.length)
     expect((await api<{ node: { stolen: number } }>(target, 'GET', '/v1/tasks?limit=1')).body.node.stolen).toBe(0)
-    console.log(`[tasks-balance] ${moved.length} of 8 tasks migrated to the idle node`)
+    console.log(`[tasks-balance] ${moved.length} of 16 tasks migrated to the idle node`)
   }, 240_000)
 })
