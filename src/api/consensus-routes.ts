@@ -124,6 +124,7 @@ export function consensusRoutes (consensus: () => Consensus | null, app: () => M
     try {
       return await action(c)
     } catch (err) {
+      if (err instanceof NotLeaderError) throw err // answered 421 by atLeader
       if (err instanceof OperatorError) throw new HttpError(409, err.message)
       if (err instanceof NoQuorumError) throw new HttpError(503, err.message)
       if (err instanceof HttpError) throw err
