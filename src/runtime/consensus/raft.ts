@@ -91,6 +91,8 @@ export interface RaftConsensusInit {
   isConnected: (peerId: string) => boolean
   isAlive?: (peerId: string) => boolean
   partitioned?: () => boolean
+  /** The name a peer announced in the mesh (for peers outside the genesis), if known. */
+  nameOf?: (peerId: string) => string | undefined
   log: (line: string) => void
 }
 
@@ -387,7 +389,8 @@ export class RaftConsensus implements Consensus {
   }
 
   private nameOf (peerId: string): string {
-    return this.init.genesis.validators.find(v => v.peer_id === peerId)?.name ?? peerId.slice(-8)
+    const name = this.init.genesis.validators.find(v => v.peer_id === peerId)?.name ?? this.init.nameOf?.(peerId)
+    return name != null && name !== '' ? name : peerId.slice(-8)
   }
 
   private sendFrame (to: string, kind: number, value: unknown): void {
