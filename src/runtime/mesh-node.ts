@@ -252,7 +252,7 @@ export class MeshNode {
         app: options.consensus.app,
         store: options.consensus.raftStore ?? null,
         openStore: options.consensus.openRaftStore,
-        nameOf: peerId => node.records.get(peerId)?.record.name,
+        nameOf: peerId => peerId === node.peerId ? config.name : node.records.get(peerId)?.record.name,
         transport: () => libp2p.services.raft,
         isConnected: peerId => libp2p.getConnections(peerIdFromString(peerId)).length > 0,
         isAlive: peerId => { const state = node.membership.member(peerId)?.state; return state == null || state === 'alive' },

@@ -478,8 +478,9 @@ export class RaftConsensus implements Consensus {
     const node = this.node
     if (node == null) return
     const removal = c.entries.find(e => e.kind === 'membership' && e.change?.type === 'remove' && e.change.node === this.init.peerId)
-    if (removal == null || removal.index > c.commit) { this.count('unexpected-committed'); return }
-    if (node.log.term(removal.index) !== removal.term) { this.count('unexpected-committed'); return }
+    // the usual case: a member this node subscribed to as an observer pushes until the subscription expires
+    if (removal == null || removal.index > c.commit) { this.count('committed-while-member'); return }
+    if (node.log.term(removal.index) !== removal.term) { this.count('removal-not-in-log'); return }
     this.becomeObserver(`a member told it the change at ${removal.index} removing it was committed`)
   }
 
