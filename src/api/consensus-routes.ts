@@ -13,15 +13,36 @@
  *   GET    /v1/proposals/:id
  *   POST   /v1/proposals         {"proposal": <json>, "threshold": 0.67}
  *   POST   /v1/proposals/:id/votes {"decision": "approve" | "reject"}
+ *   (Raft only, on the leader; elsewhere 421 {error, leader})
+ *   POST   /v1/consensus/members                  {"peerId"}   add a learner
+ *   POST   /v1/consensus/members/:peerId/promote               learner → voter
+ *   DELETE /v1/consensus/members/:peerId                       remove a voter or learner
+ *   POST   /v1/consensus/transfer                 {"to"?}      hand leadership over (default: the most up-to-date voter)
  */
+import { peerIdFromString } from '@libp2p/peer-id'
 import { MeshApplication, validateOperation } from '../core/app/application.js'
 import type { ProposalStatus } from '../core/app/application.js'
 import { NoQuorumError, NotSentError, OutcomeUnknownError, RequestIdError, RequestMismatchError, requestIdLengthMax } from '../runtime/consensus/client-request-id.js'
-import type { Consensus } from '../runtime/consensus/types.js'
+import type { Consensus, MembershipChangeRequest } from '../runtime/consensus/types.js'
+import { NotLeaderError, OperatorError } from '../runtime/consensus/raft.js'
 import { HttpError, pathParts } from './server.js'
 import type { RouteHandler } from './server.js'
 
 const proposalStatuses = new Set(['open', 'approved', 'rejected', 'expired'])
+/** A membership change waits this long for its entry to apply (an election may intervene). */
+const membershipChangeTimeoutMs = 15_000
+/** A transfer has an election timeout (1–2 s) to finish; allow for a slow box. */
+const transferTimeoutMs = 5_000
+
+/** A PeerId as a string, validated (the change names it for good: a typo would add a member nobody runs). */
+function peerIdParam (value: unknown, field: string): string {
+  if (typeof value !== 'string' || value.length === 0 || value.length > 128) throw new HttpError(400, `${field} must be a PeerId (e.g. 12D3KooW…; mesh status lists them)`)
+  try {
+    return peerIdFromString(value).toString()
+  } catch {
+    throw new HttpError(400, `${field} "${value.slice(0, 64)}" is not a valid PeerId (mesh status lists the members' PeerIds)`)
+  }
+}
 
 export function consensusRoutes (consensus: () => Consensus | null, app: () => MeshApplication | null): RouteHandler {
   const need = (): { consensus: Consensus } => {
@@ -94,6 +115,38 @@ export function consensusRoutes (consensus: () => Consensus | null, app: () => M
     }
   }
 
+  /** The Raft operator actions, with their errors mapped once: 421 not the leader, 409 refused, 503 no quorum, 504 unknown. */
+  const operator = async <T>(action: (c: Consensus) => Promise<T>): Promise<T> => {
+    const c = need().consensus
+    if (c.mode !== 'raft' || c.changeMembership == null || c.transferLeadership == null) {
+      throw new HttpError(409, 'membership changes and leadership transfer need a Raft genesis: this network runs pBFT, whose validator set is fixed by its genesis (write a new genesis with mesh genesis --validator … and restart every node on it, or start a Raft network with mesh testnet --consensus raft)')
+    }
+    try {
+      return await action(c)
+    } catch (err) {
+      if (err instanceof NotLeaderError) throw err // answered 421 by atLeader
+      if (err instanceof OperatorError) throw new HttpError(409, err.message)
+      if (err instanceof NoQuorumError) throw new HttpError(503, err.message)
+      if (err instanceof HttpError) throw err
+      throw new HttpError(504, `${(err as Error).message}; the outcome is unknown: check mesh consensus`)
+    }
+  }
+  const change = async (request: MembershipChangeRequest): Promise<{ code: number, body: unknown }> => {
+    const { index } = await operator(async c => await (c.changeMembership as NonNullable<Consensus['changeMembership']>)(request, membershipChangeTimeoutMs))
+    const raft = need().consensus.status().raft
+    return { code: 200, body: { ok: true, change: request.type, peerId: request.node, index, voters: raft?.members.filter(m => m.role === 'voter').map(m => m.peerId) ?? [], learners: raft?.members.filter(m => m.role === 'learner').map(m => m.peerId) ?? [] } }
+  }
+
+  /** Not the leader: 421 with the leader's PeerId, so a client can send the action there. */
+  const atLeader = async (route: () => Promise<{ code: number, body: unknown }>): Promise<{ code: number, body: unknown }> => {
+    try {
+      return await route()
+    } catch (err) {
+      if (err instanceof NotLeaderError) return { code: 421, body: { error: err.message, leader: err.leader } }
+      throw err
+    }
+  }
+
   return async (method, url, body) => {
     const parts = pathParts(url)
     if (parts[0] !== 'v1') return null
@@ -101,6 +154,26 @@ export function consensusRoutes (consensus: () => Consensus | null, app: () => M
     if (parts[1] === 'consensus' && parts.length === 2 && method === 'GET') {
       const c = consensus()
       return { code: 200, body: c == null ? { role: 'none', error: 'no genesis: not part of a consensus network' } : c.status() }
+    }
+    if (parts[1] === 'consensus' && parts[2] === 'members') {
+      const [, , , peer, sub] = parts
+      if (parts.length === 3 && method === 'POST') return await atLeader(async () => await change({ type: 'add-learner', node: peerIdParam(object.peerId, 'peerId') }))
+      if (parts.length === 5 && sub === 'promote' && method === 'POST') return await atLeader(async () => await change({ type: 'promote', node: peerIdParam(peer, ':peerId') }))
+      if (parts.length === 4 && method === 'DELETE') return await atLeader(async () => await change({ type: 'remove', node: peerIdParam(peer, ':peerId') }))
+      return null
+    }
+    if (parts[1] === 'consensus' && parts[2] === 'transfer' && parts.length === 3 && method === 'POST') {
+      const requested = object.to !== undefined ? peerIdParam(object.to, 'to') : undefined
+      return await atLeader(async () => {
+        const result = await operator(async c => {
+        const to = requested ?? c.mostUpToDateVoter?.() ?? null
+        if (to == null) throw new OperatorError('no voter to transfer to: this leader has no connected voter (a single-voter network cannot transfer)')
+        const from = c.status().primary
+        await (c.transferLeadership as NonNullable<Consensus['transferLeadership']>)(to, transferTimeoutMs)
+        return { from, to }
+        })
+        return { code: 200, body: { ok: true, from: result.from, leader: result.to, term: need().consensus.status().raft?.term ?? null } }
+      })
     }
     if (parts[1] === 'memory') {
       const [, , namespace, key] = parts

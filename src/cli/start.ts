@@ -15,7 +15,7 @@ import type { Genesis } from '../runtime/consensus/genesis.js'
 import { MeshApplication } from '../core/app/application.js'
 import { taskDataRefBytesMax } from '../core/app/limits.js'
 import { PbftLog } from '../runtime/consensus/pbft-log.js'
-import { RaftLog } from '../runtime/consensus/raft-log.js'
+import { RaftLog, raftLogFileName } from '../runtime/consensus/raft-log.js'
 import { consensusMode } from '../runtime/consensus/genesis.js'
 import { Executor, builtinHandlers, handlersFromConfig, parseHandlerConfig } from '../runtime/tasks/executor.js'
 import type { TaskHandler } from '../runtime/tasks/executor.js'
@@ -89,7 +89,8 @@ export async function runStart (flags: Partial<Record<keyof NodeConfig, unknown>
   if (genesis != null && consensusMode(genesis) === 'raft') {
     // Raft: members execute the log (raft.log in the data dir); observers learn it from a member
     app = new MeshApplication(genesis.validators.map(v => v.peer_id), sha256Hex)
-    if (genesis.validators.some(v => v.peer_id === peerIdOf(privateKey))) raftStore = new RaftLog(config.dataDir)
+    // genesis members, and nodes a committed change made members (their raft.log is in the data dir)
+    if (genesis.validators.some(v => v.peer_id === peerIdOf(privateKey)) || existsSync(join(config.dataDir, raftLogFileName))) raftStore = new RaftLog(config.dataDir)
   } else if (genesis != null) {
     const validators = genesis.validators.map(v => v.peer_id)
     // validators execute the log; observers learn it (f+1 validators vouch): both serve reads
@@ -108,7 +109,7 @@ export async function runStart (flags: Partial<Record<keyof NodeConfig, unknown>
     node = await MeshNode.start(config, {
       privateKey,
       incarnation,
-      consensus: genesis != null && app != null ? { genesis, app, store, byzantine, raftStore } : undefined,
+      consensus: genesis != null && app != null ? { genesis, app, store, byzantine, raftStore, openRaftStore: () => (raftStore = new RaftLog(config.dataDir)) } : undefined,
       log: line => { out(`${new Date().toISOString().slice(11, 23)} ${line}`, { event: 'log', message: line }) },
       // MESH_TRACE=gossip: one JSON line per own publish and per record applied (for `npm run bench`)
       trace: (process.env.MESH_TRACE ?? '').split(',').includes('gossip')
@@ -277,6 +278,9 @@ export async function runStart (flags: Partial<Record<keyof NodeConfig, unknown>
     hardStop.unref()
     void (async () => {
       try {
+        // a Raft leader hands over to the most up-to-date voter first (bounded), so nobody waits out an election timeout
+        const successor = await node.consensus?.handOver?.()
+        if (successor != null) out(`handed Raft leadership over to ${successor}`, { event: 'leadership-handed-over', to: successor })
         await api.close()
         for (const stop of stoppers) await stop()
         tasks?.stop()

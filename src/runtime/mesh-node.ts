@@ -96,7 +96,7 @@ export interface MeshNodeOptions {
   /** Machine-readable timing events (MESH_TRACE=gossip): own publishes and records first applied. */
   trace?: (event: TraceEvent) => void
   /** With a genesis the node takes part in consensus (as a validator if listed, else as an observer). */
-  consensus?: { genesis: Genesis, app: Application, store: ReplicaStore | null, byzantine?: 'equivocate', raftStore?: RaftLog | null }
+  consensus?: { genesis: Genesis, app: Application, store: ReplicaStore | null, byzantine?: 'equivocate', raftStore?: RaftLog | null, openRaftStore?: () => RaftLog }
   /** The node's Prometheus registry, where libp2p registers its own metrics (a fresh one if absent). */
   metricsRegistry?: Registry
 }
@@ -251,6 +251,8 @@ export class MeshNode {
         incarnation: options.incarnation,
         app: options.consensus.app,
         store: options.consensus.raftStore ?? null,
+        openStore: options.consensus.openRaftStore,
+        nameOf: peerId => peerId === node.peerId ? config.name : node.records.get(peerId)?.record.name,
         transport: () => libp2p.services.raft,
         isConnected: peerId => libp2p.getConnections(peerIdFromString(peerId)).length > 0,
         isAlive: peerId => { const state = node.membership.member(peerId)?.state; return state == null || state === 'alive' },

@@ -18,6 +18,7 @@
  */
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { PeerId } from '@libp2p/interface'
+import { applyChange, isMember } from '../../core/raft/membership.js'
 import { RaftNode } from '../../core/raft/node.js'
 import { StateMachine } from '../../core/raft/state-machine.js'
 import { SeededRandom } from '../../core/random.js'
@@ -49,6 +50,12 @@ const readsMax = 4_096
 const appliedWaitersMax = 16_384
 /** Answers remembered for retries by id (oldest dropped). */
 const outcomesMax = 1_024
+/** Members removed by a change this node applied, remembered to tell them again (oldest dropped). */
+const removedRememberedMax = 64
+/** A removed member that still sends us Raft messages is told again at most this often. */
+const removedNoticeIntervalMs = 1_000
+/** Graceful shutdown of a leader: how long it waits for the transfer to finish before exiting anyway. */
+export const handOverTimeoutMsDefault = 2_500
 
 interface Pending {
   request: ClientRequest
@@ -74,12 +81,19 @@ export interface RaftConsensusInit {
   peerId: string
   incarnation: number
   app: Application
-  /** The member's durable log (null on observers). */
+  /** The member's durable log (null on observers that never were members). */
   store: RaftLog | null
+  /**
+   * Opens raft.log in the data dir for an observer that a committed change makes a learner (it must
+   * persist what a member must from then on). Absent: such a node cannot become a learner (logged).
+   */
+  openStore?: () => RaftLog
   transport: () => RaftTransport
   isConnected: (peerId: string) => boolean
   isAlive?: (peerId: string) => boolean
   partitioned?: () => boolean
+  /** The name a peer announced in the mesh (for peers outside the genesis), if known. */
+  nameOf?: (peerId: string) => string | undefined
   log: (line: string) => void
 }
 
@@ -92,10 +106,18 @@ function seedOf (text: string): number {
 export class RaftConsensus implements Consensus {
   readonly mode = 'raft' as const
   readonly validators: string[]
-  private readonly node: RaftNode | null
+  /** The Raft node of a member (voter or learner); null while this node observes. */
+  private node: RaftNode | null
   /** Observers: their copy of the state machine and where it stands. */
-  private readonly machine: StateMachine | null
-  private observed = { applied: 0, term: 0, leader: null as string | null, commit: 0, membership: { voters: [], learners: [] } as Membership, subscribedMs: -Infinity }
+  private machine: StateMachine | null
+  private observed = { applied: 0, appliedTerm: 0, term: 0, leader: null as string | null, commit: 0, membership: { voters: [], learners: [] } as Membership, subscribedMs: -Infinity }
+  private store: RaftLog | null
+  private readonly random: SeededRandom
+  /** Removal entries this node applied, by removed peer: sent again when that peer still talks Raft to us. */
+  private readonly removedNotices = new Map<string, { entry: Entry, sentMs: number }>()
+  /** Leadership transfers: handed over by this node, and won here after a TIMEOUT-NOW (not an election timeout). */
+  private readonly transfers = { handedOver: 0, takenOver: 0 }
+  private timeoutNowTerm = -1
   private readonly clientId: string
   private nextRequestId = 1
   private nextReadId = 1
@@ -125,18 +147,24 @@ export class RaftConsensus implements Consensus {
   constructor (private readonly init: RaftConsensusInit) {
     this.validators = init.genesis.validators.map(v => v.peer_id)
     this.clientId = `${init.peerId}/${init.incarnation}`
-    const random = new SeededRandom(seedOf(this.clientId))
+    this.random = new SeededRandom(seedOf(this.clientId))
+    this.store = init.store
+    const records = init.store?.load() ?? []
+    const config = { ...raftConfig, id: init.peerId }
     if (this.validators.includes(init.peerId)) {
       const genesis: Membership = { voters: [...this.validators], learners: [] }
-      const records = init.store?.load() ?? []
-      const config = { ...raftConfig, id: init.peerId }
-      this.node = records.length > 0 ? RaftNode.restore(config, init.app, random, genesis, records) : new RaftNode(config, init.app, random, genesis)
+      this.node = records.length > 0 ? RaftNode.restore(config, init.app, this.random, genesis, records) : new RaftNode(config, init.app, this.random, genesis)
       this.machine = null
-      if (records.length > 0) init.log(`raft: restored ${records.length} records: term ${this.node.term}, applied ${this.node.applied}, log to ${this.node.log.lastIndex()}`)
+    } else if (records.length > 0) {
+      // not in the genesis, but a committed change made it a member once: its raft.log says what it is
+      this.node = RaftNode.restore(config, init.app, this.random, null, records)
+      this.machine = null
     } else {
       this.node = null
       this.machine = new StateMachine(init.app, 65_536)
     }
+    if (this.node != null && records.length > 0) init.log(`raft: restored ${records.length} records: term ${this.node.term}, applied ${this.node.applied}, log to ${this.node.log.lastIndex()}`)
+    if (this.node != null && !isMember(this.node.membership, init.peerId)) this.becomeObserver('its log says a committed change removed it')
   }
 
   start (): void {
@@ -218,7 +246,7 @@ export class RaftConsensus implements Consensus {
         const effects = this.buffered
         this.buffered = []
         const records = effects.flatMap(e => e.type === 'persist' ? [e.record] : [])
-        const store = this.init.store
+        const store = this.store
         if (records.length > 0 && store != null) {
           await store.appendGroup(records)
           this.groups.count++
@@ -239,10 +267,15 @@ export class RaftConsensus implements Consensus {
 
   private perform (effects: Effect[]): void {
     const committed: Entry[] = []
+    let removedHere = false
     for (const effect of effects) {
       switch (effect.type) {
         case 'send': this.sendMessage(effect.message); break
-        case 'committed': committed.push(effect.entry); this.delivered(effect.entry); break
+        case 'committed':
+          committed.push(effect.entry)
+          this.delivered(effect.entry)
+          if (effect.entry.kind === 'membership' && effect.entry.change?.type === 'remove' && effect.entry.change.node !== this.init.peerId) this.noticeRemoved(effect.entry)
+          break
         case 'reply': this.replied(effect.request, effect.index, effect.result); break
         case 'read-ready': this.readDone(effect.readKey, effect.index, null); break
         case 'read-failed': this.readDone(effect.readKey, 0, `read-only: no quorum (linearizable read refused: ${effect.reason === 'busy' ? 'too many reads waiting' : 'leadership could not be confirmed'}); retry, or read without linearizable`); break
@@ -250,19 +283,104 @@ export class RaftConsensus implements Consensus {
         case 'role':
           if (effect.role === 'candidate') this.leaderChanges.requested++
           if (effect.role === 'leader') this.leaderChanges.installed++
-          this.init.log(`raft: ${effect.role} in term ${effect.term}${effect.leader != null ? ` (leader ${this.nameOf(effect.leader)})` : ''}`)
+          {
+            const byTransfer = effect.role === 'leader' && this.timeoutNowTerm === effect.term - 1
+            if (byTransfer) this.transfers.takenOver++
+            this.init.log(`raft: ${effect.role} in term ${effect.term}${effect.leader != null ? ` (leader ${this.nameOf(effect.leader)})` : ''}${byTransfer ? ' (by leadership transfer)' : ''}`)
+          }
           break
-        case 'membership': this.init.log(`raft: membership at ${effect.index}: voters ${effect.membership.voters.map(v => this.nameOf(v)).join(', ')}${effect.membership.learners.length > 0 ? `; learners ${effect.membership.learners.map(v => this.nameOf(v)).join(', ')}` : ''}`); break
+        case 'membership':
+          this.init.log(`raft: membership at ${effect.index}: voters ${effect.membership.voters.map(v => this.nameOf(v)).join(', ')}${effect.membership.learners.length > 0 ? `; learners ${effect.membership.learners.map(v => this.nameOf(v)).join(', ')}` : ''}`)
+          if (!isMember(effect.membership, this.init.peerId)) removedHere = true
+          break
         case 'drop': this.count(effect.reason); break
         case 'persist': case 'snapshot-taken': case 'snapshot-installed': break
       }
     }
     if (committed.length > 0) this.publish(committed)
     this.wakeAppliedWaiters()
+    if (removedHere && this.node != null && !isMember(this.node.membership, this.init.peerId)) this.becomeObserver('it applied the change that removed it')
+  }
+
+  // ————————————————————————————————————— membership of this node: observer ⇄ learner/voter
+
+  /**
+   * An observer whose copy applied the committed change adding it as a learner becomes a Raft node:
+   * restored from its own state as a snapshot at its applied index (the membership in force there names
+   * it), persisted in raft.log before it answers anything; the leader then sends what follows.
+   */
+  private becomeLearner (): void {
+    const machine = this.machine
+    if (this.node != null || machine == null || this.stopped) return
+    let store = this.store
+    try {
+      if (store == null && this.init.openStore != null) {
+        store = this.init.openStore()
+        store.load()
+      }
+    } catch (err) {
+      this.init.log(`raft: added as a learner, but cannot open raft.log (${(err as Error).message}): staying an observer`)
+      return
+    }
+    if (store == null) { this.init.log('raft: added as a learner, but this node has no raft.log to persist to: staying an observer'); return }
+    const snapshot: Snapshot = { index: this.observed.applied, term: this.observed.appliedTerm, membership: this.observed.membership, data: machine.snapshot() }
+    const records: PersistRecord[] = [
+      { kind: 'hard-state', term: this.observed.term, vote: null, commit: snapshot.index },
+      { kind: 'snapshot', snapshot, compactTo: snapshot.index, keepLog: false }
+    ]
+    try {
+      store.rewrite(records)
+    } catch (err) {
+      this.init.log(`raft: added as a learner, but cannot write raft.log (${(err as Error).message}): staying an observer`)
+      return
+    }
+    this.store = store
+    this.node = RaftNode.restore({ ...raftConfig, id: this.init.peerId }, this.init.app, this.random, null, records)
+    this.machine = null
+    this.init.log(`raft: added as a learner by the change applied at ${snapshot.index}: now a Raft learner from there (raft.log written)`)
+  }
+
+  /**
+   * A member that applied (or was told by a member about) the committed change removing it stops taking
+   * part: it keeps its state machine and goes on as an observer from its applied index. raft.log stays:
+   * restarted, the node restores it, sees it is not a member, and observes again.
+   */
+  private becomeObserver (why: string): void {
+    const node = this.node
+    if (node == null) return
+    // the core's state machine is the node's copy of the application: the observer keeps applying to it
+    this.machine = node['machine']
+    this.observed = {
+      applied: node.applied,
+      appliedTerm: node.log.term(node.applied) ?? 0,
+      term: node.term,
+      leader: node.leader === this.init.peerId ? null : node.leader,
+      commit: node.applied,
+      membership: node.membership,
+      subscribedMs: -Infinity
+    }
+    this.node = null
+    for (const r of this.reads.values()) { clearTimeout(r.timer); r.reject(new NoQuorumError('read-only: this node stopped being a Raft member; retry')) }
+    this.reads.clear()
+    this.init.log(`raft: no longer a member (${why}): observing from index ${this.observed.applied}`)
+    if (this.timer != null) this.subscribe(true)
+  }
+
+  /** This node applied the removal of another member: tell it (it may never learn the entry was committed). */
+  private noticeRemoved (entry: Entry): void {
+    const peer = (entry.change as { node: string }).node
+    this.removedNotices.delete(peer)
+    this.removedNotices.set(peer, { entry, sentMs: performance.now() })
+    if (this.removedNotices.size > removedRememberedMax) {
+      const oldest = this.removedNotices.keys().next().value
+      if (oldest !== undefined) this.removedNotices.delete(oldest)
+    }
+    if (this.node?.role === 'leader') this.sendFrame(peer, raftFrameKind.committed, this.committedFrame([entry]))
   }
 
   private nameOf (peerId: string): string {
-    return this.init.genesis.validators.find(v => v.peer_id === peerId)?.name ?? peerId.slice(-8)
+    const name = this.init.genesis.validators.find(v => v.peer_id === peerId)?.name ?? this.init.nameOf?.(peerId)
+    return name != null && name !== '' ? name : peerId.slice(-8)
   }
 
   private sendFrame (to: string, kind: number, value: unknown): void {
@@ -290,6 +408,13 @@ export class RaftConsensus implements Consensus {
         const message = validMessage(parsed, sender, this.init.peerId)
         if (message == null) { this.count('invalid'); return }
         this.received[message.type] = (this.received[message.type] ?? 0) + 1
+        if (message.type === 'timeout-now') this.timeoutNowTerm = message.term
+        const notice = this.removedNotices.get(sender)
+        if (notice != null && !isMember(this.node.membership, sender) && performance.now() - notice.sentMs >= removedNoticeIntervalMs) {
+          // a member we removed still talks Raft (it never learned the removal was committed): tell it again
+          notice.sentMs = performance.now()
+          this.sendFrame(sender, raftFrameKind.committed, this.committedFrame([notice.entry]))
+        }
         this.step({ type: 'message', message })
         return
       }
@@ -310,8 +435,9 @@ export class RaftConsensus implements Consensus {
       }
       case raftFrameKind.committed: {
         const committed = validCommitted(parsed)
-        if (committed == null || !this.validators.includes(sender)) { this.count('invalid'); return }
+        if (committed == null || !this.trustedMember(sender)) { this.count('invalid'); return }
         this.received.committed = (this.received.committed ?? 0) + 1
+        if (this.node != null) { this.removalNotice(committed); return }
         this.learn(committed)
         return
       }
@@ -329,6 +455,25 @@ export class RaftConsensus implements Consensus {
     }
   }
 
+  /** COMMITTED frames are taken from genesis members and from the members in force (Raft trusts members). */
+  private trustedMember (peer: string): boolean {
+    return this.validators.includes(peer) || isMember(this.members(), peer)
+  }
+
+  /**
+   * A member receives COMMITTED only as the notice that a committed change removed it: trusted when
+   * the entry is in its own log at the same index and term (then every entry up to it is committed).
+   */
+  private removalNotice (c: { commit: number, entries: Entry[] }): void {
+    const node = this.node
+    if (node == null) return
+    const removal = c.entries.find(e => e.kind === 'membership' && e.change?.type === 'remove' && e.change.node === this.init.peerId)
+    // the usual case: a member this node subscribed to as an observer pushes until the subscription expires
+    if (removal == null || removal.index > c.commit) { this.count('committed-while-member'); return }
+    if (node.log.term(removal.index) !== removal.term) { this.count('removal-not-in-log'); return }
+    this.becomeObserver(`a member told it the change at ${removal.index} removing it was committed`)
+  }
+
   // ————————————————————————————————————— observers: subscription to a member
 
   private subscribe (now: boolean): void {
@@ -337,7 +482,8 @@ export class RaftConsensus implements Consensus {
     this.observed.subscribedMs = t
     // the leader first (it has everything committed), else any connected member
     const leader = this.observed.leader
-    const target = leader != null && this.init.isConnected(leader) ? leader : this.validators.find(v => this.init.isConnected(v))
+    const candidates = [...this.observed.membership.voters, ...this.validators].filter(v => v !== this.init.peerId)
+    const target = leader != null && leader !== this.init.peerId && this.init.isConnected(leader) ? leader : candidates.find(v => this.init.isConnected(v))
     if (target != null) this.sendFrame(target, raftFrameKind.subscribe, { from: this.observed.applied })
   }
 
@@ -394,15 +540,21 @@ export class RaftConsensus implements Consensus {
       }
       this.observed.applied = c.snapshot.index
       this.observed.membership = c.snapshot.membership
+      this.observed.appliedTerm = c.snapshot.term
     }
     for (const entry of c.entries) {
       if (entry.index <= this.observed.applied) continue
       if (entry.index !== this.observed.applied + 1) { this.count('gap'); this.subscribe(true); break }
       for (const done of machine.apply(entry)) this.replied(done.request, done.index, done.result)
       if (entry.kind === 'bootstrap' && entry.membership != null) this.observed.membership = entry.membership
-      if (entry.kind === 'membership' && entry.change != null) this.observed.membership = applyChangeView(this.observed.membership, entry.change)
+      if (entry.kind === 'membership' && entry.change != null) this.observed.membership = applyChange(this.observed.membership, entry.change)
       this.observed.applied = entry.index
+      this.observed.appliedTerm = entry.term
       this.delivered(entry)
+      if (entry.kind === 'membership' && entry.change?.type === 'add-learner' && entry.change.node === this.init.peerId) {
+        this.becomeLearner()
+        if (this.node != null) { this.wakeAppliedWaiters(); return }
+      }
     }
     if (this.observed.applied < this.observed.commit && c.entries.length > 0) this.subscribe(true)
     this.wakeAppliedWaiters()
@@ -511,7 +663,8 @@ export class RaftConsensus implements Consensus {
         continue
       }
       const leader = this.observed.leader
-      const target = leader != null && this.init.isConnected(leader) ? leader : this.validators.find(v => this.init.isConnected(v))
+      const candidates = [...this.observed.membership.voters, ...this.validators].filter(v => v !== this.init.peerId)
+      const target = leader != null && this.init.isConnected(leader) ? leader : candidates.find(v => this.init.isConnected(v))
       if (target == null) { this.refused(requests, 'not-leader', undefined); continue }
       this.sendFrame(target, raftFrameKind.propose, { requests })
     }
@@ -624,26 +777,76 @@ export class RaftConsensus implements Consensus {
 
   // ————————————————————————————————————— operators
 
-  async changeMembership (change: MembershipChangeRequest, timeoutMs: number): Promise<{ index: number }> {
+  /** Refuse an operator action on a node that is not the leader, naming the leader to ask instead. */
+  private needLeader (what: string): RaftNode {
     const node = this.node
-    if (node == null) throw new OperatorError('this node is not a Raft member: send the change to the leader')
-    if (node.role !== 'leader') throw new OperatorError(`this node is not the leader${node.leader != null ? `: send the change to ${node.leader}` : ' (no leader known)'}`)
+    const leader = this.leader()
+    if (node != null && node.role === 'leader') return node
+    const where = node == null ? 'an observer' : (node.membership.voters.includes(this.init.peerId) ? `a ${node.role}` : 'a learner')
+    if (leader == null || leader === this.init.peerId) throw new NoQuorumError(`read-only: no quorum (no Raft leader known to take the ${what}): retry once a leader is elected (mesh consensus shows it)`)
+    throw new NotLeaderError(`this node is ${where}, not the Raft leader: send the ${what} to the leader ${this.nameOf(leader)} (${leader})`, leader)
+  }
+
+  async changeMembership (change: MembershipChangeRequest, timeoutMs: number): Promise<{ index: number }> {
+    const node = this.needLeader('membership change')
+    const refusal = this.writeRefusal()
+    if (refusal != null) throw new NoQuorumError(refusal.replace('the write was not sent and will not apply', 'the change was not proposed'))
     const drop = this.step({ type: 'change', change }).find((e): e is Extract<Effect, { type: 'drop' }> => e.type === 'drop')
-    if (drop != null) throw new OperatorError(`membership change refused (${drop.reason}${drop.detail != null ? `: ${drop.detail}` : ''})`)
+    if (drop != null) throw new OperatorError(`membership change refused (${changeRefusal(drop.reason)}${drop.detail != null ? `: ${drop.detail}` : ''})`)
     const index = node.log.lastIndex()
+    this.init.log(`raft: proposed membership change ${change.type} ${this.nameOf(change.node)} at ${index}`)
     await this.waitExecuted(index, timeoutMs)
+    // a leader change may have replaced the entry: applied at `index` is not enough, check the effect
+    const membership = this.members()
+    const inForce = change.type === 'remove' ? !isMember(membership, change.node) : change.type === 'promote' ? membership.voters.includes(change.node) : isMember(membership, change.node)
+    if (!inForce) throw new OutcomeUnknownError(`the change's index ${index} was applied but the membership does not show it (a leader change replaced the entry): check mesh consensus and retry`, '')
     return { index }
   }
 
   async transferLeadership (to: string, timeoutMs: number): Promise<void> {
-    const node = this.node
-    if (node == null || node.role !== 'leader') throw new OperatorError(`this node is not the leader${this.leader() != null ? `: ask ${this.leader() as string}` : ''}`)
+    const node = this.needLeader('leadership transfer')
+    if (to === this.init.peerId) return
+    if (!node.membership.voters.includes(to)) throw new OperatorError(`transfer refused: ${this.nameOf(to)} (${to}) is not a voter (voters: ${node.membership.voters.map(v => this.nameOf(v)).join(', ')})`)
+    if (!this.init.isConnected(to)) throw new OperatorError(`transfer refused: ${this.nameOf(to)} is not connected to the leader; pick a connected voter`)
     const drop = this.step({ type: 'transfer', to }).find((e): e is Extract<Effect, { type: 'drop' }> => e.type === 'drop')
     if (drop != null) throw new OperatorError(`transfer refused (${drop.reason}${drop.detail != null ? `: ${drop.detail}` : ''})`)
+    this.init.log(`raft: transferring leadership to ${this.nameOf(to)}`)
     const deadline = performance.now() + timeoutMs
-    while (node.leader !== to) {
-      if (performance.now() > deadline) throw new Error(`leadership did not move to ${to} within ${timeoutMs} ms`)
+    while (this.node?.leader !== to) {
+      if (performance.now() > deadline || this.node == null) throw new OutcomeUnknownError(`leadership did not move to ${this.nameOf(to)} within ${timeoutMs} ms (the transfer is abandoned after an election timeout; the leader stays or an election follows): check mesh consensus`, '')
       await new Promise(resolve => setTimeout(resolve, 20))
+    }
+    this.transfers.handedOver++
+    this.init.log(`raft: leadership transferred to ${this.nameOf(to)}`)
+  }
+
+  /** The voter a leader hands over to: connected, the longest matching log (ties: genesis order). */
+  mostUpToDateVoter (): string | null {
+    const node = this.node
+    if (node == null || node.role !== 'leader') return null
+    let best: { peer: string, match: number } | null = null
+    for (const voter of node.membership.voters) {
+      if (voter === this.init.peerId || !this.init.isConnected(voter)) continue
+      const match = node.progress.get(voter)?.match ?? 0
+      if (best == null || match > best.match) best = { peer: voter, match }
+    }
+    return best?.peer ?? null
+  }
+
+  /**
+   * Graceful shutdown: a leader hands leadership to the most up-to-date voter and waits (bounded) until
+   * it leads, so the others need no election timeout. Returns who took over, or null (not the leader,
+   * alone, or the transfer did not finish in time: the others then elect as after a crash).
+   */
+  async handOver (timeoutMs = handOverTimeoutMsDefault): Promise<string | null> {
+    const to = this.mostUpToDateVoter()
+    if (to == null) return null
+    try {
+      await this.transferLeadership(to, timeoutMs)
+      return to
+    } catch (err) {
+      this.init.log(`raft: leadership hand-over on shutdown failed (${(err as Error).message})`)
+      return null
     }
   }
 
@@ -664,6 +867,7 @@ export class RaftConsensus implements Consensus {
       commitIndex: commit,
       appliedIndex: applied,
       lastIndex: node?.log.lastIndex() ?? applied,
+      transfers: { ...this.transfers },
       snapshotIndex: node?.log.snapshot?.index ?? 0,
       members: [...voters.map(p => ({ p, role: 'voter' as const })), ...membership.learners.map(p => ({ p, role: 'learner' as const }))].map(({ p, role }) => ({
         peerId: p,
@@ -703,15 +907,24 @@ export class RaftConsensus implements Consensus {
   }
 }
 
-function applyChangeView (m: Membership, change: { type: string, node: string }): Membership {
-  const voters = m.voters.filter(v => v !== change.node)
-  const learners = m.learners.filter(v => v !== change.node)
-  if (change.type === 'add-learner') learners.push(change.node)
-  if (change.type === 'promote') voters.push(change.node)
-  return { voters: voters.sort(), learners: learners.sort() }
-}
-
 /** An operator action (membership change, transfer) this node cannot do: 409 with the reason. */
 export class OperatorError extends Error {
   override readonly name = 'OperatorError'
+}
+
+/** An operator action sent to a node that is not the leader: 421 naming the leader to ask instead. */
+export class NotLeaderError extends Error {
+  override readonly name = 'NotLeaderError'
+  constructor (message: string, readonly leader: string) {
+    super(message)
+  }
+}
+
+function changeRefusal (reason: string): string {
+  switch (reason) {
+    case 'busy': return 'busy: another membership change or a transfer is in flight, or the leader has not applied an entry of its term yet; retry in a moment'
+    case 'behind': return 'the learner is too far behind the leader to vote; wait until it catches up (mesh consensus shows its match index) and retry'
+    case 'invalid': return 'invalid for the membership in force'
+    default: return reason
+  }
 }

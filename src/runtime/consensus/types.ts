@@ -24,6 +24,8 @@ export interface RaftStatusView {
   appliedIndex: number
   lastIndex: number
   snapshotIndex: number
+  /** Leadership transfers: handed over by this node, and won by this node after the leader's TIMEOUT-NOW (not an election timeout). */
+  transfers: { handedOver: number, takenOver: number }
   /** Voters and learners in force, with the leader's view of how far each one's log matches (leader only). */
   members: Array<{ peerId: string, name: string, role: 'voter' | 'learner', match: number | null, connected: boolean, self: boolean }>
 }
@@ -105,4 +107,8 @@ export interface Consensus {
   changeMembership?: (change: MembershipChangeRequest, timeoutMs: number) => Promise<{ index: number }>
   /** Raft only: hand leadership to `to` (a voter); resolves once `to` leads, rejects after `timeoutMs`. */
   transferLeadership?: (to: string, timeoutMs: number) => Promise<void>
+  /** Raft only: the connected voter with the longest matching log (leader only), the default transfer target. */
+  mostUpToDateVoter?: () => string | null
+  /** Raft only, graceful shutdown: a leader hands over to the most up-to-date voter (bounded wait); who took over, or null. */
+  handOver?: (timeoutMs?: number) => Promise<string | null>
 }
