@@ -3,6 +3,7 @@
  * with the sequence number they reflect (or after a `noop` through consensus with ?linearizable=1).
  *
  *   GET    /v1/consensus
+ *   GET    /v1/consensus/rtt?samples=20        round trips to every other member on the consensus streams (ms)
  *   GET    /v1/memory                         namespaces
  *   GET    /v1/memory/:ns?prefix=&limit=      list
  *   GET    /v1/memory/:ns/:key[?linearizable=1]
@@ -101,6 +102,18 @@ export function consensusRoutes (consensus: () => Consensus | null, app: () => M
     if (parts[1] === 'consensus' && parts.length === 2 && method === 'GET') {
       const c = consensus()
       return { code: 200, body: c == null ? { role: 'none', error: 'no genesis: not part of a consensus network' } : c.status() }
+    }
+    if (parts[1] === 'consensus' && parts[2] === 'rtt' && parts.length === 3 && method === 'GET') {
+      // the RTT floor: sequential echo round trips to every other member on the consensus streams
+      const c = need().consensus
+      if (c.transportRtt == null) throw new HttpError(404, 'this engine cannot measure its transport RTT')
+      const samples = Number(url.searchParams.get('samples') ?? 20)
+      if (!Number.isInteger(samples) || samples < 1 || samples > 1000) throw new HttpError(400, 'samples must be 1..1000')
+      try {
+        return { code: 200, body: { samples, rttMs: await c.transportRtt(samples, 5_000) } }
+      } catch (err) {
+        throw new HttpError(504, (err as Error).message)
+      }
     }
     if (parts[1] === 'memory') {
       const [, , namespace, key] = parts

@@ -31,6 +31,7 @@ import type { Genesis } from './genesis.js'
 import type { RaftLog } from './raft-log.js'
 import { formatRequestId, NoQuorumError, NotSentError, operationDigest, OutcomeUnknownError, parseRequestId, RequestIdError, RequestMismatchError } from './client-request-id.js'
 import type { CommittedDecision, Consensus, ConsensusStatus, MembershipChangeRequest, RaftStatusView } from './types.js'
+import { measureTransportRtt } from './transport-rtt.js'
 
 /** One tick of the core: heartbeats every tick, elections after 10–20 ticks (1–2 s). */
 const tickIntervalMs = 100
@@ -615,6 +616,10 @@ export class RaftConsensus implements Consensus {
     clearTimeout(read.timer)
     if (error != null) read.reject(error.startsWith('read-only') ? new NoQuorumError(error) : new Error(error))
     else read.resolve(index)
+  }
+
+  async transportRtt (samples: number, timeoutMs: number): Promise<Record<string, number[]>> {
+    return await measureTransportRtt(this.init.transport(), this.init.peerId, this.members().voters, this.init.isConnected, samples, timeoutMs)
   }
 
   async waitExecuted (seq: number, timeoutMs: number): Promise<void> {
