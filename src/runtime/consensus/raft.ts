@@ -116,6 +116,8 @@ export class RaftConsensus implements Consensus {
   private readonly groups = { count: 0, records: 0 }
   private readonly leaderChanges = { requested: 0, installed: 0 }
   private buffered: Effect[] = []
+  /** Term and vote as last made durable (restored, or the last hard-state record fsynced). */
+  private durable: { term: number, vote: string | null } = { term: 0, vote: null }
   private flushScheduled = false
   private flushing = false
   private storageError: Error | null = null
@@ -132,6 +134,7 @@ export class RaftConsensus implements Consensus {
       const config = { ...raftConfig, id: init.peerId }
       this.node = records.length > 0 ? RaftNode.restore(config, init.app, random, genesis, records) : new RaftNode(config, init.app, random, genesis)
       this.machine = null
+      this.durable = { term: this.node.term, vote: this.node.vote }
       if (records.length > 0) init.log(`raft: restored ${records.length} records: term ${this.node.term}, applied ${this.node.applied}, log to ${this.node.log.lastIndex()}`)
     } else {
       this.node = null
@@ -202,7 +205,12 @@ export class RaftConsensus implements Consensus {
     if (this.node == null || this.storageError != null || this.stopped) return []
     const effects = this.node.step(input)
     if (effects.length === 0) return effects
-    for (const effect of effects) this.buffered.push(effect)
+    for (const effect of effects) {
+      // a follower's forwarded client requests depend on nothing it persists: they go at once instead
+      // of waiting behind a group commit in flight (unless its term is not durable yet)
+      if (effect.type === 'send' && effect.message.type === 'forward' && effect.message.term === this.durable.term) this.sendMessage(effect.message)
+      else this.buffered.push(effect)
+    }
     if (!this.flushing && !this.flushScheduled) {
       this.flushScheduled = true
       setImmediate(() => { this.flushScheduled = false; void this.flush() })
@@ -215,14 +223,37 @@ export class RaftConsensus implements Consensus {
     this.flushing = true
     try {
       while (this.buffered.length > 0 && this.storageError == null) {
-        const effects = this.buffered
+        let effects = this.buffered
         this.buffered = []
         const records = effects.flatMap(e => e.type === 'persist' ? [e.record] : [])
         const store = this.init.store
-        if (records.length > 0 && store != null) {
+        if (records.length > 0 && store != null && records.every(r => r.kind === 'hard-state' && r.term === this.durable.term && r.vote === this.durable.vote)) {
+          // Only the commit index moved (term and vote as durable already): nothing here depends on it
+          // being durable (a restart recomputes it from the leader; etcd's MustSync is false for this),
+          // so the replies and applies go out now and the record follows in the background of this
+          // group's write. Entries, terms and votes are never acknowledged before their fsync.
+          this.perform(effects)
           await store.appendGroup(records)
           this.groups.count++
           this.groups.records += records.length
+          continue
+        }
+        if (records.length > 0 && store != null) {
+          // A leader's appends and heartbeats leave before its own fsync, which then runs while they
+          // travel (Raft thesis §10.2.1): they depend only on its term (durable before it could lead)
+          // and on entries that count toward commit on this leader only in memory. Everything that
+          // acts on a commit (replies, apply, a later group's commit index) waits for this group's
+          // fsync, since groups are handled one after another; votes and follower acks still wait.
+          const early = effects.filter(e => e.type === 'send' && (e.message.type === 'append' || e.message.type === 'heartbeat'))
+          if (early.length > 0) {
+            for (const e of early) if (e.type === 'send') this.sendMessage(e.message)
+            const sent = new Set(early)
+            effects = effects.filter(e => !sent.has(e))
+          }
+          await store.appendGroup(records)
+          this.groups.count++
+          this.groups.records += records.length
+          for (const r of records) if (r.kind === 'hard-state') this.durable = { term: r.term, vote: r.vote }
           if (store.wantsCompaction()) store.rewrite(this.compactedRecords())
         }
         this.perform(effects)
