@@ -9,6 +9,8 @@
  * - throughput: 64 and 256 concurrent writers spread over every node's HTTP API (keep-alive), each
  *   phase bounded in time; acknowledged writes per second and CPU per write (all members, and the
  *   load generator);
+ * - the same 256 writes outstanding through the batched route (POST /v1/memory/:ns, 32 per exchange),
+ *   to separate the engine's rate from the cost of one HTTP exchange per write;
  * - durability of acknowledgements: every acknowledged key is read back from the leader afterwards
  *   (value compared); any missing one is reported as lost.
  */
@@ -36,6 +38,25 @@ async function put (node: NodeProcess, key: string, value: string): Promise<bool
     const cause = ((err as Error & { cause?: Error }).cause?.message ?? (err as Error).message).slice(0, 60)
     putErrors[cause] = (putErrors[cause] ?? 0) + 1
     return false
+  }
+}
+
+/** Many writes in one exchange (POST /v1/memory/:ns): which were acknowledged (200), in order. */
+async function putBatch (node: NodeProcess, puts: Array<{ key: string, value: string }>): Promise<boolean[]> {
+  try {
+    const res = await fetch(`${node.api}/v1/memory/${namespace}`, {
+      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ puts }), signal: AbortSignal.timeout(30_000)
+    })
+    if (res.status !== 200) { putErrors[`http ${res.status}`] = (putErrors[`http ${res.status}`] ?? 0) + puts.length; await res.arrayBuffer(); return puts.map(() => false) }
+    const body = await res.json() as { results: Array<{ code: number }> }
+    return body.results.map(r => {
+      if (r.code !== 200) putErrors[`http ${r.code}`] = (putErrors[`http ${r.code}`] ?? 0) + 1
+      return r.code === 200
+    })
+  } catch (err) {
+    const cause = ((err as Error & { cause?: Error }).cause?.message ?? (err as Error).message).slice(0, 60)
+    putErrors[cause] = (putErrors[cause] ?? 0) + puts.length
+    return puts.map(() => false)
   }
 }
 
@@ -82,7 +103,7 @@ const sum = (values: number[]): number => values.reduce((a, b) => a + b, 0)
  * One concurrent phase: `concurrency` writers spread over every node, `writes` writes in all, no new
  * write started after `deadlineMs`. Then every acknowledged write is read back from `reader`.
  */
-async function throughputPhase (nodes: NodeProcess[], reader: NodeProcess, label: string, concurrency: number, writes: number, deadlineMs: number): Promise<Record<string, unknown>> {
+async function throughputPhase (nodes: NodeProcess[], reader: NodeProcess, label: string, concurrency: number, writes: number, deadlineMs: number, batch = 1): Promise<Record<string, unknown>> {
   putErrors = {}
   const before = await Promise.all(nodes.map(consensusOf))
   const cpuBefore = nodes.map(n => cpuSeconds(n.pid) ?? 0)
@@ -91,14 +112,21 @@ async function throughputPhase (nodes: NodeProcess[], reader: NodeProcess, label
   const acknowledged = new Map<string, string>()
   const started = performance.now()
   let stoppedEarly = false
-  await Promise.all(Array.from({ length: concurrency }, async (_, w) => {
+  // batch = 1: `concurrency` writers, one PUT each at a time; batch > 1: the same number of writes
+  // outstanding, carried `batch` at a time by concurrency / batch POST /v1/memory/:ns exchanges
+  await Promise.all(Array.from({ length: Math.max(1, Math.floor(concurrency / batch)) }, async (_, w) => {
     for (;;) {
       if (performance.now() - started > deadlineMs) { stoppedEarly = true; return }
-      const i = next++
-      if (i >= writes) return
-      const key = `${label}-${i}`
-      const value = `v${i}`
-      if (await put(nodes[w % nodes.length] as NodeProcess, key, value)) acknowledged.set(key, value)
+      if (next >= writes) return
+      const items: Array<{ key: string, value: string }> = []
+      while (items.length < batch && next < writes) { const i = next++; items.push({ key: `${label}-${i}`, value: `v${i}` }) }
+      const node = nodes[w % nodes.length] as NodeProcess
+      if (batch === 1) {
+        const item = items[0] as { key: string, value: string }
+        if (await put(node, item.key, item.value)) acknowledged.set(item.key, item.value)
+        continue
+      }
+      for (const [i, ok] of (await putBatch(node, items)).entries()) if (ok) acknowledged.set((items[i] as { key: string }).key, (items[i] as { value: string }).value)
     }
   }))
   const elapsedMs = performance.now() - started
@@ -122,6 +150,7 @@ async function throughputPhase (nodes: NodeProcess[], reader: NodeProcess, label
     failed: { ...putErrors },
     stoppedAtDeadline: stoppedEarly,
     concurrency,
+    batch,
     elapsedMs: round(elapsedMs, 0),
     writesPerSecond: round(acknowledged.size / (elapsedMs / 1000), 1),
     decisionsUsed: seqs,
@@ -141,7 +170,8 @@ async function throughputPhase (nodes: NodeProcess[], reader: NodeProcess, label
 export interface ConsensusBenchOptions {
   sequential: number
   rttSamples: number
-  phases: Array<{ concurrency: number, writes: number }>
+  /** batch > 1: that many writes per POST /v1/memory/:ns exchange, `concurrency` writes outstanding in all. */
+  phases: Array<{ concurrency: number, writes: number, batch?: number }>
   /** Per throughput phase: no new write starts after this. */
   phaseDeadlineMs: number
 }
@@ -180,7 +210,7 @@ export async function runConsensusBench (engine: Engine, n: number, options: Con
     progress(`${label}: ${options.sequential} sequential writes: p50 ${latency.p50} ms, p99 ${latency.p99} ms; RTT floor p50 ${rtt.p50} ms`)
 
     const throughput: Array<Record<string, unknown>> = []
-    for (const [i, phase] of options.phases.entries()) throughput.push(await throughputPhase(nodes, client, `par${i}`, phase.concurrency, phase.writes, options.phaseDeadlineMs))
+    for (const [i, phase] of options.phases.entries()) throughput.push(await throughputPhase(nodes, client, `par${i}`, phase.concurrency, phase.writes, options.phaseDeadlineMs, phase.batch))
     const final = await consensusOf(client)
     return {
       engine,

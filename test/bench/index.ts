@@ -232,8 +232,10 @@ async function main (): Promise<void> {
 
   if (phases.has('consensus')) {
     const consensus: Record<string, unknown> = { loadavgAtStart: loadavg().map(v => round(v, 2)) }
-    const options = { sequential: 300, rttSamples: 100, phases: [{ concurrency: 64, writes: 5_000 }, { concurrency: 256, writes: 20_000 }], phaseDeadlineMs: 40_000 }
-    for (const [engine, n] of [['raft', 3], ['pbft', 4]] as const) {
+    const options = { sequential: 300, rttSamples: 100, phases: [{ concurrency: 64, writes: 5_000 }, { concurrency: 256, writes: 20_000 }, { concurrency: 256, writes: 40_000, batch: 32 }], phaseDeadlineMs: 40_000 }
+    // MESH_BENCH_ENGINES=raft (or pbft) runs one engine only, e.g. to profile it
+    const only = process.env.MESH_BENCH_ENGINES?.split(',')
+    for (const [engine, n] of ([['raft', 3], ['pbft', 4]] as const).filter(([e]) => only == null || only.includes(e))) {
       progress(`consensus: ${engine} n = ${n}`)
       try {
         consensus[`${engine}${n}`] = await runConsensusBench(engine, n, options)
