@@ -26,6 +26,16 @@ import type { TransferDropReason } from './chunking.js'
 /** Frame kinds the transport reserves (the same numbers as PbftFrame.Kind's CHUNK_MANIFEST and CHUNK). */
 export const frameKindChunkManifest = 5
 export const frameKindChunk = 6
+/**
+ * Transport echo (kinds 7 and 8): a request the receiving transport answers at once on its own
+ * long-lived stream back, never handed to the protocol. It measures the request/response round trip
+ * between two nodes over the very streams consensus frames use (the floor of a commit's latency).
+ */
+export const frameKindEcho = 7
+export const frameKindEchoReply = 8
+/** Echoes awaiting their reply at once (beyond it `echo` refuses). */
+export const echoesPendingMax = 64
+const reservedKinds = new Set([frameKindChunkManifest, frameKindChunk, frameKindEcho, frameKindEchoReply])
 
 /** A frame as the protocols see it: their kind number (never 5 or 6) and the body. */
 export interface PlainFrame {
@@ -108,6 +118,8 @@ export class FrameTransport implements Startable {
   private readonly idleTimers = new Map<string, ReturnType<typeof setTimeout>>()
   private readonly transferIdleTimeoutMs: number
   private nextTransferId = 1n
+  private nextEchoId = 1
+  private readonly echoes = new Map<number, { resolve: (receivedMs: number) => void, timer: ReturnType<typeof setTimeout> }>()
   private running = false
 
   constructor (private readonly components: FrameTransportComponents, private readonly init: FrameTransportInit) {
@@ -134,6 +146,8 @@ export class FrameTransport implements Startable {
     this.outboxes.clear()
     for (const timer of this.idleTimers.values()) clearTimeout(timer)
     this.idleTimers.clear()
+    for (const waiting of this.echoes.values()) clearTimeout(waiting.timer)
+    this.echoes.clear()
     this.reassembly.clear()
     await this.components.registrar.unhandle(this.protocol)
   }
@@ -146,7 +160,30 @@ export class FrameTransport implements Startable {
   /** Queue a frame for `peer`; never blocks, never throws. */
   sendFrame (peer: PeerId, frame: PlainFrame): void {
     if (!this.running) return
-    if (frame.kind === frameKindChunkManifest || frame.kind === frameKindChunk) throw new Error(`frame kind ${frame.kind} is reserved for chunking`)
+    if (reservedKinds.has(frame.kind)) throw new Error(`frame kind ${frame.kind} is reserved for the transport (chunking, echo)`)
+    this.queueFrame(peer, frame)
+  }
+
+  /**
+   * One request/response round trip to `peer` on the long-lived streams (an echo frame out, its reply
+   * back), in milliseconds from queueing the request to reading the reply; rejects after `timeoutMs`.
+   */
+  async echo (peer: PeerId, timeoutMs: number): Promise<number> {
+    if (!this.running) throw new Error('transport stopped')
+    if (this.echoes.size >= echoesPendingMax) throw new Error(`${echoesPendingMax} echoes already waiting`)
+    const id = this.nextEchoId++
+    const body = new Uint8Array(8)
+    new DataView(body.buffer).setFloat64(0, id)
+    const started = performance.now()
+    const receivedMs = await new Promise<number>((resolve, reject) => {
+      const timer = setTimeout(() => { this.echoes.delete(id); reject(new Error(`no echo reply from ${peer.toString()} within ${timeoutMs} ms`)) }, timeoutMs)
+      this.echoes.set(id, { resolve, timer })
+      this.queueFrame(peer, { kind: frameKindEcho, body })
+    })
+    return receivedMs - started
+  }
+
+  private queueFrame (peer: PeerId, frame: PlainFrame): void {
     const key = peer.toString()
     let outbox = this.outboxes.get(key)
     if (outbox == null) {
@@ -315,6 +352,18 @@ export class FrameTransport implements Startable {
           this.stats.transfersReceived++
           this.stats.framesReceived++
           this.init.onFrame({ kind: whole.kind, body: whole.body }, connection.remotePeer)
+          continue
+        }
+        if (frame.kind === frameKindEcho) {
+          if (frame.body.length === 8) this.queueFrame(connection.remotePeer, { kind: frameKindEchoReply, body: frame.body })
+          continue
+        }
+        if (frame.kind === frameKindEchoReply) {
+          const receivedMs = performance.now()
+          if (frame.body.length !== 8) continue
+          const id = new DataView(frame.body.buffer, frame.body.byteOffset, 8).getFloat64(0)
+          const waiting = this.echoes.get(id)
+          if (waiting != null) { this.echoes.delete(id); clearTimeout(waiting.timer); waiting.resolve(receivedMs) }
           continue
         }
         this.stats.framesReceived++

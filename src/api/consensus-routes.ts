@@ -3,10 +3,12 @@
  * with the sequence number they reflect (or after a `noop` through consensus with ?linearizable=1).
  *
  *   GET    /v1/consensus
+ *   GET    /v1/consensus/rtt?samples=20        round trips to every other member on the consensus streams (ms)
  *   GET    /v1/memory                         namespaces
  *   GET    /v1/memory/:ns?prefix=&limit=      list
  *   GET    /v1/memory/:ns/:key[?linearizable=1]
  *   PUT    /v1/memory/:ns/:key   {"value": "…"}
+ *   POST   /v1/memory/:ns        {"puts": [{"key", "value"}, …]}   1..256 writes in one exchange, answered in order
  *   DELETE /v1/memory/:ns/:key
  *   (every write: "requestId" in the body, or ?requestId=, retries a write that answered 504)
  *   GET    /v1/proposals[?status=]            newest first
@@ -27,6 +29,9 @@ import type { Consensus, MembershipChangeRequest } from '../runtime/consensus/ty
 import { NotLeaderError, OperatorError } from '../runtime/consensus/raft.js'
 import { HttpError, pathParts } from './server.js'
 import type { RouteHandler } from './server.js'
+
+/** Puts in one `POST /v1/memory/:ns` batch. */
+const batchPutsMax = 256
 
 const proposalStatuses = new Set(['open', 'approved', 'rejected', 'expired'])
 /** A membership change waits this long for its entry to apply (an election may intervene). */
@@ -175,6 +180,18 @@ export function consensusRoutes (consensus: () => Consensus | null, app: () => M
         return { code: 200, body: { ok: true, from: result.from, leader: result.to, term: need().consensus.status().raft?.term ?? null } }
       })
     }
+    if (parts[1] === 'consensus' && parts[2] === 'rtt' && parts.length === 3 && method === 'GET') {
+      // the RTT floor: sequential echo round trips to every other member on the consensus streams
+      const c = need().consensus
+      if (c.transportRtt == null) throw new HttpError(404, 'this engine cannot measure its transport RTT')
+      const samples = Number(url.searchParams.get('samples') ?? 20)
+      if (!Number.isInteger(samples) || samples < 1 || samples > 1000) throw new HttpError(400, 'samples must be 1..1000')
+      try {
+        return { code: 200, body: { samples, rttMs: await c.transportRtt(samples, 5_000) } }
+      } catch (err) {
+        throw new HttpError(504, (err as Error).message)
+      }
+    }
     if (parts[1] === 'memory') {
       const [, , namespace, key] = parts
       if (parts.length === 2 && method === 'GET') return { code: 200, body: { lastApplied: reader().lastApplied, namespaces: reader().namespaces() } }
@@ -184,6 +201,29 @@ export function consensusRoutes (consensus: () => Consensus | null, app: () => M
         if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new HttpError(400, 'limit must be 1..1000')
         const a = reader()
         return { code: 200, body: { namespace, lastApplied: a.lastApplied, entries: a.list(namespace, url.searchParams.get('prefix') ?? '', limit, url.searchParams.get('after') ?? undefined) } }
+      }
+      if (parts.length === 3 && method === 'POST') {
+        // a batch of puts: each its own write through consensus (its own request id, exactly-once),
+        // proposed together so one HTTP exchange carries many; answers in order, one status each
+        const puts = object.puts
+        if (!Array.isArray(puts) || puts.length < 1 || puts.length > batchPutsMax) throw new HttpError(400, `body must be {"puts": [{"key", "value"}, …]} with 1..${batchPutsMax} items`)
+        const operations = puts.map((item: unknown, index) => {
+          const p = (typeof item === 'object' && item != null ? item : {}) as Record<string, unknown>
+          if (typeof p.key !== 'string' || p.key === '' || typeof p.value !== 'string') throw new HttpError(400, `puts[${index}] must be {"key": "<string>", "value": "<string>"}`)
+          const operation = { op: 'put', namespace, key: p.key, value: p.value }
+          const check = validateOperation(JSON.stringify(operation))
+          if (!check.ok) throw new HttpError(400, `puts[${index}]: ${check.error}`)
+          return operation
+        })
+        const results = await Promise.all(operations.map(async operation => {
+          try {
+            const answer = await write(operation)
+            return { code: answer.code, ...(answer.body as object) }
+          } catch (err) {
+            return { code: err instanceof HttpError ? err.code : 500, ok: false, error: (err as Error).message }
+          }
+        }))
+        return { code: 200, body: { results } }
       }
       if (parts.length === 4 && key != null) {
         if (method === 'GET') {

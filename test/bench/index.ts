@@ -8,7 +8,9 @@
  *                   libp2p ping RTT the nodes measured over their connections (the floor)
  *   rss             idle VmRSS per node (12-node mesh, and 24 if that phase ran)
  *   failure         in the 12-node mesh: kill -9, time until every other node shows the victim failed
- *   consensus       n = 4 and 7 validators: commit latency, throughput, cost (test/bench/consensus.ts)
+ *   consensus       Raft n = 3 and pBFT n = 4 side by side: commit latency and its ratio to the reused-stream
+ *                   RTT, throughput at 64 and 256 writers, CPU per write, read-back of acknowledged writes
+ *                   (test/bench/consensus.ts)
  *   tasks           4 validators running echo tasks: throughput, submit→start/complete latency and
  *                   consensus/CPU cost per task, for the auction and DHT strategies (test/bench/tasks.ts)
  *
@@ -229,15 +231,20 @@ async function main (): Promise<void> {
   }
 
   if (phases.has('consensus')) {
-    const consensus: Record<string, unknown> = {}
-    for (const n of [4, 7]) {
-      progress(`consensus: n = ${n}`)
+    const consensus: Record<string, unknown> = { loadavgAtStart: loadavg().map(v => round(v, 2)) }
+    const options = { sequential: 300, rttSamples: 100, phases: [{ concurrency: 64, writes: 5_000 }, { concurrency: 256, writes: 20_000 }, { concurrency: 256, writes: 40_000, batch: 32 }], phaseDeadlineMs: 40_000 }
+    // MESH_BENCH_ENGINES=raft (or pbft) runs one engine only, e.g. to profile it
+    const only = process.env.MESH_BENCH_ENGINES?.split(',')
+    for (const [engine, n] of ([['raft', 3], ['pbft', 4]] as const).filter(([e]) => only == null || only.includes(e))) {
+      progress(`consensus: ${engine} n = ${n}`)
       try {
-        consensus[`n${n}`] = await runConsensusBench(n, { sequential: 200, phases: [{ concurrency: 64, writes: 3000 }, { concurrency: 256, writes: 10000 }] })
+        consensus[`${engine}${n}`] = await runConsensusBench(engine, n, options)
       } catch (err) {
-        consensus[`n${n}`] = { error: (err as Error).message }
+        consensus[`${engine}${n}`] = { error: (err as Error).message }
+        progress(`consensus ${engine}: ${(err as Error).message}`)
       }
     }
+    consensus.loadavgAtEnd = loadavg().map(v => round(v, 2))
     output.consensus = consensus
   }
 

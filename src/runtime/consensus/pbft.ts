@@ -23,6 +23,7 @@ import type { Genesis } from './genesis.js'
 import { formatRequestId, NoQuorumError, NotSentError, operationDigest, OutcomeUnknownError, parseRequestId, RequestIdError, RequestMismatchError } from './client-request-id.js'
 
 import type { CommittedDecision, Consensus, ConsensusStatus } from './types.js'
+import { measureTransportRtt } from './transport-rtt.js'
 export type { CommittedDecision, Consensus, ConsensusStatus } from './types.js'
 
 export { NoQuorumError }
@@ -617,6 +618,10 @@ export class PbftConsensus implements Consensus {
   }
 
   /** Resolves once this replica has executed `seq` (for linearizable reads); rejects after `timeoutMs`. */
+  async transportRtt (samples: number, timeoutMs: number): Promise<Record<string, number[]>> {
+    return await measureTransportRtt(this.init.transport(), this.init.peerId, this.validators, this.init.isConnected, samples, timeoutMs)
+  }
+
   async waitExecuted (seq: number, timeoutMs: number): Promise<void> {
     if (this.lastExecuted() >= seq) return
     await new Promise<void>((resolve, reject) => {

@@ -33,6 +33,7 @@ import { compactedRecords } from './raft-log.js'
 import type { RaftLog } from './raft-log.js'
 import { formatRequestId, NoQuorumError, NotSentError, operationDigest, OutcomeUnknownError, parseRequestId, RequestIdError, RequestMismatchError } from './client-request-id.js'
 import type { CommittedDecision, Consensus, ConsensusStatus, MembershipChangeRequest, RaftStatusView } from './types.js'
+import { measureTransportRtt } from './transport-rtt.js'
 
 /** One tick of the core: heartbeats every tick, elections after 10–20 ticks (1–2 s). */
 const tickIntervalMs = 100
@@ -138,6 +139,8 @@ export class RaftConsensus implements Consensus {
   private readonly groups = { count: 0, records: 0 }
   private readonly leaderChanges = { requested: 0, installed: 0 }
   private buffered: Effect[] = []
+  /** Term and vote as last made durable (restored, or the last hard-state record fsynced). */
+  private durable: { term: number, vote: string | null } = { term: 0, vote: null }
   private flushScheduled = false
   private flushing = false
   private storageError: Error | null = null
@@ -163,6 +166,8 @@ export class RaftConsensus implements Consensus {
       this.node = null
       this.machine = new StateMachine(init.app, 65_536)
     }
+    // what the log holds is durable (a stale value here only costs an fsync: it is never ahead of the disk)
+    if (this.node != null) this.durable = { term: this.node.term, vote: this.node.vote }
     if (this.node != null && records.length > 0) init.log(`raft: restored ${records.length} records: term ${this.node.term}, applied ${this.node.applied}, log to ${this.node.log.lastIndex()}`)
     if (this.node != null && !isMember(this.node.membership, init.peerId)) this.becomeObserver('its log says a committed change removed it')
   }
@@ -230,7 +235,12 @@ export class RaftConsensus implements Consensus {
     if (this.node == null || this.storageError != null || this.stopped) return []
     const effects = this.node.step(input)
     if (effects.length === 0) return effects
-    for (const effect of effects) this.buffered.push(effect)
+    for (const effect of effects) {
+      // a follower's forwarded client requests depend on nothing it persists: they go at once instead
+      // of waiting behind a group commit in flight (unless its term is not durable yet)
+      if (effect.type === 'send' && effect.message.type === 'forward' && effect.message.term === this.durable.term) this.sendMessage(effect.message)
+      else this.buffered.push(effect)
+    }
     if (!this.flushing && !this.flushScheduled) {
       this.flushScheduled = true
       setImmediate(() => { this.flushScheduled = false; void this.flush() })
@@ -243,14 +253,37 @@ export class RaftConsensus implements Consensus {
     this.flushing = true
     try {
       while (this.buffered.length > 0 && this.storageError == null) {
-        const effects = this.buffered
+        let effects = this.buffered
         this.buffered = []
         const records = effects.flatMap(e => e.type === 'persist' ? [e.record] : [])
         const store = this.store
-        if (records.length > 0 && store != null) {
+        if (records.length > 0 && store != null && records.every(r => r.kind === 'hard-state' && r.term === this.durable.term && r.vote === this.durable.vote)) {
+          // Only the commit index moved (term and vote as durable already): nothing here depends on it
+          // being durable (a restart recomputes it from the leader; etcd's MustSync is false for this),
+          // so the replies and applies go out now and the record follows in the background of this
+          // group's write. Entries, terms and votes are never acknowledged before their fsync.
+          this.perform(effects)
           await store.appendGroup(records)
           this.groups.count++
           this.groups.records += records.length
+          continue
+        }
+        if (records.length > 0 && store != null) {
+          // A leader's appends and heartbeats leave before its own fsync, which then runs while they
+          // travel (Raft thesis §10.2.1): they depend only on its term (durable before it could lead)
+          // and on entries that count toward commit on this leader only in memory. Everything that
+          // acts on a commit (replies, apply, a later group's commit index) waits for this group's
+          // fsync, since groups are handled one after another; votes and follower acks still wait.
+          const early = effects.filter(e => e.type === 'send' && (e.message.type === 'append' || e.message.type === 'heartbeat'))
+          if (early.length > 0) {
+            for (const e of early) if (e.type === 'send') this.sendMessage(e.message)
+            const sent = new Set(early)
+            effects = effects.filter(e => !sent.has(e))
+          }
+          await store.appendGroup(records)
+          this.groups.count++
+          this.groups.records += records.length
+          for (const r of records) if (r.kind === 'hard-state') this.durable = { term: r.term, vote: r.vote }
           if (store.wantsCompaction()) store.rewrite(compactedRecords(this.node as RaftNode))
         }
         this.perform(effects)
@@ -758,6 +791,10 @@ export class RaftConsensus implements Consensus {
     clearTimeout(read.timer)
     if (error != null) read.reject(error.startsWith('read-only') ? new NoQuorumError(error) : new Error(error))
     else read.resolve(index)
+  }
+
+  async transportRtt (samples: number, timeoutMs: number): Promise<Record<string, number[]>> {
+    return await measureTransportRtt(this.init.transport(), this.init.peerId, this.members().voters, this.init.isConnected, samples, timeoutMs)
   }
 
   async waitExecuted (seq: number, timeoutMs: number): Promise<void> {

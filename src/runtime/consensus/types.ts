@@ -103,6 +103,11 @@ export interface Consensus {
    * Absent: the API orders a no-op through consensus instead (pBFT).
    */
   readIndex?: (timeoutMs: number) => Promise<number>
+  /**
+   * The RTT floor: `samples` sequential request/response round trips (ms) to every other connected
+   * member over the engine's own long-lived frame streams (transport echo frames), by member PeerId.
+   */
+  transportRtt?: (samples: number, timeoutMs: number) => Promise<Record<string, number[]>>
   /** Raft only: one membership change, through the leader. */
   changeMembership?: (change: MembershipChangeRequest, timeoutMs: number) => Promise<{ index: number }>
   /** Raft only: hand leadership to `to` (a voter); resolves once `to` leads, rejects after `timeoutMs`. */
