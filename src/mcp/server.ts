@@ -62,7 +62,7 @@ function failure (message: string, extra: Json = {}): CallToolResult {
   return { content: [{ type: 'text', text: message }], structuredContent: { error: message, ...extra }, isError: true }
 }
 
-interface ConsensusView { role: string, n?: number, f?: number, view?: number | null, primary?: string | null, active?: boolean | null, lastExecuted?: number, stableSeq?: number | null, validators?: Array<{ peerId: string, name: string, connected: boolean }>, error?: string }
+interface ConsensusView { mode?: string, role: string, n?: number, f?: number, view?: number | null, primary?: string | null, active?: boolean | null, lastExecuted?: number, stableSeq?: number | null, validators?: Array<{ peerId: string, name: string, connected: boolean }>, error?: string }
 interface MembersView { peerId: string, minPeers: number, maxPeers: number, connections: number, members: Array<{ peerId: string, state: string }> }
 
 export function createMeshMcpServer (options: McpOptions): McpServer {
@@ -191,7 +191,7 @@ export function createMeshMcpServer (options: McpOptions): McpServer {
         : {}),
       consensus: consensus.role === 'none'
         ? { role: 'none' }
-        : { role: consensus.role, n: consensus.n, f: consensus.f, view: consensus.view, primary: consensus.primary, lastExecuted: consensus.lastExecuted, validatorsConnected: consensus.validators?.filter(v => v.connected).length }
+        : { mode: consensus.mode, role: consensus.role, n: consensus.n, f: consensus.f, view: consensus.view, primary: consensus.primary, lastExecuted: consensus.lastExecuted, validatorsConnected: consensus.validators?.filter(v => v.connected).length }
     }
   })
 

@@ -140,10 +140,10 @@ export type ToolName = keyof typeof toolSchemas
 
 export const toolDescriptions: Record<ToolName, string> = {
   swarm_init: 'Report the local mesh node (PeerId, network, topology "mesh", maxAgents = its --max-peers, members, addresses), or start one on the data dir if none runs (detached; it outlives this server) and wait until its API answers.',
-  swarm_status: 'The mesh as the local node sees it: mode (read-write / read-only when partitioned), member counts by state, every member (state, connected, RTT, capabilities, load) and consensus (role, view, primary, last executed).',
+  swarm_status: 'The mesh as the local node sees it: mode (read-write / read-only when partitioned), member counts by state, every member (state, connected, RTT, capabilities, load) and consensus (mode pbft or raft, role, view and primary — on Raft the term and the leader —, last executed).',
   swarm_monitor: 'A metrics snapshot of the local node: its Prometheus /metrics parsed into JSON (mesh_* families by default).',
   daa_communication: 'Send a JSON message to a member (PeerId or name) or to "all" over the mesh; or read this node\'s inbox.',
-  daa_consensus: 'pBFT consensus of the mesh: propose a decision (any JSON), vote on one (validators only; approved once approvals reach threshold × validators), or show consensus state and proposals.',
+  daa_consensus: 'The mesh\'s consensus (pBFT or Raft, as its genesis chose): propose a decision (any JSON), vote on one (validators only; approved once approvals reach threshold × validators), or show consensus state and proposals.',
   daa_fault_tolerance: 'Failure detection: a member\'s health (state, silence, RTT, links, current probe round), or mark a member suspect now; the normal path follows (direct and indirect probes, failure only when a majority of helpers cannot reach it; a live member is back to alive at once).',
   memory_usage: 'The replicated memory store (every write ordered by consensus): store, retrieve, list or delete keys in a namespace.',
   performance_report: 'A performance report of the local node over a timeframe (tasks, consensus, messaging, membership).',

@@ -5,6 +5,9 @@
  * HTTP APIs (mostly on another node than the one the MCP server is attached to). Invalid calls come back
  * as isError results and the server keeps answering. A second MCP server on an empty data dir starts a
  * 5th node (an observer) through swarm_init. Every process is killed by PID at the end.
+ *
+ * The 4-validator describe runs on both engines (a pBFT and a Raft genesis): every tool answers the
+ * same on either. MESH_TEST_ENGINES (e.g. "raft") runs one of them only.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { mkdirSync, writeFileSync } from 'node:fs'
@@ -72,7 +75,9 @@ async function closeAll (handles: McpHandle[]): Promise<void> {
   }
 }
 
-describe('mesh mcp against a live mesh of 4 validators', () => {
+const engines = (process.env.MESH_TEST_ENGINES ?? 'pbft,raft').split(',').filter((e): e is 'pbft' | 'raft' => e === 'pbft' || e === 'raft')
+
+describe.each(engines)('mesh mcp against a live mesh of 4 validators (%s)', engine => {
   const cluster = new Cluster({ heartbeatIntervalMs: 500, failureTimeoutMs: 3000 })
   /** validator-1: the MCP server is attached to it */
   let validator: NodeProcess
@@ -89,7 +94,7 @@ describe('mesh mcp against a live mesh of 4 validators', () => {
   const { connect, call, ok, fails } = mcpHelpers(handles, () => mcp)
 
   beforeAll(async () => {
-    const testnet = cluster.testnet(4)
+    const testnet = cluster.testnet(4, { consensus: engine })
     const first = testnet[0] as TestnetNode
     genesisPath = join(first.dataDir, 'genesis.json')
     // validator-1 keeps at most 1 connection (--max-peers 1) apart from its pinned links to the other
@@ -105,6 +110,13 @@ describe('mesh mcp against a live mesh of 4 validators', () => {
         return c.body.validators.every(v => v.connected) ? true : undefined
       })
     }
+    // a primary (pBFT) or an elected leader (Raft: a genesis answers 503 until its first election)
+    // that every validator agrees on, before the first write
+    await waitUntil('one primary/leader every validator agrees on', 30_000, async () => {
+      const views = await Promise.all([validator, v2, v3, v4].map(async n => (await api<{ mode: string, primary: string | null }>(n, 'GET', '/v1/consensus')).body))
+      const primary = views[0]?.primary
+      return primary != null && views.every(v => v.primary === primary && v.mode === engine) ? true : undefined
+    })
     await waitUntil('a first write to commit', 30_000, async () => {
       const res = await api<{ ok?: boolean }>(validator, 'PUT', '/v1/memory/setup/ready', { value: 'yes' })
       return res.status === 200 ? true : undefined
@@ -146,14 +158,16 @@ describe('mesh mcp against a live mesh of 4 validators', () => {
   })
 
   it('swarm_status: 4 members, all alive, and the consensus role', async () => {
-    const status = await ok<{ agents: number, counts: Record<string, number>, members: Array<{ peerId: string, state: string, self: boolean }>, consensus: { role: string, n: number }, mode: string }>('swarm_status')
+    const status = await ok<{ agents: number, counts: Record<string, number>, members: Array<{ peerId: string, state: string, self: boolean }>, consensus: { role: string, n: number, mode: string, primary: string | null }, mode: string }>('swarm_status')
     const truth = await cluster.status(validator)
     expect(status.agents).toBe(4)
     expect(status.counts.alive).toBe(4)
     expect(status.mode).toBe('read-write')
     expect(status.members.map(m => m.peerId).sort()).toEqual(truth.members.map(m => m.peerId).sort())
     expect(status.members.find(m => m.self)?.peerId).toBe(validator.runtime.peerId)
-    expect(status.consensus).toMatchObject({ role: 'validator', n: 4 })
+    expect(status.consensus).toMatchObject({ mode: engine, role: 'validator', n: 4 })
+    // pBFT: the primary; Raft: the leader (a validator either way)
+    expect([validator, v2, v3, v4].map(n => n.runtime.peerId)).toContain(status.consensus.primary)
   })
 
   it('memory_usage: store, retrieve, list, delete, each visible on the other nodes', async () => {
@@ -187,10 +201,10 @@ describe('mesh mcp against a live mesh of 4 validators', () => {
     const second = await api<{ ok: boolean, status: string }>(v2, 'POST', `/v1/proposals/${proposed.id}/votes`, { decision: 'approve' })
     expect(second.body).toMatchObject({ ok: true, status: 'approved' })
     const status = await waitUntil('validator-1 to apply the second vote', 30_000, async () => {
-      const view = await ok<{ consensus: { role: string, n: number }, proposal: { status: string, body: unknown, votes: Array<{ voter: string }> } }>('daa_consensus', { action: 'status', id: proposed.id })
+      const view = await ok<{ consensus: { role: string, n: number, mode: string }, proposal: { status: string, body: unknown, votes: Array<{ voter: string }> } }>('daa_consensus', { action: 'status', id: proposed.id })
       return view.proposal.status === 'approved' ? view : undefined
     })
-    expect(status.consensus).toMatchObject({ role: 'validator', n: 4 })
+    expect(status.consensus).toMatchObject({ mode: engine, role: 'validator', n: 4 })
     expect(status.proposal.votes.map(v => v.voter).sort()).toEqual([validator.runtime.peerId, v2.runtime.peerId].sort())
     const listed = await ok<{ proposals: Array<{ id: string }> }>('daa_consensus', { action: 'status', status: 'approved' })
     expect(listed.proposals.map(p => p.id)).toContain(proposed.id)
