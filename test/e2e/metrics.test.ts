@@ -4,6 +4,9 @@
  * N writes grow the decision-latency histogram by ≥ N; `mesh report` has the figures; a node
  * restarted on its data dir still reports the samples from before; kill -9 of one node makes
  * connectivity fall below 1 on the others. Nodes sample every second (MESH_METRICS_SAMPLE_MS).
+ * Runs on a pBFT and on a Raft genesis (MESH_TEST_ENGINES, e.g. "raft", runs one of them only): the
+ * engine-specific figures (frames labelled protocol="pbft" or "raft", the view number — a Raft term —,
+ * vote participation — on Raft known on the leader only) are checked per engine.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { spawnSync } from 'node:child_process'
@@ -46,7 +49,11 @@ function report (node: NodeProcess, ...args: string[]): { status: number | null,
   return { status: run.status, stdout: run.stdout, stderr: run.stderr }
 }
 
-describe('metrics and the performance report on a 4-validator testnet', () => {
+const engines = (process.env.MESH_TEST_ENGINES ?? 'pbft,raft').split(',').filter((e): e is 'pbft' | 'raft' => e === 'pbft' || e === 'raft')
+
+interface ConsensusView { mode: string, view: number | null, primary: string | null, validators: Array<{ connected: boolean }> }
+
+describe.each(engines)('metrics and the performance report on a 4-validator testnet (%s)', engine => {
   const cluster = new Cluster({ heartbeatIntervalMs: 500, failureTimeoutMs: 3000 })
   const validators: NodeProcess[] = []
   let testnet: TestnetNode[] = []
@@ -59,18 +66,26 @@ describe('metrics and the performance report on a 4-validator testnet', () => {
     for (const node of nodes) {
       await cluster.waitForStatus(node, '4 alive members', s => s.counts.alive === 4)
       await waitUntil(`${node.name} connected to all validators`, 30_000, async () => {
-        const c = await api<{ validators: Array<{ connected: boolean }> }>(node, 'GET', '/v1/consensus')
+        const c = await api<ConsensusView>(node, 'GET', '/v1/consensus')
         return c.body.validators.every(v => v.connected) ? true : undefined
       })
     }
   }
 
+  /** The primary (pBFT) or leader (Raft: none until its first election) every node agrees on. */
+  const primary = async (nodes: NodeProcess[]): Promise<NodeProcess> => await waitUntil('one primary/leader every node agrees on', 30_000, async () => {
+    const views = await Promise.all(nodes.map(async n => (await api<ConsensusView>(n, 'GET', '/v1/consensus')).body))
+    const id = views[0]?.primary
+    return id != null && views.every(v => v.primary === id && v.mode === engine) ? nodes.find(n => n.runtime.peerId === id) : undefined
+  })
+
   beforeAll(async () => {
-    testnet = cluster.testnet(4)
+    testnet = cluster.testnet(4, { consensus: engine })
     validators.push(await start(testnet[0] as TestnetNode))
     seed = validators[0]?.runtime.multiaddrs[0] as string
     validators.push(...await Promise.all(testnet.slice(1).map(start)))
     await waitConnected(validators)
+    await primary(validators)
   })
 
   afterAll(async () => {
@@ -121,6 +136,11 @@ describe('metrics and the performance report on a 4-validator testnet', () => {
     expect(value(scraped, 'mesh_membership_connectivity_ratio')).toBe(status.reachable / status.known)
     expect(value(scraped, 'mesh_membership_connectivity_ratio')).toBe(1)
     expect(value(scraped, 'mesh_membership_partitioned_bool')).toBe(0)
+    // the view number is the pBFT view (0 before any view change) or the Raft term (≥ 1 once elected)
+    const consensus = (await api<ConsensusView>(node, 'GET', '/v1/consensus')).body
+    expect(s.types.get('mesh_consensus_view_number')).toBe('gauge')
+    expect(value(await scrape(node), 'mesh_consensus_view_number')).toBe(consensus.view)
+    if (engine === 'raft') expect(consensus.view).toBeGreaterThanOrEqual(1)
   })
 
   it(`after ${writes} writes the decision-latency histogram count grows by at least ${writes}`, async () => {
@@ -146,8 +166,14 @@ describe('metrics and the performance report on a 4-validator testnet', () => {
         return value(s, 'mesh_consensus_decisions_total') - value(before[i] as Scrape, 'mesh_consensus_decisions_total') >= writes ? true : undefined
       })
     }
-    const pbftIn = (await scrape(writer)).samples.get('mesh_network_messages_total{protocol="pbft",direction="in"}') ?? 0
-    expect(pbftIn).toBeGreaterThan(value(before[1] as Scrape, 'mesh_network_messages_total{protocol="pbft",direction="in"}'))
+    // consensus frames are counted under the engine's own protocol label, never the other's
+    const framesIn = `mesh_network_messages_total{protocol="${engine}",direction="in"}`
+    const other = `mesh_network_messages_total{protocol="${engine === 'pbft' ? 'raft' : 'pbft'}",direction="in"}`
+    for (const [i, node] of validators.entries()) {
+      const now = await scrape(node)
+      expect(value(now, framesIn), node.name).toBeGreaterThan(value(before[i] as Scrape, framesIn))
+      expect(now.samples.get(other) ?? 0, node.name).toBe(0)
+    }
   })
 
   it('mesh report --format json has the figures and counts; the table and bad flags behave', async () => {
@@ -162,7 +188,7 @@ describe('metrics and the performance report on a 4-validator testnet', () => {
     })
     expect(json.resolution).toBe('fine')
     expect(json.counts.decisions).toBeGreaterThanOrEqual(writes)
-    for (const figure of ['connectivity_ratio', 'rtt_p50_seconds', 'throughput_messages_per_second', 'decision_latency_p50_seconds', 'decision_latency_p99_seconds', 'vote_participation_ratio', 'load_variance', 'hotspot_members', 'cpu_ratio', 'rss_bytes', 'eventloop_lag_seconds', 'tasks_running']) {
+    for (const figure of ['connectivity_ratio', 'rtt_p50_seconds', 'throughput_messages_per_second', 'decision_latency_p50_seconds', 'decision_latency_p99_seconds', ...(engine === 'pbft' ? ['vote_participation_ratio'] : []), 'load_variance', 'hotspot_members', 'cpu_ratio', 'rss_bytes', 'eventloop_lag_seconds', 'tasks_running']) {
       const f = json.figures[figure]
       expect(f, figure).toBeDefined()
       expect(f?.min).toBeLessThanOrEqual(f?.avg as number)
@@ -170,7 +196,16 @@ describe('metrics and the performance report on a 4-validator testnet', () => {
     }
     expect(json.figures.decision_latency_p50_seconds?.max).toBeGreaterThan(0)
     expect(json.figures.connectivity_ratio?.last).toBe(1)
-    expect(json.throughput.byProtocol.pbft).toBeGreaterThan(0)
+    expect(json.throughput.byProtocol[engine]).toBeGreaterThan(0)
+    expect(json.throughput.byProtocol[engine === 'pbft' ? 'raft' : 'pbft'] ?? 0).toBe(0)
+    // vote participation: every validator voted (pBFT: COMMITs; Raft: acknowledged appends, known on
+    // the leader only — a follower has no such figure)
+    const leader = await primary(validators)
+    const participation = engine === 'pbft' || leader === node
+      ? json.figures.vote_participation_ratio
+      : (JSON.parse(report(leader, '--format', 'json', '--timeframe', '5m').stdout) as PerformanceReport).figures.vote_participation_ratio
+    expect(participation?.max).toBe(1)
+    if (engine === 'raft' && leader !== node) expect(json.figures.vote_participation_ratio).toBeUndefined()
     // the 24 h default answers from the 5-minute buckets (here 30 s, at 1 s samples)
     const day = JSON.parse(report(node, '--json').stdout) as PerformanceReport
     expect(day.timeframe).toBe('24h')

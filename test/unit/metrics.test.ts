@@ -169,12 +169,22 @@ class FakeConsensus implements ConsensusMetricsSource {
   views = { requested: 0, installed: 0 }
   received: Record<string, number> = {}
   lastExecuted = 0
+  /** Set: a Raft network, with this Raft view (COMMIT frames are then never received). */
+  raft: ConsensusStatus['raft'] = undefined
   status (): ConsensusStatus {
     return {
-      mode: 'pbft', role: 'validator', replica: 0, n: 4, f: 1, view: this.views.installed, primary: 'a', active: true, lastExecuted: this.lastExecuted, stableSeq: 0, highestKnown: this.lastExecuted, behind: 0, catchingUp: false,
+      ...(this.raft != null ? { mode: 'raft' as const, raft: this.raft } : { mode: 'pbft' as const }), role: 'validator', replica: 0, n: 4, f: 1, view: this.views.installed, primary: 'a', active: true, lastExecuted: this.lastExecuted, stableSeq: 0, highestKnown: this.lastExecuted, behind: 0, catchingUp: false,
       validators: [{ index: 0, peerId: 'a', name: 'a', connected: true, self: true }, { index: 1, peerId: 'b', name: 'b', connected: true, self: false }, { index: 2, peerId: 'c', name: 'c', connected: true, self: false }, { index: 3, peerId: 'd', name: 'd', connected: false, self: false }],
       dropped: { 'bad-signature': 3 }, frames: { received: { ...this.received }, sent: { commit: this.lastExecuted * 3 } },
       pendingClientRequests: 0, bundles: { count: 0, operations: 0 }, persisted: { fsyncs: 0, records: 0 }, storageError: null
+    }
+  }
+
+  /** A Raft view: this node's role, and each other voter's match index as the leader sees it. */
+  raftView (role: 'leader' | 'follower', lastIndex: number, match: Record<string, number>): void {
+    this.raft = {
+      term: 2, role, leader: role === 'leader' ? 'a' : 'b', commitIndex: lastIndex, appliedIndex: lastIndex, lastIndex, snapshotIndex: 0, transfers: { handedOver: 0, takenOver: 0 },
+      members: ['a', 'b', 'c', 'd'].map(p => ({ peerId: p, name: p, role: 'voter' as const, match: role === 'leader' ? (p === 'a' ? lastIndex : match[p] ?? 0) : null, connected: true, self: p === 'a' }))
     }
   }
 
@@ -223,6 +233,48 @@ function parseProm (text: string): Map<string, number> {
 }
 
 describe('MeshMetrics', () => {
+  it('Raft: vote participation is the share of the other voters that acknowledged appends, known on the leader only', async () => {
+    const { metrics, registry, consensus } = fakeMetrics()
+    metrics.start()
+    const participation = async (): Promise<number | undefined> => parseProm(await metrics.text()).get('mesh_consensus_vote_participation_ratio')
+    try {
+      // leader: b and c at its last index, d behind and not advancing since the last sample
+      consensus.raftView('leader', 0, {})
+      metrics.sample(t0)
+      consensus.decide(4, 10, 0)
+      consensus.raftView('leader', 4, { b: 4, c: 4, d: 0 })
+      metrics.sample(t0 + 10_000)
+      expect(await participation()).toBeCloseTo(2 / 3, 9)
+      // d catches up partly (advanced: it acknowledged), b and c at the last index
+      consensus.decide(2, 10, 0)
+      consensus.raftView('leader', 6, { b: 6, c: 6, d: 3 })
+      metrics.sample(t0 + 20_000)
+      expect(await participation()).toBe(1)
+      // the report's figure: samples from the leader only (2/3, then 1)
+      expect(metrics.report(3600_000, '1h', t0 + 25_000).figures.vote_participation_ratio).toMatchObject({ min: expect.closeTo(2 / 3, 3), max: 1 })
+      // a follower does not know the others' acknowledgements: its samples have no figure (a null gauge,
+      // never the COMMIT-frame count of 0, which would read "nobody voted")
+      consensus.decide(1, 10, 0)
+      consensus.raftView('follower', 7, {})
+      metrics.sample(t0 + 30_000)
+      expect(metrics.report(3600_000, '1h', t0 + 35_000).figures.vote_participation_ratio?.last).toBe(1)
+      const follower = fakeMetrics()
+      follower.metrics.start()
+      try {
+        follower.consensus.raftView('follower', 0, {})
+        follower.metrics.sample(t0)
+        follower.consensus.decide(3, 10, 0)
+        follower.consensus.raftView('follower', 3, {})
+        follower.metrics.sample(t0 + 10_000)
+        expect(follower.metrics.report(3600_000, '1h', t0 + 15_000).figures.vote_participation_ratio).toBeUndefined()
+      } finally {
+        await follower.metrics.stop()
+      }
+    } finally {
+      await metrics.stop()
+    }
+  })
+
   it('names every metric mesh_<subsystem>_<what>_<unit> and exposes the figures the issue lists', async () => {
     const { metrics, registry, consensus } = fakeMetrics()
     metrics.start()

@@ -161,6 +161,8 @@ export class MeshMetrics {
   private loopLagSeconds: number | null = null
   private throughput: Record<string, number> = {}
   private participation: number | null = null
+  /** Raft leader: each other voter's match index at the last sample. */
+  private raftMatch = new Map<string, number>()
   private readonly unsubscribe: Array<() => void> = []
   private readonly timers: Array<ReturnType<typeof setInterval>> = []
   private readonly decisionLatency: Histogram
@@ -224,10 +226,10 @@ export class MeshMetrics {
       const c = this.consensusSource()?.viewChangeCounts()
       return c == null ? [] : [[{ phase: 'requested' }, c.requested], [{ phase: 'installed' }, c.installed]]
     })
-    gauge('mesh_consensus_view_number', 'Current pBFT view (validators).', () => snap().consensus?.view ?? null)
+    gauge('mesh_consensus_view_number', 'Current pBFT view; Raft term (validators).', () => snap().consensus?.view ?? null)
     gauge('mesh_consensus_executed_sequence_number', 'Last sequence number executed (or learned, on observers).', () => snap().consensus?.lastExecuted ?? null)
     gauge('mesh_consensus_behind_sequence_number', 'Sequence numbers this node is behind what f+1 validators executed (0 when caught up).', () => snap().consensus?.behind ?? null)
-    gauge('mesh_consensus_vote_participation_ratio', 'Share of the other validators\' COMMIT votes received per decision, over the last sample interval with decisions (validators; 1 = all voted).', () => this.participation)
+    gauge('mesh_consensus_vote_participation_ratio', 'Share of the other validators\' COMMIT votes received per decision, over the last sample interval with decisions (validators; 1 = all voted). Raft: on the leader, the share of the other voters that acknowledged appends in that interval.', () => this.participation)
     gauge('mesh_consensus_reachable_validators_ratio', 'Share of validators this node is connected to (itself included).', () => {
       const c = snap().consensus
       return c == null || c.validators.length === 0 ? null : c.validators.filter(v => v.connected).length / c.validators.length
@@ -424,7 +426,19 @@ export class MeshMetrics {
     // vote participation: COMMITs from the other validators per decision (validators only)
     const n = s.consensus?.n ?? 0
     const decided = delta.decisions ?? 0
-    if (s.consensus?.role === 'validator' && decided > 0) this.participation = n <= 1 ? 1 : Math.min(1, commitVotes / (decided * (n - 1)))
+    if (s.consensus?.mode === 'raft') {
+      // Raft has no COMMIT votes: the leader's followers acknowledge appends. On the leader, the share of
+      // the other voters that acknowledged during the interval (match index advanced, or at the leader's
+      // last index); elsewhere unknown (a follower hears only from the leader)
+      const raft = s.consensus.raft
+      const leader = raft?.role === 'leader' ? raft : null
+      const others = leader?.members.filter(m => m.role === 'voter' && !m.self) ?? null
+      if (leader == null || others == null) this.participation = null
+      else if (decided > 0) {
+        this.participation = others.length === 0 ? 1 : others.filter(m => m.match != null && (m.match >= leader.lastIndex || m.match > (this.raftMatch.get(m.peerId) ?? 0))).length / others.length
+      }
+      this.raftMatch = new Map((others ?? []).map(m => [m.peerId, m.match ?? 0]))
+    } else if (s.consensus?.role === 'validator' && decided > 0) this.participation = n <= 1 ? 1 : Math.min(1, commitVotes / (decided * (n - 1)))
     // resources
     const cpu = process.cpuUsage(this.lastCpu)
     this.lastCpu = process.cpuUsage()
