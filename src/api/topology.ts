@@ -1,7 +1,7 @@
 /**
  * The topology snapshot behind the live page (GET /, GET /v1/topology, GET /v1/topology/stream):
  * nodes with their state, edges (each pair of members some live member reports connected, with RTT),
- * consensus (view, primary, committed sequence, commits/s), open tasks per node, recent messages.
+ * consensus (pBFT view and primary, or Raft term and leader; committed sequence, commits/s), open tasks per node, recent messages.
  *
  * Everything here is pure: the routes (page-routes.ts) gather the inputs, time included.
  */
@@ -31,12 +31,16 @@ export interface TopologyMemberInput {
 
 /** What the snapshot needs of the consensus status (a subset of ConsensusStatus). */
 export interface TopologyConsensusInput {
+  /** The engine (absent: pBFT). */
+  mode?: 'pbft' | 'raft'
   role: 'validator' | 'observer'
   view: number | null
   primary: string | null
   lastExecuted: number | null
   stableSeq: number | null
   validators: Array<{ peerId: string, name: string }>
+  /** Raft: the voters and learners in force (membership changes move them away from the genesis). */
+  raft?: { members: Array<{ peerId: string, name: string, role: 'voter' | 'learner' }> }
 }
 
 /** An open task: who holds it and in which state (from the replicated task table). */
@@ -97,6 +101,8 @@ export interface TopologyEdge {
 }
 
 export interface TopologyConsensus {
+  /** The engine: on Raft `view` is the term, `primary` the leader, `stableSeq` the snapshot index, `validators` the voters. */
+  mode: 'pbft' | 'raft'
   role: 'validator' | 'observer'
   view: number | null
   primary: string | null
@@ -152,7 +158,10 @@ export function buildTopology (input: TopologyInput): TopologySnapshot {
   const shown = ordered.slice(0, topologyNodesMax)
   const ids = new Set(shown.map(m => m.peerId))
 
-  const validators = new Set(input.consensus?.validators.map(v => v.peerId) ?? [])
+  // pBFT: the genesis validators; Raft: the voters in force
+  const c0 = input.consensus
+  const voters = c0?.raft != null ? c0.raft.members.filter(m => m.role === 'voter').map(m => m.peerId) : (c0?.validators.map(v => v.peerId) ?? [])
+  const validators = new Set(voters)
   const primary = input.consensus?.primary ?? null
   const perNode = new Map<string, { assigned: number, running: number }>()
   for (const task of input.openTasks?.tasks ?? []) {
@@ -205,14 +214,15 @@ export function buildTopology (input: TopologyInput): TopologySnapshot {
   if (input.consensus != null) {
     const c = input.consensus
     consensus = {
+      mode: c.mode ?? 'pbft',
       role: c.role,
       view: c.view,
       primary: c.primary,
-      primaryName: c.validators.find(v => v.peerId === c.primary)?.name ?? null,
+      primaryName: [...c.validators, ...(c.raft?.members ?? [])].find(v => v.peerId === c.primary)?.name ?? null,
       committedSeq: c.lastExecuted,
       stableSeq: c.stableSeq,
       commitsPerSecond: input.commitsPerSecond,
-      validators: c.validators.map(v => v.peerId)
+      validators: voters
     }
   }
 

@@ -6,6 +6,10 @@
  * node turns failed in both, with no reload. Screenshot: test-output/topology.png
  * (MESH_UPDATE_DOCS_SCREENSHOT=1 also copies it to docs/topology.png for the README).
  *
+ * Runs on a pBFT and on a Raft genesis (MESH_TEST_ENGINES, e.g. "raft", runs one of them only): on
+ * Raft the page names the engine and shows the term and the elected leader. The screenshot is the pBFT
+ * run's (the Raft run's is test-output/topology-raft.png).
+ *
  * Skipped, with the reason printed, when /usr/bin/chromium is missing (.ci/run installs it).
  */
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs'
@@ -33,7 +37,7 @@ interface PageGlobals {
     snapshot: {
       edges: Array<{ source: string, target: string, reportedBy: string[] }>
       nodes: Array<{ id: string, tasks: { assigned: number, running: number } | null }>
-      consensus: { view: number | null, primary: string | null, committedSeq: number | null, commitsPerSecond: number | null } | null
+      consensus: { mode: string, view: number | null, primary: string | null, committedSeq: number | null, commitsPerSecond: number | null } | null
     }
     graphNodeCount: () => number
     graphEdgeCount: () => number
@@ -51,7 +55,9 @@ interface PageView {
   updates: number
 }
 
-describe.skipIf(!hasChromium)('the live topology page (GET /) in headless chromium', () => {
+const engines = (process.env.MESH_TEST_ENGINES ?? 'pbft,raft').split(',').filter((e): e is 'pbft' | 'raft' => e === 'pbft' || e === 'raft')
+
+describe.skipIf(!hasChromium).each(engines)('the live topology page (GET /) in headless chromium (%s)', engine => {
   // created in beforeAll, so that a skipped run leaves no temporary directories behind
   let cluster: Cluster
   let userDataDir = ''
@@ -66,7 +72,7 @@ describe.skipIf(!hasChromium)('the live topology page (GET /) in headless chromi
   beforeAll(async () => {
     cluster = new Cluster({ heartbeatIntervalMs: 500, failureTimeoutMs: 3000 })
     userDataDir = mkdtempSync(join(tmpdir(), 'mesh-chromium-'))
-    const testnet = cluster.testnet(4)
+    const testnet = cluster.testnet(4, { consensus: engine })
     for (const [i, v] of testnet.entries()) {
       const node = await cluster.start(v.name, {
         dataDir: v.dataDir,
@@ -79,6 +85,11 @@ describe.skipIf(!hasChromium)('the live topology page (GET /) in headless chromi
     for (const node of [seed, ...joiners]) {
       await cluster.waitForStatus(node, '4 alive members', st => st.members.filter(m => m.state === 'alive').length === 4)
     }
+    // a primary (pBFT) or an elected leader (Raft: none until its first election) every node agrees on
+    await waitUntil('one primary/leader every node agrees on', 30_000, async () => {
+      const views = await Promise.all([seed, ...joiners].map(async n => (await api<{ mode: string, primary: string | null }>(n, 'GET', '/v1/consensus')).body))
+      return views[0]?.primary != null && views.every(v => v.primary === views[0]?.primary && v.mode === engine) ? true : undefined
+    })
     // launchPersistentContext: playwright refuses --user-data-dir in args and takes it here instead
     context = await chromium.launchPersistentContext(userDataDir, {
       executablePath: chromiumPath,
@@ -154,15 +165,18 @@ describe.skipIf(!hasChromium)('the live topology page (GET /) in headless chromi
       expect(res.status, res.body.error).toBe(202)
       ids.push(res.body.id)
     }
-    const consensus = (await api<{ view: number, primary: string, lastExecuted: number }>(seed, 'GET', '/v1/consensus')).body
+    const consensus = (await api<{ mode: string, view: number, primary: string, lastExecuted: number }>(seed, 'GET', '/v1/consensus')).body
+    expect(consensus.mode).toBe(engine)
     const shown = await waitUntil('the page to show the 4 tasks and a commit rate', 60_000, async () => {
       const snapshot = await page.evaluate(() => (globalThis as unknown as PageGlobals).meshTopology.snapshot)
       const open = snapshot.nodes.reduce((sum, n) => sum + (n.tasks == null ? 0 : n.tasks.assigned + n.tasks.running), 0)
       const c = snapshot.consensus
       return open === 4 && c != null && (c.commitsPerSecond ?? 0) > 0 && (c.committedSeq ?? 0) >= consensus.lastExecuted ? snapshot : undefined
     }, 250)
+    expect(shown.consensus?.mode).toBe(engine)
     expect(shown.consensus?.view).toBe(consensus.view)
     expect(shown.consensus?.primary).toBe(consensus.primary)
+    if (engine === 'raft') expect(consensus.view).toBeGreaterThanOrEqual(1)
     // the per-node counts are the replicated task table's: compare with the API, task by task
     const tasks = (await api<{ tasks: Array<{ id: string, assignee: string | null, state: string }> }>(seed, 'GET', '/v1/tasks?limit=100')).body.tasks
       .filter(t => ids.includes(t.id) && (t.state === 'assigned' || t.state === 'running'))
@@ -172,9 +186,14 @@ describe.skipIf(!hasChromium)('the live topology page (GET /) in headless chromi
       // a task may start between the two reads, but not change hands (30 s sleeps, nobody failed)
       expect(counted, node.id).toBe(held)
     }
-    // and the DOM says the same
-    const primaryText = await page.textContent('#consensus dd[data-field="primary"]')
+    // and the DOM says the same, in the engine's own words (pBFT: view, primary; Raft: term, leader)
+    const [viewField, primaryField] = engine === 'raft' ? ['term', 'leader'] : ['view', 'primary']
+    expect(await page.textContent('#consensus dd[data-field="engine"]')).toBe(engine === 'raft' ? 'Raft' : 'pBFT')
+    expect(await page.textContent(`#consensus dd[data-field="${viewField}"]`)).toBe(String(consensus.view))
+    const primaryText = await page.textContent(`#consensus dd[data-field="${primaryField}"]`)
     expect(primaryText).toContain((consensus.primary).slice(-8))
+    const other = engine === 'raft' ? 'primary' : 'leader'
+    expect(await page.$(`#consensus dd[data-field="${other}"]`)).toBeNull()
   })
 
   it('shows recent messages: one sent to this node by another appears without a reload', async () => {
@@ -210,10 +229,10 @@ describe.skipIf(!hasChromium)('the live topology page (GET /) in headless chromi
     // let the graph settle (the dead node's edges disappear with the survivors' next records), then shoot
     await waitUntil('the edges to the failed node to go', 30_000, async () => (await view()).graphEdges === 3 ? true : undefined, 250)
     mkdirSync(outputDir, { recursive: true })
-    const shot = join(outputDir, 'topology.png')
+    const shot = join(outputDir, engine === 'pbft' ? 'topology.png' : `topology-${engine}.png`)
     await page.screenshot({ path: shot, fullPage: true })
     expect(statSync(shot).size).toBeGreaterThan(10_000)
-    if (process.env.MESH_UPDATE_DOCS_SCREENSHOT === '1') {
+    if (process.env.MESH_UPDATE_DOCS_SCREENSHOT === '1' && engine === 'pbft') {
       mkdirSync(join(repoRoot, 'docs'), { recursive: true })
       copyFileSync(shot, join(repoRoot, 'docs', 'topology.png'))
     }

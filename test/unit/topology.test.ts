@@ -206,9 +206,24 @@ describe('buildTopology', () => {
       consensus: { role: 'validator', view: 2, primary: 'peer-001', lastExecuted: 40, stableSeq: 32, validators: [{ peerId: 'peer-000', name: 'v0' }, { peerId: 'peer-001', name: 'v1' }] },
       commitsPerSecond: 12.5
     }))
-    expect(snapshot.consensus).toEqual({ role: 'validator', view: 2, primary: 'peer-001', primaryName: 'v1', committedSeq: 40, stableSeq: 32, commitsPerSecond: 12.5, validators: ['peer-000', 'peer-001'] })
+    expect(snapshot.consensus).toEqual({ mode: 'pbft', role: 'validator', view: 2, primary: 'peer-001', primaryName: 'v1', committedSeq: 40, stableSeq: 32, commitsPerSecond: 12.5, validators: ['peer-000', 'peer-001'] })
     expect(snapshot.nodes.map(n => [n.validator, n.primary])).toEqual([[true, false], [true, true]])
     expect(buildTopology(input()).consensus).toBeNull()
+  })
+
+  it('consensus on Raft: the term, the leader (named even when not in the genesis), the voters in force', () => {
+    const snapshot = buildTopology(input({
+      members: [member(0), member(1), member(2)],
+      consensus: {
+        mode: 'raft', role: 'validator', view: 3, primary: 'peer-002', lastExecuted: 17, stableSeq: 0,
+        validators: [{ peerId: 'peer-000', name: 'v0' }, { peerId: 'peer-001', name: 'v1' }],
+        // peer-001 removed, peer-002 added and promoted by `mesh consensus`, a learner not a voter
+        raft: { members: [{ peerId: 'peer-000', name: 'v0', role: 'voter' }, { peerId: 'peer-002', name: 'v2', role: 'voter' }, { peerId: 'peer-003', name: 'l3', role: 'learner' }] }
+      },
+      commitsPerSecond: 4
+    }))
+    expect(snapshot.consensus).toEqual({ mode: 'raft', role: 'validator', view: 3, primary: 'peer-002', primaryName: 'v2', committedSeq: 17, stableSeq: 0, commitsPerSecond: 4, validators: ['peer-000', 'peer-002'] })
+    expect(snapshot.nodes.map(n => [n.validator, n.primary])).toEqual([[true, false], [false, false], [true, true]])
   })
 
   it(`at most ${topologyNodesMax} nodes: ourselves first, then alive before failed; the rest counted`, () => {

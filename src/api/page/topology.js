@@ -193,14 +193,17 @@
       rows = [['consensus', 'none (no genesis: membership only)']]
     } else {
       var c = s.consensus
+      // the engine's own words: Raft has a term, a leader, a snapshot index and voters
+      var raft = c.mode === 'raft'
       rows = [
+        ['engine', raft ? 'Raft' : 'pBFT'],
         ['role', c.role],
-        ['view', c.view == null ? '–' : c.view],
-        ['primary', c.primary == null ? '–' : (c.primaryName || shortId(c.primary)) + ' (' + shortId(c.primary) + ')'],
-        ['committed seq', c.committedSeq == null ? '–' : c.committedSeq],
-        ['stable seq', c.stableSeq == null ? '–' : c.stableSeq],
+        [raft ? 'term' : 'view', c.view == null ? '–' : c.view],
+        [raft ? 'leader' : 'primary', c.primary == null ? (raft ? 'none (election)' : '–') : (c.primaryName || shortId(c.primary)) + ' (' + shortId(c.primary) + ')'],
+        [raft ? 'applied index' : 'committed seq', c.committedSeq == null ? '–' : c.committedSeq],
+        [raft ? 'snapshot index' : 'stable seq', c.stableSeq == null ? '–' : c.stableSeq],
         ['commits/s', c.commitsPerSecond == null ? '…' : c.commitsPerSecond],
-        ['validators', c.validators.length]
+        [raft ? 'voters' : 'validators', c.validators.length]
       ]
       if (s.tasks != null) rows.push(['open tasks', s.tasks.open + (s.tasks.truncated ? '+' : '')])
     }
