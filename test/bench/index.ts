@@ -11,8 +11,9 @@
  *   consensus       Raft n = 3 and pBFT n = 4 side by side: commit latency and its ratio to the reused-stream
  *                   RTT, throughput at 64 and 256 writers, CPU per write, read-back of acknowledged writes
  *                   (test/bench/consensus.ts)
- *   tasks           4 validators running echo tasks: throughput, submit→start/complete latency and
- *                   consensus/CPU cost per task, for the auction and DHT strategies (test/bench/tasks.ts)
+ *   tasks           pBFT n = 4 and Raft n = 3 validators running echo tasks (MESH_BENCH_ENGINES=pbft,raft):
+ *                   throughput, submit→start/complete latency and consensus/CPU cost per task, for the
+ *                   auction and DHT strategies (test/bench/tasks.ts)
  *
  * `npm run bench -- --only join12,gossip` (or bare names) runs a subset. One JSON document goes to
  * stdout; progress to stderr. Every phase stops its processes in a finally block.
@@ -249,35 +250,43 @@ async function main (): Promise<void> {
   }
 
   if (phases.has('tasks')) {
-    // its own node settings (not the phase-wide ones): 1 s heartbeats so capabilities and load spread fast
-    const cluster = new Cluster({ heartbeatIntervalMs: 1000, failureTimeoutMs: 10000 })
-    clusters.add(cluster)
-    let keep = args.keepLogs
-    try {
-      output.tasks = await runTasksBench(cluster, {
-        tasks: 1000,
-        submitters: 64,
-        batch: 100,
-        batchedTasks: 2000,
-        batchedSubmitters: 4,
-        sample: 50,
-        pollMs: 5,
-        countsPollMs: 20,
-        completionDeadlineMs: 60_000,
-        maxConcurrent: cpuList.length,
-        strategies: ['auction', 'dht']
-      })
-    } catch (err) {
-      keep = true
-      output.tasks = { error: errorText(err) }
-      progress(`tasks: ${errorText(err)}`)
-    } finally {
-      if (keep) {
-        output.tasksLogsKeptIn = keepLogs(cluster, 'tasks')
-        progress(`tasks: logs kept in ${String(output.tasksLogsKeptIn)}`)
+    // one testnet per engine (MESH_BENCH_ENGINES=pbft or raft runs one, e.g. to profile it), each with its
+    // own node settings (not the phase-wide ones): 1 s heartbeats so capabilities and load spread fast
+    const only = process.env.MESH_BENCH_ENGINES?.split(',')
+    const tasks: Record<string, unknown> = {}
+    for (const [engine, n] of ([['pbft', 4], ['raft', 3]] as const).filter(([e]) => only == null || only.includes(e))) {
+      const cluster = new Cluster({ heartbeatIntervalMs: 1000, failureTimeoutMs: 10000 })
+      clusters.add(cluster)
+      let keep = args.keepLogs
+      progress(`tasks: ${engine} n = ${n}`)
+      try {
+        tasks[`${engine}${n}`] = await runTasksBench(cluster, {
+          engine,
+          tasks: 1000,
+          submitters: 64,
+          batch: 100,
+          batchedTasks: 2000,
+          batchedSubmitters: 4,
+          sample: 50,
+          pollMs: 5,
+          countsPollMs: 20,
+          completionDeadlineMs: 60_000,
+          maxConcurrent: cpuList.length,
+          strategies: ['auction', 'dht']
+        })
+      } catch (err) {
+        keep = true
+        tasks[`${engine}${n}`] = { error: errorText(err) }
+        progress(`tasks ${engine}: ${errorText(err)}`)
+      } finally {
+        if (keep) {
+          tasks[`${engine}${n}LogsKeptIn`] = keepLogs(cluster, `tasks-${engine}`)
+          progress(`tasks ${engine}: logs kept in ${String(tasks[`${engine}${n}LogsKeptIn`])}`)
+        }
+        await stop(cluster)
       }
-      await stop(cluster)
     }
+    output.tasks = tasks
   }
 
   output.machine = { ...(output.machine as object), loadavgAtEnd: loadavg().map(v => round(v, 2)) }

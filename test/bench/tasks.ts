@@ -1,16 +1,17 @@
 /**
- * `npm run bench -- tasks`: task distribution on 4 validator processes from `mesh testnet` on 127.0.0.1,
- * each offering `echo,sha256` and running up to <cpus> tasks at once. For each strategy (auction, dht):
+ * `npm run bench -- tasks`: task distribution on the validator processes of a `mesh testnet` on
+ * 127.0.0.1 (pBFT n = 4, Raft n = 3), each offering `echo,sha256` (the built-in in-process handlers)
+ * and running up to <cpus> tasks at once. For each engine and strategy (auction, dht):
  * - latency at one outstanding task, through one node: submit→start and submit→complete seen by
  *   polling `GET /v1/tasks/:id` (granularity: the poll interval), and submit→complete exactly with
  *   `POST /v1/tasks?wait=1`;
  * - sustained throughput: N trivial `echo` tasks submitted by a bounded number of concurrent submitters
- *   spread over the 4 nodes' HTTP APIs, from the first submit until one node's table shows none open;
+ *   spread over the nodes' HTTP APIs, from the first submit until one node's table shows none open;
  * - what it costs: sequence numbers, frames, bundles and fsyncs (`GET /v1/consensus` before/after) and
  *   CPU seconds per node process, per task.
  * The caller owns the cluster (and stops it).
  */
-import { join } from 'node:path'
+import { loadavg } from 'node:os'
 import { sleep, waitUntil } from '../e2e/harness.js'
 import type { Cluster, NodeProcess, TestnetNode } from '../e2e/harness.js'
 import { progress } from './cluster.js'
@@ -18,6 +19,7 @@ import { cpuSeconds } from './proc.js'
 import { distribution, round } from './stats.js'
 
 export type Strategy = 'auction' | 'dht'
+export type Engine = 'pbft' | 'raft'
 
 export interface TasksBenchOptions {
   /** Throughput: tasks per strategy. */
@@ -39,6 +41,8 @@ export interface TasksBenchOptions {
   /** `--max-concurrent` of every node. */
   maxConcurrent: number
   strategies: Strategy[]
+  /** The consensus engine of the testnet (pBFT: 4 validators, Raft: 3 members). */
+  engine: Engine
 }
 
 interface TaskHistoryEntry { seq: number, event: string, node?: string | null, assignment: number }
@@ -58,6 +62,7 @@ interface TaskList {
 }
 
 interface ConsensusStats {
+  primary: string | null
   lastExecuted: number
   view: number
   validators: Array<{ connected: boolean }>
@@ -70,10 +75,8 @@ interface ConsensusStats {
 interface Submitted { id: string, seq: number, task?: TaskView }
 
 const terminal = new Set(['completed', 'failed', 'cancelled'])
-/** Operations each task costs when nothing goes wrong: task.submit, task.assign, task.start, task.complete. */
-const operationsPerTask = 4
 /** Scheduler counters (GET /v1/tasks → node) worth reporting as per-phase deltas. */
-const schedulerCounters = ['submitted', 'auctions', 'awards', 'dhtRoutes', 'noBids', 'steals', 'stolen', 'migrations', 'failovers', 'started', 'completed', 'failed', 'proposalErrors']
+const schedulerCounters = ['committedDecisions', 'committedOperations', 'submitted', 'auctions', 'awards', 'dhtRoutes', 'noBids', 'steals', 'stolen', 'migrations', 'failovers', 'started', 'completed', 'failed', 'proposalErrors']
 
 const sum = (values: number[]): number => values.reduce((a, b) => a + b, 0)
 
@@ -142,9 +145,11 @@ async function schedulerOf (node: NodeProcess): Promise<Record<string, number>> 
   return out
 }
 
-/** 4 validators from `mesh testnet`, started through the harness, connected and seeing each other's capabilities. */
-export async function startTaskMesh (cluster: Cluster, maxConcurrent: number): Promise<NodeProcess[]> {
-  const testnet = { nodes: cluster.testnet(4) }
+const loadNow = (): number[] => loadavg().map(v => Math.round(v * 100) / 100)
+
+/** The members of a `mesh testnet` (pBFT: 4, Raft: 3), started through the harness, connected and seeing each other's capabilities. */
+export async function startTaskMesh (cluster: Cluster, maxConcurrent: number, engine: Engine = 'pbft'): Promise<NodeProcess[]> {
+  const testnet = { nodes: cluster.testnet(engine === 'raft' ? 3 : 4, { consensus: engine }) }
   const extra = (config: string): string[] => ['--config', config, '--capabilities', 'echo,sha256', '--max-concurrent', String(maxConcurrent)]
   const first = testnet.nodes[0] as TestnetNode
   const seed = await cluster.start(first.name, { dataDir: first.dataDir, extraArgs: extra(first.config) })
@@ -152,12 +157,12 @@ export async function startTaskMesh (cluster: Cluster, maxConcurrent: number): P
   const nodes = [seed, ...await Promise.all(testnet.nodes.slice(1).map(async v =>
     await cluster.start(v.name, { dataDir: v.dataDir, bootstrap: [seedAddress], extraArgs: extra(v.config) })))]
   for (const node of nodes) {
-    await waitUntil(`${node.name} connected to every validator`, 120_000, async () => {
+    await waitUntil(`${node.name} connected to every validator, a primary/leader known`, 120_000, async () => {
       const c = await consensusOf(node)
-      return c.validators.every(v => v.connected) ? true : undefined
+      return c.validators.every(v => v.connected) && c.primary != null ? true : undefined
     }, 250)
     // auctions and DHT routing only consider alive members whose gossiped capabilities match
-    await cluster.waitForStatus(node, '4 alive members offering echo', s =>
+    await cluster.waitForStatus(node, `${nodes.length} alive members offering echo`, s =>
       s.members.filter(m => m.state === 'alive' && m.capabilities.includes('echo')).length === nodes.length, 120_000)
   }
   return nodes
@@ -236,7 +241,7 @@ async function latencyPhase (node: NodeProcess, strategy: Strategy, options: Tas
       note: `POST until the poll first shows running or completed (an upper bound, granularity ≈ ${options.pollMs} ms + one GET); an echo task ends before its task.start commits, so task.start and task.complete usually commit together and running is rarely seen (see tasksSeenRunning): this is then the completion`
     },
     submitToCompletePolledMs: { ...distribution(toComplete, 2), note: `same tasks, until the poll shows completed (granularity ≈ ${options.pollMs} ms + one GET)` },
-    submitToCompleteMs: { ...distribution(waited, 2), note: `${options.sample} more tasks with POST /v1/tasks?wait=1: exact, from request to the answer carrying the completed task (submit, ${strategy === 'auction' ? 'auction, ' : 'XOR routing, '}assign, start, complete: 4 committed operations)` },
+    submitToCompleteMs: { ...distribution(waited, 2), note: `${options.sample} more tasks with POST /v1/tasks?wait=1: exact, from request to the answer carrying the completed task (submit, ${strategy === 'auction' ? 'auction, ' : 'XOR routing, '}assign, complete, and start for a task running over 200 ms)` },
     sequenceNumbersPerTask: { ...distribution(seqsUsed, 1), note: 'updatedSeq − submittedSeq + 1 of each polled task: consensus instances its lifecycle spanned' },
     polls,
     tasksSeenRunning: seenRunning,
@@ -252,6 +257,7 @@ async function throughputPhase (nodes: NodeProcess[], strategy: Strategy, option
   const pollErrors: Record<string, number> = {}
   const ids: string[] = []
   let maxSeq = 0
+  const loadavgAtStart = loadNow()
   const before = await Promise.all(nodes.map(consensusOf))
   const schedulerBefore = await Promise.all(nodes.map(schedulerOf))
   const cpuBefore = nodes.map(n => cpuSeconds(n.pid) ?? 0)
@@ -308,8 +314,13 @@ async function throughputPhase (nodes: NodeProcess[], strategy: Strategy, option
   await submitters
   const cpu = nodes.map((n, i) => (cpuSeconds(n.pid) ?? 0) - (cpuBefore[i] as number))
   const benchCpu = process.cpuUsage(benchCpuBefore)
+  const loadavgAtEnd = loadNow()
   const after = await Promise.all(nodes.map(consensusOf))
   const schedulerAfter = await Promise.all(nodes.map(schedulerOf))
+  // decisions and operations committed during the phase, as the watcher's task runtime observed them
+  const watcherCommitted = (key: string): number => ((schedulerAfter[0] as Record<string, number>)[key] ?? 0) - ((schedulerBefore[0] as Record<string, number>)[key] ?? 0)
+  const decisions = watcherCommitted('committedDecisions')
+  const operations = watcherCommitted('committedOperations')
 
   // every acknowledged task, as the watcher's table has it now
   const states: Record<string, number> = {}
@@ -340,7 +351,7 @@ async function throughputPhase (nodes: NodeProcess[], strategy: Strategy, option
   const framesIn = diff(c => sum(Object.values(c.frames.received)))
   const framesOut = diff(c => sum(Object.values(c.frames.sent)))
   const scheduler: Record<string, number> = {}
-  for (const key of schedulerCounters) {
+  for (const key of schedulerCounters.filter(k => !k.startsWith('committed'))) {
     const delta = sum(schedulerAfter.map(s => s[key] ?? 0)) - sum(schedulerBefore.map(s => s[key] ?? 0))
     if (delta !== 0) scheduler[key] = delta
   }
@@ -353,6 +364,8 @@ async function throughputPhase (nodes: NodeProcess[], strategy: Strategy, option
     tasksMovedMoreThanOnce: movesPerTask.filter(m => m > 1).length,
     note: 'stolen + migrated events per task in its committed history'
   }
+  const benchCpuSeconds = (benchCpu.user + benchCpu.system) / 1e6
+  progress(`tasks ${options.engine} ${strategy}${batch > 1 ? ` (${batch} per POST)` : ''}: ${round(tasksPerSecond, 1) ?? '-'} tasks/s; ${round(decisions / perTask, 3)} decisions and ${round(operations / perTask, 3)} operations per task; ${round(sum(cpu) * 1000 / perTask, 2)} CPU ms per task (nodes), ${round(benchCpuSeconds * 1000 / perTask, 2)} (load generator); load ${loadavgAtStart.join(' ')} → ${loadavgAtEnd.join(' ')}`)
   progress(`tasks ${strategy}: ${completed}/${options.tasks} completed in ${Math.round(elapsedMs)} ms${completedMs == null ? ' (deadline: not all finished)' : ''}; moves per task mean ${moves.mean}, max ${moves.max} (${moves.tasksMoved} moved, ${moves.tasksMovedMoreThanOnce} more than once)`)
   return {
     tasks: options.tasks,
@@ -378,10 +391,17 @@ async function throughputPhase (nodes: NodeProcess[], strategy: Strategy, option
     completedPerNode: perAssignee,
     countsAtEnd: lastCounts,
     timing: `from the first POST until a GET /v1/tasks on ${watcher.name} (polled every ${options.countsPollMs} ms, ${countPolls} polls) shows no pending/assigned/running task and ${watcher.name} has executed the last submit: granularity ≈ ${options.countsPollMs} ms + one GET`,
+    loadavgAtStart,
+    loadavgAtEnd,
     consensus: {
+      decisionsPerTask: round(decisions / perTask, 3),
+      operationsPerTask: round(operations / perTask, 3),
+      decisions,
+      operations,
+      decisionsNote: `committed decisions (pBFT sequence numbers / Raft log entries) and the operations they carried (a bundle counts its operations), as ${watcher.name}'s task runtime observed them during the phase (warm-up and latency phases excluded); every committed operation counts, refused ones too`,
       sequenceNumbersUsed: seqs,
       sequenceNumbersPerTask: round(seqs / perTask, 3),
-      operationsPerSequenceNumberAtLeast: round(completed * operationsPerTask / Math.max(1, seqs), 2),
+      operationsPerDecision: round(operations / Math.max(1, decisions), 2),
       bundlesSent: diff(c => c.bundles.count),
       operationsInBundles: diff(c => c.bundles.operations),
       fsyncsAllNodes: diff(c => c.persisted.fsyncs),
@@ -389,12 +409,13 @@ async function throughputPhase (nodes: NodeProcess[], strategy: Strategy, option
       framesSentAllNodes: framesOut,
       framesReceivedPerTask: round(framesIn / perTask, 2),
       viewAtEnd: (after[0] as ConsensusStats).view,
-      note: `${operationsPerTask} committed operations per task at least (task.submit, task.assign, task.start, task.complete; more if a task moves or runs again, see executionsPerTask); counters summed over the 4 nodes`
+      note: `counters summed over the ${nodes.length} nodes; bundles exist on pBFT only (Raft batches requests into one log entry)`
     },
     cpu: {
       secondsPerNode: cpu.map(c => round(c, 2)),
       msPerTaskAllNodes: round(sum(cpu) * 1000 / perTask, 3),
-      benchProcessSeconds: round((benchCpu.user + benchCpu.system) / 1e6, 2),
+      benchProcessSeconds: round(benchCpuSeconds, 2),
+      benchMsPerTask: round(benchCpuSeconds * 1000 / perTask, 3),
       note: 'user+system CPU of each node process (/proc/<pid>/stat) from the first submit to completion; the load generator (this process) shares the machine'
     },
     movesPerTask: moves,
@@ -405,8 +426,9 @@ async function throughputPhase (nodes: NodeProcess[], strategy: Strategy, option
 }
 
 export async function runTasksBench (cluster: Cluster, options: TasksBenchOptions): Promise<Record<string, unknown>> {
-  const nodes = await startTaskMesh(cluster, options.maxConcurrent)
-  progress(`tasks: ${nodes.length} validators up, connected, every one offering echo`)
+  const loadavgAtStart = loadNow()
+  const nodes = await startTaskMesh(cluster, options.maxConcurrent, options.engine)
+  progress(`tasks ${options.engine}: ${nodes.length} validators up, connected, every one offering echo`)
   // warm up: streams between the nodes, auction protocol streams, JIT; both strategies through every node
   for (const strategy of options.strategies) {
     await Promise.all(nodes.map(async (node, n) => {
@@ -438,6 +460,9 @@ export async function runTasksBench (cluster: Cluster, options: TasksBenchOption
   }
   const final = await consensusOf(nodes[0] as NodeProcess)
   return {
+    engine: options.engine,
+    loadavgAtStart,
+    loadavgAtEnd: loadNow(),
     nodes: nodes.length,
     validators: nodes.length,
     capabilities: ['echo', 'sha256'],
@@ -449,8 +474,8 @@ export async function runTasksBench (cluster: Cluster, options: TasksBenchOption
       ray: 'Ray: 981 tasks/s from a single client submitting tasks synchronously (Ray microbenchmark "single client tasks sync")',
       dask: 'Dask distributed: "each task suffers about 1ms of overhead" (a central scheduler, no consensus)',
       aim: { tasksPerSecond: 2000, schedulingOverheadMs: 1 },
-      compare: 'tasksPerSecond and amortisedMsPerTask (1000 / tasksPerSecond) against the aim; latency.submitToStartMs is the one-at-a-time scheduling latency (every step of a task is a committed pBFT decision among 4 validators, so it is bounded below by several consensus rounds, not by 1 ms)'
+      compare: 'tasksPerSecond and amortisedMsPerTask (1000 / tasksPerSecond) against the aim; latency.submitToStartMs is the one-at-a-time scheduling latency (every step of a task is a committed consensus decision, so it is bounded below by consensus rounds, not by 1 ms)'
     },
-    note: 'all 4 nodes are validators on 127.0.0.1 with --heartbeat-interval-ms 1000 --failure-timeout-ms 10000; submitters spread round-robin over the 4 HTTP APIs; the load generator shares the machine (a shared, noisy 2-core box)'
+    note: `all ${nodes.length} nodes are validators (${options.engine}) on 127.0.0.1 with --heartbeat-interval-ms 1000 --failure-timeout-ms 10000; submitters spread round-robin over the ${nodes.length} HTTP APIs; the load generator shares the machine (a shared, noisy 2-core box)`
   }
 }

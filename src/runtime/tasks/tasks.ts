@@ -85,7 +85,8 @@ const retryMsMax = 8_000
 const startDelayMs = 200
 
 export class TaskService {
-  readonly stats = { submitted: 0, auctionBatches: 0, payloadsByRef: 0, resultsByRef: 0, dataFetches: 0, dataFetchErrors: 0, auctions: 0, awards: 0, dhtRoutes: 0, noBids: 0, steals: 0, stolen: 0, migrations: 0, failovers: 0, started: 0, completed: 0, failed: 0, proposalErrors: 0, recordsStored: 0, recordErrors: 0, startsSkipped: 0, claims: 0, claimsRefused: 0 }
+  /** committedDecisions / committedOperations: decisions this node saw committed and the operations they carried (bundles expanded). */
+  readonly stats = { committedDecisions: 0, committedOperations: 0, submitted: 0, auctionBatches: 0, payloadsByRef: 0, resultsByRef: 0, dataFetches: 0, dataFetchErrors: 0, auctions: 0, awards: 0, dhtRoutes: 0, noBids: 0, steals: 0, stolen: 0, migrations: 0, failovers: 0, started: 0, completed: 0, failed: 0, proposalErrors: 0, recordsStored: 0, recordErrors: 0, startsSkipped: 0, claims: 0, claimsRefused: 0 }
   private readonly tracker = new PerformanceTracker()
   /** task id → when this node may try to schedule it again (backoff), and the current delay */
   private readonly retry = new Map<string, { atMs: number, delayMs: number }>()
@@ -225,8 +226,11 @@ export class TaskService {
 
   /** Feed the performance tracker from committed starts and results (local observation times). */
   private observe (seq: number, batch: Array<{ client: string, operation: string }>): void {
+    this.stats.committedDecisions++
     for (const request of batch) {
-      for (const text of expand(request.operation)) {
+      const texts = expand(request.operation)
+      this.stats.committedOperations += texts.length
+      for (const text of texts) {
         let op: { op?: unknown, id?: unknown }
         try { op = JSON.parse(text) as { op?: unknown, id?: unknown } } catch { continue }
         if (typeof op.id !== 'string') continue
