@@ -202,6 +202,68 @@ describe('task operations: stateless validation', () => {
 
 // ————————————————————————————————————————— the lifecycle
 
+describe('task.submit with node: validation', () => {
+  it('node must be a PeerId string; the other fields are checked as before; unknown fields still refused', () => {
+    const base = { op: 'task.submit', id: 't1', capabilities: ['echo'], payload: '1' }
+    expect(validateOperation(JSON.stringify({ ...base, node: 'NodeA', strategy: 'dht' }))).toEqual({
+      ok: true, op: { op: 'task.submit', id: 't1', capabilities: ['echo'], payload: '1', priority: 5, timeoutMs: 60_000, strategy: 'dht', node: 'NodeA' }
+    })
+    // without node the operation is what it always was (no node field at all)
+    const plain = validateOperation(JSON.stringify(base))
+    expect(plain.ok && 'node' in plain.op).toBe(false)
+    for (const node of [null, 1, '', 'not a peer', 'x'.repeat(129), ['NodeA'], { id: 'NodeA' }]) {
+      expect(validateOperation(JSON.stringify({ ...base, node })), JSON.stringify(node)).toEqual({ ok: false, error: 'node must be a PeerId' })
+    }
+    expect(validateOperation(JSON.stringify({ ...base, node: 'NodeA', assignee: 'NodeA' }))).toEqual({ ok: false, error: 'unknown field "assignee"' })
+    expect(validateOperation(JSON.stringify({ ...base, capabilities: [], node: 'NodeA' })).ok).toBe(false)
+  })
+
+  it('a refused placed submit changes nothing (the same refusal on every replica)', () => {
+    const d = new Driver()
+    expectRejected(d.submit('t1', { node: 'bad peer' }), /^node must be a PeerId$/)
+    expect(d.app.task('t1')).toBeUndefined()
+    expect(d.app.taskCounts()).toMatchObject({ pending: 0, assigned: 0 })
+  })
+})
+
+describe('open-task reads and counts (indexes derived from the table)', () => {
+  it('reads by open state and the counts match a scan of every task, through finishes, node.failed and restore', () => {
+    const next = rng(7)
+    const d = new Driver()
+    const states: TaskState[] = ['pending', 'assigned', 'running', 'completed', 'failed', 'cancelled']
+    const scan = (app: MeshApplication): { counts: Record<string, number>, open: string[] } => {
+      const all = app.tasks({ limit: readLimitMax })
+      const counts = Object.fromEntries(states.map(st => [st, all.filter(t => t.state === st).length]))
+      return { counts, open: all.filter(t => ['pending', 'assigned', 'running'].includes(t.state)).map(t => t.id) }
+    }
+    for (let i = 0; i < 600; i++) {
+      const id = `t${i}`
+      d.submit(id, next(2) === 0 ? { node: 'NodeA' } : {})
+      const earlier = `t${next(i + 1)}`
+      const task = d.app.task(earlier)
+      if (task?.state === 'pending') d.assign(earlier, next(2) === 0 ? 'NodeA' : 'NodeB', task.assignment + 1)
+      else if (task?.state === 'assigned' && task.assignee != null) {
+        const k = next(4)
+        if (k === 0) d.start(earlier, task.assignment, task.assignee)
+        else if (k === 1) d.complete(earlier, task.assignment, task.assignee)
+        else if (k === 2) d.fail(earlier, task.assignment, task.assignee)
+        else d.cancel(earlier)
+      }
+      if (i % 97 === 0) d.nodeFailed('NodeB')
+    }
+    const { counts, open } = scan(d.app)
+    expect(d.app.taskCounts()).toEqual(counts)
+    expect(d.app.tasks({ state: ['pending', 'assigned', 'running'], limit: readLimitMax }).map(t => t.id)).toEqual(open)
+    expect(d.app.tasks({ state: 'assigned', assignee: 'NodeA', limit: readLimitMax }).map(t => t.id))
+      .toEqual(d.app.tasks({ limit: readLimitMax }).filter(t => t.state === 'assigned' && t.assignee === 'NodeA').map(t => t.id))
+    expect(counts.completed + counts.failed + counts.cancelled).toBeGreaterThan(50)
+    const b = new Driver()
+    b.app.restore(d.app.snapshot())
+    expect(b.app.taskCounts()).toEqual(d.app.taskCounts())
+    expect(b.app.tasks({ state: ['pending', 'assigned', 'running'], limit: readLimitMax })).toEqual(d.app.tasks({ state: ['pending', 'assigned', 'running'], limit: readLimitMax }))
+  })
+})
+
 describe('payloads and results kept by reference (over 16 KiB, up to 1 MiB)', () => {
   it('parses and builds references; anything else is not one', () => {
     const digest = sha('x')
@@ -253,6 +315,49 @@ describe('task lifecycle', () => {
     expectRejected(d.submit('t3', {}, 'not a peer/1'), /submitter .* must be a PeerId/)
     expect(d.app.task('t3')).toBeUndefined()
     expect(d.app.task('nope')).toBeUndefined()
+  })
+
+  it('submit with node: placed at submit time, assigned at assignment 1 in the same operation; fencing as after an assign', () => {
+    const d = new Driver()
+    expect(d.submit('t1', { node: 'NodeA', strategy: 'dht' }, 'Submitter/2')).toEqual({ ok: true, seq: 1, id: 't1', state: 'assigned', assignee: 'NodeA', assignment: 1 })
+    expect(d.app.task('t1')).toMatchObject({
+      state: 'assigned',
+      assignee: 'NodeA',
+      assignment: 1,
+      strategy: 'dht',
+      submitter: 'Submitter',
+      submittedSeq: 1,
+      updatedSeq: 1,
+      history: [{ seq: 1, event: 'submitted', assignment: 0 }, { seq: 1, event: 'assigned', node: 'NodeA', assignment: 1 }]
+    })
+    // the table is as after submit + assign: the next assign is refused, the holder runs it
+    expectRejected(d.assign('t1', 'NodeB', 1), /^task t1 is assigned, not pending$/)
+    expectRejected(d.complete('t1', 1, 'NodeB'), /^only the assignee of task t1 may complete it$/)
+    expect(d.complete('t1', 1, 'NodeA').ok).toBe(true)
+    expect(d.task('t1')).toMatchObject({ state: 'completed', assignee: 'NodeA', assignment: 1 })
+    // an auction-placed one (any strategy), and node.failed returns it to pending at assignment 1
+    expect(d.submit('t2', { node: 'NodeB' }).ok).toBe(true)
+    expect(d.nodeFailed('NodeB')).toMatchObject({ ok: true, count: 1, tasks: ['t2'] })
+    expect(d.task('t2')).toMatchObject({ state: 'pending', assignee: null, assignment: 1 })
+    expect(d.assign('t2', 'NodeC', 2).ok).toBe(true)
+    // a duplicate id is refused whether placed or not, and leaves the table as it was
+    expectRejected(d.submit('t2', { node: 'NodeA' }), /^duplicate task id t2$/)
+    expect(d.task('t2')).toMatchObject({ state: 'assigned', assignee: 'NodeC', assignment: 2 })
+  })
+
+  it('submit with node: the snapshot round-trips a placed task, and a restored table gives the same future', () => {
+    const a = new Driver()
+    a.submit('p1', { node: 'NodeA' })
+    a.submit('p2')
+    const b = new Driver()
+    b.app.restore(a.app.snapshot())
+    expect(b.app.digest()).toBe(a.app.digest())
+    expect(b.app.tasks({ limit: 10 })).toEqual(a.app.tasks({ limit: 10 }))
+    expect(b.app.taskCounts()).toEqual(a.app.taskCounts())
+    b.seq = a.seq
+    const future = (d: Driver): Json[] => [d.start('p1', 1, 'NodeA'), d.submit('p3', { node: 'NodeB' }), d.assign('p2', 'NodeC', 1), d.complete('p3', 1, 'NodeB')]
+    expect(future(b)).toEqual(future(a))
+    expect(b.app.snapshot()).toBe(a.app.snapshot())
   })
 
   it('assign: pending only, with exactly the next assignment number; anyone may propose it', () => {
@@ -557,9 +662,12 @@ describe('task table bounds', () => {
     expect(d.app.task('f0')?.state).toBe('cancelled')
     expect(d.app.stats().tasksFinished).toBe(tasksFinishedKeptMax)
     expect(d.task('open').state).toBe('pending')
+    // the counts forget the forgotten ones too
+    expect(d.app.taskCounts()).toEqual({ pending: 1, assigned: 0, running: 0, completed: 0, failed: 0, cancelled: tasksFinishedKeptMax })
     // a forgotten id is free again; a remembered one is not
     expect(d.submit('late').ok).toBe(true)
     expectRejected(d.submit('f0'), /^duplicate task id f0$/)
+    expect(d.app.tasks({ state: 'pending', limit: 10 }).map(t => t.id)).toEqual(['late', 'open'])
   })
 
   it('the frame budget: submits leave the reserve; the earliest finished go first; then submits are refused', () => {
@@ -902,7 +1010,10 @@ function step (next: (n: number) => number, app: MeshApplication): { client: str
     if (kind < 20) {
       return {
         client: `${submitters[next(2)] as string}/${next(2)}`,
-        op: { op: 'task.submit', id: `t${next(30)}`, capabilities: ['gpu', 'cpu'].slice(0, 1 + next(2)), payload: JSON.stringify({ n: next(100), s: 'q"\n' }), priority: next(10) }
+        op: {
+          op: 'task.submit', id: `t${next(30)}`, capabilities: ['gpu', 'cpu'].slice(0, 1 + next(2)), payload: JSON.stringify({ n: next(100), s: 'q"\n' }), priority: next(10),
+          ...(next(2) === 0 ? { node: someNode() } : {}) // placed at submit time (assigned at assignment 1)
+        }
       }
     }
     if (kind < 40) return { client: `Sched${next(2)}`, op: { op: 'task.assign', id, node: someNode(), assignment: (task?.assignment ?? 0) + 1 + off() } }
@@ -952,6 +1063,14 @@ class Model {
         this.holder.delete(id)
         this.granted.delete(id)
         this.results.delete(id)
+        if (op.node != null) {
+          // placed at submit: assignment 1, granted to that node
+          expect(result).toMatchObject({ state: 'assigned', assignee: op.node, assignment: 1 })
+          this.granted.set(id, new Map([[1, op.node as string]]))
+          this.holder.set(id, { node: op.node as string, assignment: 1 })
+        } else {
+          expect(result.state).toBeUndefined()
+        }
         break
       case 'task.assign':
       case 'task.move': {

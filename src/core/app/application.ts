@@ -9,7 +9,8 @@
  *   win), and start / complete / fail / move must name the current one and come from its holder, so a
  *   node that lost a task (moved away, or returned to pending by `node.failed`) cannot act on it, and
  *   exactly one result (complete or fail) is ever accepted per task.
- *     task.submit    anyone (the client's PeerId is the submitter); the id must not be in the table
+ *     task.submit    anyone (the client's PeerId is the submitter); the id must not be in the table;
+ *                    → pending, or with `node` → assigned to it at assignment 1 (placed at submit time)
  *     task.assign    anyone; pending → assigned, assignment + 1
  *     task.start     the assignee, current assignment; assigned → running
  *     task.complete  the assignee, current assignment; assigned | running → completed (with its result)
@@ -142,6 +143,13 @@ export class MeshApplication implements Application {
   /** The canonical snapshot of the current state, until the next `apply` or `restore`. */
   private snapshotCache: string | null = null
   private digestCache: Digest | null = null
+  /**
+   * Derived from `state.tasks`, never encoded (rebuilt by `restore`): the open tasks (pending, assigned,
+   * running) in submission order, and how many tasks are in each state. Reads of open tasks (the task
+   * runtime's after every decision) and the counts then cost O(open tasks), not O(remembered tasks).
+   */
+  private openTasks = new Map<string, Task>()
+  private countsByState = zeroCounts()
 
   /**
    * @param validators the PeerIds whose votes count (genesis order; the set is what matters)
@@ -226,6 +234,12 @@ export class MeshApplication implements Application {
     this.state = state
     this.snapshotCache = null
     this.digestCache = null
+    this.openTasks = new Map()
+    this.countsByState = zeroCounts()
+    for (const task of state.tasks.values()) {
+      this.countsByState[task.state]++
+      if (!isTerminal(task.state)) this.openTasks.set(task.id, task)
+    }
   }
 
   // ————————————————————————————————————————— reads (local, as of `lastApplied`)
@@ -297,7 +311,9 @@ export class MeshApplication implements Application {
       ? null
       : new Set<TaskState>(typeof options.state === 'string' ? [options.state] : options.state)
     const out: TaskView[] = []
-    const all = [...this.state.tasks.values()]
+    // only open states asked for: the open tasks are enough (same submission order)
+    const openOnly = states != null && [...states].every(s => !isTerminal(s))
+    const all = [...(openOnly ? this.openTasks : this.state.tasks).values()]
     for (let i = all.length - 1; i >= 0 && out.length < Math.min(limit, readLimitMax); i--) {
       const task = all[i] as Task
       if ((states == null || states.has(task.state)) && (options.assignee == null || task.assignee === options.assignee)) out.push(taskView(task))
@@ -307,9 +323,7 @@ export class MeshApplication implements Application {
 
   /** How many tasks are in each state (finished ones: those still remembered). */
   taskCounts (): Record<TaskState, number> {
-    const counts = Object.fromEntries(taskStates.map(s => [s, 0])) as Record<TaskState, number>
-    for (const task of this.state.tasks.values()) counts[task.state]++
-    return counts
+    return { ...this.countsByState }
   }
 
   stats (): ApplicationStats {
@@ -456,12 +470,17 @@ export class MeshApplication implements Application {
       error: null,
       history: [{ seq, event: 'submitted', node: null, assignment: 0 }]
     })
+    // placed by its submitter already: assigned in the same operation (as a `task.assign` of
+    // assignment 1 right after it would do, with both history entries at this sequence number)
+    const placed = op.node == null ? task : changed(task, { state: 'assigned', assignee: op.node, assignment: 1 }, 'assigned', op.node, seq, index)
     const budget = tasksFrameBytesMax - taskSubmitReserveFrameBytes
-    if (!this.makeRoom(task.frameBytes, budget)) return rejected(`task table full (${budget} of ${tasksFrameBytesMax} bytes for submits)`)
-    state.tasks.set(task.id, task)
+    if (!this.makeRoom(placed.frameBytes, budget)) return rejected(`task table full (${budget} of ${tasksFrameBytesMax} bytes for submits)`)
+    state.tasks.set(placed.id, placed)
+    this.openTasks.set(placed.id, placed)
+    this.countsByState[placed.state]++
     state.tasksOpen++
-    state.taskFrameBytes += task.frameBytes
-    return this.ok(seq, { id: task.id })
+    state.taskFrameBytes += placed.frameBytes
+    return this.ok(seq, op.node == null ? { id: placed.id } : { id: placed.id, state: placed.state, assignee: op.node, assignment: 1 })
   }
 
   private assignTask (op: Extract<Operation, { op: 'task.assign' }>, seq: number, index: number): string {
@@ -514,7 +533,7 @@ export class MeshApplication implements Application {
   /** Every task assigned to or running on `node` goes back to pending, in submission order. */
   private nodeFailed (op: Extract<Operation, { op: 'node.failed' }>, seq: number, index: number): string {
     const changes: Array<[Task, Task]> = []
-    for (const task of this.state.tasks.values()) {
+    for (const task of this.openTasks.values()) { // submission order, as in state.tasks
       if (task.assignee === op.node && (task.state === 'assigned' || task.state === 'running')) {
         changes.push([task, changed(task, { state: 'pending', assignee: null }, 'reassigned', op.node, seq, index)])
       }
@@ -576,6 +595,7 @@ export class MeshApplication implements Application {
     const state = this.state
     const oldest = state.tasksFinished.shift() as Task
     state.tasks.delete(oldest.id)
+    this.countsByState[oldest.state]--
     state.taskFrameBytes -= oldest.frameBytes
     state.tasksFinishedFrameBytes -= oldest.frameBytes
   }
@@ -592,6 +612,10 @@ export class MeshApplication implements Application {
     const state = this.state
     state.tasks.set(next.id, next)
     state.taskFrameBytes += next.frameBytes - task.frameBytes
+    this.countsByState[task.state]--
+    this.countsByState[next.state]++
+    if (isTerminal(next.state)) this.openTasks.delete(next.id)
+    else this.openTasks.set(next.id, next) // an open task stays open or finishes: its place is kept
     if (isTerminal(next.state)) {
       // one operation finishes at most one task, at the latest (seq, index): it goes last
       state.tasksOpen--
@@ -623,6 +647,10 @@ export class MeshApplication implements Application {
       decidedSeq: proposal.decidedSeq
     }
   }
+}
+
+function zeroCounts (): Record<TaskState, number> {
+  return Object.fromEntries(taskStates.map(s => [s, 0])) as Record<TaskState, number>
 }
 
 function withFrameBytes (fields: Omit<Task, 'frameBytes'>): Task {

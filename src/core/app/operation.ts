@@ -16,7 +16,10 @@
  *
  * The task table (src/core/app/application.ts says who may propose what, and when):
  *   {"op":"task.submit","id":"t1","capabilities":["gpu"],"payload":"<JSON text>",
- *    "priority":5,"timeoutMs":60000,"strategy":"auction"|"dht"}         (the last three optional)
+ *    "priority":5,"timeoutMs":60000,"strategy":"auction"|"dht",
+ *    "node":"<PeerId>"}                                                (the last four optional; with
+ *       "node" the task is assigned to it at once, assignment 1: the submitter placed it already, by
+ *       DHT routing or by an auction it ran before submitting — one operation instead of two)
  *   {"op":"task.assign","id":"t1","node":"<PeerId>","assignment":N}    (N = the task's assignment + 1)
  *   {"op":"task.start","id":"t1","assignment":N}
  *   {"op":"task.complete","id":"t1","assignment":N,"result":"<JSON text>"}
@@ -51,7 +54,7 @@ export type Operation =
   | { op: 'noop' }
   | { op: 'bundle', ops: string[] }
   /** `payload` is JSON text, kept as given; defaults filled in (priority 5, timeoutMs 60 000, auction). */
-  | { op: 'task.submit', id: string, capabilities: string[], payload: string, priority: number, timeoutMs: number, strategy: TaskStrategy }
+  | { op: 'task.submit', id: string, capabilities: string[], payload: string, priority: number, timeoutMs: number, strategy: TaskStrategy, node?: string }
   | { op: 'task.assign', id: string, node: string, assignment: number }
   | { op: 'task.start', id: string, assignment: number }
   | { op: 'task.complete', id: string, assignment: number, result: string }
@@ -292,15 +295,17 @@ function validateTaskOperation (parsed: Record<string, unknown>): OperationCheck
   const op = parsed.op
   switch (op) {
     case 'task.submit': {
-      const error = checkFields(parsed, ['op', 'id', 'capabilities', 'payload'], ['priority', 'timeoutMs', 'strategy']) ??
+      const error = checkFields(parsed, ['op', 'id', 'capabilities', 'payload'], ['priority', 'timeoutMs', 'strategy', 'node']) ??
         checkTaskId(parsed.id) ?? checkCapabilities(parsed.capabilities) ?? checkTaskData(parsed.payload, 'payload', taskPayloadBytesMax) ??
         (parsed.priority === undefined ? null : checkInteger(parsed.priority, 'priority', 0, taskPriorityMax)) ??
         (parsed.timeoutMs === undefined ? null : checkInteger(parsed.timeoutMs, 'timeoutMs', 1, taskTimeoutMsMax)) ??
-        (parsed.strategy === undefined || parsed.strategy === 'auction' || parsed.strategy === 'dht' ? null : 'strategy must be "auction" or "dht"')
+        (parsed.strategy === undefined || parsed.strategy === 'auction' || parsed.strategy === 'dht' ? null : 'strategy must be "auction" or "dht"') ??
+        (parsed.node === undefined ? null : checkPeerId(parsed.node, 'node'))
       if (error != null) return fail(error)
       return {
         ok: true,
         op: {
+          ...(parsed.node !== undefined ? { node: parsed.node as string } : {}),
           op,
           id: parsed.id as string,
           capabilities: [...parsed.capabilities as string[]],

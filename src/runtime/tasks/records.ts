@@ -403,7 +403,16 @@ export class RecordStore {
     }
     const parsed = parseRecordKey(store.key)
     if (parsed == null || !isRecordKind(store.kind)) return { outcome: Ack.Outcome.INVALID, error: 'bad key or kind' }
-    return this.accept(store.key, parsed.kind, parsed.taskId, store.value)
+    const ack = this.accept(store.key, parsed.kind, parsed.taskId, store.value)
+    if (ack.outcome === Ack.Outcome.STORED || ack.outcome === Ack.Outcome.ALREADY_HELD) {
+      // a sender inside the replica set holds the record itself (a writer among the replicas keeps its
+      // own copy first; a repair push comes from a holder): the repair round need not push it back.
+      // Without this, each replica that received a write pushed it again to both others
+      const entry = this.entries.get(store.key)
+      const view = this.view()
+      if (entry != null && closestPeers(entry.kadId, view.alive).slice(0, recordReplicas).includes(sender)) entry.holders.add(view.tag(sender))
+    }
+    return ack
   }
 
   /** Keep a checked record: first write wins; the oldest records make room. */

@@ -4,7 +4,10 @@
  * (src/runtime/tasks/executor.ts) and the auction / steal protocols (protocols/tasks).
  *
  * Every ownership change is a committed decision; this runtime only decides what to propose:
- * - submit: `task.submit` through consensus, then the submitter schedules it;
+ * - submit: `task.submit` through consensus, placed in the same operation when the submitter can
+ *   place it at once (`node`: assigned at assignment 1): `dht` routes without any exchange, `auction`
+ *   runs the auction of the submits of one event-loop turn before proposing them. A task nobody could
+ *   take stays pending, and the submitter schedules it as below;
  * - schedule (pending tasks this node coordinates: its own, or orphans when it is the lowest alive
  *   validator): `auction` calls capable members (match ≥ 0.7) for bids and awards the best score;
  *   `dht` picks the capable member XOR-closest to the task. Either way `task.assign` with the next
@@ -37,7 +40,7 @@ import type { RecordStore } from './records.js'
 import { RecordError } from './records.js'
 import { createHash } from 'node:crypto'
 import { parseTaskDataRef, taskDataRef } from '../../core/app/operation.js'
-import { taskDataRefBytesMax, taskPayloadBytesMax, taskResultBytesMax } from '../../core/app/limits.js'
+import { taskDataRefBytesMax, taskPayloadBytesMax, taskPriorityDefault, taskResultBytesMax } from '../../core/app/limits.js'
 
 export interface TaskServiceInit {
   self: string
@@ -70,6 +73,9 @@ export interface SubmitInput {
   timeoutMs?: number
   strategy?: 'auction' | 'dht'
 }
+
+/** A task to auction: `order` breaks priority ties (its submission sequence number, or arrival order). */
+interface AuctionItem { id: string, capabilities: string[], priority: number, order: number }
 
 export class TaskError extends Error {
   constructor (message: string, readonly status: number) {
@@ -121,6 +127,9 @@ export class TaskService {
   /** The last auctions this node ran, with every bid and its score (for `GET /v1/tasks` and tests). */
   private readonly recentAuctions: Array<{ taskId: string, winner: string | null, bids: Array<Record<string, unknown>> }> = []
   private stopped = false
+  /** Submits waiting for this turn's auction (`placeByAuction`). */
+  private arrivals = 0
+  private readonly placements: Array<{ item: AuctionItem, resolve: (winner: string | null) => void }> = []
 
   constructor (private readonly init: TaskServiceInit) {}
 
@@ -165,6 +174,12 @@ export class TaskService {
     if (input.priority != null) op.priority = input.priority
     if (input.timeoutMs != null) op.timeoutMs = input.timeoutMs
     if (input.strategy != null) op.strategy = input.strategy
+    // DHT routing needs no exchange: the task is placed in its submit (one operation, not submit +
+    // assign). Nobody capable now: it stays pending and the scheduling rounds retry it with backoff
+    const placed = input.strategy === 'dht'
+      ? this.dhtWinner(id, input.capabilities, this.aliveMembers())
+      : await this.placeByAuction({ id, capabilities: input.capabilities, priority: input.priority ?? taskPriorityDefault, order: this.arrivals++ })
+    if (placed != null) op.node = placed
     const { result, seq } = await this.init.propose(JSON.stringify(op))
     const parsed = JSON.parse(result) as { ok: boolean, error?: string }
     if (!parsed.ok) {
@@ -178,9 +193,13 @@ export class TaskService {
       throw new TaskError(parsed.error ?? 'refused', 409)
     }
     this.stats.submitted++
+    if (placed != null) {
+      this.stats.awards++
+      if (input.strategy === 'dht') this.stats.dhtRoutes++
+    }
     if (!byRef) this.storeRecord(id, 'payload', input.payload)
     this.reconcileSoon()
-    this.scheduleSoon() // our own task: schedule it now, not at the next round
+    if (placed == null) this.scheduleSoon() // our own task: schedule it now, not at the next round
     return { id, seq }
   }
 
@@ -566,13 +585,18 @@ export class TaskService {
     this.retry.set(id, { atMs: performance.now() + delayMs, delayMs })
   }
 
-  private capableOf (task: TaskView, members: MemberView[]): MemberView[] {
+  private capableOf (task: { capabilities: string[] }, members: MemberView[]): MemberView[] {
     return members.filter(m => capabilityMatch(task.capabilities, m.capabilities) >= matchThreshold)
   }
 
+  /** The capable alive member XOR-closest to the task (src/core/scheduler/dht.ts), or null. */
+  private dhtWinner (id: string, capabilities: string[], members: MemberView[]): string | null {
+    const capable = members.filter(m => capabilityMatch(capabilities, m.capabilities) >= matchThreshold)
+    return capable.length === 0 ? null : dhtOwner(id, capable.map(m => ({ peerId: m.peerId, capabilities: m.capabilities })), capabilities) ?? null
+  }
+
   private async routeByDht (task: TaskView, members: MemberView[]): Promise<void> {
-    const capable = this.capableOf(task, members)
-    const winner = capable.length === 0 ? null : dhtOwner(task.id, capable.map(m => ({ peerId: m.peerId, capabilities: m.capabilities })), task.capabilities) ?? null
+    const winner = this.dhtWinner(task.id, task.capabilities, members)
     this.stats.dhtRoutes++
     await this.award(task, winner)
   }
@@ -592,6 +616,37 @@ export class TaskService {
    * client bundles them into one request) and each loser gets one notice for all its lost auctions.
    */
   private async auctionBatch (tasks: TaskView[], members: MemberView[]): Promise<void> {
+    const winners = await this.runAuctions(tasks.map(t => ({ id: t.id, capabilities: t.capabilities, priority: t.priority, order: t.submittedSeq })), members)
+    await Promise.all(tasks.map(async task => { await this.award(task, winners.get(task.id) ?? null) }))
+  }
+
+  /**
+   * Place tasks that are not submitted yet by auction: the submits of one turn of the event loop are
+   * auctioned together (one call per bidder per ≤ auctionBatchMax tasks, as in `auctionBatch`), and
+   * each submit then carries its winner (`task.submit` with `node`: assigned in the same operation).
+   * Null when nobody bid: the task is submitted pending and the scheduling rounds auction it again.
+   */
+  private async placeByAuction (item: AuctionItem): Promise<string | null> {
+    return await new Promise(resolve => {
+      this.placements.push({ item, resolve })
+      if (this.placements.length === 1) setImmediate(() => { this.flushPlacements() })
+    })
+  }
+
+  private flushPlacements (): void {
+    const list = this.placements.splice(0)
+    if (list.length === 0) return
+    const members = this.aliveMembers()
+    for (let i = 0; i < list.length; i += auctionBatchMax) {
+      const batch = list.slice(i, i + auctionBatchMax)
+      this.runAuctions(batch.map(b => b.item), members).then(
+        winners => { for (const b of batch) b.resolve(winners.get(b.item.id) ?? null) },
+        () => { for (const b of batch) b.resolve(null) })
+    }
+  }
+
+  /** One auction round for ≤ auctionBatchMax tasks: the winner of each (null: no acceptable bid). */
+  private async runAuctions (tasks: AuctionItem[], members: MemberView[]): Promise<Map<string, string | null>> {
     this.stats.auctionBatches++
     const capableByTask = new Map<string, MemberView[]>()
     const callsByMember = new Map<string, { member: MemberView, calls: CallForBids[] }>()
@@ -617,20 +672,20 @@ export class TaskService {
     }))
     const won = new Map<string, number>()
     const notices = new Map<string, AwardNotice[]>()
-    const awards: Array<Promise<void>> = []
-    const ordered = [...tasks].sort((a, b) => b.priority - a.priority || a.submittedSeq - b.submittedSeq)
+    const winners = new Map<string, string | null>()
+    const ordered = [...tasks].sort((a, b) => b.priority - a.priority || a.order - b.order)
     for (const task of ordered) {
       this.stats.auctions++
       const winner = (capableByTask.get(task.id) ?? []).length === 0 ? null : this.decide(task, answers.get(task.id) ?? [], won, notices)
       if (winner != null) won.set(winner, (won.get(winner) ?? 0) + 1)
-      awards.push(this.award(task, winner))
+      winners.set(task.id, winner)
     }
     for (const [peerId, list] of notices) void this.init.protocols.notifyAwards(peerIdFromString(peerId), list)
-    await Promise.all(awards)
+    return winners
   }
 
   /** Score one task's bids (loads raised by `won`), record the auction, queue the losers' notices. */
-  private decide (task: TaskView, answers: Array<{ peerId: string, bid: Bid | null }>, won: Map<string, number>, notices: Map<string, AwardNotice[]>): string | null {
+  private decide (task: { id: string }, answers: Array<{ peerId: string, bid: Bid | null }>, won: Map<string, number>, notices: Map<string, AwardNotice[]>): string | null {
     const accepted = answers.filter((a): a is { peerId: string, bid: Bid } => a.bid != null && a.bid.accept)
       .map(({ peerId, bid }) => ({ peerId, bid: { ...bid, queued: bid.queued + (won.get(peerId) ?? 0) } }))
     const bids = accepted.map(({ peerId, bid }) => ({
