@@ -22,6 +22,16 @@ export const recordServeTimeoutMs = 30_000
 /** A caller's default wait for one Store or Fetch. */
 export const recordRequestTimeoutMs = 10_000
 
+/**
+ * Stores in one batched exchange (`RecordRequest.stores`), at most: a writer's records for one peer
+ * within one turn of its event loop go together (a submit of 100 tasks would otherwise open ~100
+ * streams to each replica, each a multistream-select negotiation and a peer-store write on both sides).
+ */
+export const recordBatchStoresMax = 64
+
+/** Value bytes of one batch, at most: with its keys and framing it stays well within recordMessageBytesMax. */
+export const recordBatchBytesMax = 512 * 1024
+
 /** Replication factor: payloads and results live on the 3 members XOR-closest to the task. */
 export const recordReplicas = 3
 

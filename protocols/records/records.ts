@@ -1,4 +1,4 @@
-import { decodeMessage, encodeMessage, enumeration, message, streamMessage } from 'protons-runtime'
+import { decodeMessage, encodeMessage, enumeration, MaxLengthError, message, streamMessage } from 'protons-runtime'
 import { alloc as uint8ArrayAlloc } from 'uint8arrays/alloc'
 import type { Codec, DecodeOptions } from 'protons-runtime'
 import type { Uint8ArrayList } from 'uint8arraylist'
@@ -503,6 +503,7 @@ export namespace Record {
 export interface RecordRequest {
   store?: Store
   fetch?: Fetch
+  stores: Store[]
 }
 
 export namespace RecordRequest {
@@ -525,11 +526,20 @@ export namespace RecordRequest {
           Fetch.codec().encode(obj.fetch, w)
         }
 
+        if (obj.stores != null && obj.stores.length > 0) {
+          for (const value of obj.stores) {
+            w.uint32(26)
+            Store.codec().encode(value, w)
+          }
+        }
+
         if (opts.lengthDelimited !== false) {
           w.ldelim()
         }
       }, (reader, length, opts = {}) => {
-        const obj: any = {}
+        const obj: any = {
+          stores: []
+        }
 
         const end = length == null ? reader.len : reader.pos + length
 
@@ -549,6 +559,16 @@ export namespace RecordRequest {
               })
               break
             }
+            case 3: {
+              if (opts.limits?.stores != null && obj.stores.length === opts.limits.stores) {
+                throw new MaxLengthError('Decode error - repeated field "stores" had too many elements')
+              }
+
+              obj.stores.push(Store.codec().decode(reader, reader.uint32(), {
+                limits: opts.limits?.stores$
+              }))
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -558,6 +578,10 @@ export namespace RecordRequest {
 
         return obj
       }, function * (reader, length, prefix, opts = {}) {
+        const obj = {
+          stores: 0
+        }
+
         const end = length == null ? reader.len : reader.pos + length
 
         while (reader.pos < end) {
@@ -575,6 +599,24 @@ export namespace RecordRequest {
               yield * Fetch.codec().stream(reader, reader.uint32(), `${prefix}.fetch`, {
                 limits: opts.limits?.fetch
               })
+
+              break
+            }
+            case 3: {
+              if (opts.limits?.stores != null && obj.stores === opts.limits.stores) {
+                throw new MaxLengthError('Streaming decode error - repeated field "stores" had too many elements')
+              }
+
+              for (const evt of Store.codec().stream(reader, reader.uint32(), `${prefix}.stores[]`, {
+                limits: opts.limits?.stores$
+              })) {
+                yield {
+                  ...evt,
+                  index: obj.stores
+                }
+              }
+
+              obj.stores++
 
               break
             }
@@ -615,6 +657,24 @@ export namespace RecordRequest {
     value: boolean
   }
 
+  export interface RecordRequestStoresKeyFieldEvent {
+    field: '$.stores[].key'
+    value: string
+    index: number
+  }
+
+  export interface RecordRequestStoresValueFieldEvent {
+    field: '$.stores[].value'
+    value: Uint8Array<ArrayBuffer>
+    index: number
+  }
+
+  export interface RecordRequestStoresKindFieldEvent {
+    field: '$.stores[].kind'
+    value: string
+    index: number
+  }
+
   export function encode (obj: Partial<RecordRequest>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, RecordRequest.codec())
   }
@@ -623,7 +683,7 @@ export namespace RecordRequest {
     return decodeMessage(buf, RecordRequest.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<RecordRequest>): Generator<RecordRequestStoreKeyFieldEvent | RecordRequestStoreValueFieldEvent | RecordRequestStoreKindFieldEvent | RecordRequestFetchKeyFieldEvent | RecordRequestFetchPresenceOnlyFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<RecordRequest>): Generator<RecordRequestStoreKeyFieldEvent | RecordRequestStoreValueFieldEvent | RecordRequestStoreKindFieldEvent | RecordRequestFetchKeyFieldEvent | RecordRequestFetchPresenceOnlyFieldEvent | RecordRequestStoresKeyFieldEvent | RecordRequestStoresValueFieldEvent | RecordRequestStoresKindFieldEvent> {
     return streamMessage(buf, RecordRequest.codec(), opts)
   }
 }
@@ -631,6 +691,7 @@ export namespace RecordRequest {
 export interface RecordResponse {
   ack?: Ack
   record?: Record
+  acks: Ack[]
 }
 
 export namespace RecordResponse {
@@ -653,11 +714,20 @@ export namespace RecordResponse {
           Record.codec().encode(obj.record, w)
         }
 
+        if (obj.acks != null && obj.acks.length > 0) {
+          for (const value of obj.acks) {
+            w.uint32(26)
+            Ack.codec().encode(value, w)
+          }
+        }
+
         if (opts.lengthDelimited !== false) {
           w.ldelim()
         }
       }, (reader, length, opts = {}) => {
-        const obj: any = {}
+        const obj: any = {
+          acks: []
+        }
 
         const end = length == null ? reader.len : reader.pos + length
 
@@ -677,6 +747,16 @@ export namespace RecordResponse {
               })
               break
             }
+            case 3: {
+              if (opts.limits?.acks != null && obj.acks.length === opts.limits.acks) {
+                throw new MaxLengthError('Decode error - repeated field "acks" had too many elements')
+              }
+
+              obj.acks.push(Ack.codec().decode(reader, reader.uint32(), {
+                limits: opts.limits?.acks$
+              }))
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -686,6 +766,10 @@ export namespace RecordResponse {
 
         return obj
       }, function * (reader, length, prefix, opts = {}) {
+        const obj = {
+          acks: 0
+        }
+
         const end = length == null ? reader.len : reader.pos + length
 
         while (reader.pos < end) {
@@ -703,6 +787,24 @@ export namespace RecordResponse {
               yield * Record.codec().stream(reader, reader.uint32(), `${prefix}.record`, {
                 limits: opts.limits?.record
               })
+
+              break
+            }
+            case 3: {
+              if (opts.limits?.acks != null && obj.acks === opts.limits.acks) {
+                throw new MaxLengthError('Streaming decode error - repeated field "acks" had too many elements')
+              }
+
+              for (const evt of Ack.codec().stream(reader, reader.uint32(), `${prefix}.acks[]`, {
+                limits: opts.limits?.acks$
+              })) {
+                yield {
+                  ...evt,
+                  index: obj.acks
+                }
+              }
+
+              obj.acks++
 
               break
             }
@@ -738,6 +840,18 @@ export namespace RecordResponse {
     value: Uint8Array<ArrayBuffer>
   }
 
+  export interface RecordResponseAcksOutcomeFieldEvent {
+    field: '$.acks[].outcome'
+    value: Ack.Outcome
+    index: number
+  }
+
+  export interface RecordResponseAcksErrorFieldEvent {
+    field: '$.acks[].error'
+    value: string
+    index: number
+  }
+
   export function encode (obj: Partial<RecordResponse>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, RecordResponse.codec())
   }
@@ -746,7 +860,7 @@ export namespace RecordResponse {
     return decodeMessage(buf, RecordResponse.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<RecordResponse>): Generator<RecordResponseAckOutcomeFieldEvent | RecordResponseAckErrorFieldEvent | RecordResponseRecordFoundFieldEvent | RecordResponseRecordValueFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<RecordResponse>): Generator<RecordResponseAckOutcomeFieldEvent | RecordResponseAckErrorFieldEvent | RecordResponseRecordFoundFieldEvent | RecordResponseRecordValueFieldEvent | RecordResponseAcksOutcomeFieldEvent | RecordResponseAcksErrorFieldEvent> {
     return streamMessage(buf, RecordResponse.codec(), opts)
   }
 }

@@ -1,6 +1,7 @@
 /**
  * Task records: `/mesh/<network>/records/1.0.0`. `Store { key, value, kind }` → `Ack`, `Fetch { key }`
- * → `Record { found, value }` (`presenceOnly`: found alone); one stream per exchange, protobuf, every wait bounded by an
+ * → `Record { found, value }` (`presenceOnly`: found alone), `stores: [Store…]` (2..64) → `acks: [Ack…]`
+ * in order; one request at a time per (pooled) stream, protobuf, every wait bounded by an
  * AbortSignal, inbound streams bounded per connection and in total. The wire checks (key, kind,
  * size, JSON) happen here, before the node's record store (src/runtime/tasks/records.ts) sees a message;
  * the store answers through `setHandlers`, and until it does every request is refused / not found.
@@ -12,7 +13,7 @@ import { Ack, RecordRequest, RecordResponse } from './records.js'
 import type { Store } from './records.js'
 import { RequestPool, respond } from '../shared/request-response.js'
 import {
-  checkRecord, parseRecordKey, recordInboundMax, recordMessageBytesMax, recordRequestTimeoutMs, recordServeTimeoutMs,
+  checkRecord, parseRecordKey, recordBatchBytesMax, recordBatchStoresMax, recordInboundMax, recordMessageBytesMax, recordRequestTimeoutMs, recordServeTimeoutMs,
   recordStreamsMax, recordsProtocol
 } from './constants.js'
 
@@ -68,7 +69,7 @@ export class RecordStoreProtocol implements Startable {
   /** Ask `peer` to keep a record. Rejects when it does not answer (timeout, reset, unreachable). */
   async store (peer: PeerId, store: Store, signal: AbortSignal = AbortSignal.timeout(recordRequestTimeoutMs)): Promise<Ack> {
     try {
-      const response = await this.pool.request(peer, this.protocol, { store }, codecs,
+      const response = await this.pool.request(peer, this.protocol, { store, stores: [] }, codecs,
         { signal, maxDataLength: recordMessageBytesMax })
       if (response.ack == null) throw new Error('answer to a store carries no ack')
       return response.ack
@@ -80,12 +81,33 @@ export class RecordStoreProtocol implements Startable {
   }
 
   /**
+   * Ask `peer` to keep several records in one exchange (2..recordBatchStoresMax, values ≤
+   * recordBatchBytesMax in all): one ack per store, in order. Rejects with `StoreBatchUnsupportedError`
+   * when the peer answered without one ack per store (a node that predates batches): send them singly.
+   */
+  async storeMany (peer: PeerId, stores: Store[], signal: AbortSignal = AbortSignal.timeout(recordRequestTimeoutMs)): Promise<Ack[]> {
+    if (stores.length < 2 || stores.length > recordBatchStoresMax) throw new RangeError(`a batch carries 2..${recordBatchStoresMax} stores, not ${stores.length}`)
+    const bytes = stores.reduce((sum, s) => sum + s.value.byteLength, 0)
+    if (bytes > recordBatchBytesMax) throw new RangeError(`a batch carries at most ${recordBatchBytesMax} value bytes, not ${bytes}`)
+    try {
+      const response = await this.pool.request(peer, this.protocol, { stores }, codecs,
+        { signal, maxDataLength: recordMessageBytesMax })
+      if (response.acks.length !== stores.length) throw new StoreBatchUnsupportedError(`${response.acks.length} acks for ${stores.length} stores`)
+      return response.acks
+    } catch (err) {
+      this.stats.requestFailures++
+      this.log('batch of %d stores on %p failed: %s', stores.length, peer, (err as Error).message)
+      throw err
+    }
+  }
+
+  /**
    * Ask `peer` for the value of `key`: the bytes, or null when it holds none. Rejects when it does not
    * answer. The caller checks the value (it comes from another node).
    */
   async fetch (peer: PeerId, key: string, signal: AbortSignal = AbortSignal.timeout(recordRequestTimeoutMs)): Promise<Uint8Array | null> {
     try {
-      const response = await this.pool.request(peer, this.protocol, { fetch: { key, presenceOnly: false } }, codecs,
+      const response = await this.pool.request(peer, this.protocol, { fetch: { key, presenceOnly: false }, stores: [] }, codecs,
         { signal, maxDataLength: recordMessageBytesMax })
       if (response.record == null) throw new Error('answer to a fetch carries no record')
       return response.record.found ? response.record.value : null
@@ -99,7 +121,7 @@ export class RecordStoreProtocol implements Startable {
   /** Whether `peer` holds `key` (a Fetch without the value). Rejects when it does not answer. */
   async has (peer: PeerId, key: string, signal: AbortSignal = AbortSignal.timeout(recordRequestTimeoutMs)): Promise<boolean> {
     try {
-      const response = await this.pool.request(peer, this.protocol, { fetch: { key, presenceOnly: true } }, codecs,
+      const response = await this.pool.request(peer, this.protocol, { fetch: { key, presenceOnly: true }, stores: [] }, codecs,
         { signal, maxDataLength: recordMessageBytesMax })
       if (response.record == null) throw new Error('answer to a fetch carries no record')
       return response.record.found
@@ -121,30 +143,51 @@ export class RecordStoreProtocol implements Startable {
       await respond(stream, connection, codecs, { timeoutMs: recordServeTimeoutMs, maxDataLength: recordMessageBytesMax },
         async (message, conn) => {
           const handlers = this.handlers
+          if (message.stores.length > 0) {
+            // a batch: bounded like one message (count and value bytes), each store checked on its own
+            const bytes = message.stores.reduce((sum, s) => sum + s.value.byteLength, 0)
+            if (message.store != null || message.fetch != null || message.stores.length < 2 || message.stores.length > recordBatchStoresMax || bytes > recordBatchBytesMax) {
+              return { ack: { outcome: Ack.Outcome.INVALID, error: `a batch carries 2..${recordBatchStoresMax} stores and at most ${recordBatchBytesMax} value bytes, alone` }, acks: [] }
+            }
+            this.stats.storesServed += message.stores.length
+            return {
+              acks: message.stores.map(store => {
+                const problem = checkRecord(store.key, store.kind, store.value)
+                if (problem != null) return { outcome: problem.problem === 'too-large' ? Ack.Outcome.TOO_LARGE : Ack.Outcome.INVALID, error: problem.message }
+                if (handlers == null) return { outcome: Ack.Outcome.REFUSED, error: 'this node keeps no records' }
+                return handlers.store(store, conn.remotePeer)
+              })
+            }
+          }
           if (message.store != null) {
             this.stats.storesServed++
             const store = message.store
             const problem = checkRecord(store.key, store.kind, store.value)
             if (problem != null) {
-              return { ack: { outcome: problem.problem === 'too-large' ? Ack.Outcome.TOO_LARGE : Ack.Outcome.INVALID, error: problem.message } }
+              return { ack: { outcome: problem.problem === 'too-large' ? Ack.Outcome.TOO_LARGE : Ack.Outcome.INVALID, error: problem.message }, acks: [] }
             }
-            if (handlers == null) return { ack: { outcome: Ack.Outcome.REFUSED, error: 'this node keeps no records' } }
-            return { ack: handlers.store(store, conn.remotePeer) }
+            if (handlers == null) return { ack: { outcome: Ack.Outcome.REFUSED, error: 'this node keeps no records' }, acks: [] }
+            return { ack: handlers.store(store, conn.remotePeer), acks: [] }
           }
           if (message.fetch != null) {
             this.stats.fetchesServed++
             const key = message.fetch.key
             const value = parseRecordKey(key) != null ? handlers?.fetch(key, conn.remotePeer) ?? null : null
-            if (value == null) return { record: { found: false, value: new Uint8Array(0) } }
-            return { record: { found: true, value: message.fetch.presenceOnly ? new Uint8Array(0) : value } }
+            if (value == null) return { record: { found: false, value: new Uint8Array(0) }, acks: [] }
+            return { record: { found: true, value: message.fetch.presenceOnly ? new Uint8Array(0) : value }, acks: [] }
           }
-          return { ack: { outcome: Ack.Outcome.INVALID, error: 'neither store nor fetch' } }
+          return { ack: { outcome: Ack.Outcome.INVALID, error: 'neither store nor fetch' }, acks: [] }
         },
         err => { this.log('serving a record exchange to %p failed: %s', connection.remotePeer, err.message) })
     } finally {
       this.inFlight--
     }
   }
+}
+
+/** The peer answered a batch of stores without one ack per store (it predates batches). */
+export class StoreBatchUnsupportedError extends Error {
+  override readonly name = 'StoreBatchUnsupportedError'
 }
 
 export function recordStoreProtocol (init: { network: string }): (components: RecordStoreProtocolComponents) => RecordStoreProtocol {

@@ -24,8 +24,9 @@ import { closestPeers, taskKadId } from '../../core/scheduler/dht.js'
 import type { MemberState } from '../../core/membership.js'
 import { Ack } from '../../../protocols/records/records.js'
 import type { Store } from '../../../protocols/records/records.js'
+import { StoreBatchUnsupportedError } from '../../../protocols/records/service.js'
 import {
-  checkRecord, isRecordKind, isTaskId, parseRecordKey, recordKey, recordReplicas, recordRequestTimeoutMs
+  checkRecord, isRecordKind, recordBatchBytesMax, recordBatchStoresMax, isTaskId, parseRecordKey, recordKey, recordReplicas, recordRequestTimeoutMs
 } from '../../../protocols/records/constants.js'
 import type { RecordKind } from '../../../protocols/records/constants.js'
 
@@ -38,6 +39,11 @@ export interface RecordWire {
     fetch: (key: string, from: PeerId) => Uint8Array<ArrayBuffer> | null
   } | null) => void
   store: (peer: PeerId, store: Store, signal?: AbortSignal) => Promise<Ack>
+  /**
+   * Several stores in one exchange (2..recordBatchStoresMax, ≤ recordBatchBytesMax value bytes): one
+   * ack per store. Optional; rejects with a `StoreBatchUnsupportedError` when the peer predates batches.
+   */
+  storeMany?: (peer: PeerId, stores: Store[], signal?: AbortSignal) => Promise<Ack[]>
   fetch: (peer: PeerId, key: string, signal?: AbortSignal) => Promise<Uint8Array | null>
   has: (peer: PeerId, key: string, signal?: AbortSignal) => Promise<boolean>
 }
@@ -97,6 +103,8 @@ export interface RecordStats {
   handedOff: number
   puts: number
   putFailures: number
+  /** Batched exchanges sent (several stores for one peer in one request). */
+  batches: number
   gets: number
   /** Fetches sent to other nodes (reads that missed locally). */
   fetches: number
@@ -165,7 +173,11 @@ export class RecordStore {
   private readonly repairIntervalMs: number
   private readonly handoffGraceMs: number
   private readonly requestTimeoutMs: number
+  /** Stores waiting for this turn's batch, per peer (see `sendStore`). */
+  private readonly outbox = new Map<string, Array<{ store: Store, resolve: (ack: Ack) => void, reject: (err: Error) => void }>>()
+  private outboxScheduled = false
   private readonly counters = {
+    batches: 0,
     stored: 0, conflicts: 0, evicted: 0, handedOff: 0, puts: 0, putFailures: 0, gets: 0, fetches: 0,
     storesReceived: 0, fetchesReceived: 0, repairsPushed: 0, repairRounds: 0
   }
@@ -250,7 +262,7 @@ export class RecordStore {
       settle()
       for (const peer of remote) {
         const signal = signals(options.signal, this.lifetime.signal, AbortSignal.timeout(this.requestTimeoutMs))
-        void this.options.wire.store(peerIdFromString(peer), store, signal).then(ack => {
+        void this.sendStore(peer, store, signal).then(ack => {
           if (ack.outcome === Ack.Outcome.STORED || ack.outcome === Ack.Outcome.ALREADY_HELD) {
             acked.push(peer)
             this.entries.get(key)?.holders.add(view.tag(peer))
@@ -376,7 +388,7 @@ export class RecordStore {
         entry.holders.add(tag)
         return true
       }
-      const ack = await this.options.wire.store(id, { key: entry.key, kind: entry.kind, value: entry.value }, signal())
+      const ack = await this.sendStore(peer, { key: entry.key, kind: entry.kind, value: entry.value }, signal())
       if (ack.outcome === Ack.Outcome.STORED) {
         this.counters.repairsPushed++
         entry.holders.add(tag)
@@ -392,6 +404,59 @@ export class RecordStore {
     } catch {
       // unreachable now: the next round tries again (or the member leaves the alive set)
       return false
+    }
+  }
+
+  /**
+   * Send a Store to `peer`, together with the other stores for that peer made in this turn of the
+   * event loop (puts of a batch of submits or of results, a repair round): one exchange for up to
+   * recordBatchStoresMax of them instead of one each. A batch times out as a whole (requestTimeoutMs);
+   * `signal` only stops a store that has not left yet.
+   */
+  private async sendStore (peer: string, store: Store, signal: AbortSignal): Promise<Ack> {
+    const wire = this.options.wire
+    if (wire.storeMany == null) return await wire.store(peerIdFromString(peer), store, signal)
+    signal.throwIfAborted()
+    return await new Promise<Ack>((resolve, reject) => {
+      let list = this.outbox.get(peer)
+      if (list == null) { list = []; this.outbox.set(peer, list) }
+      list.push({ store, resolve, reject })
+      if (!this.outboxScheduled) {
+        this.outboxScheduled = true
+        setImmediate(() => { this.outboxScheduled = false; this.flushOutbox() })
+      }
+    })
+  }
+
+  private flushOutbox (): void {
+    const wire = this.options.wire
+    for (const [peer, list] of this.outbox) {
+      this.outbox.delete(peer)
+      const id = peerIdFromString(peer)
+      const single = (item: { store: Store, resolve: (ack: Ack) => void, reject: (err: Error) => void }): void => {
+        wire.store(id, item.store, signals(this.lifetime.signal, AbortSignal.timeout(this.requestTimeoutMs))).then(item.resolve, item.reject)
+      }
+      let at = 0
+      while (at < list.length) {
+        // the next batch: up to recordBatchStoresMax stores and recordBatchBytesMax value bytes
+        let end = at
+        let bytes = 0
+        while (end < list.length && end - at < recordBatchStoresMax && (end === at || bytes + (list[end]?.store.value.byteLength ?? 0) <= recordBatchBytesMax)) {
+          bytes += list[end]?.store.value.byteLength ?? 0
+          end++
+        }
+        const batch = list.slice(at, end)
+        at = end
+        if (batch.length === 1 || bytes > recordBatchBytesMax || wire.storeMany == null) { batch.forEach(single); continue }
+        this.counters.batches++
+        wire.storeMany(id, batch.map(b => b.store), signals(this.lifetime.signal, AbortSignal.timeout(this.requestTimeoutMs))).then(
+          acks => { batch.forEach((b, i) => { b.resolve(acks[i] as Ack) }) },
+          (err: Error) => {
+            // a peer that predates batches: the same stores one by one
+            if (err instanceof StoreBatchUnsupportedError) batch.forEach(single)
+            else batch.forEach(b => { b.reject(err) })
+          })
+      }
     }
   }
 
