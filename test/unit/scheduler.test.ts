@@ -13,7 +13,7 @@ import type { PeerId } from '@libp2p/interface'
 import { xorCompare } from 'uint8arrays/xor-compare'
 import { SeededRandom } from '../../src/core/random.js'
 import {
-  Balancer, PerformanceTracker, bidScore, capabilityMatch, chooseBid, chooseVictim, closestPeers, compareDistance, dhtOwner,
+  Balancer, PerformanceTracker, bidScore, capabilityMatch, chooseBid, chooseBidWhenFull, chooseVictim, closestPeers, compareDistance, dhtOwner,
   eligible, freeResources, hasFreeCapacity, kadIdOfKey, kadIdOfPeer, matchThreshold, planMigrations, reassignments,
   replicaSet, scoredBid, stealCount, taskKadId, taskKey, utilisation, xorDistance
 } from '../../src/core/scheduler/index.js'
@@ -192,6 +192,36 @@ describe('chooseBid: highest score among match ≥ 0.7 with free capacity; ties 
     const choice = chooseBid([bid('a', 0.4), bid('b', 0.6), bid('a', 0.7), bid('b', 0.9, { match: 0.1 })])
     expect(choice?.winner).toMatchObject({ peerId: 'a', score: 0.7 })
     expect(choice?.losers.map(b => [b.peerId, b.score])).toEqual([['b', 0.6]])
+  })
+})
+
+describe('chooseBidWhenFull: every bidder full ⇒ the shortest queue for its capacity, then the best score', () => {
+  it('the least backlog wins over a better score; equal backlogs go to the best score, then the lower PeerId', () => {
+    const full = { queued: 3, running: 2, capacity: 2 } // backlog 2.5
+    const less = { queued: 1, running: 2, capacity: 2 } // backlog 1.5
+    expect(chooseBid([bid('busy', 0.9, full), bid('lessBusy', 0.3, less)])).toBeUndefined()
+    const choice = chooseBidWhenFull([bid('busy', 0.9, full), bid('lessBusy', 0.3, less), bid('partial', 0.99, { ...less, queued: 0, match: 0.5 })])
+    expect(choice?.winner.peerId).toBe('lessBusy')
+    expect(choice?.ranked.map(b => b.peerId)).toEqual(['lessBusy', 'busy'])
+    expect(choice?.losers.map(b => b.peerId)).toEqual(['busy', 'partial'])
+    expect(chooseBidWhenFull([bid('x', 0.2, less), bid('y', 0.8, less)])?.winner.peerId).toBe('y')
+    expect(chooseBidWhenFull([bid('b', 0.5, less), bid('a', 0.5, less)])?.winner.peerId).toBe('a')
+    // relative to capacity: 2 + 8 on capacity 8 (1.25) is a shorter queue than 1 + 2 on capacity 2 (1.5)
+    expect(chooseBidWhenFull([bid('small', 0.9, { queued: 1, running: 2, capacity: 2 }), bid('big', 0.1, { queued: 2, running: 8, capacity: 8 })])?.winner.peerId).toBe('big')
+    expect(chooseBidWhenFull([bid('low', 0.9, { ...full, match: 0.69 })])).toBeUndefined()
+    expect(chooseBidWhenFull([])).toBeUndefined()
+  })
+
+  it('a batch awarded one by one (each win raising the winner\'s queue) spreads over equal members instead of piling onto the best score', () => {
+    const peers = ['a', 'b', 'c', 'd']
+    const scores: Record<string, number> = { a: 0.9, b: 0.8, c: 0.7, d: 0.6 }
+    const won = new Map<string, number>(peers.map(p => [p, 0]))
+    for (let i = 0; i < 100; i++) {
+      const bids = peers.map(p => bid(p, scores[p] as number, { queued: won.get(p) as number, running: 2, capacity: 2 }))
+      const winner = (chooseBid(bids) ?? chooseBidWhenFull(bids))?.winner.peerId as string
+      won.set(winner, (won.get(winner) as number) + 1)
+    }
+    expect([...won.values()]).toEqual([25, 25, 25, 25])
   })
 })
 

@@ -133,3 +133,25 @@ function betterOfSamePeer (a: ScoredBid, b: ScoredBid, threshold: number): boole
   if (ca !== cb) return ca
   return compareBids(a, b) < 0
 }
+
+/**
+ * When no bidder has free capacity: the task waits in some member's queue, so pick the shortest queue
+ * for its capacity ((queued + running) / capacity, lowest first), then the best score, then the lower
+ * PeerId. The score alone does not do: its load term saturates at full (utilisation is capped at 1),
+ * so every full bidder looks equally loaded and a batch of auctions piled onto the one with the best
+ * performance/resources. Only bids with `match ≥ threshold` count; undefined when none does.
+ */
+export function chooseBidWhenFull<B extends ScoredBid> (bids: readonly B[], threshold: number = matchThreshold): BidChoice<B> | undefined {
+  const backlog = (b: ScoredBid): number => (Math.max(0, b.queued) + Math.max(0, b.running)) / (b.capacity > 0 ? b.capacity : 1)
+  const open = (b: B): B => ({ ...b, queued: 0, running: 0, capacity: 1 })
+  const counting = bids.filter(b => bidCounts(open(b), threshold))
+  if (counting.length === 0) return undefined
+  const least = Math.min(...counting.map(backlog))
+  const shortest = chooseBid(counting.filter(b => backlog(b) === least).map(open), threshold)
+  const all = chooseBid(bids.map(open), threshold)
+  if (shortest === undefined || all === undefined) return undefined
+  const winner = bids.find(b => b.peerId === shortest.winner.peerId) as B
+  const rest = (list: readonly B[]): B[] => list.filter(b => b.peerId !== winner.peerId).map(b => bids.find(x => x.peerId === b.peerId) as B)
+  const ranked = [winner, ...rest(all.ranked)]
+  return { winner, ranked, losers: [...ranked.slice(1), ...bids.filter(b => !bidCounts(open(b), threshold))] }
+}

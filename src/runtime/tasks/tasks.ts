@@ -33,7 +33,7 @@ import type { TaskProtocols } from '../../../protocols/tasks/service.js'
 import type { AwardNotice, Bid, CallForBids, StealRequest, StealResponse } from '../../../protocols/tasks/tasks.js'
 import { auctionBatchMax, bidDeadlineMsDefault } from '../../../protocols/tasks/constants.js'
 import {
-  Balancer, PerformanceTracker, bidScore, capabilityMatch, chooseBid, chooseVictim, dhtOwner, matchThreshold, utilisation
+  Balancer, PerformanceTracker, bidScore, capabilityMatch, chooseBid, chooseBidWhenFull, chooseVictim, dhtOwner, matchThreshold, utilisation
 } from '../../core/scheduler/index.js'
 import type { MemberView } from '../mesh-node.js'
 import type { RecordStore } from './records.js'
@@ -702,8 +702,8 @@ export class TaskService {
       })
     }))
     // capability routing: the best bid among those with free capacity; when every capable bidder is
-    // full, the best score anyway (the task waits in that node's queue; the score already counts load)
-    const choice = chooseBid(bids) ?? chooseBid(bids.map(b => ({ ...b, queued: 0, running: 0, capacity: 1 }))) ?? null
+    // full, the shortest queue for its capacity, then the best score (the task waits in that queue)
+    const choice = chooseBid(bids) ?? chooseBidWhenFull(bids) ?? null
     this.recentAuctions.push({
       taskId: task.id,
       winner: choice?.winner.peerId ?? null,
