@@ -37,7 +37,10 @@ process.stdin.on('end', () => {
 })
 `
 
-describe('a task runs at most once per assignment (issue 9)', () => {
+/** Both engines (MESH_TEST_ENGINES=raft runs one): the claims and fences are the same replicated application behind either. */
+const engines = (process.env.MESH_TEST_ENGINES ?? 'pbft,raft').split(',').filter((e): e is 'pbft' | 'raft' => e === 'pbft' || e === 'raft')
+
+describe.each(engines)('a task runs at most once per assignment (issue 9) (%s)', engine => {
   const cluster = new Cluster({ heartbeatIntervalMs: 500, failureTimeoutMs: 4000 })
   const nodes: NodeProcess[] = []
   let logPath = ''
@@ -118,7 +121,7 @@ describe('a task runs at most once per assignment (issue 9)', () => {
   }
 
   beforeAll(async () => {
-    const testnet = cluster.testnet(4)
+    const testnet = cluster.testnet(4, { consensus: engine })
     const genesisPath = join(testnet[0]?.dataDir as string, 'genesis.json')
     const script = join(cluster.root, 'tally.mjs')
     writeFileSync(script, handlerScript)
