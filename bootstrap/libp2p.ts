@@ -7,6 +7,7 @@ import { createLibp2p } from 'libp2p'
 import { tcp } from '@libp2p/tcp'
 import { noise } from '@libp2p/noise'
 import { yamux } from '@libp2p/yamux'
+import { StreamState, YamuxStream } from '@libp2p/yamux/stream'
 import { identify } from '@libp2p/identify'
 import { ping } from '@libp2p/ping'
 import { gossipsub } from '@libp2p/gossipsub'
@@ -70,6 +71,27 @@ export interface MeshLibp2pInit {
    * this registry (the node's, src/runtime/metrics/metrics.ts; never prom-client's global one). None if absent.
    */
   metricsRegistry?: Registry
+}
+
+/**
+ * js-yamux answers every data frame it receives with a window update (one more frame, encryption and
+ * socket write back for each gossip message, ping or sync): in an idle node's profile that was most
+ * of the receive path. go-yamux and hashicorp/yamux send the update only once half the receive window
+ * is used (`delta < max/2 && flags == 0 → no update`); do the same. The sender never waits: it still
+ * has half a window (≥ 128 KiB) when the update goes out. Wire-compatible: fewer updates is allowed.
+ */
+interface YamuxWindowState { state: StreamState, recvWindow: number, recvWindowCapacity: number }
+const yamuxPatched = Symbol.for('mesh.yamux.halfWindowUpdates')
+const yamuxPrototype = YamuxStream.prototype as unknown as Record<symbol, boolean> & { sendWindowUpdate: () => void }
+if (yamuxPrototype[yamuxPatched] !== true) {
+  const sendWindowUpdate = yamuxPrototype.sendWindowUpdate
+  yamuxPrototype.sendWindowUpdate = function (this: YamuxWindowState): void {
+    // states in which no SYN/ACK flag is due (Init and SYNReceived owe one; Paused is its own case)
+    const flagless = this.state === StreamState.SYNSent || this.state === StreamState.Established || this.state === StreamState.Finished
+    if (flagless && this.recvWindowCapacity > this.recvWindow / 2) return
+    sendWindowUpdate.call(this)
+  }
+  yamuxPrototype[yamuxPatched] = true
 }
 
 /** A gossip message's id: SHA-256 of its bytes (unsigned messages have no from + seqno to go by). */
@@ -152,7 +174,11 @@ export async function createMeshLibp2p (init: MeshLibp2pInit): Promise<MeshLibp2
     },
     connectionMonitor: {
       // the monitor aborts a connection whose ping times out; under load 5 s is too little
-      pingTimeout: { minTimeout: 20_000 }
+      pingTimeout: { minTimeout: 20_000 },
+      // Every ping is a new stream (open, protocol select, 32 B each way, close): at the default 10 s it
+      // was a steady share of an idle node's CPU. It only finds connections that died silently (a frozen
+      // or cut-off peer); membership detects such peers itself (silence → suspect → probes → failed).
+      pingInterval: 30_000
     },
     services: {
       identify: identify({ timeout: 20_000 }),
@@ -178,6 +204,10 @@ export async function createMeshLibp2p (init: MeshLibp2pInit): Promise<MeshLibp2
         // a lone node publishes its heartbeat anyway: nobody to receive it is not an error
         allowPublishToZeroTopicPeers: true,
         ignoreDuplicatePublishError: true,
+        // IDONTWANT (gossipsub 1.2) is sent to every mesh peer for each message of ≥ 512 B received: one
+        // more write per mesh peer per record, to save a duplicate that on a LAN has usually been sent
+        // already. Our records (≤ 64 KiB, ~0.5-1 KiB typical) are not worth it.
+        idontwantMinDataSize: 65_536 * 2,
         doPX: false,
         // drop duplicates before decoding and validation
         fastMsgIdFn: (message) => createHash('sha256').update(message.data ?? new Uint8Array(0)).digest('base64'),

@@ -115,8 +115,8 @@ function tickIntervalMs (failureTimeoutMs: number): number {
   return Math.max(50, Math.min(250, Math.floor(failureTimeoutMs / 20)))
 }
 
-/** Re-measure the RTT to a connected member at most this often. */
-const rttIntervalMs = 10_000
+/** Re-measure the RTT to a connected member at most this often (each is a ping stream: idle cost). */
+const rttIntervalMs = 30_000
 /** Grace after publishing our leave record before the host stops (bounded; exit stays under 5 s). */
 const leaveGraceMs = 1_500
 
@@ -611,6 +611,11 @@ export class MeshNode {
       slowdown: Math.round(this.slowdown * 100) / 100,
       consensus: this.consensusSummary()
     }
+  }
+
+  /** Fewer than half of the known members reachable (what `status().partitioned` says, without building it). */
+  partitioned (): boolean {
+    return this.membership.summary().partitioned
   }
 
   private consensusSummary (): NodeStatus['consensus'] {

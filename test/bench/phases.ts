@@ -331,7 +331,7 @@ export async function runGossip (cluster: Cluster, nodes: NodeProcess[], windowM
       deliveriesViaSync: viaSync
     },
     rtt: {
-      source: 'MemberView.rttMs: libp2p ping over each existing connection, timed with performance.now(), re-measured every 10 s',
+      source: 'MemberView.rttMs: libp2p ping over each existing connection, timed with performance.now(), re-measured every 30 s',
       pairs,
       pairsWithoutRtt,
       ms: distribution(rtts, 3)
