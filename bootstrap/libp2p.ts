@@ -7,18 +7,16 @@ import { createLibp2p } from 'libp2p'
 import { tcp } from '@libp2p/tcp'
 import { noise } from '@libp2p/noise'
 import { yamux } from '@libp2p/yamux'
+import { StreamState, YamuxStream } from '@libp2p/yamux/stream'
 import { identify } from '@libp2p/identify'
 import { ping } from '@libp2p/ping'
-import { bootstrap } from '@libp2p/bootstrap'
-import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
 import { gossipsub } from '@libp2p/gossipsub'
 import { prometheusMetrics } from '@libp2p/prometheus-metrics'
 import type { Registry } from 'prom-client'
-import { toString as uint8ArrayToString } from 'uint8arrays/to-string'
-import type { Libp2p, PeerId, PrivateKey } from '@libp2p/interface'
+import { createHash } from 'node:crypto'
+import type { ConnectionGater, Libp2p, PeerId, PrivateKey } from '@libp2p/interface'
 import type { Identify } from '@libp2p/identify'
 import type { Ping } from '@libp2p/ping'
-import type { KadDHT } from '@libp2p/kad-dht'
 import type { GossipSub } from '@libp2p/gossipsub'
 import { membershipSync } from '../protocols/sync/service.js'
 import type { MembershipSync, MembershipSyncInit } from '../protocols/sync/service.js'
@@ -38,7 +36,6 @@ import type { PeerMessaging } from '../protocols/msg/service.js'
 export interface MeshServices extends Record<string, unknown> {
   identify: Identify
   ping: Ping
-  dht: KadDHT
   pubsub: GossipSub
   sync: MembershipSync
   probe: Probe
@@ -56,8 +53,14 @@ export interface MeshLibp2pInit {
   network: string
   listen: string[]
   announce: string[]
-  bootstrap: string[]
+  /** Seeds: dialed by the connection keeper (src/runtime/connection-keeper.ts), not by libp2p; ignored here. */
+  bootstrap?: string[]
   maxConnections: number
+  /**
+   * Since when this node's own dial to `peer` is in flight (performance.now()), if it is: the connection
+   * gater keeps one connection per pair when both ends dial each other at once (see `dedupeGater`).
+   */
+  dialingSince?: (peer: string) => number | undefined
   sync: Pick<MembershipSyncInit, 'getEntries' | 'onEntries'>
   /** Where pBFT frames go (nodes without a genesis drop them). */
   pbft?: PbftTransportInit['onFrame']
@@ -70,12 +73,66 @@ export interface MeshLibp2pInit {
   metricsRegistry?: Registry
 }
 
-/** Private DHT protocol: nodes of other networks (and the public IPFS DHT) never answer it. */
-export function dhtProtocol (network: string): string {
-  return `/mesh/${network}/kad/1.0.0`
+/**
+ * js-yamux answers every data frame it receives with a window update (one more frame, encryption and
+ * socket write back for each gossip message, ping or sync): in an idle node's profile that was most
+ * of the receive path. go-yamux and hashicorp/yamux send the update only once half the receive window
+ * is used (`delta < max/2 && flags == 0 → no update`); do the same. The sender never waits: it still
+ * has half a window (≥ 128 KiB) when the update goes out. Wire-compatible: fewer updates is allowed.
+ */
+interface YamuxWindowState { state: StreamState, recvWindow: number, recvWindowCapacity: number }
+const yamuxPatched = Symbol.for('mesh.yamux.halfWindowUpdates')
+const yamuxPrototype = YamuxStream.prototype as unknown as Record<symbol, boolean> & { sendWindowUpdate: () => void }
+if (yamuxPrototype[yamuxPatched] !== true) {
+  const sendWindowUpdate = yamuxPrototype.sendWindowUpdate
+  yamuxPrototype.sendWindowUpdate = function (this: YamuxWindowState): void {
+    // states in which no SYN/ACK flag is due (Init and SYNReceived owe one; Paused is its own case)
+    const flagless = this.state === StreamState.SYNSent || this.state === StreamState.Established || this.state === StreamState.Finished
+    if (flagless && this.recvWindowCapacity > this.recvWindow / 2) return
+    sendWindowUpdate.call(this)
+  }
+  yamuxPrototype[yamuxPatched] = true
 }
 
-const empty = new Uint8Array(0)
+/** A gossip message's id: SHA-256 of its bytes (unsigned messages have no from + seqno to go by). */
+function contentId (data: Uint8Array): Uint8Array {
+  return createHash('sha256').update(data).digest()
+}
+
+/** How long an own dial in flight makes the smaller PeerId of a pair refuse the other's crossing dial. */
+const crossingDialWindowMs = 5_000
+
+/**
+ * One connection per pair of nodes. Two nodes that dial each other at the same moment would otherwise
+ * keep two connections (two handshakes, two identify runs, two sets of gossip streams, two monitor
+ * pings). The rule, the same on both ends: a connection dialed by the smaller PeerId always stands; one
+ * dialed by the larger PeerId is refused, right after the encryption handshake (before muxing, identify
+ * or any stream), when a connection to that peer is already open, or — on the smaller side — when its
+ * own dial to the larger is in flight (started within the last 5 s: an older one is probably going
+ * nowhere, e.g. to a node behind NAT, and must not keep refusing the way in). A larger-dialed connection
+ * that already stands when the smaller one's dial completes stays (rare; closing it later would cut
+ * gossipsub's stream, which gossipsub does not re-open while another connection remains).
+ */
+function dedupeGater (self: () => Libp2p | undefined, dialingSince: (peer: string) => number | undefined): ConnectionGater {
+  const deny = (remote: PeerId, dialedByUs: boolean): boolean => {
+    const node = self()
+    if (node == null) return false
+    const us = node.peerId.toString()
+    const them = remote.toString()
+    const dialer = dialedByUs ? us : them
+    const other = dialedByUs ? them : us
+    // a connection dialed by the smaller PeerId always stands
+    if (dialer < other) return false
+    if (node.getConnections(remote).some(c => c.status === 'open')) return true
+    if (dialedByUs) return false
+    const since = dialingSince(them)
+    return since != null && performance.now() - since < crossingDialWindowMs
+  }
+  return {
+    denyInboundEncryptedConnection: (peerId) => deny(peerId, false),
+    denyOutboundEncryptedConnection: (peerId) => deny(peerId, true)
+  }
+}
 
 export async function createMeshLibp2p (init: MeshLibp2pInit): Promise<MeshLibp2p> {
   // The ping service exists only once libp2p is built; the probe service calls it late.
@@ -88,6 +145,7 @@ export async function createMeshLibp2p (init: MeshLibp2pInit): Promise<MeshLibp2
     return performance.now() - started
   }
 
+  let built: Libp2p | undefined
   const node = await createLibp2p({
     privateKey: init.privateKey,
     ...(init.metricsRegistry != null ? { metrics: prometheusMetrics({ registry: init.metricsRegistry }) } : {}),
@@ -98,7 +156,11 @@ export async function createMeshLibp2p (init: MeshLibp2pInit): Promise<MeshLibp2
     transports: [tcp()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
-    peerDiscovery: init.bootstrap.length > 0 ? [bootstrap({ list: init.bootstrap })] : [],
+    // No @libp2p/bootstrap and no kad-dht: the connection keeper (src/runtime/connection-keeper.ts) dials
+    // the seeds until one answers, and the membership sync on connect hands a joiner every member with
+    // its addresses, which is what the DHT's self-query was for. Without them there is one dialer, so no
+    // two of them race to the same peer, and an idle node runs no DHT refresh or routing-table pings.
+    connectionGater: dedupeGater(() => built, init.dialingSince ?? (() => undefined)),
     connectionManager: {
       maxConnections: init.maxConnections,
       // A star start has every joiner dial the seed within the same second from one host; the default
@@ -112,41 +174,48 @@ export async function createMeshLibp2p (init: MeshLibp2pInit): Promise<MeshLibp2
     },
     connectionMonitor: {
       // the monitor aborts a connection whose ping times out; under load 5 s is too little
-      pingTimeout: { minTimeout: 20_000 }
+      pingTimeout: { minTimeout: 20_000 },
+      // Every ping is a new stream (open, protocol select, 32 B each way, close): at the default 10 s it
+      // was a steady share of an idle node's CPU. It only finds connections that died silently (a frozen
+      // or cut-off peer); membership detects such peers itself (silence → suspect → probes → failed).
+      pingInterval: 30_000
     },
     services: {
       identify: identify({ timeout: 20_000 }),
-      // kad-dht, the connection monitor and the probe service all ping: the default of 1 outbound
-      // ping stream per connection makes them collide and the monitor then kills the connection.
+      // the connection monitor and the probe service both ping: the default of 1 outbound ping stream
+      // per connection makes them collide and the monitor then kills the connection.
       ping: ping({ maxOutboundStreams: 4, maxInboundStreams: 8, timeout: 30_000 }),
-      dht: kadDHT({
-        protocol: dhtProtocol(init.network),
-        // server mode and all addresses: otherwise a LAN or loopback mesh has an empty routing table
-        clientMode: false,
-        peerInfoMapper: passthroughMapper,
-        // joiners meet each other through the first self-query via the seed: run it soon
-        initialQuerySelfInterval: 5_000,
-        kBucketSize: 64
-      }),
       pubsub: gossipsub({
-        // our records carry their own signature; gossipsub's (from + seqno) makes ids unique
-        globalSignaturePolicy: 'StrictSign',
+        // Every payload on our topics (state records, verdicts, broadcasts) is signed by its author and
+        // verified by its topic validator: gossipsub's own signature would be a second Ed25519 verify
+        // (~110 µs) of every message. Without it there is no from + seqno, so ids come from the content.
+        globalSignaturePolicy: 'StrictNoSign',
+        msgIdFn: (message) => contentId(message.data),
         // small meshes (2-5 nodes): deliver our own records to every subscriber in one hop
         floodPublish: true,
-        // Flood publish already reaches every connected subscriber; the mesh only backs it up.
-        // A degree of 4 (default 6) cuts redundant forwards by a third; still ≥ 3 paths per message.
-        D: 4,
-        Dlo: 3,
-        Dhi: 8,
-        Dscore: 2,
+        // Flood publish already reaches every connected subscriber; the mesh only carries a record on
+        // to those not connected to its author. Each mesh link delivers every record once more (a read,
+        // a decryption, an id check), which is an idle node's main cost (N records per heartbeat
+        // interval): a degree of 3 (default 6) still gives every record 3 disjoint ways onward.
+        D: 3,
+        Dlo: 2,
+        Dhi: 5,
+        Dscore: 1,
         Dout: 1,
-        Dlazy: 4,
+        Dlazy: 3,
+        // Mesh upkeep, IHAVE gossip and score decay run each heartbeat: every 2 s rather than 1 s halves
+        // that idle work; message ids stay in the gossip cache for 3 heartbeats (6 s).
+        heartbeatInterval: 2_000,
         // a lone node publishes its heartbeat anyway: nobody to receive it is not an error
         allowPublishToZeroTopicPeers: true,
         ignoreDuplicatePublishError: true,
+        // IDONTWANT (gossipsub 1.2) is sent to every mesh peer for each message of ≥ 512 B received: one
+        // more write per mesh peer per record, to save a duplicate that on a LAN has usually been sent
+        // already. Our records (≤ 64 KiB, ~0.5-1 KiB typical) are not worth it.
+        idontwantMinDataSize: 65_536 * 2,
         doPX: false,
-        // drop duplicates before signature checks
-        fastMsgIdFn: (message) => uint8ArrayToString(message.from ?? empty, 'base64') + uint8ArrayToString(message.seqno ?? empty, 'base64'),
+        // drop duplicates before decoding and validation
+        fastMsgIdFn: (message) => createHash('sha256').update(message.data ?? new Uint8Array(0)).digest('base64'),
         scoreParams: {
           // Many nodes on one IP (tests, demos, a big box) are normal on loopback; beyond 10 the
           // colocation penalty graylists all of them. Public addresses keep the Sybil defence.
@@ -165,5 +234,6 @@ export async function createMeshLibp2p (init: MeshLibp2pInit): Promise<MeshLibp2
     }
   })
   pingService = node.services.ping
+  built = node
   return node
 }

@@ -125,8 +125,12 @@ export async function sealMessage (network: string, privateKey: PrivateKey, mess
 }
 
 export interface OpenExpectations {
-  /** The peer that delivered the bytes (direct) or published them (gossip `from`): must be `from`. */
-  sender: string
+  /**
+   * The peer that delivered the bytes on a direct stream: must be `from`. Null for a broadcast, which
+   * reaches us through any forwarder (gossip carries no publisher signature): its own signature by
+   * `from` is the proof.
+   */
+  sender: string | null
   /** Our PeerId for a direct message, "all" for a broadcast. */
   recipient: string
   /** Our wall clock, ms since 1970. */
@@ -161,7 +165,7 @@ export async function openMessage (network: string, bytes: Uint8Array, expect: O
   if (Math.abs(expect.nowMs - message.timeMs) > msgClockSkewMsMax) {
     reject('expired', `sent at ${new Date(message.timeMs).toISOString()}: more than ${msgClockSkewMsMax / 60_000} minutes from our clock`)
   }
-  if (message.from !== expect.sender) reject('impersonation', `claims to be from ${message.from} but came from ${expect.sender}`)
+  if (expect.sender != null && message.from !== expect.sender) reject('impersonation', `claims to be from ${message.from} but came from ${expect.sender}`)
   let valid = false
   try {
     valid = await messagePublicKey(message.from).verify(messageSigningBytes(network, envelope.content), envelope.signature)

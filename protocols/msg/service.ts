@@ -180,7 +180,8 @@ export class PeerMessaging implements Startable {
   }
 
   /** Open a message and hand it to the inbox; the answer for the sender. Never throws. */
-  private async receive (bytes: Uint8Array, sender: string, via: MessageVia): Promise<MessageAck> {
+  /** `sender`: the peer at the other end of a direct stream; null for a broadcast (its author signs it). */
+  private async receive (bytes: Uint8Array, sender: string | null, via: MessageVia): Promise<MessageAck> {
     const handlers = this.handlers
     if (handlers == null) return { outcome: MessageAck.Outcome.BUSY, reason: 'no-inbox', id: '' }
     let message: PeerMessage
@@ -193,7 +194,7 @@ export class PeerMessaging implements Startable {
       })
     } catch (err) {
       const reason: MessageRejectReason = err instanceof MessageRejectedError ? err.reason : 'undecodable'
-      handlers.onReject(reason, via, sender)
+      handlers.onReject(reason, via, sender ?? 'unknown')
       this.log('%s message from %s rejected (%s): %s', via, sender, reason, (err as Error).message)
       return { outcome: MessageAck.Outcome.REJECTED, reason, id: '' }
     }
@@ -202,12 +203,9 @@ export class PeerMessaging implements Startable {
   }
 
   private async validateGossip (message: Message): Promise<TopicValidatorResult> {
-    if (message.type !== 'signed') {
-      // without gossipsub's own signature there is no publisher to hold to `from`
-      this.handlers?.onReject('impersonation', 'broadcast', 'unknown')
-      return TopicValidatorResult.Reject
-    }
-    const ack = await this.receive(message.data, message.from.toString(), 'broadcast')
+    // Gossip runs without gossipsub's own signature (bootstrap/libp2p.ts): the sender is the author the
+    // message names, held to it by the message's own signature, whoever forwarded it.
+    const ack = await this.receive(message.data, null, 'broadcast')
     switch (ack.outcome) {
       case MessageAck.Outcome.ACCEPTED: return TopicValidatorResult.Accept
       case MessageAck.Outcome.REJECTED: return TopicValidatorResult.Reject

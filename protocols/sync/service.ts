@@ -38,6 +38,10 @@ export interface MembershipSyncStats {
 }
 
 const codecs = { request: MembershipTable, response: MembershipTable }
+/** Peers remembered as not synced yet (bounded: beyond it they just wait for the random pick). */
+const unsyncedMax = 256
+/** Periodic retries of a peer whose exchange on connect failed, before it is left to the random pick. */
+const unsyncedRetriesMax = 5
 
 export class MembershipSync implements Startable {
   readonly protocol: string
@@ -47,6 +51,8 @@ export class MembershipSync implements Startable {
   private delayMs = syncIntervalMinMs
   private running = false
   private readonly inFlight = new Set<string>()
+  /** Peers connected whose table we have not had yet (the exchange on connect failed or is pending). */
+  private readonly unsynced = new Map<string, number>()
 
   constructor (private readonly components: MembershipSyncComponents, private readonly init: MembershipSyncInit) {
     this.protocol = syncProtocol(init.network)
@@ -78,7 +84,9 @@ export class MembershipSync implements Startable {
     const peer = event.detail
     // The dialing side starts the exchange; a simultaneous dial just syncs twice, which is harmless.
     const outbound = this.components.connectionManager.getConnections(peer).some(c => c.direction === 'outbound')
-    if (outbound) void this.syncWith(peer)
+    if (!outbound) return
+    if (this.unsynced.size < unsyncedMax) this.unsynced.set(peer.toString(), 0)
+    void this.syncWith(peer)
   }
 
   private schedule (): void {
@@ -90,18 +98,32 @@ export class MembershipSync implements Startable {
   private async periodic (): Promise<void> {
     const connections = this.components.connectionManager.getConnections()
     let news = 0
+    let failed = false
     if (connections.length > 0) {
-      const connection = connections[Math.floor(Math.random() * connections.length)] as Connection
+      // a peer whose exchange on connect failed (an overloaded seed during a star start) goes first
+      const connected = new Set(connections.map(c => c.remotePeer.toString()))
+      for (const [key, tries] of this.unsynced) if (!connected.has(key) || tries >= unsyncedRetriesMax) this.unsynced.delete(key)
+      const retry = connections.find(c => this.unsynced.has(c.remotePeer.toString()) && !this.inFlight.has(c.remotePeer.toString()))
+      if (retry != null) {
+        const key = retry.remotePeer.toString()
+        this.unsynced.set(key, (this.unsynced.get(key) ?? 0) + 1)
+      }
+      const connection = retry ?? connections[Math.floor(Math.random() * connections.length)] as Connection
+      const failuresBefore = this.stats.failures
       news = await this.syncWith(connection.remotePeer)
+      failed = this.stats.failures > failuresBefore
     }
-    this.noteNews(news)
+    this.noteNews(news, failed)
     this.schedule()
   }
 
-  /** Fast while exchanges bring news, doubling up to the interval once they do not. */
-  private noteNews (news: number): void {
+  /**
+   * Fast while exchanges bring news (or fail: the table is still to be had), doubling up to the
+   * interval once they agree.
+   */
+  private noteNews (news: number, failed = false): void {
     const maxMs = this.init.intervalMs ?? syncIntervalMs
-    this.delayMs = news > 0 ? syncIntervalMinMs : Math.min(maxMs, this.delayMs * 2)
+    this.delayMs = news > 0 || failed || this.unsynced.size > 0 ? syncIntervalMinMs : Math.min(maxMs, this.delayMs * 2)
   }
 
   private table (): MembershipTable {
@@ -129,6 +151,7 @@ export class MembershipSync implements Startable {
         maxDataLength: syncMessageBytesMax
       })
       this.stats.exchanges++
+      this.unsynced.delete(key)
       return await this.accept(theirs, peer)
     } catch (err) {
       this.stats.failures++

@@ -202,6 +202,7 @@ export async function runStart (flags: Partial<Record<keyof NodeConfig, unknown>
   const metrics = new MeshMetrics({
     registry: node.metricsRegistry,
     status: () => node.status(),
+    partitioned: () => node.partitioned(),
     consensus: () => node.consensus,
     taskCounts: () => app?.taskCounts() ?? null,
     taskStats: () => tasks?.status() ?? null,

@@ -32,7 +32,10 @@ export interface NodeConfig {
   failureTimeoutMs: number
   /** Keep at least this many connections (or all known members, if fewer). */
   minPeers: number
-  /** Dial known members until this many connections; a mesh up to this size is a full mesh. */
+  /**
+   * Dial known members until this many connections (a mesh of up to this many + 1 nodes is a full
+   * mesh; larger ones a sparse random graph: gossip and sync, not links, make every member known).
+   */
   maxPeers: number
   /** Genesis file: joins that consensus network (default: genesis.json in the data dir, if any). */
   genesis?: string
@@ -75,7 +78,7 @@ export const optionSpecs: OptionSpec[] = [
   { key: 'heartbeatIntervalMs', flag: 'heartbeat-interval-ms', env: 'MESH_HEARTBEAT_INTERVAL_MS', kind: 'int', description: 'how often the node publishes its state record', defaultText: '3000' },
   { key: 'failureTimeoutMs', flag: 'failure-timeout-ms', env: 'MESH_FAILURE_TIMEOUT_MS', kind: 'int', description: 'silence after which a member is suspected', defaultText: '10000' },
   { key: 'minPeers', flag: 'min-peers', env: 'MESH_MIN_PEERS', kind: 'int', description: 'connections to keep at least (or all members, if fewer)', defaultText: '3' },
-  { key: 'maxPeers', flag: 'max-peers', env: 'MESH_MAX_PEERS', kind: 'int', description: 'dial known members until this many connections', defaultText: '32' },
+  { key: 'maxPeers', flag: 'max-peers', env: 'MESH_MAX_PEERS', kind: 'int', description: 'dial known members until this many connections (more nodes than this: a sparse mesh; gossip still reaches all)', defaultText: '6' },
   { key: 'maxConcurrent', flag: 'max-concurrent', env: 'MESH_MAX_CONCURRENT', kind: 'int', description: 'tasks this node runs at once (more wait in its queue)', defaultText: 'the CPU count' },
   { key: 'loadShedding', flag: 'load-shedding', env: 'MESH_LOAD_SHEDDING', kind: 'list', description: 'load shedding this node starts: steal, migrate (comma-separated), or none', defaultText: 'steal,migrate' },
   { key: 'genesis', flag: 'genesis', env: 'MESH_GENESIS', kind: 'string', description: 'genesis file of a consensus network (validators, parameters)', defaultText: 'genesis.json in the data dir, if present' }
@@ -94,7 +97,9 @@ export function defaultConfig (): NodeConfig {
     heartbeatIntervalMs: 3000,
     failureTimeoutMs: 10000,
     minPeers: 3,
-    maxPeers: 32,
+    // Each connection costs an idle node pings, gossip control traffic and memory; membership and
+    // gossip need a connected graph, not a full mesh (48 processes on 2 cores formed only this way).
+    maxPeers: 6,
     maxConcurrent: Math.max(1, cpus().length),
     loadShedding: ['steal', 'migrate']
   }

@@ -4,13 +4,25 @@
  * - dials the seeds, with backoff and jitter, until one has answered, and again whenever the node has
  *   fewer than `minPeers` connections and no other member it could dial (a joiner that started before
  *   its seed, or was cut off, finds its way back);
- * - dials known members (from the membership table) and discovered peers (DHT, identify) it is not
- *   connected to, until `maxPeers` connections: a mesh of up to `maxPeers` nodes becomes a full mesh,
- *   and a node that loses peers tops up. Members believed failed are re-dialed too, more slowly, so a
- *   healed partition reconnects.
+ * - dials known members (from the membership table) it is not connected to, until `maxPeers`
+ *   connections: a mesh of up to `maxPeers + 1` nodes becomes a full mesh, a larger one a sparse random
+ *   graph, and a node that loses peers tops up. Members are tried in an order of their own (a hash of
+ *   the pair of PeerIds), so joiners spread their links instead of all dialing the first members they
+ *   heard of; the hash is symmetric, so two nodes that rank each other high tend to want the same link.
+ *   Membership, failure detection and gossip need no full mesh: records travel over gossipsub's mesh
+ *   (a few hops) and the sync protocol. Members believed failed are re-dialed too, more slowly, so a
+ *   healed partition reconnects;
+ * - on a network with a genesis, an observer keeps links to the validators (all of them in a committee
+ *   of up to 4, else 2f+1: any f may fail and f+1 remain to vouch for decisions), dialed before the rest;
+ * - lets go of links it no longer needs: once it has `minPeers` other peers, its own link to a seed it
+ *   would not otherwise have chosen (a star start leaves every joiner on the seed), and, above twice
+ *   `maxPeers`, its lowest-ranked outbound links (on-demand dials of tasks, records, probes). Only idle
+ *   links (gossip, identify and ping streams only) at least `releaseAfterMs` old, one per round.
  * Two nodes that learn of each other at the same moment would dial each other at once and end up with
- * two connections (each with its own handshake, identify, gossip and DHT streams). So of each pair only
- * the node with the smaller PeerId dials first; the other waits `tieBreakGraceMs` before dialing too.
+ * two connections (each with its own handshake, identify and gossip streams). So of each pair the node
+ * with the smaller PeerId dials first; the other waits `tieBreakGraceMs` before dialing too, and the
+ * connection gater (bootstrap/libp2p.ts) refuses a crossing dial of the larger while the smaller's own
+ * dial is in flight (`dialingSince`).
  *
  * Pinned peers (a validator's fellow validators, from the genesis file) are kept apart from that budget:
  * - the node always holds a direct connection to each of them, even beyond `maxPeers` (they count
@@ -38,6 +50,11 @@ export interface ConnectionKeeperInit {
   bootstrap: string[]
   minPeers: number
   maxPeers: number
+  /**
+   * An observer's validators (from the genesis) and how many of them to stay linked to; absent on a
+   * validator (it pins them all) and without a genesis.
+   */
+  validators?: { peerIds: string[], links: number }
   /** Members to stay connected to; `preferred` false for members believed failed. */
   members: () => Array<{ peerId: string, preferred: boolean }>
   /** Peers to hold a direct connection to whatever `maxPeers` says (a validator's fellow validators). */
@@ -90,6 +107,10 @@ interface PinnedLink {
 }
 
 const roundIntervalMs = 1_000
+/** A link is let go (seed link, surplus) only after this long: the sync on connect is long done. */
+const releaseAfterMs = 30_000
+/** Streams of these protocols do not make a link busy (every connection carries them). */
+const backgroundProtocolPrefixes = ['/meshsub/', '/floodsub/', '/ipfs/id/', '/ipfs/ping/']
 /** Dials in flight at once: bounded so a big table does not open hundreds of sockets at once (a star
  * start of 24 nodes on 2 cores thrashes in handshake timeouts with more). */
 const dialsInFlightMax = 4
@@ -99,7 +120,7 @@ const backoffMaxMs = 30_000
 /** Members believed failed are retried at least this often, so partitions heal promptly. */
 const failedRetryMaxMs = 10_000
 /** How long the node with the larger PeerId of a pair leaves the first dial to the other. */
-const tieBreakGraceMs = 15_000
+const tieBreakGraceMs = 3_000
 /** Discovered-but-not-member peers remembered at most (oldest dropped first). */
 const discoveredMax = 1024
 
@@ -107,7 +128,12 @@ interface Backoff { failures: number, nextMs: number }
 
 export class ConnectionKeeper {
   private timer?: ReturnType<typeof setInterval>
-  private readonly inFlight = new Set<string>()
+  /** Dials in flight (not pinned ones), with when each started. */
+  private readonly inFlight = new Map<string, number>()
+  /** Pinned dials in flight, with when each started. */
+  private readonly pinnedInFlight = new Map<string, number>()
+  private readonly self: string
+  private readonly validatorSet: Set<string>
   private readonly backoff = new Map<string, Backoff>()
   private readonly discovered = new Map<string, PeerId>()
   /** When each candidate was first seen unconnected (for the tie-break grace). */
@@ -121,6 +147,8 @@ export class ConnectionKeeper {
 
   constructor (private readonly libp2p: Libp2p, private readonly init: ConnectionKeeperInit) {
     const self = libp2p.peerId.toString()
+    this.self = self
+    this.validatorSet = new Set((init.validators?.peerIds ?? []).filter(v => v !== self))
     this.seeds = init.bootstrap
       .map(address => ({ address, peerId: multiaddr(address).getComponents().find(c => c.name === 'p2p')?.value }))
       .filter(seed => seed.peerId !== self)
@@ -158,6 +186,11 @@ export class ConnectionKeeper {
     this.libp2p.removeEventListener('peer:connect', this.onConnect)
     this.libp2p.removeEventListener('peer:disconnect', this.onDisconnect)
     this.libp2p.removeEventListener('peer:update', this.onPeerUpdate)
+  }
+
+  /** Since when (performance.now()) our own dial to `peer` is in flight, if one is. */
+  dialingSince (peer: string): number | undefined {
+    return this.inFlight.get(peer) ?? this.pinnedInFlight.get(peer)
   }
 
   private tag (link: PinnedLink): void {
@@ -224,6 +257,8 @@ export class ConnectionKeeper {
   }
 
   private dialPinned (link: PinnedLink): void {
+    const key = link.id.toString()
+    this.pinnedInFlight.set(key, performance.now())
     link.dialing = true
     link.dials++
     link.fresh = false
@@ -248,6 +283,7 @@ export class ConnectionKeeper {
         link.nextMs = link.fresh ? 0 : performance.now() + pinnedBackoffMs(link.failures, Math.random())
       })
       .finally(() => {
+        this.pinnedInFlight.delete(key)
         link.dialing = false
         link.lookup = undefined
         link.fresh = false
@@ -328,7 +364,7 @@ export class ConnectionKeeper {
   }
 
   private dial (key: string, target: Parameters<Libp2p['dial']>[0], capMs: number): void {
-    this.inFlight.add(key)
+    this.inFlight.set(key, performance.now())
     this.libp2p.dial(target, { signal: AbortSignal.timeout(dialTimeoutMs) })
       .then(() => { this.backoff.delete(key) })
       .catch(() => { this.failed(key, capMs) })
@@ -370,7 +406,7 @@ export class ConnectionKeeper {
       }
     }))
     const dialed = await Promise.all(plan.dial.map(async peerId => {
-      this.inFlight.add(peerId)
+      this.inFlight.set(peerId, performance.now())
       try {
         await this.libp2p.dial(peerIdFromString(peerId), { signal: AbortSignal.timeout(options.timeoutMs) })
         this.backoff.delete(peerId)
@@ -387,16 +423,23 @@ export class ConnectionKeeper {
     return { minPeers: this.init.minPeers, maxPeers: this.init.maxPeers, before, after: counts(), closed, dialed }
   }
 
+  /** This node's order of preference for a link to `peer`: lower first (symmetric in the pair). */
+  private rank (peer: string): number {
+    return pairRank(this.self, peer)
+  }
+
   private round (): void {
     if (this.libp2p.status !== 'started') return
     const now = performance.now()
-    const connected = new Set(this.libp2p.getConnections().map(c => c.remotePeer.toString()))
+    const connections = this.libp2p.getConnections()
+    const connected = new Set(connections.map(c => c.remotePeer.toString()))
     if (this.pinned.size > 0) this.keepPinned(connected, now)
     if (!this.seedReached && this.seeds.some(s => s.peerId != null && connected.has(s.peerId))) this.seedReached = true
 
+    const members = this.init.members()
     // Seeds until one answered; later again whenever we are below --min-peers (isolated, or peers left)
     // and the members we know cannot make up the difference.
-    const reachableMembers = this.init.members().filter(m => m.preferred).length
+    const reachableMembers = members.filter(m => m.preferred).length
     if (!this.seedReached || (connected.size < this.init.minPeers && connected.size >= reachableMembers)) {
       for (const seed of this.seeds) {
         const key = `seed:${seed.address}`
@@ -406,27 +449,49 @@ export class ConnectionKeeper {
       }
     }
 
+    const self = this.self
+    const preferred = members.filter(m => m.preferred && m.peerId !== self).map(m => m.peerId)
+      .sort((a, b) => this.rank(a) - this.rank(b) || (a < b ? -1 : 1))
+    // the links this node would choose: its validator links, then its best-ranked members
+    const wanted = new Set<string>()
+    const validatorLinks = this.init.validators?.links ?? 0
+    const validators = preferred.filter(p => this.validatorSet.has(p))
+    for (const v of validators.slice(0, validatorLinks)) wanted.add(v)
+    for (const p of preferred) {
+      if (wanted.size >= this.init.maxPeers + Math.min(validatorLinks, validators.length)) break
+      if (!wanted.has(p) && !this.pinned.has(p)) wanted.add(p)
+    }
+    this.release(connections, connected, wanted, now)
+
+    for (const key of this.firstSeen.keys()) if (connected.has(key)) this.firstSeen.delete(key)
+    if (this.firstSeen.size > discoveredMax * 4) this.firstSeen.clear()
+    const tried = new Set<string>()
+    // an observer's validator links first, whatever the budget
+    const linkedValidators = validators.filter(v => connected.has(v)).length
+    let validatorBudget = validatorLinks - linkedValidators
+    for (const key of validators) {
+      if (validatorBudget <= 0 || this.inFlight.size >= dialsInFlightMax) break
+      if (connected.has(key) || !this.due(key, now)) continue
+      tried.add(key)
+      validatorBudget--
+      // held back: the smaller PeerId is expected to dial us; it still counts against the budget
+      if (this.heldBack(key, now)) continue
+      this.dial(key, peerIdFromString(key), backoffMaxMs)
+    }
+
     if (connected.size >= this.init.maxPeers) return
-    const self = this.libp2p.peerId.toString()
-    const members = this.init.members()
     const candidates: Array<{ key: string, preferred: boolean }> = [
-      ...members.filter(m => m.preferred).map(m => ({ key: m.peerId, preferred: true })),
+      ...preferred.map(key => ({ key, preferred: true })),
       ...[...this.discovered.keys()].map(key => ({ key, preferred: true })),
       ...members.filter(m => !m.preferred).map(m => ({ key: m.peerId, preferred: false }))
     ]
     let budget = this.init.maxPeers - connected.size
-    const tried = new Set<string>()
-    for (const key of this.firstSeen.keys()) if (connected.has(key)) this.firstSeen.delete(key)
-    if (this.firstSeen.size > discoveredMax * 4) this.firstSeen.clear()
     for (const candidate of candidates) {
       if (budget <= 0 || this.inFlight.size >= dialsInFlightMax) break
       const key = candidate.key
       // pinned peers are dialed by keepPinned, whatever the budget
       if (key === self || connected.has(key) || tried.has(key) || this.pinned.has(key) || !this.due(key, now)) continue
       tried.add(key)
-      if (!this.firstSeen.has(key)) this.firstSeen.set(key, now)
-      // the smaller PeerId of a pair dials; the larger one only if no connection came within the grace
-      if (key < self && now - (this.firstSeen.get(key) ?? now) < tieBreakGraceMs) continue
       let id: PeerId
       try {
         id = this.discovered.get(key) ?? peerIdFromString(key)
@@ -434,9 +499,56 @@ export class ConnectionKeeper {
         continue
       }
       budget--
+      if (this.heldBack(key, now)) continue
       this.dial(key, id, candidate.preferred ? backoffMaxMs : failedRetryMaxMs)
     }
   }
+
+  /** The smaller PeerId of a pair dials; the larger one only if no connection came within the grace. */
+  private heldBack (key: string, now: number): boolean {
+    if (!this.firstSeen.has(key)) this.firstSeen.set(key, now)
+    return key < this.self && now - (this.firstSeen.get(key) ?? now) < tieBreakGraceMs
+  }
+
+  /**
+   * Let go of one link this node dialed and no longer needs: its seed link once it has `minPeers`
+   * other peers (unless it would have chosen the seed anyway), or, above twice `maxPeers`, its
+   * lowest-ranked link. Never a pinned or wanted link, an inbound one (the dialer's to decide), a link
+   * younger than `releaseAfterMs`, or one carrying other streams than gossip, identify and ping.
+   */
+  private release (connections: ReturnType<Libp2p['getConnections']>, connected: Set<string>, wanted: Set<string>, now: number): void {
+    const wallNow = Date.now()
+    const releasable = connections.filter(c => {
+      const key = c.remotePeer.toString()
+      return c.direction === 'outbound' && c.status === 'open' && !wanted.has(key) && !this.pinned.has(key) &&
+        wallNow - c.timeline.open >= releaseAfterMs &&
+        c.streams.every(s => backgroundProtocolPrefixes.some(prefix => s.protocol?.startsWith(prefix) === true))
+    })
+    if (releasable.length === 0) return
+    const seedIds = new Set(this.seeds.flatMap(s => s.peerId == null ? [] : [s.peerId]))
+    const others = [...connected].filter(p => !seedIds.has(p)).length
+    const seedLink = others >= this.init.minPeers ? releasable.find(c => seedIds.has(c.remotePeer.toString())) : undefined
+    const surplus = connected.size > 2 * this.init.maxPeers
+      ? releasable.sort((a, b) => this.rank(b.remotePeer.toString()) - this.rank(a.remotePeer.toString()))[0]
+      : undefined
+    const victim = seedLink ?? surplus
+    if (victim == null) return
+    const key = victim.remotePeer.toString()
+    // not straight back: the dial loop would otherwise re-dial it at once while below maxPeers
+    this.backoff.set(key, { failures: 0, nextMs: now + releaseAfterMs })
+    victim.close().catch(err => { victim.abort(err instanceof Error ? err : new Error(String(err))) })
+  }
+}
+
+/** FNV-1a of the two PeerIds in sorted order: the same for both ends of a pair. */
+export function pairRank (a: string, b: string): number {
+  const text = a < b ? `${a}/${b}` : `${b}/${a}`
+  let h = 0x811c9dc5
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i)
+    h = Math.imul(h, 0x01000193)
+  }
+  return h >>> 0
 }
 
 function shortId (peerId: string): string {

@@ -14,6 +14,14 @@
  *   tasks           pBFT n = 4 and Raft n = 3 validators running echo tasks (MESH_BENCH_ENGINES=pbft,raft):
  *                   throughput, submit→start/complete latency and consensus/CPU cost per task, for the
  *                   auction and DHT strategies (test/bench/tasks.ts)
+ *   scale           `--nodes N` (default 48): 7 validators of a pBFT genesis + N − 7 observers at the node
+ *                   default timings, all but the seed spawned at once: time until every node sees N alive,
+ *                   formation CPU, connections, idle RSS and cores per node, then whether all N stay alive
+ *                   on every node for `--hold-minutes` (default 5), with every flap (test/bench/scale.ts).
+ *                   Not in the default set (it takes both cores for many minutes): name it.
+ *
+ * Every phase reports `conditions`: the host load average at its start and end, and the CPU this bench
+ * process used meanwhile. Idle cores per node = CPU-seconds over an idle window / the window.
  *
  * `npm run bench -- --only join12,gossip` (or bare names) runs a subset. One JSON document goes to
  * stdout; progress to stderr. Every phase stops its processes in a finally block.
@@ -24,12 +32,16 @@ import type { NodeProcess } from '../e2e/harness.js'
 import { keepLogs, progress } from './cluster.js'
 import { meshBin } from '../e2e/harness.js'
 import { measureRss, runFailure, runGossip, runJoin } from './phases.js'
-import { round } from './stats.js'
+import { distribution, round } from './stats.js'
+import { idleCores, PhaseFrame } from './proc.js'
+import { runScale } from './scale.js'
 import { runConsensusBench } from './consensus.js'
 import { runTasksBench } from './tasks.js'
 
-const phaseNames = ['join12', 'join24', 'gossip', 'failure', 'rss', 'consensus', 'tasks'] as const
+const phaseNames = ['join12', 'join24', 'gossip', 'failure', 'rss', 'consensus', 'tasks', 'scale'] as const
 type Phase = typeof phaseNames[number]
+/** Phases run when none is named (scale takes many minutes: only on request). */
+const defaultPhases: Phase[] = ['join12', 'join24', 'gossip', 'failure', 'rss', 'consensus', 'tasks']
 
 /** Node settings for every phase: the node defaults (override with --heartbeat-interval-ms, --failure-timeout-ms). */
 const settings = {
@@ -40,10 +52,12 @@ const join12DeadlineMs = 90_000
 const join24DeadlineMs = 180_000
 const gossipWindowMs = 30_000
 const failureDeadlineMs = 45_000
-/** Whole-run guard: print what we have and stop everything before 10 minutes. */
-const runBudgetMs = 15 * 60_000
+/** Whole-run guard: print what we have and stop everything after 15 minutes (plus the scale hold). */
+const runBudgetBaseMs = 15 * 60_000
+/** The rss phase: CPU over this idle window gives the idle cores per node. */
+const idleWindowMs = 30_000
 
-interface Args { phases: Set<Phase>, keepLogs: boolean, debug?: string, heartbeatIntervalMs?: number, failureTimeoutMs?: number }
+interface Args { phases: Set<Phase>, keepLogs: boolean, debug?: string, heartbeatIntervalMs?: number, failureTimeoutMs?: number, nodes: number, holdMinutes: number }
 
 function positiveInt (flag: string, value: string | undefined): number {
   const n = Number(value)
@@ -60,9 +74,20 @@ function parseArgs (argv: string[]): Args {
   let debug: string | undefined
   let heartbeatIntervalMs: number | undefined
   let failureTimeoutMs: number | undefined
+  let nodes = 48
+  let holdMinutes = 5
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string
-    if (arg === '--heartbeat-interval-ms') {
+    if (arg === '--nodes') {
+      nodes = positiveInt(arg, argv[++i])
+    } else if (arg === '--hold-minutes') {
+      const value = Number(argv[++i])
+      if (!Number.isFinite(value) || value < 0 || value > 60) {
+        process.stderr.write(`bench: --hold-minutes needs 0..60, got "${argv[i] ?? ''}"\n`)
+        process.exit(2)
+      }
+      holdMinutes = value
+    } else if (arg === '--heartbeat-interval-ms') {
       heartbeatIntervalMs = positiveInt(arg, argv[++i])
     } else if (arg === '--failure-timeout-ms') {
       failureTimeoutMs = positiveInt(arg, argv[++i])
@@ -75,7 +100,7 @@ function parseArgs (argv: string[]): Args {
     } else if (arg.startsWith('--only=')) {
       wanted.push(...arg.slice('--only='.length).split(','))
     } else if (arg === '--help' || arg === '-h') {
-      process.stderr.write(`usage: npm run bench [-- [--only] ${phaseNames.join(',')}] [--keep-logs] [--debug <DEBUG namespaces for the nodes, e.g. '*:error'>] [--heartbeat-interval-ms 1000] [--failure-timeout-ms 5000]\n`)
+      process.stderr.write(`usage: npm run bench [-- [--only] ${phaseNames.join(',')}] [--keep-logs] [--debug <DEBUG namespaces for the nodes, e.g. '*:error'>] [--heartbeat-interval-ms 1000] [--failure-timeout-ms 5000] [--nodes 48] [--hold-minutes 5] (scale runs only when named)\n`)
       process.exit(0)
     } else {
       wanted.push(...arg.split(','))
@@ -88,7 +113,7 @@ function parseArgs (argv: string[]): Args {
       process.exit(2)
     }
   }
-  return { phases: new Set((selected.length === 0 ? phaseNames : selected) as Phase[]), keepLogs, debug, heartbeatIntervalMs, failureTimeoutMs }
+  return { phases: new Set((selected.length === 0 ? defaultPhases : selected) as Phase[]), keepLogs, debug, heartbeatIntervalMs, failureTimeoutMs, nodes, holdMinutes }
 }
 
 const clusters = new Set<Cluster>()
@@ -141,6 +166,7 @@ async function main (): Promise<void> {
     ...(args.debug != null ? { nodeDebug: args.debug } : {})
   }
 
+  const runBudgetMs = runBudgetBaseMs + (phases.has('scale') ? args.holdMinutes * 60_000 : 0)
   const guard = setTimeout(() => {
     progress(`run budget of ${runBudgetMs} ms exhausted: stopping everything`)
     output.aborted = `run budget of ${runBudgetMs} ms exhausted`
@@ -165,29 +191,39 @@ async function main (): Promise<void> {
     if (phases.has('gossip')) process.env.MESH_TRACE = 'gossip'
     const cluster = newCluster()
     let keep = args.keepLogs
+    const frame = new PhaseFrame()
     try {
       const join = await runJoin(cluster, { n: 12, deadlineMs: join12DeadlineMs, pollIntervalMs: 500 })
-      if (phases.has('join12')) output.join12 = join.result
+      if (phases.has('join12')) output.join12 = { ...join.result, conditions: frame.end() }
       const nodes = [...join.nodes].sort((a, b) => a.name.localeCompare(b.name))
       keep ||= !join.full || !join.connected
       // let the mesh settle (connections, first RTT measurements) before measuring steady state
       await sleep(5_000)
       if (phases.has('gossip')) {
+        const gossipFrame = new PhaseFrame()
         try {
-          output.gossip12 = await runGossip(cluster, nodes, gossipWindowMs, 3_000)
+          output.gossip12 = { ...await runGossip(cluster, nodes, gossipWindowMs, 3_000), conditions: gossipFrame.end() }
         } catch (err) {
-          output.gossip12 = { error: errorText(err) }
+          output.gossip12 = { error: errorText(err), conditions: gossipFrame.end() }
         }
-      } else if (phases.has('rss')) {
-        await sleep(10_000)
       }
-      if (phases.has('rss')) output.rss12 = { ...measureRss(nodes), measuredAtMsAfterFullMembership: 'after the 5 s settle and the gossip window' }
+      if (phases.has('rss')) {
+        const rssFrame = new PhaseFrame()
+        const cores = await idleCores(nodes.map(node => node.pid), idleWindowMs)
+        output.rss12 = {
+          ...measureRss(nodes),
+          measuredAt: `after the 5 s settle${phases.has('gossip') ? ', the gossip window' : ''} and a ${idleWindowMs / 1000} s idle window`,
+          idleCoresPerNode: { ...distribution(cores, 4), windowMs: idleWindowMs, unit: 'cores (CPU-seconds per second of the idle window)' },
+          conditions: rssFrame.end()
+        }
+      }
       if (phases.has('failure')) {
+        const failureFrame = new PhaseFrame()
         try {
           const victims = ['n03', 'n07', 'n10'].map(name => nodes.find(n => n.name === name)).filter((n): n is NodeProcess => n != null)
-          output.failure12 = await runFailure(cluster, nodes, victims, settings.failureTimeoutMs, failureDeadlineMs, 200)
+          output.failure12 = { ...await runFailure(cluster, nodes, victims, settings.failureTimeoutMs, failureDeadlineMs, 200), conditions: failureFrame.end() }
         } catch (err) {
-          output.failure12 = { error: errorText(err) }
+          output.failure12 = { error: errorText(err), conditions: failureFrame.end() }
         }
       }
     } catch (err) {
@@ -211,12 +247,20 @@ async function main (): Promise<void> {
     let keep = args.keepLogs
     try {
       await sleep(2_000)
+      const frame = new PhaseFrame()
       const join = await runJoin(cluster, { n: 24, deadlineMs: join24DeadlineMs, pollIntervalMs: 1000 })
-      output.join24 = join.result
+      output.join24 = { ...join.result, conditions: frame.end() }
       keep ||= !join.full || !join.connected
       if (phases.has('rss')) {
+        const rssFrame = new PhaseFrame()
         await sleep(10_000)
-        output.rss24 = { ...measureRss(join.nodes), measuredAt: '10 s after the join phase ended' }
+        const cores = await idleCores(join.nodes.map(node => node.pid), idleWindowMs)
+        output.rss24 = {
+          ...measureRss(join.nodes),
+          measuredAt: `10 s after the join phase ended, then a ${idleWindowMs / 1000} s idle window`,
+          idleCoresPerNode: { ...distribution(cores, 4), windowMs: idleWindowMs, unit: 'cores (CPU-seconds per second of the idle window)' },
+          conditions: rssFrame.end()
+        }
       }
     } catch (err) {
       keep = true
@@ -226,6 +270,38 @@ async function main (): Promise<void> {
       if (keep) {
         output.join24LogsKeptIn = keepLogs(cluster, 'join24')
         progress(`join24: logs kept in ${String(output.join24LogsKeptIn)}`)
+      }
+      await stop(cluster)
+    }
+  }
+
+  // --- the largest mesh: 7 validators + N − 7 observers, formation, idle, and a hold at default timings
+  if (phases.has('scale')) {
+    const cluster = new Cluster({ heartbeatIntervalMs: 3000, failureTimeoutMs: 10000 })
+    clusters.add(cluster)
+    let keep = args.keepLogs
+    const frame = new PhaseFrame()
+    try {
+      await sleep(2_000)
+      const scale = await runScale(cluster, {
+        nodes: args.nodes,
+        validators: 7,
+        holdMinutes: args.holdMinutes,
+        deadlineMs: 300_000,
+        pollIntervalMs: 2_000,
+        holdSampleMs: 5_000,
+        idleWindowMs: 60_000
+      })
+      output.scale = { ...scale.result, conditions: frame.end() }
+      keep ||= !scale.ok
+    } catch (err) {
+      keep = true
+      output.scale = { error: errorText(err), conditions: frame.end() }
+      progress(`scale: ${errorText(err)}`)
+    } finally {
+      if (keep) {
+        output.scaleLogsKeptIn = keepLogs(cluster, 'scale')
+        progress(`scale: logs kept in ${String(output.scaleLogsKeptIn)}`)
       }
       await stop(cluster)
     }

@@ -1,5 +1,6 @@
 /** Per-process facts from /proc (Linux): resident memory and CPU time of the node processes. */
 import { readFileSync } from 'node:fs'
+import { loadavg } from 'node:os'
 
 /** VmRSS of a process in KiB, or null when it is gone or /proc is unavailable. */
 export function rssKiB (pid: number): number | null {
@@ -60,4 +61,41 @@ export class HostCpu {
     this.last = now
     return { busyFraction: total <= 0 ? null : Math.round(busy / total * 1000) / 1000, busyCpuSeconds: busy / clockTicksPerSecond }
   }
+}
+
+/**
+ * What every phase reports about its own conditions: the host load average at its start and end and
+ * the CPU this bench process used meanwhile (polling, parsing logs), so a figure can be read against
+ * what else ran. `const frame = new PhaseFrame(); …; result.conditions = frame.end()`.
+ */
+export class PhaseFrame {
+  private readonly startedAtMs = Date.now()
+  private readonly loadavgAtStart = loadavg().map(v => Math.round(v * 100) / 100)
+  private readonly cpuAtStart = process.cpuUsage()
+
+  end (): { loadavgAtStart: number[], loadavgAtEnd: number[], benchProcessCpuSeconds: number, durationMs: number } {
+    const used = process.cpuUsage(this.cpuAtStart)
+    return {
+      loadavgAtStart: this.loadavgAtStart,
+      loadavgAtEnd: loadavg().map(v => Math.round(v * 100) / 100),
+      benchProcessCpuSeconds: Math.round((used.user + used.system) / 1e4) / 100,
+      durationMs: Date.now() - this.startedAtMs
+    }
+  }
+}
+
+/**
+ * Idle CPU of each process over a window: CPU-seconds used during it divided by its length (cores).
+ * Sleeps for the window; processes gone meanwhile are left out.
+ */
+export async function idleCores (pids: number[], windowMs: number): Promise<number[]> {
+  const before = pids.map(pid => cpuSeconds(pid))
+  const t0 = performance.now()
+  await new Promise(resolve => setTimeout(resolve, windowMs))
+  const seconds = (performance.now() - t0) / 1000
+  return pids.flatMap((pid, i) => {
+    const a = before[i]
+    const b = cpuSeconds(pid)
+    return a == null || b == null ? [] : [(b - a) / seconds]
+  })
 }

@@ -56,6 +56,11 @@ export interface MetricsInit {
   taskStats?: () => Record<string, unknown> | null
   records?: () => RecordStats | null
   messaging?: () => MessagingStatsSource | null
+  /**
+   * Whether the node is partitioned now, read cheaply (polled every second). Absent: read from
+   * `status()`, which builds the whole status (every member) each time.
+   */
+  partitioned?: () => boolean
   /** Subscribe to gossip messages delivered to this node; returns the unsubscribe. */
   subscribeGossip?: (listener: () => void) => () => void
   /** Where the history is kept (the data dir's metrics-history.json); null: memory only. */
@@ -358,8 +363,13 @@ export class MeshMetrics {
 
   /** Poll `partitioned` (every second): counts entries and times recoveries. */
   checkPartition (): void {
-    this.cached = null
-    const partitioned = this.snapshot().status.partitioned
+    let partitioned: boolean
+    if (this.init.partitioned != null) {
+      partitioned = this.init.partitioned()
+    } else {
+      this.cached = null
+      partitioned = this.snapshot().status.partitioned
+    }
     const now = performance.now()
     if (partitioned && this.partitionedSince == null) {
       this.partitionedSince = now
