@@ -281,7 +281,7 @@ export async function runConsensusBench (engine: Engine, n: number, options: Con
         ...latency,
         note: `one outstanding write: ${options.sequential} sequential PUTs through the leader's/primary's HTTP API, each timed from request to answer (${engine === 'raft'
           ? 'HTTP, one AppendEntries round to a majority with an fsync on the leader and on the follower before it acknowledges, apply'
-          : 'HTTP, client signature, 3 pBFT phases with an fsync before each vote, f+1 signed replies'})`
+          : 'HTTP, client signature, 3 pBFT phases with each vote written to the log before it leaves (fdatasync behind, off the critical path), f+1 replies'})`
       },
       rttFloorMs: { ...rtt, note: `request/response on the long-lived consensus streams between the same processes: ${options.rttSamples} sequential echo frames from the leader/primary to each other member, timed inside the node (GET /v1/consensus/rtt), idle, before the writes` },
       latencyOverRtt: rtt.p50 != null && latency.p50 != null && rtt.p50 > 0 ? round(latency.p50 / rtt.p50, 2) : null,
