@@ -162,6 +162,8 @@ const catchUpDecisionsMax = 512
 const bundleOverhead = 24
 const textEncoder = new TextEncoder()
 const textDecoder = new TextDecoder()
+/** How long `propose` trusts that writes may go (see writeRefusalCached): one tick. */
+const writeAllowedCacheMs = 25
 /** PeerIds parsed and kept (validators and client nodes); the cache is emptied when full. */
 const peerIdsMax = 4_096
 /** Client requests a backup holds unverified at most (beyond it, it verifies at once: the old way). */
@@ -786,6 +788,21 @@ export class PbftConsensus implements Consensus {
   }
 
   /** Why this node knows it cannot commit now (a write must be refused at once, never sent), or null. */
+  /**
+   * `writeRefusal` for `propose`, where a write that may go is remembered for `writeAllowedCacheMs`:
+   * asking costs a PeerId parse per validator (isConnected), once per write under load. Membership and
+   * connectivity change on a scale of seconds; a refusal is never cached (drain asks again anyway).
+   */
+  private writeRefusalCached (): string | null {
+    const now = performance.now()
+    if (now < this.writeAllowedUntilMs) return null
+    const refusal = this.writeRefusal()
+    if (refusal == null) this.writeAllowedUntilMs = now + writeAllowedCacheMs
+    return refusal
+  }
+
+  private writeAllowedUntilMs = -Infinity
+
   writeRefusal (): string | null {
     const n = this.validators.length
     const reachable = this.reachableValidators()
@@ -807,7 +824,7 @@ export class PbftConsensus implements Consensus {
    */
   async propose (operation: string, options: { timeoutMs?: number } = {}): Promise<{ result: string, seq: number }> {
     if (this.stopped) throw new Error('node stopping')
-    const refusal = this.writeRefusal()
+    const refusal = this.writeRefusalCached()
     if (refusal != null) throw new NoQuorumError(refusal)
     if (this.queue.length >= queueMax) throw new NotSentError(`${queueMax} operations are already waiting to be proposed: this one was not sent and will not apply; retry later`)
     const timeoutMs = options.timeoutMs ?? proposeTimeoutMsDefault
@@ -852,9 +869,10 @@ export class PbftConsensus implements Consensus {
 
   /** Send what waits, as single requests or bundles, while fewer than `inFlightMax` are out. */
   private drain (): void {
+    // the node learned it cannot commit since these were queued: refuse them, unsent (asked once per
+    // drain: nothing in this synchronous loop changes connectivity or membership)
+    const refusal = this.queue.length > 0 ? this.writeRefusal() : null
     while (this.queue.length > 0 && this.inFlight < inFlightMax && !this.stopped) {
-      // the node learned it cannot commit since these were queued: refuse them, unsent
-      const refusal = this.writeRefusal()
       if (refusal != null) {
         for (const queued of this.queue.splice(0)) this.settle(queued, new NoQuorumError(refusal))
         return
