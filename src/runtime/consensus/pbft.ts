@@ -298,10 +298,12 @@ export class PbftConsensus implements Consensus {
   }
 
   /**
-   * Step the replica and queue its effects for the next group commit. Everything stepped in one turn
-   * of the event loop (or while the previous group's fsync is in flight) becomes one group: its records
-   * are persisted with ONE fsync, and only then are its messages sent, its replies and commits
-   * delivered, in the order the replica produced them.
+   * Step the replica and queue its effects for the next group. Everything stepped in one run of
+   * synchronous work (one I/O callback, one timer: the group is flushed in a microtask right after it)
+   * becomes one group: its records are written with ONE write (and, in the 'before-send' mode, one
+   * fsync) before its messages are sent, its replies and commits delivered, in the order the replica
+   * produced them. A microtask, not setImmediate: a trace of one write showed the flush waiting 4-7 ms
+   * behind the rest of the loop's I/O callbacks at every phase.
    */
   private step (input: Parameters<Replica['step']>[0]): void {
     if (this.replica == null || this.storageError != null || this.stopped) return
@@ -310,7 +312,7 @@ export class PbftConsensus implements Consensus {
     for (const effect of effects) this.buffered.push(effect)
     if (!this.flushing && !this.flushScheduled) {
       this.flushScheduled = true
-      setImmediate(() => { this.flushScheduled = false; void this.flush() })
+      queueMicrotask(() => { this.flushScheduled = false; void this.flush() })
     }
   }
 
