@@ -75,6 +75,8 @@ interface Outbox {
   large: Uint8Array[]
   current: OutgoingTransfer | null
   writing: boolean
+  /** A flush is due in a microtask (see scheduleFlush). */
+  flushScheduled?: boolean
   raw?: Stream
 }
 
@@ -214,7 +216,21 @@ export class FrameTransport implements Startable {
         this.stats.framesDropped++
       }
     }
-    if (!outbox.writing) void this.flush(outbox)
+    this.scheduleFlush(outbox)
+  }
+
+  /**
+   * Write what is queued for `outbox` once the current synchronous work is done (a microtask): every
+   * frame a caller queues for one peer in one go (a pBFT group's votes, replies, a Raft append round)
+   * leaves as ONE stream write, so one yamux frame, one Noise message and one socket write instead of one each.
+   */
+  private scheduleFlush (outbox: Outbox): void {
+    if (outbox.writing || outbox.flushScheduled === true) return
+    outbox.flushScheduled = true
+    queueMicrotask(() => {
+      outbox.flushScheduled = false
+      if (!outbox.writing) void this.flush(outbox)
+    })
   }
 
   private startTransfer (encoded: Uint8Array): OutgoingTransfer {

@@ -14,6 +14,7 @@
  * - durability of acknowledgements: every acknowledged key is read back from the leader afterwards
  *   (value compared); any missing one is reported as lost.
  */
+import { loadavg } from 'node:os'
 import { Cluster, waitUntil } from '../e2e/harness.js'
 import type { NodeProcess, TestnetNode } from '../e2e/harness.js'
 import { progress } from './cluster.js'
@@ -99,12 +100,56 @@ async function readBack (node: NodeProcess, prefix: string): Promise<Map<string,
 
 const sum = (values: number[]): number => values.reduce((a, b) => a + b, 0)
 
+/** The host's 1/5/15-minute load averages, rounded. */
+function load (): number[] {
+  return loadavg().map(v => Math.round(v * 100) / 100)
+}
+
+/** CPU milliseconds this (bench) process used since `since` (process.cpuUsage). */
+function benchCpuMs (since: NodeJS.CpuUsage): number {
+  const used = process.cpuUsage(since)
+  return Math.round((used.user + used.system) / 1000)
+}
+
+/**
+ * The HTTP share of a write: the same exchanges with nothing behind them. `GET /health` (a tiny JSON
+ * answer, no consensus) by `concurrency` keep-alive clients spread over the nodes for `durationMs`:
+ * exchanges per second, and the CPU one exchange costs the nodes and the load generator. A write by
+ * PUT pays one such exchange on top of its consensus work; a batched write pays 1/batch of one.
+ */
+async function httpOnlyPhase (nodes: NodeProcess[], concurrency: number, durationMs: number): Promise<Record<string, unknown>> {
+  const cpuBefore = nodes.map(n => cpuSeconds(n.pid) ?? 0)
+  const generatorBefore = process.cpuUsage()
+  let exchanges = 0
+  const started = performance.now()
+  await Promise.all(Array.from({ length: concurrency }, async (_, w) => {
+    const node = nodes[w % nodes.length] as NodeProcess
+    while (performance.now() - started < durationMs) {
+      const res = await fetch(`${node.api}/health`, { signal: AbortSignal.timeout(10_000) })
+      await res.arrayBuffer()
+      exchanges++
+    }
+  }))
+  const elapsedMs = performance.now() - started
+  const cpu = sum(nodes.map((n, i) => (cpuSeconds(n.pid) ?? 0) - (cpuBefore[i] as number)))
+  return {
+    concurrency,
+    exchangesPerSecond: round(exchanges / (elapsedMs / 1000), 0),
+    nodesCpuMsPerExchange: round(cpu * 1000 / Math.max(1, exchanges), 3),
+    loadGeneratorCpuMsPerExchange: round(benchCpuMs(generatorBefore) / Math.max(1, exchanges), 3),
+    note: 'no-op GET /health exchanges at the same concurrency, nothing behind them: what one HTTP exchange costs here'
+  }
+}
+
 /**
  * One concurrent phase: `concurrency` writers spread over every node, `writes` writes in all, no new
  * write started after `deadlineMs`. Then every acknowledged write is read back from `reader`.
  */
 async function throughputPhase (nodes: NodeProcess[], reader: NodeProcess, label: string, concurrency: number, writes: number, deadlineMs: number, batch = 1): Promise<Record<string, unknown>> {
   putErrors = {}
+  const loadAtStart = load()
+  // what one HTTP exchange costs at this concurrency, measured just before (2 s)
+  const httpOnly = await httpOnlyPhase(nodes, Math.max(1, Math.floor(concurrency / batch)), 2_000)
   const before = await Promise.all(nodes.map(consensusOf))
   const cpuBefore = nodes.map(n => cpuSeconds(n.pid) ?? 0)
   const generatorBefore = process.cpuUsage()
@@ -162,6 +207,11 @@ async function throughputPhase (nodes: NodeProcess[], reader: NodeProcess, label
     cpuSecondsPerNode: cpu.map(c => round(c, 2)),
     cpuMsPerWriteAllNodes: round(sum(cpu) * 1000 / Math.max(1, acknowledged.size), 3),
     loadGeneratorCpuMsPerWrite: round((generator.user + generator.system) / 1000 / Math.max(1, acknowledged.size), 3),
+    benchProcessCpuSeconds: round((generator.user + generator.system) / 1e6, 2),
+    httpOnly,
+    httpCpuMsPerWriteAllNodes: round((httpOnly.nodesCpuMsPerExchange as number) / batch, 3),
+    cpuMsPerWriteAllNodesWithoutHttp: round(sum(cpu) * 1000 / Math.max(1, acknowledged.size) - (httpOnly.nodesCpuMsPerExchange as number) / batch, 3),
+    loadavg: { atStart: loadAtStart, atEnd: load() },
     readBack: { acknowledged: acknowledged.size, found: acknowledged.size - lost, lost, from: reader.name },
     leaderChanged: leaderAfter != null && leaderAfter !== before.find(b => b.primary != null)?.primary
   }
@@ -200,6 +250,16 @@ export async function runConsensusBench (engine: Engine, n: number, options: Con
     await new Promise(resolve => setTimeout(resolve, 1_000))
     const rtt = distribution(await transportRttOf(client, options.rttSamples), 3)
 
+    // the HTTP part of one write: a no-op exchange with the same client and node, sequential
+    const sequentialLoad = load()
+    const sequentialCpu = process.cpuUsage()
+    const httpRoundTrips: number[] = []
+    for (let i = 0; i < options.rttSamples; i++) {
+      const started = performance.now()
+      await (await fetch(`${client.api}/health`, { signal: AbortSignal.timeout(10_000) })).arrayBuffer()
+      httpRoundTrips.push(performance.now() - started)
+    }
+    const http = distribution(httpRoundTrips, 3)
     const latencies: number[] = []
     for (let i = 0; i < options.sequential; i++) {
       const started = performance.now()
@@ -207,7 +267,8 @@ export async function runConsensusBench (engine: Engine, n: number, options: Con
       latencies.push(performance.now() - started)
     }
     const latency = distribution(latencies, 2)
-    progress(`${label}: ${options.sequential} sequential writes: p50 ${latency.p50} ms, p99 ${latency.p99} ms; RTT floor p50 ${rtt.p50} ms`)
+    const sequentialBenchCpuMs = benchCpuMs(sequentialCpu)
+    progress(`${label}: ${options.sequential} sequential writes: p50 ${latency.p50} ms, p99 ${latency.p99} ms; RTT floor p50 ${rtt.p50} ms; no-op HTTP exchange p50 ${http.p50} ms; load ${sequentialLoad.join(' ')}`)
 
     const throughput: Array<Record<string, unknown>> = []
     for (const [i, phase] of options.phases.entries()) throughput.push(await throughputPhase(nodes, client, `par${i}`, phase.concurrency, phase.writes, options.phaseDeadlineMs, phase.batch))
@@ -220,10 +281,14 @@ export async function runConsensusBench (engine: Engine, n: number, options: Con
         ...latency,
         note: `one outstanding write: ${options.sequential} sequential PUTs through the leader's/primary's HTTP API, each timed from request to answer (${engine === 'raft'
           ? 'HTTP, one AppendEntries round to a majority with an fsync on the leader and on the follower before it acknowledges, apply'
-          : 'HTTP, client signature, 3 pBFT phases with an fsync before each vote, f+1 signed replies'})`
+          : 'HTTP, client signature, 3 pBFT phases with each vote written to the log before it leaves (fdatasync behind, off the critical path), f+1 replies'})`
       },
       rttFloorMs: { ...rtt, note: `request/response on the long-lived consensus streams between the same processes: ${options.rttSamples} sequential echo frames from the leader/primary to each other member, timed inside the node (GET /v1/consensus/rtt), idle, before the writes` },
       latencyOverRtt: rtt.p50 != null && latency.p50 != null && rtt.p50 > 0 ? round(latency.p50 / rtt.p50, 2) : null,
+      httpExchangeMs: { ...http, note: `${options.rttSamples} sequential no-op GET /health exchanges with the same client and node just before the writes: the HTTP part of each write's latency` },
+      latencyWithoutHttpMs: latency.p50 != null && http.p50 != null ? round(latency.p50 - http.p50, 2) : null,
+      latencyWithoutHttpOverRtt: rtt.p50 != null && latency.p50 != null && http.p50 != null && rtt.p50 > 0 ? round((latency.p50 - http.p50) / rtt.p50, 2) : null,
+      sequentialPhase: { loadavg: { atStart: sequentialLoad, atEnd: load() }, benchProcessCpuMs: sequentialBenchCpuMs },
       throughput,
       finalTermOrView: final.view,
       dropped: final.dropped,

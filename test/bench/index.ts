@@ -310,9 +310,9 @@ async function main (): Promise<void> {
   if (phases.has('consensus')) {
     const consensus: Record<string, unknown> = { loadavgAtStart: loadavg().map(v => round(v, 2)) }
     const options = { sequential: 300, rttSamples: 100, phases: [{ concurrency: 64, writes: 5_000 }, { concurrency: 256, writes: 20_000 }, { concurrency: 256, writes: 40_000, batch: 32 }], phaseDeadlineMs: 40_000 }
-    // MESH_BENCH_ENGINES=raft (or pbft) runs one engine only, e.g. to profile it
+    // MESH_BENCH_ENGINES=raft (or pbft, or entries: raft3,pbft4,pbft7) runs only those, e.g. to profile one
     const only = process.env.MESH_BENCH_ENGINES?.split(',')
-    for (const [engine, n] of ([['raft', 3], ['pbft', 4]] as const).filter(([e]) => only == null || only.includes(e))) {
+    for (const [engine, n] of ([['raft', 3], ['pbft', 4], ['pbft', 7]] as const).filter(([e, k]) => only == null || only.includes(e) || only.includes(`${e}${k}`))) {
       progress(`consensus: ${engine} n = ${n}`)
       try {
         consensus[`${engine}${n}`] = await runConsensusBench(engine, n, options)

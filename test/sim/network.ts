@@ -316,7 +316,12 @@ export class Simulation {
   private laggingReplicas (): string | undefined {
     const running = this.slots.filter(s => s.node !== undefined && s.behaviours === undefined)
     const highest = Math.max(0, ...running.map(s => (s.node as ReplicaNode).status().lastExecuted))
-    const behind = running.filter(s => (s.node as ReplicaNode).status().lastExecuted < highest)
+    const views = running.map(s => (s.node as ReplicaNode).status().view)
+    const inOneView = (slot: Slot): boolean => {
+      const status = (slot.node as ReplicaNode).status()
+      return status.active && views.every(v => v === status.view)
+    }
+    const behind = running.filter(s => (s.node as ReplicaNode).status().lastExecuted < highest || (this.scenario.idleCatchUpInView === true && !inOneView(s)))
     if (behind.length === 0) return undefined
     return `${behind.map(s => statusLine(s.node as ReplicaNode)).join(' | ')} (highest ${highest}; all: ${this.slots.map(s => s.node === undefined ? `${s.id}:down` : statusLine(s.node)).join(' | ')})`
   }

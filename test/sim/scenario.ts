@@ -114,6 +114,11 @@ export interface Scenario {
    * reach the highest sequence any correct replica executed. @default 1000 + 30 × retransmitMs
    */
   idleCatchUpBoundMs?: number
+  /**
+   * Idle catch-up also means every correct running replica is active in one view (a restarted one has
+   * joined the view the others run in), not only caught up in sequence numbers. @default false
+   */
+  idleCatchUpInView?: boolean
   /** Added to the simulated time in each replica's inputs: the core must not compare clocks. */
   clockOffsetMs: number[]
 }

@@ -436,11 +436,13 @@ export const namedScenarios: Record<string, () => Scenario> = {
    */
   'restart-after-view-change-idle': () => with_(base('restart-after-view-change-idle', 4), s => {
     s.replica.checkpointInterval = 64
+    s.idleCatchUpInView = true
     s.clients.submitPolicy = 'all'
     s.faults.push({ atMs: 150, kind: 'crash', replica: 0 }, { atMs: 4_000, kind: 'restart', replica: 0 })
   }),
   /** The same with K = 4: the restarted replica fetches the stable checkpoint's state, then the batches after it. */
   'restart-after-view-change-idle-checkpoints': () => with_(base('restart-after-view-change-idle-checkpoints', 4), s => {
+    s.idleCatchUpInView = true
     s.clients.submitPolicy = 'all'
     s.faults.push({ atMs: 150, kind: 'crash', replica: 0 }, { atMs: 4_000, kind: 'restart', replica: 0 })
   }),

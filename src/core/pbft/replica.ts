@@ -374,7 +374,11 @@ export class Replica {
       }
       if (batch.length === 0) return
       const full = batch.length >= this.config.batchSizeMax
-      if (!full && !flush && this.nowMs - oldestMs < this.config.batchDelayMs) return
+      // A non-full batch waits up to batchDelayMs for company only while earlier batches are still in
+      // the pipeline (they bring the next chance to propose when they execute). With nothing in flight
+      // waiting buys nothing: the request goes out at once (one outstanding write pays no batch delay).
+      const pipelineBusy = this.nextSeq - 1 > this.lastExecuted
+      if (!full && !flush && pipelineBusy && this.nowMs - oldestMs < this.config.batchDelayMs) return
       // one request per client per batch keeps execution order = request id order per client
       batch.sort((a, b) => (a.client < b.client ? -1 : a.client > b.client ? 1 : a.requestId - b.requestId))
       for (const request of batch) this.proposed.add(requestKey(request))

@@ -275,16 +275,34 @@ export function signable (message: Message): string {
   return canonicalJson(rest)
 }
 
-/** JSON with object keys sorted at every level: the same value always gives the same text. */
+/**
+ * JSON with object keys sorted at every level: the same value always gives the same text. Written as
+ * loops over sorted keys (no entries/filter/map arrays): it runs on every signed message and batch.
+ * Exactly the text of the simpler definition it replaced (undefined members skipped, an array's
+ * undefined element as empty text, keys in UTF-16 code unit order).
+ */
 export function canonicalJson (value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`
-  if (value !== null && typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>)
-      .filter(([, v]) => v !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`
+  if (typeof value !== 'object' || value === null) return JSON.stringify(value)
+  if (Array.isArray(value)) {
+    let out = '['
+    for (let i = 0; i < value.length; i++) {
+      if (i > 0) out += ','
+      out += canonicalJson(value[i]) ?? ''
+    }
+    return out + ']'
   }
-  return JSON.stringify(value)
+  const record = value as Record<string, unknown>
+  const keys = Object.keys(record).sort()
+  let out = '{'
+  let first = true
+  for (const key of keys) {
+    const member = record[key]
+    if (member === undefined) continue
+    if (!first) out += ','
+    out += `${JSON.stringify(key)}:${canonicalJson(member)}`
+    first = false
+  }
+  return out + '}'
 }
 
 /** Digest of a batch (order matters). */

@@ -264,6 +264,10 @@ export class PbftLog {
   private readonly fsync: (fd: number) => void
   private readonly fsyncInjected: boolean
   private groupInFlight = false
+  private unsyncedBytes = 0
+  private syncInFlight: Promise<void> | null = null
+  /** A descriptor replaced by a compaction while an fdatasync on it was running: closed when it ends. */
+  private retiredFd: number | null = null
   private readonly compactAtBytes: number
   private fd: number | null = null
   private size = 0
@@ -382,6 +386,57 @@ export class PbftLog {
     if (this.size > this.nextCompactionBytes) this.compact(this.latestStableSeq)
   }
 
+  /**
+   * Append records to the file (one write(2), into the kernel's page cache) WITHOUT waiting for the disk:
+   * what was written survives a kill -9 of this process at any later instant (the kernel holds it), not
+   * a power loss before the next `sync`. The runtime writes each event-loop turn's records this way
+   * before any message of that turn leaves, and keeps an fdatasync running behind (`sync`).
+   */
+  write (records: readonly PersistRecord[]): void {
+    const fd = this.openFd()
+    if (records.length === 0) return
+    if (this.groupInFlight) throw new Error(`pbft log ${this.path}: write while a group is in flight`)
+    const frames = Buffer.concat(records.map(encodeFrame))
+    try {
+      for (let written = 0; written < frames.length;) written += writeSync(fd, frames, written, frames.length - written)
+    } catch (err) {
+      try { ftruncateSync(fd, this.size) } catch {}
+      throw err
+    }
+    this.size += frames.length
+    this.records += records.length
+    this.unsyncedBytes += frames.length
+    for (const record of records) this.noteAppended(record)
+    if (this.size > this.nextCompactionBytes) this.compact(this.latestStableSeq)
+  }
+
+  /** Bytes written by `write` that no finished `sync` covers yet. */
+  get unsynced (): number {
+    return this.unsyncedBytes
+  }
+
+  /**
+   * fdatasync everything `write` put in the file so far, off the event loop (libuv's thread pool);
+   * resolves once durable. One at a time: a call while one is running waits for it and starts another.
+   */
+  async sync (): Promise<void> {
+    while (this.syncInFlight != null) await this.syncInFlight.catch(() => {})
+    if (this.unsyncedBytes === 0) return
+    const fd = this.openFd()
+    this.unsyncedBytes = 0
+    const done = this.fsyncInjected
+      ? Promise.resolve().then(() => { this.fsync(fd) })
+      : new Promise<void>((resolve, reject) => { fdatasync(fd, err => { if (err != null) reject(err); else resolve() }) })
+    this.syncInFlight = done
+    try {
+      await done
+    } finally {
+      this.syncInFlight = null
+      // a compaction swapped files meanwhile: the old descriptor closes only now (never under a running fdatasync)
+      if (this.retiredFd != null && this.retiredFd !== this.fd) { closeSync(this.retiredFd); this.retiredFd = null }
+    }
+  }
+
   /** Rewrite the log atomically with only what restore needs once `stableSeq` is stable. */
   compact (stableSeq: number): CompactionResult {
     this.openFd()
@@ -404,9 +459,12 @@ export class PbftLog {
       closeSync(newFd)
       throw err
     }
-    // from here on appends must go to the new file, whatever happens next
-    closeSync(this.fd as number)
+    // from here on appends must go to the new file, whatever happens next (the new file was fsynced
+    // whole before the rename: nothing kept is left unsynced)
+    if (this.syncInFlight != null) this.retiredFd = this.fd
+    else closeSync(this.fd as number)
     this.fd = newFd
+    this.unsyncedBytes = 0
     const result = { bytesBefore: this.size, bytesAfter: size, recordsBefore: frames.length, recordsKept: kept.length }
     this.size = size
     this.records = kept.length
@@ -416,6 +474,10 @@ export class PbftLog {
   }
 
   close (): void {
+    if (this.retiredFd != null) {
+      try { closeSync(this.retiredFd) } catch {}
+      this.retiredFd = null
+    }
     if (this.fd != null) closeSync(this.fd)
     this.fd = null
   }
