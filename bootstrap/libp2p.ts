@@ -67,7 +67,7 @@ export interface MeshLibp2pInit {
   /** Where Raft frames go (nodes without a Raft genesis drop them). */
   raft?: RaftTransportInit['onFrame']
   /**
-   * libp2p's own Prometheus metrics (bytes per protocol, connections, dials, DHT, process) go into
+   * libp2p's own Prometheus metrics (bytes per protocol, connections, dials, process) go into
    * this registry (the node's, src/runtime/metrics/metrics.ts; never prom-client's global one). None if absent.
    */
   metricsRegistry?: Registry

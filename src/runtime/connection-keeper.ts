@@ -1,6 +1,7 @@
 /**
- * Keeps the node connected: libp2p 3 has no auto-dialer, and @libp2p/bootstrap dials each seed once
- * and never again. Every round (1 s, and soon after a discovery) this:
+ * Keeps the node connected, and is its only dialer (no @libp2p/bootstrap, no kad-dht: several dialers
+ * racing to one peer were where duplicate connections came from). Every round (1 s, and soon after a
+ * discovery) this:
  * - dials the seeds, with backoff and jitter, until one has answered, and again whenever the node has
  *   fewer than `minPeers` connections and no other member it could dial (a joiner that started before
  *   its seed, or was cut off, finds its way back);
@@ -36,8 +37,8 @@
  *   of validators. Not a `keep-alive-*` tag: libp2p's own reconnect queue would re-dial those as well,
  *   give up after 5 tries and remove the tag;
  * - when one drops (`peer:disconnect`, or found missing by the 1 s round), it is re-dialed by PeerId, so
- *   with the addresses in the peer store (identify, DHT, membership records and bootstrap fill it; with
- *   none, libp2p asks the DHT), at once and then with capped exponential backoff (250 ms doubling to
+ *   with the addresses in the peer store (identify, membership records and the seed list fill it; with
+ *   none the dial fails and is retried once a record brings addresses), at once and then with capped exponential backoff (250 ms doubling to
  *   10 s, jittered), never giving up. New addresses for it (`peer:update`) make it due at once. Of a
  *   pair the larger PeerId leaves the first dial to the other for `pinnedTieBreakMs`. One log line per
  *   drop and one when the link is back, whichever side dialed.
@@ -68,7 +69,7 @@ export const pinnedTag = 'mesh-validator'
 const pinnedTagValue = 100
 const pinnedBackoffBaseMs = 250
 const pinnedBackoffMaxMs = 10_000
-/** A dial without any known address asks the DHT, whose queries wait for peers with no limit. */
+/** A dial without any known address (libp2p has no peer routing here without a DHT) gives up after this. */
 const pinnedLookupTimeoutMs = 5_000
 /** How long the larger PeerId of a pinned pair leaves the first (re-)dial to the other. */
 const pinnedTieBreakMs = 2_000
@@ -102,7 +103,7 @@ interface PinnedLink {
   addresses: string
   /** New addresses came while a dial was in flight: do not back off when it fails. */
   fresh: boolean
-  /** Aborts an in-flight dial that had no address to go on (a DHT lookup) once addresses come. */
+  /** Aborts an in-flight dial that had no address to go on once addresses come. */
   lookup?: AbortController
 }
 
@@ -271,7 +272,7 @@ export class ConnectionKeeper {
         await this.libp2p.dial(link.id, { signal: AbortSignal.timeout(dialTimeoutMs) })
         return
       }
-      // no address yet: libp2p asks the DHT; stop asking as soon as addresses come another way
+      // no address yet: the dial can only fail; stop it as soon as addresses come another way
       const lookup = new AbortController()
       link.lookup = lookup
       await this.libp2p.dial(link.id, { signal: AbortSignal.any([lookup.signal, AbortSignal.timeout(pinnedLookupTimeoutMs)]) })

@@ -1,7 +1,8 @@
 /**
  * A star start at scale: 24 node processes all bootstrap from one seed at the same moment. Stock
  * libp2p settings fail here (per-host connection rate limits, gossipsub's IP-colocation penalty on one
- * address, @libp2p/bootstrap dialing once); this checks that the mesh still forms. CPU-bound on a
+ * address, a seed that answers late); this checks that the mesh still forms, with every node seeing
+ * every member alive over a sparse graph (--max-peers 6). CPU-bound on a
  * 2-core machine (70-250 s seen, depending on what else runs): generous deadline, node default timings.
  */
 import { afterAll, describe, expect, it } from 'vitest'
