@@ -105,9 +105,21 @@ interface PinnedLink {
   fresh: boolean
   /** Aborts an in-flight dial that had no address to go on once addresses come. */
   lookup?: AbortController
+  /** When the link last came up (performance.now()). */
+  upAtMs?: number
+  /**
+   * The "link lost" line not written yet: the link dropped within `flapQuietMs` of coming up. That is
+   * what a crossing dial looks like from the larger PeerId's side (its own dial completes the handshake
+   * at its end, then the smaller's connection gater refuses it, and the smaller's dial takes over
+   * within milliseconds): the line is written by the round only if the link is still down
+   * `flapQuietMs` later, and neither line is written if it comes back meanwhile.
+   */
+  lostLinePending?: { atMs: number, wallTime: string }
 }
 
 const roundIntervalMs = 1_000
+/** A drop this soon after the link came up is logged only once it has lasted this long (see lostLinePending). */
+const flapQuietMs = 1_000
 /** A link is let go (seed link, surplus) only after this long: the sync on connect is long done. */
 const releaseAfterMs = 30_000
 /** Streams of these protocols do not make a link busy (every connection carries them). */
@@ -230,7 +242,11 @@ export class ConnectionKeeper {
   private linkUp (link: PinnedLink): void {
     if (link.connected) return
     link.connected = true
-    if (link.droppedAtMs != null) {
+    link.upAtMs = performance.now()
+    if (link.lostLinePending != null) {
+      // a flap (see lostLinePending): neither line
+      link.lostLinePending = undefined
+    } else if (link.droppedAtMs != null) {
       const seconds = ((performance.now() - link.droppedAtMs) / 1000).toFixed(1)
       this.init.log(`validator ${link.name} (${shortId(link.id.toString())}) link back after ${seconds} s (${link.dials} dial${link.dials === 1 ? '' : 's'} of ours)`)
     }
@@ -251,10 +267,15 @@ export class ConnectionKeeper {
     link.failures = 0
     link.dials = 0
     link.nextMs = 0
-    this.init.log(`validator ${link.name} (${shortId(link.id.toString())}) link lost: re-dialing with backoff (${pinnedBackoffBaseMs} ms doubling to ${pinnedBackoffMaxMs / 1000} s)`)
+    if (link.upAtMs != null && now - link.upAtMs < flapQuietMs) link.lostLinePending = { atMs: now, wallTime: new Date().toISOString() }
+    else this.logLost(link)
     // the peer store may have dropped the peer (and its tags) meanwhile: tag it again for the next link
     this.tag(link)
     this.roundSoon()
+  }
+
+  private logLost (link: PinnedLink, since?: string): void {
+    this.init.log(`validator ${link.name} (${shortId(link.id.toString())}) link lost${since != null ? ` (at ${since})` : ''}: re-dialing with backoff (${pinnedBackoffBaseMs} ms doubling to ${pinnedBackoffMaxMs / 1000} s)`)
   }
 
   private dialPinned (link: PinnedLink): void {
@@ -434,7 +455,16 @@ export class ConnectionKeeper {
     const now = performance.now()
     const connections = this.libp2p.getConnections()
     const connected = new Set(connections.map(c => c.remotePeer.toString()))
-    if (this.pinned.size > 0) this.keepPinned(connected, now)
+    if (this.pinned.size > 0) {
+      for (const link of this.pinned.values()) {
+        const pending = link.lostLinePending
+        if (pending != null && !link.connected && now - pending.atMs >= flapQuietMs) {
+          link.lostLinePending = undefined
+          this.logLost(link, pending.wallTime)
+        }
+      }
+      this.keepPinned(connected, now)
+    }
     if (!this.seedReached && this.seeds.some(s => s.peerId != null && connected.has(s.peerId))) this.seedReached = true
 
     const members = this.init.members()

@@ -106,8 +106,10 @@ describe('validators keep direct links to every validator beyond --max-peers', (
       const log = cluster.log(node)
       const lost = log.split('\n').filter(line => line.includes(`validator ${victimName} (`) && line.includes('link lost'))
       const regained = log.split('\n').filter(line => line.includes(`validator ${victimName} (`) && line.includes('link back'))
-      expect(lost, `${node.name} log`).toHaveLength(1)
-      expect(regained, `${node.name} log`).toHaveLength(1)
+      // on failure, show every line of this node's log about the victim
+      const about = log.split('\n').filter(line => line.includes(victimName) || line.includes(victimId.slice(-6))).join('\n')
+      expect(lost, `${node.name} log:\n${about}`).toHaveLength(1)
+      expect(regained, `${node.name} log:\n${about}`).toHaveLength(1)
     }
   })
 })
