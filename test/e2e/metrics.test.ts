@@ -137,9 +137,14 @@ describe.each(engines)('metrics and the performance report on a 4-validator test
     expect(value(scraped, 'mesh_membership_connectivity_ratio')).toBe(1)
     expect(value(scraped, 'mesh_membership_partitioned_bool')).toBe(0)
     // the view number is the pBFT view (0 before any view change) or the Raft term (≥ 1 once elected)
-    const consensus = (await api<ConsensusView>(node, 'GET', '/v1/consensus')).body
+    // (a scrape's snapshot may be up to 500 ms old: under load an election can move the term between
+    // the two reads, so they must agree soon, not at once)
     expect(s.types.get('mesh_consensus_view_number')).toBe('gauge')
-    expect(value(await scrape(node), 'mesh_consensus_view_number')).toBe(consensus.view)
+    const consensus = await waitUntil('the view number gauge to agree with /v1/consensus', 30_000, async () => {
+      const view = value(await scrape(node), 'mesh_consensus_view_number')
+      const body = (await api<ConsensusView>(node, 'GET', '/v1/consensus')).body
+      return view === body.view ? body : undefined
+    }, 600)
     if (engine === 'raft') expect(consensus.view).toBeGreaterThanOrEqual(1)
   })
 
