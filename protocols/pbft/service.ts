@@ -26,9 +26,7 @@ const kindNumbers: Record<PbftFrame.Kind, number> = {
   [PbftFrame.Kind.REQUEST]: 1,
   [PbftFrame.Kind.REPLY]: 2,
   [PbftFrame.Kind.SUBSCRIBE]: 3,
-  [PbftFrame.Kind.DECISION]: 4,
-  [PbftFrame.Kind.CHUNK_MANIFEST]: 5,
-  [PbftFrame.Kind.CHUNK]: 6
+  [PbftFrame.Kind.DECISION]: 4
 }
 const kindsByNumber = new Map(Object.entries(kindNumbers).map(([kind, n]) => [n, kind as PbftFrame.Kind]))
 

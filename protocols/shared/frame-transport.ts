@@ -23,7 +23,7 @@ import {
 import { equalBytes, Reassembly, splitFrame } from './chunking.js'
 import type { TransferDropReason } from './chunking.js'
 
-/** Frame kinds the transport reserves (the same numbers as PbftFrame.Kind's CHUNK_MANIFEST and CHUNK). */
+/** Frame kinds the transport reserves (frame.proto: 5, 6 chunking, 7, 8 echo; PbftFrame and RaftFrame use 0-4). */
 export const frameKindChunkManifest = 5
 export const frameKindChunk = 6
 /**

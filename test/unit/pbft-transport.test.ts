@@ -13,7 +13,9 @@ import type { ConnectionManager, Registrar } from '@libp2p/interface-internal'
 import { PbftTransport } from '../../protocols/pbft/service.js'
 import type { PbftTransportInit } from '../../protocols/pbft/service.js'
 import { PbftFrame } from '../../protocols/pbft/pbft.js'
-import type { ChunkManifest } from '../../protocols/pbft/pbft.js'
+import { Frame } from '../../protocols/shared/frame.js'
+import type { ChunkManifest } from '../../protocols/shared/frame.js'
+import { frameKindChunk, frameKindChunkManifest } from '../../protocols/shared/frame-transport.js'
 import { sha256, splitFrame } from '../../protocols/shared/chunking.js'
 import { pbftChunkBytes, pbftChunkBytesMin, pbftFrameBytesMax, pbftReassembledBytesMax } from '../../protocols/pbft/constants.js'
 import { waitUntil } from '../e2e/harness.js'
@@ -83,9 +85,9 @@ function bytes (length: number, seed: number): Uint8Array<ArrayBuffer> {
   return out
 }
 
-const manifestFrame = (manifest: ChunkManifest): Uint8Array => PbftFrame.encode({ kind: PbftFrame.Kind.CHUNK_MANIFEST, body: new Uint8Array(0), manifest })
+const manifestFrame = (manifest: ChunkManifest): Uint8Array => Frame.encode({ kind: frameKindChunkManifest, body: new Uint8Array(0), manifest })
 const chunkFrame = (transferId: bigint, index: number, data: Uint8Array): Uint8Array =>
-  PbftFrame.encode({ kind: PbftFrame.Kind.CHUNK, body: new Uint8Array(0), chunk: { transferId, index, data: data as Uint8Array<ArrayBuffer> } })
+  Frame.encode({ kind: frameKindChunk, body: new Uint8Array(0), chunk: { transferId, index, data: data as Uint8Array<ArrayBuffer> } })
 
 afterEach(async () => {
   for (const t of started.splice(0)) await t.stop()
