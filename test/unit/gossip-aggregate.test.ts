@@ -216,6 +216,19 @@ describe('push-sum: convergence', () => {
     expect(a.inFlight).toEqual(b.inFlight)
   })
 
+  it('one push per round: a second tick in the same round sends nothing, a late tick sends once', () => {
+    const node = new Aggregate({ self: 'a', seed: 1, roundMs, epochRounds })
+    node.step({ type: 'membership', members: ['a', 'b', 'c'] })
+    expect(node.step({ type: 'tick', nowMs: epochMs })).toHaveLength(1)
+    expect(node.step({ type: 'tick', nowMs: epochMs + roundMs - 1 })).toHaveLength(0)
+    expect(node.step({ type: 'tick', nowMs: epochMs + 5 * roundMs })).toHaveLength(1)
+    expect(node.estimate().round).toBe(2)
+    for (let i = 0; i < 200; i++) {
+      const [send] = node.step({ type: 'tick', nowMs: epochMs + (6 + i) * roundMs })
+      expect(['b', 'c']).toContain(send?.to)
+    }
+  })
+
   it('a node with no members sends nothing and estimates itself alone', () => {
     const node = new Aggregate({ self: 'solo', seed: 1, roundMs, epochRounds })
     node.step({ type: 'local', values: { numbers: { load: 4 }, capabilities: ['gpu'] } })

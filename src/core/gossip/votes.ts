@@ -210,12 +210,14 @@ export class GossipVotes {
       return 'held'
     }
     if (!tracked.eligible.has(vote.voter)) return this.refuse('not-eligible')
+    // In place, the same join as mergeVoteSets for one vote (O(1), not a copy of the set per vote).
     const record = tracked.votes.get(vote.voter) ?? {}
-    const had = vote.approve ? record.approve : record.reject
-    const merged = mergeVoteSets(tracked.votes, new Map([[vote.voter, vote.approve ? { approve: vote } : { reject: vote }]]))
-    tracked.votes = merged
+    const slot = vote.approve ? 'approve' : 'reject'
+    const had = record[slot]
+    const other = vote.approve ? record.reject : record.approve
+    tracked.votes.set(vote.voter, { ...record, [slot]: smaller(had, vote) })
     if (had !== undefined) return 'duplicate'
-    return (vote.approve ? record.reject : record.approve) !== undefined ? 'equivocation' : 'added'
+    return other !== undefined ? 'equivocation' : 'added'
   }
 
   /**
