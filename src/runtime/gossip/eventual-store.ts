@@ -173,6 +173,7 @@ export class EventualStore implements EventualReplica {
       }
     })
     this.disk?.append(stored)
+    this.maybeCompact()
     await this.init.wire?.publish(stored)
     return results
   }
@@ -270,7 +271,10 @@ export class EventualStore implements EventualReplica {
       if (!result.ok) throw refusalError(result.reason, this.map, write.namespace, write.key)
       out.push(result.entry)
     }
-    if (persist) this.disk?.append(out)
+    if (persist) {
+      this.disk?.append(out)
+      this.maybeCompact()
+    }
     return out
   }
 
