@@ -3,12 +3,20 @@
  * genesis. A write on one is read on the others (eventually); a delete spreads; concurrent writes of
  * one key end with the same winner everywhere — the greatest hybrid logical clock timestamp (wall ms,
  * then logical counter, then writer PeerId); a node killed with -9 comes back with its store from
- * eventual.log (alone, no peer to repair it), and once it rejoins, anti-entropy gives it what it missed.
+ * eventual.log (alone, no peer to repair it), and once it rejoins, anti-entropy gives it what it missed;
+ * a rogue peer's garbage, malformed and future-dated writes are refused and counted.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { execFile } from 'node:child_process'
-import { api, Cluster, meshBin, waitUntil } from './harness.js'
+import { multiaddr } from '@multiformats/multiaddr'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { pbStream } from '@libp2p/utils'
+import { api, Cluster, meshBin, startRoguePeer, waitUntil } from './harness.js'
 import type { NodeProcess } from './harness.js'
+import type { MeshLibp2p } from '../../bootstrap/libp2p.js'
+import { eventualProtocol, eventualTopic } from '../../protocols/eventual/constants.js'
+import { EventualRequest, EventualResponse, RequestKind, Writes } from '../../protocols/eventual/eventual.js'
+import type { Entry } from '../../protocols/eventual/eventual.js'
 
 interface Hlc { wallMs: number, logical: number, node: string }
 interface EntryView { namespace?: string, key: string, value: string | null, hlc: Hlc, writer: string, time: string, consistency?: string }
@@ -35,6 +43,7 @@ describe('eventual memory on a 3-node mesh without genesis', () => {
   let seed: NodeProcess
   let n1: NodeProcess
   let n2: NodeProcess
+  let rogue: MeshLibp2p | undefined
   const nodes = (): NodeProcess[] => [seed, n1, n2]
 
   beforeAll(async () => {
@@ -45,6 +54,7 @@ describe('eventual memory on a 3-node mesh without genesis', () => {
   })
 
   afterAll(async () => {
+    try { await rogue?.stop() } catch {}
     await cluster.stopAll()
   })
 
@@ -137,6 +147,35 @@ describe('eventual memory on a 3-node mesh without genesis', () => {
     const help = await runCli(['memory', 'store', '--help'])
     expect(help.stdout).toMatch(/--eventual/)
     expect(help.stdout).toMatch(/greatest hybrid-logical-clock timestamp wins/)
+  })
+
+  it('a rogue peer: garbage, malformed and future-dated gossip and a bad anti-entropy request are refused and counted; nobody crashes', async () => {
+    rogue = await startRoguePeer(cluster.network)
+    const topic = eventualTopic(cluster.network)
+    rogue.services.pubsub.subscribe(topic)
+    await rogue.dial(multiaddr(seed.runtime.multiaddrs[0] as string))
+    await waitUntil('the seed to subscribe the rogue to the eventual topic', 30_000, async () =>
+      rogue?.services.pubsub.getSubscribers(topic).some(p => p.toString() === seed.runtime.peerId) === true ? true : undefined)
+    const entry = (over: Partial<Entry>): Uint8Array => Writes.encode({ entries: [{ namespace: 'rogue', key: 'k', value: 'v', wallMs: BigInt(Date.now()), logical: 0n, node: 'rogue-node', ...over }] })
+    await rogue.services.pubsub.publish(topic, new Uint8Array([0xff, 0xfe, 0x01, 0x02, 0x03, 0x99]))
+    await rogue.services.pubsub.publish(topic, entry({ node: '' }))
+    await rogue.services.pubsub.publish(topic, entry({ key: 'future', wallMs: BigInt(Date.now() + 3_600_000) }))
+    const rejected = await waitUntil('the seed to count the three refusals', 30_000, async () => {
+      const r = (await api<{ rejected: Record<string, number> }>(seed, 'GET', '/v1/eventual')).body.rejected
+      return (r.undecodable ?? 0) >= 1 && (r.malformed ?? 0) >= 1 && (r['clock-ahead'] ?? 0) >= 1 ? r : undefined
+    })
+    expect(rejected).toBeDefined()
+    expect((await readOn(seed, 'rogue', 'future')).status).toBe(404)
+    // an anti-entropy request with a bad timestamp: the stream is aborted and the peer counted
+    const stream = await rogue.dialProtocol(peerIdFromString(seed.runtime.peerId), eventualProtocol(cluster.network))
+    const messages = pbStream(stream, { maxDataLength: 1024 })
+    await messages.write({ kind: RequestKind.VERSIONS, digests: [], namespace: 'agents', versions: [{ key: 'k', wallMs: 1n, logical: 0n, node: '', content: 't' }], entries: [] }, EventualRequest, { signal: AbortSignal.timeout(5_000) })
+    await expect(messages.read(EventualResponse, { signal: AbortSignal.timeout(5_000) })).rejects.toThrow()
+    await waitUntil('the seed to count the invalid request', 30_000, async () =>
+      ((await api<{ rejected: Record<string, number> }>(seed, 'GET', '/v1/eventual')).body.rejected.invalid ?? 0) >= 1 ? true : undefined)
+    for (const node of nodes()) expect((await cluster.status(node)).peerId).toBe(node.runtime.peerId)
+    await rogue.stop()
+    rogue = undefined
   })
 
   it('kill -9: the node comes back with its store from disk, and catches up on what it missed once it rejoins', async () => {
