@@ -210,6 +210,9 @@ describe('repair between two replicas (the steps of an anti-entropy exchange)', 
       const { push, pull } = b.diffKeys(namespace, a.keyVersions(namespace))
       a.merge(push, 'node-b', 'anti-entropy')
       b.merge(a.entries(namespace, pull), 'node-a', 'anti-entropy')
+      // the cached digests follow every change
+      expect(a.namespaceDigests()).toEqual(a.map.namespaceDigests())
+      expect(b.namespaceDigests()).toEqual(b.map.namespaceDigests())
     }
     expect(a.map.state()).toEqual(b.map.state())
     expect(a.get('ns1', 'both')?.value).toBe('from-b')

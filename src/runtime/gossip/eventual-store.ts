@@ -108,6 +108,10 @@ export class EventualStore implements EventualReplica {
   private readonly applied = { gossip: 0, antiEntropy: 0 }
   private skippedAtLoad = 0
   private nextCompactCheck = compactLinesMin
+  /** Bumped on every change of the map (writes, merges that applied, collection): invalidates `digests`. */
+  private version = 0
+  private digestsVersion = -1
+  private digests: Array<[string, string]> | null = null
   private gcTimer?: ReturnType<typeof setInterval>
 
   constructor (private readonly init: EventualStoreInit) {
@@ -222,6 +226,7 @@ export class EventualStore implements EventualReplica {
   collect (): number {
     const before = this.map.gcFloor()
     const removed = this.map.gc(this.now())
+    if (removed > 0) this.version++
     if (this.map.gcFloor() !== before) this.disk?.appendFloor(this.map.gcFloor())
     this.maybeCompact()
     return removed
@@ -229,8 +234,23 @@ export class EventualStore implements EventualReplica {
 
   // ── EventualReplica (protocols/eventual/service.ts) ──
 
-  namespaceDigests (): Array<[string, string]> { return this.map.namespaceDigests() }
-  diffNamespaces (remote: ReadonlyArray<readonly [string, string]>): string[] { return this.map.diffNamespaces(remote) }
+  /** Cached until the next change: every anti-entropy exchange (each way, every few seconds) asks for them. */
+  namespaceDigests (): Array<[string, string]> {
+    if (this.digests == null || this.digestsVersion !== this.version) {
+      this.digests = this.map.namespaceDigests()
+      this.digestsVersion = this.version
+    }
+    return this.digests.map(([namespace, digest]) => [namespace, digest])
+  }
+
+  diffNamespaces (remote: ReadonlyArray<readonly [string, string]>): string[] {
+    const mine = new Map(this.namespaceDigests())
+    const theirs = new Map(remote)
+    const out = new Set<string>()
+    for (const [namespace, digest] of mine) if (theirs.get(namespace) !== digest) out.add(namespace)
+    for (const [namespace, digest] of theirs) if (mine.get(namespace) !== digest) out.add(namespace)
+    return [...out].sort()
+  }
   keyVersions (namespace: string): ReturnType<LwwMap['keyVersions']> { return this.map.keyVersions(namespace) }
   diffKeys (namespace: string, remote: Parameters<LwwMap['diffKeys']>[1]): ReturnType<LwwMap['diffKeys']> { return this.map.diffKeys(namespace, remote) }
   entries (namespace: string, keys: readonly string[]): LwwEntry[] { return this.map.entries(namespace, keys) }
@@ -251,6 +271,7 @@ export class EventualStore implements EventualReplica {
         if (entry !== undefined && compareHlc(entry.hlc, r.hlc) === 0) stored.push(entry)
       }
     }
+    if (total.applied > 0) this.version++
     this.disk?.append(stored)
     if (via === 'gossip') this.applied.gossip += total.applied
     else this.applied.antiEntropy += total.applied
@@ -269,6 +290,7 @@ export class EventualStore implements EventualReplica {
         ? this.map.delete(write.namespace, write.key, this.now())
         : this.map.set(write.namespace, write.key, write.value, this.now())
       if (!result.ok) throw refusalError(result.reason, this.map, write.namespace, write.key)
+      this.version++
       out.push(result.entry)
     }
     if (persist) {
