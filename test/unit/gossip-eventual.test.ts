@@ -220,6 +220,21 @@ describe('repair between two replicas (the steps of an anti-entropy exchange)', 
   })
 })
 
+describe('the LWW map additions', () => {
+  it('namespaceList counts live keys and tombstones; restoreGcFloor only raises the floor', () => {
+    const map = new LwwMap({ self: 'me', tombstoneHorizonMs: hour })
+    map.set('b', 'k1', 'v', 1_000)
+    map.set('a', 'k1', 'v', 1_001)
+    map.delete('a', 'k2', 1_002)
+    expect(map.namespaceList()).toEqual([{ namespace: 'a', keys: 1, tombstones: 1 }, { namespace: 'b', keys: 1, tombstones: 0 }])
+    map.restoreGcFloor(500)
+    expect(map.gcFloor()).toBe(500)
+    map.restoreGcFloor(100)
+    expect(map.gcFloor()).toBe(500)
+    expect(map.merge([{ namespace: 'a', key: 'old', value: 'x', hlc: { wallMs: 499, logical: 0, node: 'z' } }], 2_000).refused).toEqual({ 'beyond-horizon': 1 })
+  })
+})
+
 describe('the log alone', () => {
   it('a missing file is an empty store; the floor line keeps the greatest floor', () => {
     const dir = tempDir()
