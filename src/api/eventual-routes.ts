@@ -12,8 +12,9 @@
  *   DELETE /v1/memory/:ns/:key?consistency=eventual
  *   GET    /v1/eventual                                        the store's state and counters
  *
- * A write is answered once it is stored and persisted on this node and published by gossip: the other
- * nodes hold it a gossip hop later, or after anti-entropy repairs what gossip missed. `consistency`
+ * A write is answered once it is stored and persisted on this node; it goes out by gossip within 2 ms
+ * (writes of that window share one message): the other nodes hold it a gossip hop later, or after
+ * anti-entropy repairs what gossip missed. `consistency`
  * other than eventual, linearizable or sequential is a 400; linearizable and sequential go to the
  * consensus store (404 there on a node without one).
  */

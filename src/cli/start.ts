@@ -215,7 +215,7 @@ export async function runStart (flags: Partial<Record<keyof NodeConfig, unknown>
     throw new CliError(`cannot open the eventual store in ${config.dataDir}: ${(err as Error).message}`, 1)
   }
   routes.unshift(eventualRoutes(() => eventualStore, () => node.consensus != null))
-  stoppers.push(() => { eventualStore.stop() })
+  stoppers.push(async () => { await eventualStore.stop() })
   // [metrics] GET /metrics (Prometheus: mesh_* and libp2p's, the node's own registry), the bounded
   // history in the data dir (metrics-history.json) and GET /v1/report (src/runtime/metrics/metrics.ts)
   let sampleMs: number

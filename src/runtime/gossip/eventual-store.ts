@@ -26,6 +26,9 @@ import { compactLinesMin, EventualLog } from './eventual-log.js'
 /** Tombstone collection runs this often. */
 export const gcIntervalMs = 60_000
 
+/** Local writes within this window are published in one gossip message. */
+export const publishDelayMs = 2
+
 /** A local write refused by the store: `status` is the HTTP answer. */
 export class EventualWriteError extends Error {
   override readonly name = 'EventualWriteError'
@@ -113,6 +116,8 @@ export class EventualStore implements EventualReplica {
   private digestsVersion = -1
   private digests: Array<[string, string]> | null = null
   private gcTimer?: ReturnType<typeof setInterval>
+  private readonly outbox: LwwEntry[] = []
+  private flushTimer?: ReturnType<typeof setTimeout>
 
   constructor (private readonly init: EventualStoreInit) {
     this.now = init.now ?? Date.now
@@ -140,15 +145,17 @@ export class EventualStore implements EventualReplica {
     this.gcTimer.unref?.()
   }
 
-  stop (): void {
+  /** Stop collection, publish what is still queued, close the log. */
+  async stop (): Promise<void> {
     clearInterval(this.gcTimer)
     this.disk?.close()
+    await this.flush()
   }
 
-  /** Write a value; persisted before it resolves, then published. Throws EventualWriteError. */
+  /** Write a value; persisted before it resolves, published within `publishDelayMs`. Throws EventualWriteError. */
   async set (namespace: string, key: string, value: string): Promise<EventualEntryView> {
     const [entry] = this.writeLocal([{ namespace, key, value }])
-    await this.init.wire?.publish([entry as LwwEntry])
+    this.publishSoon([entry as LwwEntry])
     return viewOf(entry as LwwEntry)
   }
 
@@ -156,7 +163,7 @@ export class EventualStore implements EventualReplica {
   async delete (namespace: string, key: string): Promise<{ entry: EventualEntryView, existed: boolean }> {
     const existed = this.map.get(namespace, key) !== undefined
     const [entry] = this.writeLocal([{ namespace, key, value: null }])
-    await this.init.wire?.publish([entry as LwwEntry])
+    this.publishSoon([entry as LwwEntry])
     return { entry: viewOf(entry as LwwEntry), existed }
   }
 
@@ -178,7 +185,7 @@ export class EventualStore implements EventualReplica {
     })
     this.disk?.append(stored)
     this.maybeCompact()
-    await this.init.wire?.publish(stored)
+    this.publishSoon(stored)
     return results
   }
 
@@ -230,6 +237,24 @@ export class EventualStore implements EventualReplica {
     if (this.map.gcFloor() !== before) this.disk?.appendFloor(this.map.gcFloor())
     this.maybeCompact()
     return removed
+  }
+
+  /**
+   * Queue stored local writes for gossip: everything written within `publishDelayMs` goes out together
+   * (one gossip message per ≤ 256 entries instead of one per write: each message costs every node a
+   * receive, a validation and forwards, which bounded single writes at one per message).
+   */
+  private publishSoon (entries: readonly LwwEntry[]): void {
+    if (this.init.wire == null || entries.length === 0) return
+    this.outbox.push(...entries)
+    if (this.flushTimer == null) this.flushTimer = setTimeout(() => { void this.flush() }, publishDelayMs)
+  }
+
+  private async flush (): Promise<void> {
+    clearTimeout(this.flushTimer)
+    this.flushTimer = undefined
+    const entries = this.outbox.splice(0)
+    if (entries.length > 0) await this.init.wire?.publish(entries)
   }
 
   // ── EventualReplica (protocols/eventual/service.ts) ──
