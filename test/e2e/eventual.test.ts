@@ -186,6 +186,11 @@ describe('eventual memory on a 3-node mesh without genesis', () => {
     // written while n2 is down: only anti-entropy can bring it to n2 (gossip is gone by then)
     const missed = await api<EntryView>(n1, 'PUT', '/v1/memory/batch/missed', { value: 'while-down' })
     expect(missed.status).toBe(200)
+    // and 3 MiB more (768 values of 4 KiB): more than one anti-entropy answer carries (2 MiB, then `more`)
+    for (let b = 0; b < 3; b++) {
+      const big = await api<{ results: Array<{ code: number }> }>(n1, 'POST', '/v1/memory/big', { puts: Array.from({ length: 256 }, (_, i) => ({ key: `k${b * 256 + i}`, value: String(b * 256 + i).padEnd(4096, '.') })) })
+      expect(big.body.results.every(r => r.code === 200)).toBe(true)
+    }
     // alone (no --bootstrap, a new port nobody knows): whatever it holds came from its data dir
     const alone = await cluster.start('n2', { dataDir: n2.dataDir })
     const status = await cluster.status(alone)
@@ -206,6 +211,12 @@ describe('eventual memory on a 3-node mesh without genesis', () => {
       return res.status === 200 ? res.body : undefined
     })
     expect(caughtUp).toMatchObject({ value: 'while-down', hlc: missed.body.hlc })
+    const big = await waitUntil('n2 to get all 768 big values', 60_000, async () => {
+      const res = await api<ListView>(n2, 'GET', '/v1/memory/big?limit=1000')
+      return res.body.entries?.length === 768 ? res.body.entries : undefined
+    })
+    expect(big.every(e => e.value === String(Number(e.key.slice(1))).padEnd(4096, '.'))).toBe(true)
+    console.log('[eventual.test] n2 after rejoining:', JSON.stringify((await api<{ applied: unknown }>(n2, 'GET', '/v1/eventual')).body.applied))
     for (const node of [seed, n1]) {
       await waitUntil(`${node.name} to get n2's write made alone`, 60_000, async () => {
         const res = await readOn(node, 'batch', 'a')
