@@ -141,6 +141,20 @@ describe('the eventual store on disk', () => {
     b.stop()
   })
 
+  it('a wall clock stepped back by more than the drift bound does not drop stored writes at a restart', async () => {
+    const dir = tempDir()
+    const clock = { now: 10 * hour }
+    const a = store(dir, 'node-a', clock)
+    const first = await a.set('ns', 'k', 'kept')
+    a.stop()
+    clock.now = 9 * hour // an hour back: a peer's write this far ahead would be refused ('clock-ahead')
+    const b = store(dir, 'node-a', clock)
+    expect(b.get('ns', 'k')?.value).toBe('kept')
+    expect(b.status().skippedAtLoad).toBe(0)
+    expect(compareHlc((await b.set('ns', 'k', 'next')).hlc, first.hlc)).toBeGreaterThan(0)
+    b.stop()
+  })
+
   it('the collection floor is persisted: after a restart an old remote write is still refused', async () => {
     const dir = tempDir()
     const clock = { now: 1_000 }

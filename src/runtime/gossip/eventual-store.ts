@@ -131,7 +131,13 @@ export class EventualStore implements EventualReplica {
       const loaded = this.disk.load()
       // merged like network entries: each validated, and our clock observes every stored timestamp,
       // so a write after a restart is greater than any before it
-      const result = this.map.merge(loaded.entries, this.now())
+      // our own data: no drift bound (a wall clock stepped back since must not drop stored writes; the
+      // HLC simply stays ahead of it, as it would have without the restart)
+      const newest = loaded.entries.reduce<number>((max, raw) => {
+        const wall = (raw as { hlc?: { wallMs?: unknown } }).hlc?.wallMs
+        return typeof wall === 'number' && Number.isSafeInteger(wall) && wall > max ? wall : max
+      }, this.now())
+      const result = this.map.merge(loaded.entries, newest)
       this.map.restoreGcFloor(loaded.gcFloorMs)
       this.map.gc(this.now())
       this.skippedAtLoad = loaded.skipped + Object.values(result.refused).reduce((a, b) => a + b, 0)
