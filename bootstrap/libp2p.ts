@@ -32,6 +32,9 @@ import { raftTransport } from '../protocols/raft/service.js'
 import type { RaftTransport, RaftTransportInit } from '../protocols/raft/service.js'
 import { peerMessaging } from '../protocols/msg/service.js'
 import type { PeerMessaging } from '../protocols/msg/service.js'
+// [eventual] eventually consistent memory: gossip topic + digest anti-entropy (protocols/eventual/)
+import { eventualSync } from '../protocols/eventual/service.js'
+import type { EventualSync } from '../protocols/eventual/service.js'
 
 export interface MeshServices extends Record<string, unknown> {
   identify: Identify
@@ -44,6 +47,7 @@ export interface MeshServices extends Record<string, unknown> {
   pbft: PbftTransport
   raft: RaftTransport
   messaging: PeerMessaging
+  eventual: EventualSync // [eventual]
 }
 
 export type MeshLibp2p = Libp2p<MeshServices>
@@ -230,7 +234,9 @@ export async function createMeshLibp2p (init: MeshLibp2pInit): Promise<MeshLibp2
       // task payloads and results on the 3 XOR-closest members (src/runtime/tasks/records.ts)
       records: recordStoreProtocol({ network: init.network }),
       // peer messaging: direct messages with an ack, broadcasts on a topic (src/runtime/messages.ts)
-      messaging: peerMessaging({ network: init.network })
+      messaging: peerMessaging({ network: init.network }),
+      // [eventual] the eventually consistent memory's anti-entropy (src/runtime/gossip/eventual-store.ts)
+      eventual: eventualSync({ network: init.network })
     }
   })
   pingService = node.services.ping

@@ -152,7 +152,18 @@ export function consensusRoutes (consensus: () => Consensus | null, app: () => M
     }
   }
 
-  return async (method, url, body) => {
+  // [eventual] every memory answer says its consistency: writes, and reads with ?linearizable=1 (or
+  // ?consistency=linearizable), are linearizable; other reads are sequential (this node's applied
+  // prefix). ?consistency=eventual is answered by src/api/eventual-routes.ts, which runs first.
+  const routes: RouteHandler = async (method, url, body) => {
+    const answer = await consensusRoute(method, url, body)
+    if (answer == null || pathParts(url)[1] !== 'memory' || typeof answer.body !== 'object' || answer.body == null) return answer
+    const consistency = method !== 'GET' ? 'linearizable' : linearizableRead(url) && pathParts(url).length === 4 ? 'linearizable' : 'sequential'
+    return { code: answer.code, body: { ...answer.body, consistency } }
+  }
+  const linearizableRead = (url: URL): boolean =>
+    url.searchParams.get('linearizable') === '1' || url.searchParams.get('linearizable') === 'true' || url.searchParams.get('consistency') === 'linearizable'
+  const consensusRoute: RouteHandler = async (method, url, body) => {
     const parts = pathParts(url)
     if (parts[0] !== 'v1') return null
     const object = (typeof body === 'object' && body != null ? body : {}) as Record<string, unknown>
@@ -227,7 +238,7 @@ export function consensusRoutes (consensus: () => Consensus | null, app: () => M
       }
       if (parts.length === 4 && key != null) {
         if (method === 'GET') {
-          if (url.searchParams.get('linearizable') === '1' || url.searchParams.get('linearizable') === 'true') await linearize()
+          if (linearizableRead(url)) await linearize() // [eventual] ?consistency=linearizable too
           const a = reader()
           const hit = a.get(namespace, key)
           if (hit == null) return { code: 404, body: { error: `no key "${key}" in namespace "${namespace}"`, lastApplied: a.lastApplied } }
@@ -265,4 +276,5 @@ export function consensusRoutes (consensus: () => Consensus | null, app: () => M
     }
     return null
   }
+  return routes
 }

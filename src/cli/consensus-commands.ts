@@ -5,6 +5,7 @@ import type { ClientOptions } from './client.js'
 import { table, shortPeerId } from './format.js'
 import type { ConsensusStatus } from '../runtime/consensus/types.js'
 import { peerIdFromString } from '@libp2p/peer-id'
+import { addMemoryCommands } from './memory-commands.js' // [eventual]
 
 type Options = { dataDir?: string, api?: string, apiToken?: string, json?: boolean, requestId?: string }
 
@@ -56,48 +57,7 @@ function print (options: Options, body: unknown, human: () => string): void {
 }
 
 export function addConsensusCommands (program: Command, addClientOptions: (c: Command) => Command, clientOptions: (o: Options) => ClientOptions): void {
-  const ns = (value: string | undefined): string => value ?? 'default'
-  const memory = program.command('memory').description('the replicated memory store: writes go through consensus, reads are local')
-
-  addClientOptions(memory.command('store').argument('<key>').argument('<value>'))
-    .description('store a value (≤ 64 KiB) under a key, through consensus')
-    .option('--namespace <ns>', 'namespace', 'default')
-    .option('--request-id <id>', requestIdHelp)
-    .action(async (key: string, value: string, options: Options & { namespace?: string }) => {
-      const body = await requestJson<{ seq: number, created: boolean }>(clientOptions(options), 'PUT', `/v1/memory/${encodeURIComponent(ns(options.namespace))}/${encodeURIComponent(key)}`, { value, ...withRequestId(options) }, writeTimeoutMs)
-      print(options, body, () => `stored ${ns(options.namespace)}/${key} at seq ${body.seq}${body.created ? ' (new key)' : ''}`)
-    })
-
-  addClientOptions(memory.command('get').argument('<key>'))
-    .description('read a key (local; --linearizable orders the read through consensus first)')
-    .option('--namespace <ns>', 'namespace', 'default')
-    .option('--linearizable', 'read after a no-op committed through consensus')
-    .action(async (key: string, options: Options & { namespace?: string, linearizable?: boolean }) => {
-      const body = await requestJson<{ value: string, seq: number, lastApplied: number }>(clientOptions(options), 'GET',
-        `/v1/memory/${encodeURIComponent(ns(options.namespace))}/${encodeURIComponent(key)}${options.linearizable === true ? '?linearizable=1' : ''}`, undefined, writeTimeoutMs)
-      print(options, body, () => `${body.value}\n(written at seq ${body.seq}; this node has applied up to ${body.lastApplied})`)
-    })
-
-  addClientOptions(memory.command('delete').argument('<key>'))
-    .description('delete a key, through consensus')
-    .option('--namespace <ns>', 'namespace', 'default')
-    .option('--request-id <id>', requestIdHelp)
-    .action(async (key: string, options: Options & { namespace?: string }) => {
-      const query = options.requestId != null ? `?requestId=${encodeURIComponent(options.requestId)}` : ''
-      const body = await requestJson<{ seq: number, deleted: boolean }>(clientOptions(options), 'DELETE', `/v1/memory/${encodeURIComponent(ns(options.namespace))}/${encodeURIComponent(key)}${query}`, undefined, writeTimeoutMs)
-      print(options, body, () => body.deleted ? `deleted at seq ${body.seq}` : `no such key (seq ${body.seq})`)
-    })
-
-  addClientOptions(memory.command('list'))
-    .description('list keys of a namespace (local read)')
-    .option('--namespace <ns>', 'namespace', 'default')
-    .option('--prefix <prefix>', 'only keys starting with this', '')
-    .option('--limit <n>', 'at most this many (1-1000)', '100')
-    .action(async (options: Options & { namespace?: string, prefix: string, limit: string }) => {
-      const body = await requestJson<{ lastApplied: number, entries: Array<{ key: string, value: string, seq: number }> }>(clientOptions(options), 'GET',
-        `/v1/memory/${encodeURIComponent(ns(options.namespace))}?prefix=${encodeURIComponent(options.prefix)}&limit=${encodeURIComponent(options.limit)}`)
-      print(options, body, () => `${table(['KEY', 'SEQ', 'VALUE'], body.entries.map(e => [e.key, String(e.seq), e.value.length > 60 ? `${e.value.slice(0, 57)}...` : e.value]))}\n(applied up to seq ${body.lastApplied})`)
-    })
+  addMemoryCommands(program, addClientOptions, clientOptions) // [eventual] mesh memory … (src/cli/memory-commands.ts)
 
   addClientOptions(program.command('propose').argument('<json>', 'the proposal, as JSON'))
     .description('record a proposal through consensus; validators then vote on it')

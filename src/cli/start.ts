@@ -31,6 +31,8 @@ import { MeshMetrics, sampleMsFromEnv } from '../runtime/metrics/metrics.js' // 
 import { metricsRawRoute, reportRoutes } from '../api/metrics-routes.js' // [metrics]
 import { Messaging } from '../runtime/messages.js' // [messaging]
 import { messageRoutes, messageStreamRoute } from '../api/message-routes.js' // [messaging]
+import { EventualStore } from '../runtime/gossip/eventual-store.js' // [eventual]
+import { eventualRoutes } from '../api/eventual-routes.js' // [eventual]
 
 /** Hard bound on a graceful shutdown: the issue asks for exit within 5 s. */
 const shutdownDeadlineMs = 4_500
@@ -195,6 +197,25 @@ export async function runStart (flags: Partial<Record<keyof NodeConfig, unknown>
   routes.push(messageRoutes(() => messaging))
   rawRoutes.push(messageStreamRoute(() => messaging))
   stoppers.push(() => { messaging.stop() })
+  // [eventual] the eventually consistent memory on every node: the LWW map in eventual.log, spread by
+  // gossip and repaired by anti-entropy (protocols/eventual/); /v1/memory?consistency=eventual, and the
+  // only memory (the default) on a node without a consensus network. Its routes run before consensus'.
+  const eventualStore = new EventualStore({
+    self: node.peerId,
+    dataDir: config.dataDir,
+    wire: node.libp2p.services.eventual,
+    pubsub: node.libp2p.services.pubsub,
+    log: line => { out(`${new Date().toISOString().slice(11, 23)} ${line}`, { event: 'log', message: line }) }
+  })
+  try {
+    eventualStore.start()
+  } catch (err) {
+    await node.stop()
+    release()
+    throw new CliError(`cannot open the eventual store in ${config.dataDir}: ${(err as Error).message}`, 1)
+  }
+  routes.unshift(eventualRoutes(() => eventualStore, () => node.consensus != null))
+  stoppers.push(async () => { await eventualStore.stop() })
   // [metrics] GET /metrics (Prometheus: mesh_* and libp2p's, the node's own registry), the bounded
   // history in the data dir (metrics-history.json) and GET /v1/report (src/runtime/metrics/metrics.ts)
   let sampleMs: number

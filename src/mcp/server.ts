@@ -240,14 +240,21 @@ export function createMeshMcpServer (options: McpOptions): McpServer {
 
   register('memory_usage', async args => {
     const namespace = args.namespace ?? 'default'
+    // [eventual] ?consistency=eventual selects the gossip store; linearizable/sequential the consensus one
+    const level = args.consistency
+    const eventual = level === 'eventual' ? 'consistency=eventual' : ''
+    const withLevel = (path: string, extra = ''): string => {
+      const params = [eventual, extra].filter(p => p !== '').join('&')
+      return params === '' ? path : `${path}${path.includes('?') ? '&' : '?'}${params}`
+    }
     switch (args.action) {
       case 'store': {
         const value = typeof args.value === 'string' ? args.value : JSON.stringify(args.value)
-        const result = await api.json<Json>('PUT', `/v1/memory/${seg(namespace)}/${seg(args.key ?? '')}`, { value }, 30_000)
+        const result = await api.json<Json>('PUT', withLevel(`/v1/memory/${seg(namespace)}/${seg(args.key ?? '')}`), { value }, 30_000)
         return { ...result, namespace, key: args.key, stored: typeof args.value === 'string' ? 'string' : 'json-text' }
       }
       case 'retrieve': {
-        const path = `/v1/memory/${seg(namespace)}/${seg(args.key ?? '')}${args.linearizable ? '?linearizable=1' : ''}`
+        const path = withLevel(`/v1/memory/${seg(namespace)}/${seg(args.key ?? '')}`, args.linearizable || level === 'linearizable' ? 'linearizable=1' : '')
         try {
           return { found: true, ...await api.json<Json>('GET', path, undefined, 30_000) }
         } catch (err) {
@@ -257,10 +264,10 @@ export function createMeshMcpServer (options: McpOptions): McpServer {
         }
       }
       case 'list':
-        if (args.namespace == null) return await api.json<Json>('GET', '/v1/memory')
-        return await api.json<Json>('GET', `/v1/memory/${seg(namespace)}${query({ prefix: args.prefix, limit: args.limit })}`)
+        if (args.namespace == null) return await api.json<Json>('GET', withLevel('/v1/memory'))
+        return await api.json<Json>('GET', withLevel(`/v1/memory/${seg(namespace)}${query({ prefix: args.prefix, limit: args.limit })}`))
       case 'delete': {
-        const result = await api.json<Json>('DELETE', `/v1/memory/${seg(namespace)}/${seg(args.key ?? '')}`, undefined, 30_000)
+        const result = await api.json<Json>('DELETE', withLevel(`/v1/memory/${seg(namespace)}/${seg(args.key ?? '')}`), undefined, 30_000)
         return { ...result, namespace, key: args.key }
       }
     }

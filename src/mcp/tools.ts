@@ -92,7 +92,9 @@ export const memoryUsageInput = z.object({
   value: jsonValue.describe('a string is stored as is; any other JSON value is stored as its JSON text (≤ 64 KiB) (store)'),
   prefix: z.string().max(256).optional().describe('only keys starting with this (list)'),
   limit: z.number().int().min(1).max(1000).default(100).describe('at most this many entries (list)'),
-  linearizable: z.boolean().default(false).describe('retrieve: first commit a no-op through consensus, so the read reflects every write acknowledged before it')
+  linearizable: z.boolean().default(false).describe('retrieve: first commit a no-op through consensus, so the read reflects every write acknowledged before it'),
+  // [eventual]
+  consistency: z.enum(['eventual', 'linearizable', 'sequential']).optional().describe('"eventual": the gossip store (every node, no genesis needed; last writer by hybrid logical clock wins; other nodes see a write a moment later); "linearizable" / "sequential": the consensus store (retrieve: linearizable = after a no-op through consensus). Default: the consensus store, or the eventual one on a node without a genesis')
 }).strict().superRefine(refiner((v, issue) => {
   if (v.action === 'store') needs(issue, v, 'store', ['key', 'value'])
   if (v.action === 'retrieve' || v.action === 'delete') needs(issue, v, v.action as string, ['key'])
@@ -145,7 +147,7 @@ export const toolDescriptions: Record<ToolName, string> = {
   daa_communication: 'Send a JSON message to a member (PeerId or name) or to "all" over the mesh; or read this node\'s inbox.',
   daa_consensus: 'The mesh\'s consensus (pBFT or Raft, as its genesis chose): propose a decision (any JSON), vote on one (validators only; approved once approvals reach threshold × validators), or show consensus state and proposals.',
   daa_fault_tolerance: 'Failure detection: a member\'s health (state, silence, RTT, links, current probe round), or mark a member suspect now; the normal path follows (direct and indirect probes, failure only when a majority of helpers cannot reach it; a live member is back to alive at once).',
-  memory_usage: 'The replicated memory store (every write ordered by consensus): store, retrieve, list or delete keys in a namespace.',
+  memory_usage: 'Shared memory: store, retrieve, list or delete keys in a namespace, in the consensus-ordered store (every write final and ordered) or, with consistency "eventual", the gossip store on every node (last writer wins, spreads in moments, works without a genesis and in partitions). Answers say their consistency.',
   performance_report: 'A performance report of the local node over a timeframe (tasks, consensus, messaging, membership).',
   task_orchestrate: 'Distributed tasks: submit one (the mesh auctions it to a capable member; optionally wait for the result), track it by id, list tasks, or cancel one.',
   topology_optimize: 'Re-balance the local node\'s connections now: hang up on peers above --max-peers (keeping validator and low-RTT links), dial alive members up to --min-peers; returns the connection counts before and after and what was dialed and closed.'

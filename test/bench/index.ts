@@ -19,6 +19,8 @@
  *                   formation CPU, connections, idle RSS and cores per node, then whether all N stay alive
  *                   on every node for `--hold-minutes` (default 5), with every flap (test/bench/scale.ts).
  *                   Not in the default set (it takes both cores for many minutes): name it.
+ *   eventual        12 nodes without genesis: PUT → every node serves it (spread), writes/s on one node (single
+ *                   PUTs and 256-put batches), convergence after the bursts (test/bench/eventual.ts). Only when named.
  *
  * Every phase reports `conditions`: the host load average at its start and end, and the CPU this bench
  * process used meanwhile. Idle cores per node = CPU-seconds over an idle window / the window.
@@ -37,8 +39,9 @@ import { idleCores, PhaseFrame } from './proc.js'
 import { runScale } from './scale.js'
 import { runConsensusBench } from './consensus.js'
 import { runTasksBench } from './tasks.js'
+import { runEventualBench } from './eventual.js' // [eventual]
 
-const phaseNames = ['join12', 'join24', 'gossip', 'failure', 'rss', 'consensus', 'tasks', 'scale'] as const
+const phaseNames = ['join12', 'join24', 'gossip', 'failure', 'rss', 'consensus', 'tasks', 'scale', 'eventual'] as const
 type Phase = typeof phaseNames[number]
 /** Phases run when none is named (scale takes many minutes: only on request). */
 const defaultPhases: Phase[] = ['join12', 'join24', 'gossip', 'failure', 'rss', 'consensus', 'tasks']
@@ -363,6 +366,24 @@ async function main (): Promise<void> {
       }
     }
     output.tasks = tasks
+  }
+
+  // [eventual] the eventually consistent memory in a 12-node mesh without genesis (test/bench/eventual.ts);
+  // only when named: npm run bench -- eventual
+  if (phases.has('eventual')) {
+    const cluster = newCluster()
+    let keep = args.keepLogs
+    const frame = new PhaseFrame()
+    try {
+      output.eventual12 = { ...await runEventualBench(cluster, { n: 12, spreadSamples: 40, pollMs: 5, writers: 32, writes: 5_000, batchWriters: 2, batches: 40, deadlineMs: join12DeadlineMs }), conditions: frame.end() }
+    } catch (err) {
+      keep = true
+      output.eventual12 = { error: errorText(err), conditions: frame.end() }
+      progress(`eventual: ${errorText(err)}`)
+    } finally {
+      if (keep) output.eventual12LogsKeptIn = keepLogs(cluster, 'eventual12')
+      await stop(cluster)
+    }
   }
 
   output.machine = { ...(output.machine as object), loadavgAtEnd: loadavg().map(v => round(v, 2)) }

@@ -192,6 +192,24 @@ describe.each(engines)('mesh mcp against a live mesh of 4 validators (%s)', engi
     expect(await ok('memory_usage', { action: 'retrieve', namespace: 'agents', key: 'plan' })).toEqual({ found: false, namespace: 'agents', key: 'plan' })
   })
 
+  // [eventual]
+  it('memory_usage with consistency "eventual": the gossip store beside the consensus one; answers say which', async () => {
+    const stored = await ok<{ ok: boolean, consistency: string, writer: string }>('memory_usage', { action: 'store', namespace: 'fast', key: 'hint', value: 'cheap', consistency: 'eventual' })
+    expect(stored).toMatchObject({ ok: true, consistency: 'eventual', writer: validator.runtime.peerId })
+    await waitUntil('validator-3 to hold fast/hint in its eventual store', 30_000, async () =>
+      (await api<{ value?: string }>(v3, 'GET', '/v1/memory/fast/hint?consistency=eventual')).body.value === 'cheap' ? true : undefined)
+    // not in the consensus store: the two are separate
+    expect((await api(v3, 'GET', '/v1/memory/fast/hint')).status).toBe(404)
+    expect(await ok('memory_usage', { action: 'retrieve', namespace: 'fast', key: 'hint', consistency: 'eventual' })).toMatchObject({ found: true, value: 'cheap', consistency: 'eventual' })
+    const listed = await ok<{ consistency: string, entries: Array<{ key: string }> }>('memory_usage', { action: 'list', namespace: 'fast', consistency: 'eventual' })
+    expect(listed).toMatchObject({ consistency: 'eventual', entries: [expect.objectContaining({ key: 'hint' })] })
+    // consensus reads say how they were served
+    await ok('memory_usage', { action: 'store', namespace: 'agents', key: 'level', value: 'x' })
+    expect(await ok('memory_usage', { action: 'retrieve', namespace: 'agents', key: 'level', consistency: 'linearizable' })).toMatchObject({ found: true, consistency: 'linearizable' })
+    expect(await ok('memory_usage', { action: 'retrieve', namespace: 'agents', key: 'level' })).toMatchObject({ found: true, consistency: 'sequential' })
+    expect(await ok('memory_usage', { action: 'delete', namespace: 'fast', key: 'hint', consistency: 'eventual' })).toMatchObject({ ok: true, deleted: true, consistency: 'eventual' })
+  })
+
   it('daa_consensus: propose, vote through MCP and from another validator, status; every node knows the decision', async () => {
     // threshold 0.5 of 4 validators: 2 approvals decide
     const proposed = await ok<{ ok: boolean, id: string, requiredApprovals: number }>('daa_consensus', { action: 'propose', proposal: { action: 'scale', to: 5 }, threshold: 0.5 })

@@ -31,6 +31,8 @@ describe('MCP tool input schemas', () => {
     expect(toolSchemas.swarm_init.parse({})).toMatchObject({ topology: 'mesh', waitMs: 30_000 })
     expect(toolSchemas.memory_usage.parse({ action: 'store', key: 'k', value: { a: 1 } })).toMatchObject({ action: 'store', limit: 100, linearizable: false })
     expect(toolSchemas.memory_usage.parse({ action: 'store', key: 'k', value: null })).toMatchObject({ value: null })
+    expect(toolSchemas.memory_usage.parse({ action: 'retrieve', key: 'k', consistency: 'eventual' })).toMatchObject({ consistency: 'eventual' }) // [eventual]
+    expect(toolSchemas.memory_usage.safeParse({ action: 'retrieve', key: 'k', consistency: 'strong' }).success).toBe(false) // [eventual]
     expect(toolSchemas.daa_consensus.parse({ action: 'vote', id: 'p-3-0', decision: 'approve' })).toMatchObject({ limit: 20 })
     expect(toolSchemas.task_orchestrate.parse({ action: 'submit', capabilities: ['echo'], payload: 'x', wait: true })).toMatchObject({ waitMs: 60_000 })
     expect(toolSchemas.daa_communication.parse({ to: 'all', body: { hi: 1 } })).toMatchObject({ action: 'send' })

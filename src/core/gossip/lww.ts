@@ -189,6 +189,15 @@ export class LwwMap {
     return [...(this.namespaces.get(namespace) ?? new Map<string, Stored>())].filter(([, v]) => v.value !== null).map(([k]) => k).sort()
   }
 
+  /** Namespaces (sorted) with their live keys and tombstones. */
+  namespaceList (): Array<{ namespace: string, keys: number, tombstones: number }> {
+    return [...this.namespaces].sort((a, b) => a[0] < b[0] ? -1 : 1).map(([namespace, keys]) => {
+      let tombstones = 0
+      for (const version of keys.values()) if (version.value === null) tombstones++
+      return { namespace, keys: keys.size - tombstones, tombstones }
+    })
+  }
+
   /** The whole state as plain data (a copy), tombstones included. */
   state (): LwwState {
     const out = new Map<string, Map<string, Stored>>()
@@ -251,6 +260,19 @@ export class LwwMap {
       }
     }
     return removed
+  }
+
+  /** The collection floor: remote writes older than it are refused (persist it with the entries). */
+  gcFloor (): number {
+    return this.gcFloorMs
+  }
+
+  /**
+   * Restore a persisted collection floor at start, after the persisted entries were merged (never
+   * lowers it). Tombstones below it stay until the next `gc`.
+   */
+  restoreGcFloor (floorMs: number): void {
+    if (Number.isSafeInteger(floorMs) && floorMs > this.gcFloorMs) this.gcFloorMs = floorMs
   }
 
   /** One digest per namespace, sorted by namespace. */
