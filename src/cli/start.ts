@@ -24,6 +24,7 @@ import { taskRoutes } from '../api/task-routes.js'
 import { RecordStore } from '../runtime/tasks/records.js'
 import { recordRoutes } from '../api/record-routes.js'
 import { memberRoutes } from '../api/member-routes.js' // [mcp]
+import { reputationRoutes } from '../api/reputation-routes.js' // [reputation]
 import { topologyPage } from '../api/page-routes.js'
 import { sha256Hex } from '../runtime/consensus/pbft-crypto.js'
 import { peerIdOf } from '../runtime/data-dir.js'
@@ -173,6 +174,9 @@ export async function runStart (flags: Partial<Record<keyof NodeConfig, unknown>
       setLoad: load => { node.setTaskLoad(load) },
       records,
       loadShedding: config.loadShedding,
+      // [reputation] auction tie-break; task outcomes feed the node's reputation of the worker
+      reputation: peerId => node.reputation.score(peerId),
+      onOutcome: (worker, outcome) => { node.reputation.observe(worker, { type: 'task', success: outcome.success, durationMs: outcome.durationMs }) },
       log: line => { out(`${new Date().toISOString().slice(11, 23)} ${line}`, { event: 'log', message: line }) }
     })
     service.start()
@@ -223,6 +227,7 @@ export async function runStart (flags: Partial<Record<keyof NodeConfig, unknown>
   rawRoutes.push(metricsRawRoute(() => metrics))
   stoppers.push(async () => { await metrics.stop() })
   routes.push(memberRoutes(() => node)) // [mcp] /v1/members…, /v1/topology/optimize (src/api/member-routes.ts)
+  routes.push(reputationRoutes(() => node)) // [reputation] GET /v1/reputation (src/api/reputation-routes.ts)
   // [topology] the live page (GET /) and its data (GET /v1/topology[/stream]), recent messages included
   const topology = topologyPage({ status: () => node.status(), consensus: () => node.consensus, app: () => app, messages: () => messaging })
   rawRoutes.push(topology.route)
