@@ -25,6 +25,7 @@ import { RecordStore } from '../runtime/tasks/records.js'
 import { recordRoutes } from '../api/record-routes.js'
 import { memberRoutes } from '../api/member-routes.js' // [mcp]
 import { reputationRoutes } from '../api/reputation-routes.js' // [reputation]
+import { messageRejection } from '../runtime/gossip/reputation.js' // [reputation]
 import { topologyPage } from '../api/page-routes.js'
 import { sha256Hex } from '../runtime/consensus/pbft-crypto.js'
 import { peerIdOf } from '../runtime/data-dir.js'
@@ -193,7 +194,12 @@ export async function runStart (flags: Partial<Record<keyof NodeConfig, unknown>
     wire: node.libp2p.services.messaging,
     pubsub: node.libp2p.services.pubsub,
     members: () => node.status().members,
-    isConnected: peerId => node.connectionList().some(c => c.peerId === peerId)
+    isConnected: peerId => node.connectionList().some(c => c.peerId === peerId),
+    // [reputation] a refused direct message counts against its sender (src/runtime/gossip/reputation.ts)
+    onReject: (reason, via, from) => {
+      const charged = messageRejection(reason, via)
+      if (charged != null && from !== 'unknown') node.reputation.observe(from, { type: 'rejected', reason: charged })
+    }
   })
   messaging.start()
   routes.push(messageRoutes(() => messaging))

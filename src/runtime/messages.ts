@@ -224,6 +224,8 @@ export interface MessagingInit {
   /** Wall clock, ms since 1970. */
   now?: () => number
   limits?: Partial<InboxLimits>
+  /** [reputation] Each refused message, with who sent it ('unknown' for a broadcast: its forwarder is not known here). */
+  onReject?: (reason: MessageRejectReason, via: 'direct' | 'broadcast', from: string) => void
 }
 
 export type SendResult =
@@ -280,7 +282,7 @@ export class Messaging {
   start (): void {
     this.init.wire.setHandlers({
       onMessage: (message, via) => this.onMessage(message, via),
-      onReject: reason => { this.rejected[reason]++ }
+      onReject: (reason, via, from) => { this.rejected[reason]++; this.init.onReject?.(reason, via, from) }
     })
     this.init.wire.enableBroadcast(this.init.pubsub)
   }

@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { PeerReputation, parseReputationFile, reputationFile } from '../../src/runtime/gossip/reputation.js'
+import { PeerReputation, messageRejection, parseReputationFile, reputationFile } from '../../src/runtime/gossip/reputation.js'
 import { reputationDefaults } from '../../src/core/gossip/reputation.js'
 
 const dirs: string[] = []
@@ -83,6 +83,21 @@ describe('observations', () => {
     now = reputationDefaults.halfLifeMs * 1.01
     expect(rep.isBanned('rogue')).toBe(false)
     expect(logs.some(l => l.includes('connections allowed again'))).toBe(true)
+  })
+})
+
+describe('refused direct messages', () => {
+  it('charges forgery and broken bytes to the sender of a direct message; not expiry, misdirection or broadcasts', () => {
+    expect(messageRejection('bad-signature', 'direct')).toBe('msg-bad-signature')
+    expect(messageRejection('undecodable', 'direct')).toBe('msg-undecodable')
+    expect(messageRejection('expired', 'direct')).toBeUndefined()
+    expect(messageRejection('misdirected', 'direct')).toBeUndefined()
+    expect(messageRejection('bad-signature', 'broadcast')).toBeUndefined()
+    expect(messageRejection('constructor', 'direct')).toBeUndefined()
+    const { rep } = make()
+    rep.observe('p', { type: 'rejected', reason: 'msg-impersonation' })
+    expect(rep.score('p')).toBe(-10)
+    expect(rep.misbehaved('p')).toBe(true)
   })
 })
 

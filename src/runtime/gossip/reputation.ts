@@ -47,6 +47,30 @@ export const rejectedDeltas: Readonly<Record<string, number>> = {
   'wrong-kind': -5
 }
 
+/**
+ * Direct peer messages refused by the messaging codec (protocols/msg/codec.ts), charged to the peer at
+ * the other end of the stream, at half the weight of records: a direct message reaches only us and is
+ * refused at the cost of one stream, while a bad gossip record costs a verification on every hop and
+ * would travel on if not caught. Forgery −10, broken bytes −5 (so a burst of five or six broken
+ * messages lowers a peer's score without banning it; a steady stream of them does). Not charged:
+ * `expired` and `misdirected` (clock skew or a stale address book, not misconduct), and broadcasts
+ * (refused after gossipsub handed them over, with no accountable forwarder known here).
+ */
+export const messageRejectedDeltas: Readonly<Record<string, number>> = {
+  'msg-bad-signature': -10,
+  'msg-impersonation': -10,
+  'msg-oversize': -5,
+  'msg-undecodable': -5,
+  'msg-invalid': -5,
+  'msg-bad-json': -5
+}
+
+/** The rejection reason to charge for a refused direct message, or undefined when it is not charged. */
+export function messageRejection (reason: string, via: string): string | undefined {
+  const key = `msg-${reason}`
+  return via === 'direct' && Object.hasOwn(messageRejectedDeltas, key) ? key : undefined
+}
+
 /** A reconnect this soon after the last disconnect is a flap. */
 export const flapWindowMs = 30_000
 /** Write the file at most this often (and only when something changed). */
@@ -105,7 +129,7 @@ export class PeerReputation {
 
   constructor (private readonly init: PeerReputationInit) {
     this.now = init.now ?? Date.now
-    this.core = new Reputation({ deltas: { ...reputationDefaults.deltas, rejected: rejectedDeltas } })
+    this.core = new Reputation({ deltas: { ...reputationDefaults.deltas, rejected: { ...rejectedDeltas, ...messageRejectedDeltas } } })
     this.load()
     this.onConnect = this.onConnect.bind(this)
     this.onDisconnect = this.onDisconnect.bind(this)
@@ -282,7 +306,7 @@ export function parseReputationFile (text: string): { ok: true, reputation: Repu
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return { ok: false, reason: 'not an object' }
   const file = raw as Record<string, unknown>
   if (file.version !== fileVersion) return { ok: false, reason: `unknown version ${JSON.stringify(file.version)?.slice(0, 20) ?? 'none'}` }
-  const restored = restoreReputation(JSON.stringify(file.scores ?? null), { deltas: { ...reputationDefaults.deltas, rejected: rejectedDeltas } })
+  const restored = restoreReputation(JSON.stringify(file.scores ?? null), { deltas: { ...reputationDefaults.deltas, rejected: { ...rejectedDeltas, ...messageRejectedDeltas } } })
   if (!restored.ok) return { ok: false, reason: `scores: ${restored.reason}` }
   const known = new Set(restored.reputation.ranking(0).map(r => r.peer))
   const reasons = new Map<string, Map<string, number>>()
