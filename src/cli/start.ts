@@ -132,7 +132,8 @@ export async function runStart (flags: Partial<Record<keyof NodeConfig, unknown>
     self: node.peerId,
     wire: node.libp2p.services.records,
     members: () => node.status().members,
-    log: line => { out(`${new Date().toISOString().slice(11, 23)} ${line}`, { event: 'log', message: line }) }
+    log: line => { out(`${new Date().toISOString().slice(11, 23)} ${line}`, { event: 'log', message: line }) },
+    onRequestFailed: peer => { node.reputation.observe(peer, { type: 'request-failed' }) } // [reputation]
   })
   records.start()
   // tasks: the local executor (built-in handlers + the config file's external commands) and the
@@ -178,6 +179,7 @@ export async function runStart (flags: Partial<Record<keyof NodeConfig, unknown>
       // [reputation] auction tie-break; task outcomes feed the node's reputation of the worker
       reputation: peerId => node.reputation.score(peerId),
       onOutcome: (worker, outcome) => { node.reputation.observe(worker, { type: 'task', success: outcome.success, durationMs: outcome.durationMs }) },
+      onRequestFailed: peerId => { node.reputation.observe(peerId, { type: 'request-failed' }) },
       log: line => { out(`${new Date().toISOString().slice(11, 23)} ${line}`, { event: 'log', message: line }) }
     })
     service.start()
@@ -199,6 +201,11 @@ export async function runStart (flags: Partial<Record<keyof NodeConfig, unknown>
     onReject: (reason, via, from) => {
       const charged = messageRejection(reason, via)
       if (charged != null && from !== 'unknown') node.reputation.observe(from, { type: 'rejected', reason: charged })
+    },
+    // a recipient that does not acknowledge: a timeout, or a failed request (a refusal is an answer)
+    onDeliveryFailed: (peer, failure) => {
+      if (failure === 'timeout') node.reputation.observe(peer, { type: 'request-timeout' })
+      else if (failure !== 'rejected' && failure !== 'busy') node.reputation.observe(peer, { type: 'request-failed' })
     }
   })
   messaging.start()

@@ -7,9 +7,12 @@
  *   peer that handed them to us (the gossipsub propagation source, or the sender of a sync table;
  *   honest nodes verify before they forward or store, so that peer is the author or a liar). Stale
  *   records are not charged: gossip reorders (src/runtime/mesh-node.ts, `[reputation]` blocks);
+ * - refused direct peer messages, charged to the sender (`messageRejectedDeltas`, src/cli/start.ts);
  * - requests: a probe helper that does not answer (request-failed), a direct probe or RTT ping that
  *   fails (probe failed), a probe that succeeds (probe ok; only during a suspicion round, so that the
- *   30 s RTT pings do not inflate every connected peer's score), and every RTT measured;
+ *   30 s RTT pings do not inflate every connected peer's score), and every RTT measured; a bidder
+ *   that gives no answer to a call for bids, a replica that does not answer a record repair push, a
+ *   direct message not acknowledged (timeout, or failed; a refusal is an answer);
  * - tasks: each committed `task.complete` / `task.fail`, charged to the node that ran it, with its
  *   duration (src/runtime/tasks/tasks.ts, `onOutcome`);
  * - flapping: a peer that connects again within `flapWindowMs` (30 s) of its last disconnect (at most

@@ -70,6 +70,8 @@ export interface TaskServiceInit {
   reputation?: (peerId: string) => number
   /** [reputation] Each committed outcome of a task run by `node` (every node sees every outcome). */
   onOutcome?: (node: string, outcome: { success: boolean, durationMs?: number }) => void
+  /** [reputation] A bidder that gave no (usable) answer to a call for bids. */
+  onRequestFailed?: (peerId: string) => void
 }
 
 export interface SubmitInput {
@@ -673,6 +675,7 @@ export class TaskService {
       const bids = member.peerId === this.init.self
         ? calls.map(call => this.bid(call, this.init.self))
         : await this.init.protocols.callForBids(peerIdFromString(member.peerId), calls)
+      if (member.peerId !== this.init.self && bids.length > 0 && bids.every(b => b == null)) this.init.onRequestFailed?.(member.peerId)
       calls.forEach((call, i) => {
         let list = answers.get(call.taskId)
         if (list == null) { list = []; answers.set(call.taskId, list) }
