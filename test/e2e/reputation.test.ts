@@ -1,5 +1,8 @@
 /**
  * Reputation-based peer selection with real processes on 127.0.0.1.
+ * (o) A peer that sent only two bad records: its score is negative but above the ban, so gossipsub
+ *     (application-specific score = its reputation) prunes it from every honest mesh while it stays
+ *     connected.
  * (i) A rogue libp2p peer (test/e2e/rogue-peer.ts: a host built like a mesh node's, no membership)
  *     connects to 3 honest nodes and keeps publishing state records with a bad signature, and keeps
  *     re-dialing. Every honest node ends with it scored low and banned (GET /v1/reputation), out of its
@@ -41,6 +44,33 @@ describe('a rogue peer that keeps sending invalid records', () => {
     await rogue?.stop()
     await cluster.stopAll()
   })
+
+  it('a peer that sent a few bad records is pruned from the gossip mesh (gossipsub P5 < 0) but stays connected', async () => {
+    const mild = await RoguePeer.start(cluster.network, honest.map(n => n.runtime.multiaddrs[0] as string), { publish: false })
+    try {
+      // its gossipsub grafts it into honest meshes while it behaves
+      await waitUntil('the peer to be in some honest node\'s gossip mesh', 60_000, async () => {
+        for (const node of honest) if ((await reputationOf(node)).gossipMesh.includes(mild.peerId)) return true
+        return undefined
+      })
+      await mild.publishBad()
+      await mild.publishBad()
+      for (const node of honest) {
+        const peer = await waitUntil(`${node.name}: the peer scored, out of the gossip mesh, still connected`, 60_000, async () => {
+          const v = await reputationOf(node)
+          const p = v.peers.find(x => x.peerId === mild.peerId)
+          return p != null && p.reasons.some(r => r.reason === 'rejected:bad-signature') && !v.gossipMesh.includes(mild.peerId) &&
+            p.gossipScore != null && p.gossipScore < 0 ? p : undefined
+        })
+        expect(peer.banned).toBe(false)
+        expect(peer.connected).toBe(true)
+        expect(peer.score).toBeLessThan(0)
+        expect(peer.score).toBeGreaterThan(-50)
+      }
+    } finally {
+      await mild.stop()
+    }
+  }, 180_000)
 
   it('ends low-scored, banned, out of every honest gossip mesh and disconnected; honest members unaffected', async () => {
     rogue = await RoguePeer.start(cluster.network, honest.map(n => n.runtime.multiaddrs[0] as string))

@@ -37,7 +37,8 @@ export class RoguePeer {
     return this.libp2p.peerId.toString()
   }
 
-  static async start (network: string, targets: string[]): Promise<RoguePeer> {
+  /** `publish: false`: connect and subscribe only; the test calls `publishBad()` itself. */
+  static async start (network: string, targets: string[], options: { publish?: boolean } = {}): Promise<RoguePeer> {
     const privateKey = await generateKeyPair('Ed25519')
     const libp2p = await createMeshLibp2p({
       privateKey,
@@ -51,7 +52,7 @@ export class RoguePeer {
     libp2p.services.pubsub.subscribe(rogue.topic)
     rogue.redial()
     rogue.timers.push(setInterval(() => { rogue.redial() }, redialIntervalMs))
-    rogue.timers.push(setInterval(() => { void rogue.publish() }, publishIntervalMs))
+    if (options.publish !== false) rogue.timers.push(setInterval(() => { void rogue.publishBad() }, publishIntervalMs))
     return rogue
   }
 
@@ -70,7 +71,7 @@ export class RoguePeer {
   }
 
   /** Its own state record, altered after signing: "rogue" becomes "rogve" in the name (same length). */
-  private async publish (): Promise<void> {
+  async publishBad (): Promise<void> {
     this.sequence++
     const peerId = peerIdFromPrivateKey(this.privateKey).toString()
     const sealed = await sealRecord(this.network, this.privateKey, {
