@@ -43,7 +43,7 @@ export interface MembershipConfig {
   seed: number
   /**
    * [reputation] A score per member (the runtime's reputation, src/runtime/gossip/reputation.ts):
-   * indirect probes go to members of the best score tier first (`orderByTier`, tiers of 20 points),
+   * indirect probes go to members of the best score tier first (`reputationTier`, tiers of 20 points),
    * drawn at random (seeded) within a tier. Absent: every member is an equal, as before.
    */
   helperScore?: (peerId: string) => number

@@ -213,8 +213,8 @@ describe('suspicion: "A member silent for failureTimeoutMs becomes suspect"', ()
   })
   it('[reputation] with helper scores, asks the best score tier first, at random (seeded) within a tier', () => {
     const peers = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h']
-    // tiers of 20: g, h are good (≥ 20); b, c, d neutral [0, 20); e, f poor (< -20)
-    const scores: Record<string, number> = { b: 5, c: 0, d: 19, e: -30, f: -90, g: 25, h: 60 }
+    // tiers of 20 centred on 0: g, h are good (≥ 10); b, c, d neutral [-10, 10); e, f poor (< -10)
+    const scores: Record<string, number> = { b: 5, c: -9, d: 9, e: -30, f: -90, g: 25, h: 60 }
     const chosenThird = new Set<string>()
     for (let seed = 0; seed < 40; seed++) {
       const run = (): string[] => {
@@ -229,7 +229,7 @@ describe('suspicion: "A member silent for failureTimeoutMs becomes suspect"', ()
       expect(['b', 'c', 'd']).toContain(helpers[2])
       chosenThird.add(helpers[2] as string)
     }
-    // within the neutral tier the draw is random, not by score (d at 19 is no better than c at 0)
+    // within the neutral tier the draw is random, not by score (d at 9 is no better than c at -9)
     expect(chosenThird.size).toBeGreaterThan(1)
   })
 

@@ -10,21 +10,24 @@ import type { ScoredBid } from '../../src/core/scheduler/scoring.js'
 import { planRebalance } from '../../src/runtime/connection-keeper.js'
 
 describe('tiers', () => {
-  it('groups scores in tiers of 20 points; non-finite scores are neutral', () => {
+  it('groups scores in tiers of 20 points centred on 0; non-finite scores are neutral', () => {
     expect(reputationTier(0)).toBe(0)
-    expect(reputationTier(19.9)).toBe(0)
-    expect(reputationTier(20)).toBe(1)
-    expect(reputationTier(-0.1)).toBe(-1)
-    expect(reputationTier(-20)).toBe(-1)
-    expect(reputationTier(-20.1)).toBe(-2)
+    expect(reputationTier(9.9)).toBe(0)
+    expect(reputationTier(-10)).toBe(0)
+    expect(reputationTier(10)).toBe(1)
+    expect(reputationTier(29.9)).toBe(1)
+    expect(reputationTier(-10.1)).toBe(-1)
+    expect(reputationTier(-30)).toBe(-1)
+    expect(reputationTier(-30.1)).toBe(-2)
     expect(reputationTier(-100)).toBe(-5)
+    expect(reputationTier(100)).toBe(5)
     expect(reputationTier(Number.NaN)).toBe(0)
   })
 
   it('orders best tier first and keeps the given order within a tier (stable)', () => {
     const scores: Record<string, number> = { a: 3, b: -50, c: 25, d: 10, e: 21, f: -1 }
     const given = ['a', 'b', 'c', 'd', 'e', 'f']
-    expect(orderByTier(given, p => scores[p] ?? 0)).toEqual(['c', 'e', 'a', 'd', 'f', 'b'])
+    expect(orderByTier(given, p => scores[p] ?? 0)).toEqual(['c', 'd', 'e', 'a', 'f', 'b'])
     expect(orderByTier(['d', 'a'], p => scores[p] ?? 0)).toEqual(['d', 'a'])
     expect(orderByTier([], () => 0)).toEqual([])
   })

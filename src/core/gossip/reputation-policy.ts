@@ -3,7 +3,8 @@
  * decisions, as pure functions of the scores (unit-tested; the runtime, src/runtime/gossip/reputation.ts,
  * and the selectors — connection keeper, membership's indirect probers, auctions — call them).
  *
- * - Tiers: scores are compared in tiers of `tierWidth` (20) points, not exactly. Within a tier the
+ * - Tiers: scores are compared in tiers of `tierWidth` (20) points centred on 0 (tier 0 is
+ *   [-10, 10): a new peer, a few ms of RTT either way, one timeout), not exactly. Within a tier the
  *   caller's own order stands (the keeper's pair hash that spreads links, membership's seeded random
  *   draw), so a few points of RTT noise do not make every node prefer the same peers; a peer that
  *   misbehaved, or failed tasks, drops whole tiers.
@@ -32,10 +33,10 @@ export const reputationPolicy = {
   graylistThreshold: -60
 } as const
 
-/** The tier of a score: higher is better (0 for scores in [0, 20), −1 for [−20, 0) …). */
+/** The tier of a score: higher is better (0 for scores in [−10, 10), 1 for [10, 30), −1 for [−30, −10) …). */
 export function reputationTier (score: number, tierWidth: number = reputationPolicy.tierWidth): number {
   if (!Number.isFinite(score)) return 0
-  return Math.floor(score / tierWidth)
+  return Math.floor((score + tierWidth / 2) / tierWidth)
 }
 
 /**
