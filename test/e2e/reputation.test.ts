@@ -20,7 +20,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { multiaddr } from '@multiformats/multiaddr'
-import { api, Cluster, waitUntil } from './harness.js'
+import { spawnSync } from 'node:child_process'
+import { api, Cluster, meshBin, waitUntil } from './harness.js'
 import type { NodeProcess } from './harness.js'
 import { RoguePeer } from './rogue-peer.js'
 import type { ReputationView } from '../../src/api/reputation-routes.js'
@@ -108,6 +109,19 @@ describe('a rogue peer that keeps sending invalid records', () => {
       }
       expect(members.find(m => m.self)?.reputation).toBeNull()
     }
+    // the CLI shows the same: `mesh reputation` (every scored peer) and the REP column of `mesh peers`
+    const node = honest[0] as NodeProcess
+    const cli = (args: string[]): string => {
+      const run = spawnSync(process.execPath, [meshBin, ...args, '--data-dir', node.dataDir], { encoding: 'utf8' })
+      expect(run.status, run.stderr).toBe(0)
+      return run.stdout
+    }
+    const table = cli(['reputation'])
+    expect(table).toMatch(/SCORE\s+BANNED\s+CONN\s+MESH/)
+    expect(table.split('\n').find(line => line.includes(r.peerId.slice(-6)))).toMatch(/-\d+(\.\d)?\s+yes\s+no\s+no\s.*rejected:bad-signature/)
+    const json = JSON.parse(cli(['reputation', '--json'])) as ReputationView
+    expect(json.peers.find(p => p.peerId === r.peerId)?.banned).toBe(true)
+    expect(cli(['peers'])).toMatch(/\bREP\b/)
   }, 180_000)
 
   it('a restarted node still knows the rogue is banned (reputation.json) and refuses it', async () => {
