@@ -62,7 +62,7 @@ export interface MeshLibp2pInit {
    * gater keeps one connection per pair when both ends dial each other at once (see `dedupeGater`).
    */
   dialingSince?: (peer: string) => number | undefined
-  sync: Pick<MembershipSyncInit, 'getEntries' | 'onEntries'>
+  sync: Pick<MembershipSyncInit, 'getEntries' | 'onEntries' | 'onFailed'>
   /** Where pBFT frames go (nodes without a genesis drop them). */
   pbft?: PbftTransportInit['onFrame']
   /** Where Raft frames go (nodes without a Raft genesis drop them). */

@@ -261,7 +261,9 @@ export class MeshNode {
       maxConnections: Math.max(64, config.maxPeers * 2) + (options.consensus?.genesis.validators.length ?? 0),
       sync: {
         getEntries: () => self?.table() ?? [],
-        onEntries: async (entries, from) => await self?.onTable(entries, from) ?? 0
+        onEntries: async (entries, from) => await self?.onTable(entries, from) ?? 0,
+        // [reputation] a table exchange we asked for that failed
+        onFailed: (peer, timeout) => { if (self?.stopping === false) reputation.observe(peer.toString(), { type: timeout ? 'request-timeout' : 'request-failed' }) }
       },
       pbft: (frame, from) => { self?.pbft?.onFrame(frame, from) },
       raft: (frame, from) => { self?.raft?.onFrame(frame, from) },

@@ -10,7 +10,8 @@
  * - refused direct peer messages, charged to the sender (`messageRejectedDeltas`, src/cli/start.ts);
  * - requests: a probe helper that does not answer (request-failed), a direct probe or RTT ping that
  *   fails (probe failed), a probe that succeeds (probe ok; only during a suspicion round, so that the
- *   30 s RTT pings do not inflate every connected peer's score), and every RTT measured; a bidder
+ *   30 s RTT pings do not inflate every connected peer's score), and every RTT measured; a membership
+ *   table exchange (sync) we asked for that failed or timed out (protocols/sync/service.ts); a bidder
  *   that gives no answer to a call for bids, a replica that does not answer a record repair push, a
  *   direct message not acknowledged (timeout, or failed; a refusal is an answer);
  * - tasks: each committed `task.complete` / `task.fail`, charged to the node that ran it, with its
