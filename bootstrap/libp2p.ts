@@ -31,6 +31,7 @@ import type { PbftTransport, PbftTransportInit } from '../protocols/pbft/service
 import { raftTransport } from '../protocols/raft/service.js'
 import type { RaftTransport, RaftTransportInit } from '../protocols/raft/service.js'
 import { peerMessaging } from '../protocols/msg/service.js'
+import { reputationPolicy } from '../src/core/gossip/reputation-policy.js'
 import type { PeerMessaging } from '../protocols/msg/service.js'
 // [eventual] eventually consistent memory: gossip topic + digest anti-entropy (protocols/eventual/)
 import { eventualSync } from '../protocols/eventual/service.js'
@@ -65,7 +66,7 @@ export interface MeshLibp2pInit {
    * gater keeps one connection per pair when both ends dial each other at once (see `dedupeGater`).
    */
   dialingSince?: (peer: string) => number | undefined
-  sync: Pick<MembershipSyncInit, 'getEntries' | 'onEntries'>
+  sync: Pick<MembershipSyncInit, 'getEntries' | 'onEntries' | 'onFailed'>
   /** Where pBFT frames go (nodes without a genesis drop them). */
   pbft?: PbftTransportInit['onFrame']
   /** Where Raft frames go (nodes without a Raft genesis drop them). */
@@ -75,6 +76,11 @@ export interface MeshLibp2pInit {
    * this registry (the node's, src/runtime/metrics/metrics.ts; never prom-client's global one). None if absent.
    */
   metricsRegistry?: Registry
+  // [reputation] (src/runtime/gossip/reputation.ts, src/core/gossip/reputation-policy.ts)
+  /** gossipsub's application-specific score (P5) of a peer; 0 for all when absent. */
+  appSpecificScore?: (peer: string) => number
+  /** Refuse connections with this peer, both ways (a banned, misbehaving peer). */
+  denyPeer?: (peer: string) => boolean
 }
 
 /**
@@ -117,8 +123,10 @@ const crossingDialWindowMs = 5_000
  * that already stands when the smaller one's dial completes stays (rare; closing it later would cut
  * gossipsub's stream, which gossipsub does not re-open while another connection remains).
  */
-function dedupeGater (self: () => Libp2p | undefined, dialingSince: (peer: string) => number | undefined): ConnectionGater {
+function dedupeGater (self: () => Libp2p | undefined, dialingSince: (peer: string) => number | undefined, denyPeer?: (peer: string) => boolean): ConnectionGater {
   const deny = (remote: PeerId, dialedByUs: boolean): boolean => {
+    // [reputation] a banned peer: no connection either way
+    if (denyPeer?.(remote.toString()) === true) return true
     const node = self()
     if (node == null) return false
     const us = node.peerId.toString()
@@ -164,7 +172,7 @@ export async function createMeshLibp2p (init: MeshLibp2pInit): Promise<MeshLibp2
     // the seeds until one answers, and the membership sync on connect hands a joiner every member with
     // its addresses, which is what the DHT's self-query was for. Without them there is one dialer, so no
     // two of them race to the same peer, and an idle node runs no DHT refresh or routing-table pings.
-    connectionGater: dedupeGater(() => built, init.dialingSince ?? (() => undefined)),
+    connectionGater: dedupeGater(() => built, init.dialingSince ?? (() => undefined), init.denyPeer),
     connectionManager: {
       maxConnections: init.maxConnections,
       // A star start has every joiner dial the seed within the same second from one host; the default
@@ -223,7 +231,15 @@ export async function createMeshLibp2p (init: MeshLibp2pInit): Promise<MeshLibp2
         scoreParams: {
           // Many nodes on one IP (tests, demos, a big box) are normal on loopback; beyond 10 the
           // colocation penalty graylists all of them. Public addresses keep the Sybil defence.
-          IPColocationFactorWhitelist: new Set(['127.0.0.1', '::1'])
+          IPColocationFactorWhitelist: new Set(['127.0.0.1', '::1']),
+          // [reputation] P5 = the node's reputation of a misbehaving peer (≤ 0), weight 1 (src/core/gossip/reputation-policy.ts)
+          ...(init.appSpecificScore != null ? { appSpecificScore: init.appSpecificScore, appSpecificWeight: reputationPolicy.appSpecificWeight } : {})
+        },
+        // [reputation] negative: out of the mesh; −20: no gossip to it; −40: no publishing to it; −60: its RPCs ignored
+        scoreThresholds: {
+          gossipThreshold: reputationPolicy.gossipThreshold,
+          publishThreshold: reputationPolicy.publishThreshold,
+          graylistThreshold: reputationPolicy.graylistThreshold
         }
       }),
       sync: membershipSync({ network: init.network, ...init.sync }),

@@ -22,6 +22,8 @@ export interface MembershipSyncInit {
   onEntries: (entries: Array<Uint8Array<ArrayBuffer>>, from: PeerId) => Promise<number>
   /** Longest pause between periodic exchanges. @default 30000 */
   intervalMs?: number
+  /** [reputation] An exchange we started that failed (`timeout`: no answer in time); not for one-way pushes. */
+  onFailed?: (peer: PeerId, timeout: boolean) => void
 }
 
 export interface MembershipSyncComponents {
@@ -156,6 +158,7 @@ export class MembershipSync implements Startable {
     } catch (err) {
       this.stats.failures++
       this.log('sync with %p failed: %s', peer, (err as Error).message)
+      if (options.entries == null) this.init.onFailed?.(peer, (err as Error).name === 'TimeoutError' || (err as Error).name === 'AbortError')
       return 0
     } finally {
       this.inFlight.delete(key)

@@ -45,6 +45,8 @@ export interface MemberHealth {
   capabilities: string[]
   /** While suspect: the probe round, the helpers asked, and those that could not reach it. */
   suspicion: { round: number, asked: string[], unreachable: string[] } | null
+  /** [reputation] This node's reputation of the member (score, banned, top reasons); null for itself. */
+  reputation: MemberView['reputation'] | null
 }
 
 /** Longest member reference accepted (a PeerId is 52 characters; names are short labels). */
@@ -68,7 +70,8 @@ function health (member: MemberView, status: NodeStatus, connections: Connection
     sequence: member.sequence,
     load: member.load,
     capabilities: member.capabilities,
-    suspicion: source.suspicion(member.peerId) ?? null
+    suspicion: source.suspicion(member.peerId) ?? null,
+    reputation: member.reputation ?? null
   }
 }
 

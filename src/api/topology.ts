@@ -27,6 +27,8 @@ export interface TopologyMemberInput {
   capabilities: string[]
   load: NodeLoad
   neighbours: Array<{ peerId: string, rttMs: number | null }> | null
+  /** [reputation] This node's reputation of the member (absent or null: not scored, or ourselves). */
+  reputation?: { score: number, banned: boolean } | null
 }
 
 /** What the snapshot needs of the consensus status (a subset of ConsensusStatus). */
@@ -87,6 +89,8 @@ export interface TopologyNode {
   primary: boolean
   /** False when its record carries no neighbour list (a node older than the field). */
   reportsNeighbours: boolean
+  /** [reputation] This node's reputation of the member: score in [-100, 100], banned; null for itself. */
+  reputation: { score: number, banned: boolean } | null
 }
 
 export interface TopologyEdge {
@@ -186,7 +190,8 @@ export function buildTopology (input: TopologyInput): TopologySnapshot {
     tasks: input.openTasks == null ? null : (perNode.get(m.peerId) ?? { assigned: 0, running: 0 }),
     validator: validators.has(m.peerId),
     primary: primary === m.peerId,
-    reportsNeighbours: m.neighbours != null
+    reportsNeighbours: m.neighbours != null,
+    reputation: m.reputation == null ? null : { score: m.reputation.score, banned: m.reputation.banned }
   }))
 
   // An edge for each pair some member reports connected. Only members we believe alive (or merely

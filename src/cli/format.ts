@@ -19,7 +19,7 @@ function ago (ms: number): string {
 
 export function membersTable (members: MemberView[]): string {
   return table(
-    ['NAME', 'PEER', 'STATE', 'INC', 'SEEN', 'RTT', 'CONN', 'LOAD', 'CAPABILITIES'],
+    ['NAME', 'PEER', 'STATE', 'INC', 'SEEN', 'RTT', 'CONN', 'REP', 'LOAD', 'CAPABILITIES'],
     members.map(m => [
       m.name + (m.self ? ' (self)' : ''),
       shortPeerId(m.peerId),
@@ -28,10 +28,19 @@ export function membersTable (members: MemberView[]): string {
       m.self ? '-' : ago(m.lastSeenMs),
       m.rttMs == null ? '-' : `${m.rttMs.toFixed(2)}ms`,
       m.self ? '-' : (m.connected ? 'yes' : 'no'),
+      reputationCell(m.reputation),
       `${m.load.running}/${m.load.capacity} q${m.load.queued} cpu ${Math.round(m.load.cpu * 100)}%`,
       m.capabilities.join(',') || '-'
     ])
   )
+}
+
+/** [reputation] `+12.5`, `-60 banned`, `-` (ourselves, or a node that does not report it). */
+export function reputationCell (r: MemberView['reputation']): string {
+  if (r == null) return '-'
+  const score = Math.round(r.score * 10) / 10
+  const worst = r.reasons.find(x => /^(rejected:|task-failure|request-|probe-failed|flap)/.test(x.reason))
+  return `${score > 0 ? '+' : ''}${score}${r.banned ? ' banned' : ''}${worst != null && score < 0 ? ` (${worst.reason} ×${worst.count})` : ''}`
 }
 
 export function statusText (s: NodeStatus): string {

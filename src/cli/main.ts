@@ -15,6 +15,7 @@ import { addTaskCommands } from './task-commands.js'
 import { addMcpCommand } from './mcp-command.js' // [mcp]
 import { addMessageCommands } from './message-commands.js' // [messaging]
 import { addMetricsCommands } from './metrics-commands.js' // [metrics]
+import { addReputationCommands } from './reputation-commands.js' // [reputation]
 import { defaultNetwork } from '../runtime/config.js'
 
 const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value]
@@ -116,6 +117,7 @@ Examples:
   addMessageCommands(program, addClientOptions, clientOptions)
   // [metrics]
   addMetricsCommands(program, addClientOptions, clientOptions)
+  addReputationCommands(program, addClientOptions, clientOptions) // [reputation] mesh reputation
   // [mcp]
   addMcpCommand(program, clientOptions)
 

@@ -24,6 +24,8 @@ import { taskRoutes } from '../api/task-routes.js'
 import { RecordStore } from '../runtime/tasks/records.js'
 import { recordRoutes } from '../api/record-routes.js'
 import { memberRoutes } from '../api/member-routes.js' // [mcp]
+import { reputationRoutes } from '../api/reputation-routes.js' // [reputation]
+import { messageRejection } from '../runtime/gossip/reputation.js' // [reputation]
 import { topologyPage } from '../api/page-routes.js'
 import { sha256Hex } from '../runtime/consensus/pbft-crypto.js'
 import { peerIdOf } from '../runtime/data-dir.js'
@@ -132,7 +134,8 @@ export async function runStart (flags: Partial<Record<keyof NodeConfig, unknown>
     self: node.peerId,
     wire: node.libp2p.services.records,
     members: () => node.status().members,
-    log: line => { out(`${new Date().toISOString().slice(11, 23)} ${line}`, { event: 'log', message: line }) }
+    log: line => { out(`${new Date().toISOString().slice(11, 23)} ${line}`, { event: 'log', message: line }) },
+    onRequestFailed: peer => { node.reputation.observe(peer, { type: 'request-failed' }) } // [reputation]
   })
   records.start()
   // tasks: the local executor (built-in handlers + the config file's external commands) and the
@@ -175,6 +178,10 @@ export async function runStart (flags: Partial<Record<keyof NodeConfig, unknown>
       setLoad: load => { node.setTaskLoad(load) },
       records,
       loadShedding: config.loadShedding,
+      // [reputation] auction tie-break; task outcomes feed the node's reputation of the worker
+      reputation: peerId => node.reputation.score(peerId),
+      onOutcome: (worker, outcome) => { node.reputation.observe(worker, { type: 'task', success: outcome.success, durationMs: outcome.durationMs }) },
+      onRequestFailed: peerId => { node.reputation.observe(peerId, { type: 'request-failed' }) },
       log: line => { out(`${new Date().toISOString().slice(11, 23)} ${line}`, { event: 'log', message: line }) }
     })
     service.start()
@@ -191,7 +198,17 @@ export async function runStart (flags: Partial<Record<keyof NodeConfig, unknown>
     wire: node.libp2p.services.messaging,
     pubsub: node.libp2p.services.pubsub,
     members: () => node.status().members,
-    isConnected: peerId => node.connectionList().some(c => c.peerId === peerId)
+    isConnected: peerId => node.connectionList().some(c => c.peerId === peerId),
+    // [reputation] a refused direct message counts against its sender (src/runtime/gossip/reputation.ts)
+    onReject: (reason, via, from) => {
+      const charged = messageRejection(reason, via)
+      if (charged != null && from !== 'unknown') node.reputation.observe(from, { type: 'rejected', reason: charged })
+    },
+    // a recipient that does not acknowledge: a timeout, or a failed request (a refusal is an answer)
+    onDeliveryFailed: (peer, failure) => {
+      if (failure === 'timeout') node.reputation.observe(peer, { type: 'request-timeout' })
+      else if (failure !== 'rejected' && failure !== 'busy') node.reputation.observe(peer, { type: 'request-failed' })
+    }
   })
   messaging.start()
   routes.push(messageRoutes(() => messaging))
@@ -244,6 +261,7 @@ export async function runStart (flags: Partial<Record<keyof NodeConfig, unknown>
   rawRoutes.push(metricsRawRoute(() => metrics))
   stoppers.push(async () => { await metrics.stop() })
   routes.push(memberRoutes(() => node)) // [mcp] /v1/members…, /v1/topology/optimize (src/api/member-routes.ts)
+  routes.push(reputationRoutes(() => node)) // [reputation] GET /v1/reputation (src/api/reputation-routes.ts)
   // [topology] the live page (GET /) and its data (GET /v1/topology[/stream]), recent messages included
   const topology = topologyPage({ status: () => node.status(), consensus: () => node.consensus, app: () => app, messages: () => messaging })
   rawRoutes.push(topology.route)

@@ -23,6 +23,7 @@
  * - Failed and left members are forgotten after `forgetAfterMs`.
  */
 import { SeededRandom } from './random.js'
+import { reputationTier } from './gossip/reputation-policy.js'
 
 export type MemberState = 'alive' | 'suspect' | 'failed' | 'left'
 
@@ -40,6 +41,12 @@ export interface MembershipConfig {
   helpersMax: number
   helpersMinForMajority: number
   seed: number
+  /**
+   * [reputation] A score per member (the runtime's reputation, src/runtime/gossip/reputation.ts):
+   * indirect probes go to members of the best score tier first (`reputationTier`, tiers of 20 points),
+   * drawn at random (seeded) within a tier. Absent: every member is an equal, as before.
+   */
+  helperScore?: (peerId: string) => number
 }
 
 export const membershipDefaults = {
@@ -298,7 +305,7 @@ export class Membership {
       .filter(other => other.state === 'alive' && other.peerId !== this.config.self && other.peerId !== m.peerId)
       .map(other => other.peerId)
       .sort()
-    const helpers = this.random.sample(candidates, this.config.helpersMax)
+    const helpers = this.pickHelpers(candidates)
     this.suspicions.set(m.peerId, {
       round,
       roundDeadlineMs: nowMs + this.config.probeRoundMs,
@@ -307,6 +314,28 @@ export class Membership {
     })
     effects.push({ type: 'probe', helper: this.config.self, target: m.peerId, round })
     for (const helper of helpers) effects.push({ type: 'probe', helper, target: m.peerId, round })
+  }
+
+  /**
+   * Up to `helpersMax` helpers: best reputation tier first, a seeded random draw within each tier.
+   * With one tier (no scores, or all alike) this is exactly one `sample` of all candidates.
+   */
+  private pickHelpers (candidates: string[]): string[] {
+    const score = this.config.helperScore
+    if (score === undefined) return this.random.sample(candidates, this.config.helpersMax)
+    const byTier = new Map<number, string[]>()
+    for (const peer of candidates) {
+      const tier = reputationTier(score(peer))
+      const list = byTier.get(tier)
+      if (list === undefined) byTier.set(tier, [peer])
+      else list.push(peer)
+    }
+    const helpers: string[] = []
+    for (const tier of [...byTier.keys()].sort((a, b) => b - a)) {
+      if (helpers.length >= this.config.helpersMax) break
+      helpers.push(...this.random.sample(byTier.get(tier) as string[], this.config.helpersMax - helpers.length))
+    }
+    return helpers
   }
 
   private onTick (nowMs: number, effects: Effect[]): void {

@@ -46,6 +46,7 @@
 import { multiaddr } from '@multiformats/multiaddr'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { Libp2p, PeerId, PeerUpdate } from '@libp2p/interface'
+import { orderByTier, reputationTier } from '../core/gossip/reputation-policy.js'
 
 export interface ConnectionKeeperInit {
   bootstrap: string[]
@@ -61,6 +62,14 @@ export interface ConnectionKeeperInit {
   /** Peers to hold a direct connection to whatever `maxPeers` says (a validator's fellow validators). */
   pinned?: Array<{ peerId: string, name: string }>
   log: (line: string) => void
+  /**
+   * [reputation] The node's reputation score of a peer (src/runtime/gossip/reputation.ts): members are
+   * wanted and dialed best score tier first (tiers of 20 points; the pair hash orders within a tier),
+   * surplus links are released lowest tier first. Absent: all peers are equals.
+   */
+  score?: (peerId: string) => number
+  /** [reputation] Peers never to dial (misbehaving ones while their score is below the ban score). */
+  avoid?: (peerId: string) => boolean
 }
 
 /** The peer-store tag that makes libp2p's connection pruner close pinned links last. */
@@ -413,9 +422,10 @@ export class ConnectionKeeper {
     const self = this.libp2p.peerId.toString()
     const plan = planRebalance({
       connected: [...opened].map(([peerId, openedAtMs]) => ({
-        peerId, openedAtMs, rttMs: options.rttMs(peerId), pinned: this.pinned.has(peerId), preferred: options.preferred.has(peerId)
+        peerId, openedAtMs, rttMs: options.rttMs(peerId), pinned: this.pinned.has(peerId), preferred: options.preferred.has(peerId), reputation: this.init.score?.(peerId)
       })),
-      candidates: this.init.members().filter(m => m.preferred && m.peerId !== self).map(m => ({ peerId: m.peerId, rttMs: options.rttMs(m.peerId) })),
+      candidates: this.init.members().filter(m => m.preferred && m.peerId !== self && this.init.avoid?.(m.peerId) !== true)
+        .map(m => ({ peerId: m.peerId, rttMs: options.rttMs(m.peerId), reputation: this.init.score?.(m.peerId) })),
       minPeers: this.init.minPeers,
       maxPeers: this.init.maxPeers
     })
@@ -467,7 +477,8 @@ export class ConnectionKeeper {
     }
     if (!this.seedReached && this.seeds.some(s => s.peerId != null && connected.has(s.peerId))) this.seedReached = true
 
-    const members = this.init.members()
+    const avoid = this.init.avoid
+    const members = avoid == null ? this.init.members() : this.init.members().filter(m => !avoid(m.peerId))
     // Seeds until one answered; later again whenever we are below --min-peers (isolated, or peers left)
     // and the members we know cannot make up the difference.
     const reachableMembers = members.filter(m => m.preferred).length
@@ -481,8 +492,8 @@ export class ConnectionKeeper {
     }
 
     const self = this.self
-    const preferred = members.filter(m => m.preferred && m.peerId !== self).map(m => m.peerId)
-      .sort((a, b) => this.rank(a) - this.rank(b) || (a < b ? -1 : 1))
+    const preferred = this.byReputation(members.filter(m => m.preferred && m.peerId !== self).map(m => m.peerId)
+      .sort((a, b) => this.rank(a) - this.rank(b) || (a < b ? -1 : 1)))
     // the links this node would choose: its validator links, then its best-ranked members
     const wanted = new Set<string>()
     const validatorLinks = this.init.validators?.links ?? 0
@@ -513,7 +524,7 @@ export class ConnectionKeeper {
     if (connected.size >= this.init.maxPeers) return
     const candidates: Array<{ key: string, preferred: boolean }> = [
       ...preferred.map(key => ({ key, preferred: true })),
-      ...[...this.discovered.keys()].map(key => ({ key, preferred: true })),
+      ...[...this.discovered.keys()].filter(key => avoid == null || !avoid(key)).map(key => ({ key, preferred: true })),
       ...members.filter(m => !m.preferred).map(m => ({ key: m.peerId, preferred: false }))
     ]
     let budget = this.init.maxPeers - connected.size
@@ -533,6 +544,12 @@ export class ConnectionKeeper {
       if (this.heldBack(key, now)) continue
       this.dial(key, id, candidate.preferred ? backoffMaxMs : failedRetryMaxMs)
     }
+  }
+
+  /** [reputation] Best score tier first, the given order (pair hash) within a tier. */
+  private byReputation (peers: string[]): string[] {
+    const score = this.init.score
+    return score == null ? peers : orderByTier(peers, score)
   }
 
   /** The smaller PeerId of a pair dials; the larger one only if no connection came within the grace. */
@@ -559,8 +576,10 @@ export class ConnectionKeeper {
     const seedIds = new Set(this.seeds.flatMap(s => s.peerId == null ? [] : [s.peerId]))
     const others = [...connected].filter(p => !seedIds.has(p)).length
     const seedLink = others >= this.init.minPeers ? releasable.find(c => seedIds.has(c.remotePeer.toString())) : undefined
+    // [reputation] the surplus link to let go: the lowest score tier first, then the lowest-ranked
+    const tier = (c: (typeof releasable)[number]): number => this.init.score == null ? 0 : reputationTier(this.init.score(c.remotePeer.toString()))
     const surplus = connected.size > 2 * this.init.maxPeers
-      ? releasable.sort((a, b) => this.rank(b.remotePeer.toString()) - this.rank(a.remotePeer.toString()))[0]
+      ? releasable.sort((a, b) => tier(a) - tier(b) || this.rank(b.remotePeer.toString()) - this.rank(a.remotePeer.toString()))[0]
       : undefined
     const victim = seedLink ?? surplus
     if (victim == null) return
@@ -601,6 +620,8 @@ export interface RebalancePeer {
   preferred: boolean
   /** When the oldest connection to this peer opened (ms, any clock): older links are kept first. */
   openedAtMs: number
+  /** [reputation] The node's score of the peer: a lower score tier is closed first, dialed last (absent: 0). */
+  reputation?: number
 }
 
 export interface RebalancePlan {
@@ -612,19 +633,21 @@ export interface RebalancePlan {
 
 /**
  * What a re-balance does, decided from a snapshot (pure; unit-tested): above `maxPeers` connected peers,
- * hang up on the surplus, keeping pinned links always, then preferred (validator) links, then the lowest
- * RTT (unmeasured counts as the worst), then the oldest; below `minPeers`, dial unconnected alive members,
- * measured-lowest RTT first, until `minPeers` (at most `rebalanceDialsMax`).
+ * hang up on the surplus, keeping pinned links always, then preferred (validator) links, then the better
+ * reputation tier, then the lowest RTT (unmeasured counts as the worst), then the oldest; below
+ * `minPeers`, dial unconnected alive members, best reputation tier first, then measured-lowest RTT,
+ * until `minPeers` (at most `rebalanceDialsMax`).
  */
-export function planRebalance (input: { connected: RebalancePeer[], candidates: Array<{ peerId: string, rttMs: number | null }>, minPeers: number, maxPeers: number }): RebalancePlan {
+export function planRebalance (input: { connected: RebalancePeer[], candidates: Array<{ peerId: string, rttMs: number | null, reputation?: number }>, minPeers: number, maxPeers: number }): RebalancePlan {
   const rank = (rtt: number | null): number => rtt ?? Infinity
+  const tier = (score: number | undefined): number => reputationTier(score ?? 0)
   const close: RebalancePlan['close'] = []
   const surplus = input.connected.length - input.maxPeers
   if (surplus > 0) {
     // worst first: not preferred before preferred, then highest RTT, then newest
     const closable = input.connected
       .filter(p => !p.pinned)
-      .sort((a, b) => Number(a.preferred) - Number(b.preferred) || rank(b.rttMs) - rank(a.rttMs) ||
+      .sort((a, b) => Number(a.preferred) - Number(b.preferred) || tier(a.reputation) - tier(b.reputation) || rank(b.rttMs) - rank(a.rttMs) ||
         b.openedAtMs - a.openedAtMs || a.peerId.localeCompare(b.peerId))
     for (const peer of closable.slice(0, surplus)) {
       close.push({ peerId: peer.peerId, reason: `over --max-peers ${input.maxPeers} (rtt ${peer.rttMs == null ? 'not measured' : `${Math.round(peer.rttMs * 10) / 10} ms`}${peer.preferred ? ', validator link' : ''})` })
@@ -635,7 +658,7 @@ export function planRebalance (input: { connected: RebalancePeer[], candidates: 
   const want = Math.min(rebalanceDialsMax, Math.max(0, input.minPeers - after))
   const unique = new Map(input.candidates.filter(c => !connected.has(c.peerId)).map(c => [c.peerId, c]))
   const dial = [...unique.values()]
-    .sort((a, b) => rank(a.rttMs) - rank(b.rttMs) || a.peerId.localeCompare(b.peerId))
+    .sort((a, b) => tier(b.reputation) - tier(a.reputation) || rank(a.rttMs) - rank(b.rttMs) || a.peerId.localeCompare(b.peerId))
     .slice(0, want)
     .map(c => c.peerId)
   return { close, dial }

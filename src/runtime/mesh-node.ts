@@ -8,7 +8,7 @@ import { cpus } from 'node:os'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import type { IntervalHistogram } from 'node:perf_hooks'
 import { Registry } from 'prom-client'
-import { peerIdFromString } from '@libp2p/peer-id'
+import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { TopicValidatorResult } from '@libp2p/gossipsub'
 import type { PeerId, PrivateKey } from '@libp2p/interface'
@@ -32,6 +32,8 @@ import type { ReplicaStore } from './consensus/pbft.js'
 import type { Genesis } from './consensus/genesis.js'
 import type { Application } from '../core/pbft/types.js'
 import type { NodeConfig } from './config.js'
+import { PeerReputation } from './gossip/reputation.js'
+import type { ReputationView } from './gossip/reputation.js'
 
 export interface MemberView {
   peerId: string
@@ -53,6 +55,8 @@ export interface MemberView {
    * ourselves); null when its record predates the field. At most 64 (protocols/state/constants.ts).
    */
   neighbours: Neighbour[] | null
+  /** [reputation] This node's reputation of the member (src/runtime/gossip/reputation.ts); null for ourselves. */
+  reputation?: ReputationView | null
 }
 
 export interface ConnectionView {
@@ -187,9 +191,12 @@ export class MeshNode {
   private raft: RaftConsensus | null = null
   /** Prometheus registry of this node: libp2p's metrics, and ours (src/runtime/metrics/metrics.ts). */
   metricsRegistry: Registry = new Registry()
+  /** [reputation] What this node thinks of each peer (drives the keeper, probes, auctions, gossipsub). */
+  readonly reputation: PeerReputation
 
-  private constructor (readonly config: NodeConfig, private readonly options: MeshNodeOptions, libp2p: MeshLibp2p) {
+  private constructor (readonly config: NodeConfig, private readonly options: MeshNodeOptions, libp2p: MeshLibp2p, reputation: PeerReputation) {
     this.libp2p = libp2p
+    this.reputation = reputation
     this.peerId = libp2p.peerId.toString()
     this.topic = stateTopic(config.network)
     this.log = options.log ?? (() => {})
@@ -197,7 +204,9 @@ export class MeshNode {
       self: this.peerId,
       selfIncarnation: options.incarnation,
       failureTimeoutMs: config.failureTimeoutMs,
-      seed: hashSeed(this.peerId, options.incarnation)
+      seed: hashSeed(this.peerId, options.incarnation),
+      // [reputation] indirect probes go to well-reputed members first
+      helperScore: peerId => reputation.score(peerId)
     }), performance.now())
     this.selfRecord = {
       peerId: this.peerId,
@@ -220,7 +229,10 @@ export class MeshNode {
       // a validator holds a direct link to every other validator, beyond --max-peers if need be
       pinned: validatorLinks(this.peerId, options.consensus?.genesis),
       validators: observerValidatorLinks(this.peerId, options.consensus?.genesis),
-      log: this.log
+      log: this.log,
+      // [reputation] best-reputed members first; banned ones never
+      score: peerId => reputation.score(peerId),
+      avoid: peerId => reputation.isBanned(peerId)
     })
   }
 
@@ -228,6 +240,15 @@ export class MeshNode {
   static async start (config: NodeConfig, options: MeshNodeOptions): Promise<MeshNode> {
     let self: MeshNode | undefined
     const metricsRegistry = options.metricsRegistry ?? new Registry()
+    // [reputation] restored from the data dir; genesis validators are never banned (their links stay pinned)
+    const validatorIds = new Set((options.consensus?.genesis.validators ?? []).map(v => v.peer_id))
+    const reputation = new PeerReputation({
+      self: peerIdFromPrivateKey(options.privateKey).toString(),
+      dataDir: config.dataDir === '' ? null : config.dataDir,
+      log: options.log ?? (() => {}),
+      exempt: peer => validatorIds.has(peer),
+      onBan: peer => { void self?.libp2p.hangUp(peerIdFromString(peer)).catch(() => {}) }
+    })
     const libp2p = await createMeshLibp2p({
       privateKey: options.privateKey,
       metricsRegistry,
@@ -240,12 +261,16 @@ export class MeshNode {
       maxConnections: Math.max(64, config.maxPeers * 2) + (options.consensus?.genesis.validators.length ?? 0),
       sync: {
         getEntries: () => self?.table() ?? [],
-        onEntries: async (entries, from) => await self?.onTable(entries, from) ?? 0
+        onEntries: async (entries, from) => await self?.onTable(entries, from) ?? 0,
+        // [reputation] a table exchange we asked for that failed
+        onFailed: (peer, timeout) => { if (self?.stopping === false) reputation.observe(peer.toString(), { type: timeout ? 'request-timeout' : 'request-failed' }) }
       },
       pbft: (frame, from) => { self?.pbft?.onFrame(frame, from) },
-      raft: (frame, from) => { self?.raft?.onFrame(frame, from) }
+      raft: (frame, from) => { self?.raft?.onFrame(frame, from) },
+      appSpecificScore: peer => reputation.gossipScore(peer),
+      denyPeer: peer => reputation.isBanned(peer)
     })
-    self = new MeshNode(config, options, libp2p)
+    self = new MeshNode(config, options, libp2p, reputation)
     self.metricsRegistry = metricsRegistry
     if (options.consensus != null && consensusMode(options.consensus.genesis) === 'raft') {
       const node = self
@@ -309,6 +334,7 @@ export class MeshNode {
     this.timers.push(setInterval(() => { void this.heartbeat() }, this.config.heartbeatIntervalMs))
     this.timers.push(setInterval(() => { this.tick() }, tickIntervalMs(this.config.failureTimeoutMs)))
     this.keeper.start()
+    this.reputation.start(this.libp2p)
     this.loopDelay.enable()
   }
 
@@ -370,6 +396,9 @@ export class MeshNode {
       this.rtts.set(peer, { rttMs: last?.rttMs ?? NaN, atMs: now })
       const outcome = await this.libp2p.services.probe.probeDirect(connection.remotePeer, 5_000)
       if (outcome.reachable && outcome.rttMs != null) this.rtts.set(peer, { rttMs: outcome.rttMs, atMs: performance.now() })
+      // [reputation] every RTT; a connected peer that does not answer a ping is a failed probe
+      if (outcome.reachable && outcome.rttMs != null) this.reputation.observe(peer, { type: 'rtt', ms: outcome.rttMs })
+      else if (!this.stopping) this.reputation.observe(peer, { type: 'probe', ok: false })
       if (this.stopping) return
     }
   }
@@ -461,22 +490,25 @@ export class MeshNode {
     }
   }
 
-  private async validateGossip (_from: PeerId, message: Message): Promise<TopicValidatorResult> {
+  private async validateGossip (from: PeerId, message: Message): Promise<TopicValidatorResult> {
     // Gossip runs without gossipsub's own signature (bootstrap/libp2p.ts): a record is its own proof,
     // signed by the peer it describes (a verdict by its reporter), whoever forwarded it.
     if (message.data.length > envelopeBytesMax) {
       this.rejected.oversize++
+      this.reputation.observe(from.toString(), { type: 'rejected', reason: 'oversize' }) // [reputation]
       return TopicValidatorResult.Reject
     }
     const data = new Uint8Array(message.data)
     const { reason } = await this.ingest(data, 'gossip')
     if (reason == null) return TopicValidatorResult.Accept
+    // [reputation] the forwarder handed us what honest nodes never forward (stale: gossip reorders)
+    if (reason !== 'stale') this.reputation.observe(from.toString(), { type: 'rejected', reason })
     // A stale record is not misbehaviour by the forwarder (gossip reorders): ignore, do not penalise.
     return reason === 'stale' ? TopicValidatorResult.Ignore : TopicValidatorResult.Reject
   }
 
   /** Merge a sync table; returns how many entries were news (applied). */
-  private async onTable (entries: Array<Uint8Array<ArrayBuffer>>, _from: PeerId): Promise<number> {
+  private async onTable (entries: Array<Uint8Array<ArrayBuffer>>, from: PeerId): Promise<number> {
     // State records first, so verdicts are judged against the newest life we know of.
     const ordered = entries
       .map(entry => ({ entry, verdict: isVerdictEnvelope(entry) }))
@@ -484,7 +516,10 @@ export class MeshNode {
     let news = 0
     for (const { entry } of ordered) {
       if (this.stopping) break
-      if ((await this.ingest(entry, 'sync')).applied) news++
+      const { reason, applied } = await this.ingest(entry, 'sync')
+      if (applied) news++
+      // [reputation] honest nodes only keep verified entries: a bad one is the sender's doing
+      if (reason != null && reason !== 'stale') this.reputation.observe(from.toString(), { type: 'rejected', reason })
     }
     return news
   }
@@ -523,7 +558,12 @@ export class MeshNode {
     const outcome = helper === this.peerId
       ? await this.libp2p.services.probe.probeDirect(targetId, Math.min(3_000, this.config.failureTimeoutMs))
       : await this.libp2p.services.probe.askHelper(peerIdFromString(helper), targetId, Math.min(3_000, this.config.failureTimeoutMs))
-    if (outcome == null || this.stopping) return
+    // [reputation] a helper that does not answer failed our request; one that does served it; our own
+    // probe of the target is a probe answer from it
+    if (outcome == null) { if (!this.stopping) this.reputation.observe(helper, { type: 'request-failed' }); return }
+    if (this.stopping) return
+    if (helper !== this.peerId) this.reputation.observe(helper, { type: 'probe', ok: true })
+    else this.reputation.observe(target, { type: 'probe', ok: outcome.reachable })
     if (outcome.reachable && outcome.rttMs != null) this.rtts.set(target, { rttMs: outcome.rttMs, atMs: performance.now() })
     const { effects } = this.membership.step({ type: 'probe-answer', nowMs: performance.now(), target, helper, reachable: outcome.reachable })
     this.perform(effects)
@@ -588,7 +628,8 @@ export class MeshNode {
         load: record?.load ?? { queued: 0, running: 0, capacity: 0, cpu: 0 },
         addresses: record?.addresses ?? [],
         startedAt: record != null ? new Date(record.startedAtMs).toISOString() : null,
-        neighbours: self ? this.currentNeighbours() : (record?.neighbours ?? null)
+        neighbours: self ? this.currentNeighbours() : (record?.neighbours ?? null),
+        reputation: self ? null : this.reputation.view(m.peerId)
       }
     }).sort((a, b) => Number(b.self) - Number(a.self) || a.name.localeCompare(b.name) || a.peerId.localeCompare(b.peerId))
     return {
@@ -663,6 +704,7 @@ export class MeshNode {
     for (const timer of this.timers) clearInterval(timer)
     this.consensus?.stop()
     this.keeper.stop()
+    this.reputation.stop()
     this.loopDelay.disable()
     try {
       this.selfRecord = { ...this.selfRecord, leaving: true }

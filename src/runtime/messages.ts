@@ -224,6 +224,10 @@ export interface MessagingInit {
   /** Wall clock, ms since 1970. */
   now?: () => number
   limits?: Partial<InboxLimits>
+  /** [reputation] Each refused message, with who sent it ('unknown' for a broadcast: its forwarder is not known here). */
+  onReject?: (reason: MessageRejectReason, via: 'direct' | 'broadcast', from: string) => void
+  /** [reputation] A direct message the recipient did not acknowledge: `timeout`, or another failure kind. */
+  onDeliveryFailed?: (peer: string, failure: string) => void
 }
 
 export type SendResult =
@@ -280,7 +284,7 @@ export class Messaging {
   start (): void {
     this.init.wire.setHandlers({
       onMessage: (message, via) => this.onMessage(message, via),
-      onReject: reason => { this.rejected[reason]++ }
+      onReject: (reason, via, from) => { this.rejected[reason]++; this.init.onReject?.(reason, via, from) }
     })
     this.init.wire.enableBroadcast(this.init.pubsub)
   }
@@ -365,6 +369,7 @@ export class Messaging {
     } catch (err) {
       this.counters.sentDirect++
       this.counters.acksFailed++
+      if (err instanceof MessageDeliveryError) this.init.onDeliveryFailed?.(recipient.peerId, err.failure)
       const detail = (err as Error).message
       this.log.add({ ...base, via: 'direct', toName: recipient.name, storedAt: new Date(this.now()).toISOString(), delivered: false, error: detail })
       const who = recipient.name != null ? `${recipient.name} (${recipient.peerId})` : recipient.peerId

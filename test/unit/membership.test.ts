@@ -211,6 +211,42 @@ describe('suspicion: "A member silent for failureTimeoutMs becomes suspect"', ()
     // The choice is random (per seed), not simply the first three in some order.
     expect(chosen.size).toBeGreaterThan(1)
   })
+  it('[reputation] with helper scores, asks the best score tier first, at random (seeded) within a tier', () => {
+    const peers = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h']
+    // tiers of 20 centred on 0: g, h are good (≥ 10); b, c, d neutral [-10, 10); e, f poor (< -10)
+    const scores: Record<string, number> = { b: 5, c: -9, d: 9, e: -30, f: -90, g: 25, h: 60 }
+    const chosenThird = new Set<string>()
+    for (let seed = 0; seed < 40; seed++) {
+      const run = (): string[] => {
+        const c = new Cluster(peers, { seed, helperScore: peer => scores[peer] ?? 0 })
+        return helpersOf(c.suspect('a', peers.slice(1)).effects, 'a')
+      }
+      const helpers = run()
+      expect(run()).toEqual(helpers)
+      expect(helpers).toHaveLength(3)
+      // both good ones, then one of the neutral tier; never a poor one while better ones remain
+      expect(new Set(helpers.slice(0, 2))).toEqual(new Set(['g', 'h']))
+      expect(['b', 'c', 'd']).toContain(helpers[2])
+      chosenThird.add(helpers[2] as string)
+    }
+    // within the neutral tier the draw is random, not by score (d at 9 is no better than c at -9)
+    expect(chosenThird.size).toBeGreaterThan(1)
+  })
+
+  it('[reputation] poor members are still asked when no one better is left', () => {
+    const c = new Cluster(['a', 'b', 'c'], { helperScore: peer => peer === 'b' ? -80 : 0 })
+    const { effects } = c.suspect('a', ['b', 'c'])
+    expect(helpersOf(effects, 'a')).toEqual(['c', 'b'])
+  })
+
+  it('[reputation] equal scores choose exactly as without scores (same seed, same helpers)', () => {
+    const peers = ['a', 'b', 'c', 'd', 'e', 'f']
+    for (let seed = 0; seed < 10; seed++) {
+      const plain = helpersOf(new Cluster(peers, { seed }).suspect('a', peers.slice(1)).effects, 'a')
+      const scored = helpersOf(new Cluster(peers, { seed, helperScore: () => 7 }).suspect('a', peers.slice(1)).effects, 'a')
+      expect(scored).toEqual(plain)
+    }
+  })
 })
 
 describe('confirmation: "failed when a majority of the asked helpers report it unreachable"', () => {

@@ -231,6 +231,11 @@
       st.appendChild(el('span', n.state, 'state ' + n.state))
       tr.appendChild(st)
       tr.appendChild(el('td', n.self ? '–' : fmtMs(n.rttMs)))
+      // [reputation] score with a colour: ≥ 20 good, ≤ -20 poor, banned struck out
+      var r = n.reputation
+      var rep = el('td', r == null ? '–' : (r.score > 0 ? '+' : '') + (Math.round(r.score * 10) / 10) + (r.banned ? ' banned' : ''), 'reputation')
+      if (r != null) rep.style.color = r.banned || r.score <= -20 ? '#b42318' : r.score >= 20 ? '#13643a' : ''
+      tr.appendChild(rep)
       var load = el('td', n.load.running + '/' + n.load.capacity + ' · ' + n.load.queued + 'q · ' + Math.round(n.load.cpu * 100) + '%')
       load.title = n.load.running + ' running of ' + n.load.capacity + ', ' + n.load.queued + ' queued, host CPU ' + Math.round(n.load.cpu * 100) + '% (gossiped)'
       tr.appendChild(load)

@@ -72,6 +72,11 @@ export interface ScoredBid {
   running: number
   capacity: number
   score: number
+  /**
+   * [reputation] The chooser's reputation score for the bidder (src/core/gossip/reputation.ts): among
+   * bids of equal score, the better reputation wins (then the lower PeerId). Absent counts as 0.
+   */
+  reputation?: number
 }
 
 export interface BidChoice<B extends ScoredBid = ScoredBid> {
@@ -98,11 +103,17 @@ export function bidCounts (bid: ScoredBid, threshold: number = matchThreshold): 
   return bid.match >= threshold && hasFreeCapacity(bid)
 }
 
-/** Higher score first; equal scores: lower PeerId string first. NaN scores rank last. */
+/**
+ * Higher score first; equal scores: better reputation first (absent or NaN counts as 0), then lower
+ * PeerId string first. NaN scores rank last.
+ */
 export function compareBids (a: ScoredBid, b: ScoredBid): number {
   const sa = Number.isNaN(a.score) ? -Infinity : a.score
   const sb = Number.isNaN(b.score) ? -Infinity : b.score
   if (sa !== sb) return sb - sa
+  const ra = Number.isFinite(a.reputation) ? a.reputation as number : 0
+  const rb = Number.isFinite(b.reputation) ? b.reputation as number : 0
+  if (ra !== rb) return rb - ra
   return comparePeerIds(a.peerId, b.peerId)
 }
 

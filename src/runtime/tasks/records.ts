@@ -71,6 +71,8 @@ export interface RecordStoreOptions {
   /** One Store / Fetch exchange. Default 10 s. */
   requestTimeoutMs?: number
   log?: (line: string) => void
+  /** [reputation] A replica that did not answer a repair push (at most once per peer per repair round). */
+  onRequestFailed?: (peer: string) => void
 }
 
 /** A refusal with the HTTP status that fits it. */
@@ -403,6 +405,7 @@ export class RecordStore {
       return true
     } catch {
       // unreachable now: the next round tries again (or the member leaves the alive set)
+      if (!this.lifetime.signal.aborted) this.options.onRequestFailed?.(peer)
       return false
     }
   }

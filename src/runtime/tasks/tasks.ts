@@ -63,6 +63,15 @@ export interface TaskServiceInit {
    * payloads and results are inline only (≤ 16 KiB).
    */
   records?: Pick<RecordStore, 'put' | 'get'>
+  /**
+   * [reputation] The node's reputation of a peer (src/runtime/gossip/reputation.ts): an auction prefers,
+   * among bids of equal score, the bidder with the better reputation. Absent: all count 0.
+   */
+  reputation?: (peerId: string) => number
+  /** [reputation] Each committed outcome of a task run by `node` (every node sees every outcome). */
+  onOutcome?: (node: string, outcome: { success: boolean, durationMs?: number }) => void
+  /** [reputation] A bidder that gave no (usable) answer to a call for bids. */
+  onRequestFailed?: (peerId: string) => void
 }
 
 export interface SubmitInput {
@@ -260,7 +269,9 @@ export class TaskService {
           const started = this.startedAt.get(op.id)
           this.startedAt.delete(op.id)
           const task = this.init.app.task(op.id)
-          this.tracker.record(node, { success: op.op === 'task.complete', durationMs: started != null ? performance.now() - started : undefined, timeoutMs: task?.timeoutMs ?? 60_000 })
+          const durationMs = started != null ? performance.now() - started : undefined
+          this.tracker.record(node, { success: op.op === 'task.complete', durationMs, timeoutMs: task?.timeoutMs ?? 60_000 })
+          this.init.onOutcome?.(node, { success: op.op === 'task.complete', durationMs })
           this.notify(op.id)
         }
         if (op.op === 'task.cancel') this.notify(op.id)
@@ -664,6 +675,7 @@ export class TaskService {
       const bids = member.peerId === this.init.self
         ? calls.map(call => this.bid(call, this.init.self))
         : await this.init.protocols.callForBids(peerIdFromString(member.peerId), calls)
+      if (member.peerId !== this.init.self && bids.length > 0 && bids.every(b => b == null)) this.init.onRequestFailed?.(member.peerId)
       calls.forEach((call, i) => {
         let list = answers.get(call.taskId)
         if (list == null) { list = []; answers.set(call.taskId, list) }
@@ -699,7 +711,9 @@ export class TaskService {
         load: utilisation({ queued: bid.queued, running: bid.running, capacity: bid.capacity }),
         performance: this.tracker.performance(peerId),
         resources: 1 - bid.cpu
-      })
+      }),
+      // [reputation] the tie-break among equal scores
+      reputation: this.init.reputation?.(peerId) ?? 0
     }))
     // capability routing: the best bid among those with free capacity; when every capable bidder is
     // full, the shortest queue for its capacity, then the best score (the task waits in that queue)
@@ -712,7 +726,7 @@ export class TaskService {
         const scored = bids.find(b => b.peerId === peerId)
         return bid == null || !bid.accept || seen == null
           ? { peerId, accepted: false, reason: bid?.reason ?? 'no answer' }
-          : { peerId, accepted: true, match: seen.match, utilisation: utilisation(seen), performance: this.tracker.performance(peerId), resources: 1 - seen.cpu, freeCapacity: seen.queued + seen.running < seen.capacity, wonEarlierInBatch: won.get(peerId) ?? 0, score: scored?.score }
+          : { peerId, accepted: true, match: seen.match, utilisation: utilisation(seen), performance: this.tracker.performance(peerId), resources: 1 - seen.cpu, freeCapacity: seen.queued + seen.running < seen.capacity, wonEarlierInBatch: won.get(peerId) ?? 0, score: scored?.score, reputation: scored?.reputation }
       })
     })
     if (this.recentAuctions.length > 20) this.recentAuctions.shift()
