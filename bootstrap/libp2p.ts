@@ -32,6 +32,10 @@ import { raftTransport } from '../protocols/raft/service.js'
 import type { RaftTransport, RaftTransportInit } from '../protocols/raft/service.js'
 import { peerMessaging } from '../protocols/msg/service.js'
 import type { PeerMessaging } from '../protocols/msg/service.js'
+// [votes] gossip votes' anti-entropy (protocols/votes/service.ts)
+import { votesAntiEntropy } from '../protocols/votes/service.js'
+import type { VotesProtocol } from '../protocols/votes/service.js'
+// [/votes]
 
 export interface MeshServices extends Record<string, unknown> {
   identify: Identify
@@ -44,6 +48,7 @@ export interface MeshServices extends Record<string, unknown> {
   pbft: PbftTransport
   raft: RaftTransport
   messaging: PeerMessaging
+  votes: VotesProtocol // [votes]
 }
 
 export type MeshLibp2p = Libp2p<MeshServices>
@@ -230,7 +235,9 @@ export async function createMeshLibp2p (init: MeshLibp2pInit): Promise<MeshLibp2
       // task payloads and results on the 3 XOR-closest members (src/runtime/tasks/records.ts)
       records: recordStoreProtocol({ network: init.network }),
       // peer messaging: direct messages with an ack, broadcasts on a topic (src/runtime/messages.ts)
-      messaging: peerMessaging({ network: init.network })
+      messaging: peerMessaging({ network: init.network }),
+      // [votes] gossip votes: anti-entropy of proposals and signed votes (src/runtime/gossip/gossip-votes.ts)
+      votes: votesAntiEntropy({ network: init.network })
     }
   })
   pingService = node.services.ping

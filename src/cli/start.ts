@@ -31,6 +31,8 @@ import { MeshMetrics, sampleMsFromEnv } from '../runtime/metrics/metrics.js' // 
 import { metricsRawRoute, reportRoutes } from '../api/metrics-routes.js' // [metrics]
 import { Messaging } from '../runtime/messages.js' // [messaging]
 import { messageRoutes, messageStreamRoute } from '../api/message-routes.js' // [messaging]
+import { GossipVotesRuntime } from '../runtime/gossip/gossip-votes.js' // [votes]
+import { gossipVoteRoutes } from '../api/gossip-vote-routes.js' // [votes]
 
 /** Hard bound on a graceful shutdown: the issue asks for exit within 5 s. */
 const shutdownDeadlineMs = 4_500
@@ -222,6 +224,29 @@ export async function runStart (flags: Partial<Record<keyof NodeConfig, unknown>
   routes.push(reportRoutes(() => metrics))
   rawRoutes.push(metricsRawRoute(() => metrics))
   stoppers.push(async () => { await metrics.stop() })
+  // [votes] gossip votes (any node, genesis or not): signed proposals and votes on /mesh/<network>/votes/1,
+  // anti-entropy on /mesh/<network>/votes/1.0.0, gossip-votes.log in the data dir; its routes go in front
+  // of the consensus proposal routes (POST "protocol": "gossip", and GET lists both kinds)
+  const gossipVotes = new GossipVotesRuntime({
+    network: config.network,
+    self: node.peerId,
+    privateKey,
+    dataDir: config.dataDir,
+    pubsub: node.libp2p.services.pubsub,
+    wire: node.libp2p.services.votes,
+    aliveMembers: () => node.status().members.filter(m => m.state === 'alive').map(m => m.peerId),
+    connectedPeers: () => [...new Set(node.connectionList().map(c => c.peerId))],
+    onConnect: listener => {
+      const onConnect = (event: CustomEvent<{ toString: () => string }>): void => { listener(event.detail.toString()) }
+      node.libp2p.addEventListener('peer:connect', onConnect)
+      return () => { node.libp2p.removeEventListener('peer:connect', onConnect) }
+    },
+    log: line => { out(`${new Date().toISOString().slice(11, 23)} ${line}`, { event: 'log', message: line }) }
+  })
+  gossipVotes.start()
+  routes.unshift(gossipVoteRoutes(() => gossipVotes, () => node.consensus, () => app))
+  stoppers.push(() => { gossipVotes.stop() })
+  // [/votes]
   routes.push(memberRoutes(() => node)) // [mcp] /v1/members…, /v1/topology/optimize (src/api/member-routes.ts)
   // [topology] the live page (GET /) and its data (GET /v1/topology[/stream]), recent messages included
   const topology = topologyPage({ status: () => node.status(), consensus: () => node.consensus, app: () => app, messages: () => messaging })
