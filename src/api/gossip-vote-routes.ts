@@ -9,6 +9,7 @@
  *        both kinds, each with `protocol` and `finality` ("final" for pbft/raft, "eventual" for gossip);
  *        gossip ones first (newest first), then consensus ones (newest first)
  *   GET  /v1/proposals/:id   a gossip proposal here; others go on to the consensus routes
+ *   GET  /v1/votes/stats      gossip votes' counters: held, refused by reason, anti-entropy exchanges
  */
 import type { MeshApplication, ProposalStatus } from '../core/app/application.js'
 import type { Consensus } from '../runtime/consensus/types.js'
@@ -33,9 +34,10 @@ function mapError (err: unknown): never {
 export function gossipVoteRoutes (votes: () => GossipVotesRuntime | null, consensus: () => Consensus | null, app: () => MeshApplication | null): RouteHandler {
   return async (method, url, body) => {
     const parts = pathParts(url)
-    if (parts[0] !== 'v1' || parts[1] !== 'proposals') return null
     const gossip = votes()
     if (gossip == null) return null
+    if (parts[0] === 'v1' && parts[1] === 'votes' && parts[2] === 'stats' && parts.length === 3 && method === 'GET') return { code: 200, body: gossip.statsView() }
+    if (parts[0] !== 'v1' || parts[1] !== 'proposals') return null
     const object = (typeof body === 'object' && body != null ? body : {}) as Record<string, unknown>
     const [, , id, sub] = parts
 

@@ -115,6 +115,11 @@ describe('gossip votes on a 4-node mesh without a genesis', () => {
     const late = await cluster.start('late', { bootstrap: [nodes[0]?.runtime.multiaddrs[0] as string] })
     await everyNodeSees([late], approvedId, 'approved', 3, 0)
     await everyNodeSees([late], rejectedId, 'rejected', 0, 2)
+    // gossipsub does not replay: they came by anti-entropy
+    const stats = await api<{ proposals: number, antiEntropy: { itemsReceived: number }, rejected: Record<string, number> }>(late, 'GET', '/v1/votes/stats')
+    expect(stats.body.proposals).toBe(2)
+    expect(stats.body.antiEntropy.itemsReceived).toBeGreaterThanOrEqual(2)
+    expect(Object.values(stats.body.rejected).every(v => v === 0)).toBe(true)
     // it was not alive when they were made: not eligible
     const refused = await api<{ error: string }>(late, 'POST', `/v1/proposals/${approvedId}/votes`, { decision: 'approve' })
     expect(refused.status).toBe(403)

@@ -217,8 +217,16 @@ export class GossipVotesRuntime {
     return this.core.outcome(id, this.now())
   }
 
-  counts (): { proposals: number, pendingVotes: number } {
-    return { proposals: this.held.size, pendingVotes: this.core.pendingCount() }
+  /** Counters for GET /v1/votes/stats: what is held, what was refused and why, anti-entropy exchanges. */
+  statsView (): { proposals: number, pendingVotes: number, stats: GossipVotesRuntime['stats'], rejected: Record<VotesRejectReason, number>, coreRefusals: Record<string, number>, antiEntropy: VotesProtocol['stats'] } {
+    return {
+      proposals: this.held.size,
+      pendingVotes: this.core.pendingCount(),
+      stats: { ...this.stats },
+      rejected: { ...this.rejected },
+      coreRefusals: this.core.refusalCounts(),
+      antiEntropy: { ...this.init.wire.stats }
+    }
   }
 
   private render (proposal: Proposal, held: Held, outcome: Outcome): GossipProposalView {
