@@ -374,10 +374,14 @@ export class GossipVotesRuntime {
     }
   }
 
-  /** One exchange with a random connected peer (skipped while one is running). */
+  /**
+   * One exchange with a random connected peer (skipped while one is running). A node holding nothing
+   * skips its rounds: a mesh that never votes pays no idle streams, and a peer holding proposals reaches
+   * it with its own rounds (a responder names the ids it wants) and on every new connection.
+   */
   async antiEntropy (): Promise<void> {
     const peers = this.init.connectedPeers()
-    if (peers.length === 0 || this.exchanging > 0) return
+    if (peers.length === 0 || this.exchanging > 0 || this.held.size === 0) return
     await this.exchangeWith(peers[Math.floor(Math.random() * peers.length)] as string)
   }
 
