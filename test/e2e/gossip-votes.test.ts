@@ -9,9 +9,15 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { spawnSync } from 'node:child_process'
-import { api, Cluster, meshBin, waitUntil } from './harness.js'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { multiaddr } from '@multiformats/multiaddr'
+import { api, Cluster, meshBin, startRoguePeer, waitUntil } from './harness.js'
 import type { NodeProcess } from './harness.js'
+import type { MeshLibp2p } from '../../bootstrap/libp2p.js'
 import type { GossipProposalView } from '../../src/runtime/gossip/gossip-votes.js'
+import { encodeGossip, signProposal, signVote, signingKey } from '../../protocols/votes/codec.js'
+import { votesTopic } from '../../protocols/votes/constants.js'
 
 function mesh (args: string[]): { code: number | null, stdout: string, stderr: string } {
   const result = spawnSync(process.execPath, [meshBin, ...args], { encoding: 'utf8', env: { ...process.env, MESH_DATA_DIR: '' }, timeout: 30_000 })
@@ -23,6 +29,7 @@ describe('gossip votes on a 4-node mesh without a genesis', () => {
   let nodes: NodeProcess[] = []
   let approvedId = ''
   let rejectedId = ''
+  let rogue: MeshLibp2p | undefined
 
   const view = async (node: NodeProcess, id: string): Promise<GossipProposalView | undefined> => {
     const answer = await api<GossipProposalView>(node, 'GET', `/v1/proposals/${id}`)
@@ -48,6 +55,7 @@ describe('gossip votes on a 4-node mesh without a genesis', () => {
   })
 
   afterAll(async () => {
+    try { await rogue?.stop() } catch {}
     await cluster.stopAll()
   })
 
@@ -109,6 +117,46 @@ describe('gossip votes on a 4-node mesh without a genesis', () => {
     expect((await api(n0, 'POST', '/v1/proposals', { proposal: 1, protocol: 'paxos' })).status).toBe(400)
     expect((await api(n0, 'GET', `/v1/proposals/${'0'.repeat(64)}`)).status).toBe(404)
     expect((await api(n0, 'POST', `/v1/proposals/${'0'.repeat(64)}/votes`, { decision: 'approve' })).status).toBe(404)
+  })
+
+  it('a rogue libp2p peer: forged and garbage votes on the topic and by anti-entropy are refused and counted', async () => {
+    const [n0, n1] = nodes as [NodeProcess, NodeProcess, NodeProcess, NodeProcess]
+    const rogueKey = await generateKeyPair('Ed25519')
+    const key = signingKey(rogueKey)
+    rogue = await startRoguePeer(cluster.network, rogueKey)
+    const rogueId = rogue.peerId.toString()
+    const topic = votesTopic(cluster.network)
+    rogue.services.pubsub.subscribe(topic)
+    await rogue.dial(multiaddr(n0.runtime.multiaddrs[0] as string))
+    await waitUntil('n0 to subscribe the rogue to the votes topic', 30_000, async () =>
+      rogue?.services.pubsub.getSubscribers(topic).some(p => p.toString() === n0.runtime.peerId) === true ? true : undefined)
+    // 1. a reject "by n1" signed with the rogue's key (would make n1 an equivocator)
+    await rogue.services.pubsub.publish(topic, encodeGossip({ vote: { ...signVote(cluster.network, approvedId, rogueId, false, key), voter: n1.runtime.peerId } }))
+    // 2. the rogue's own vote: signed right, but it is not eligible
+    await rogue.services.pubsub.publish(topic, encodeGossip({ vote: signVote(cluster.network, approvedId, rogueId, false, key) }))
+    // 3. garbage
+    await rogue.services.pubsub.publish(topic, new Uint8Array([0xff, 0x01, 0x02, 0x03]))
+    // 4. anti-entropy: a digest naming a proposal n0 lacks, then a tampered proposal pushed for it
+    const fields = { proposer: rogueId, eligible: [rogueId], threshold: 1, createdMs: Date.now(), deadlineMs: Date.now() + 60_000, subject: '"rogue"' }
+    const tampered = { ...signProposal(cluster.network, fields, key), subject: '"tampered"' }
+    rogue.services.votes.setHandlers({
+      digest: () => [{ id: 'e'.repeat(64), hash: new Uint8Array(32) }],
+      compare: () => ({ items: [], want: [] }),
+      items: () => [{ proposal: tampered, votes: [{ ...signVote(cluster.network, approvedId, rogueId, true, key), voter: n1.runtime.peerId }] }],
+      merge: () => {}
+    })
+    expect(await rogue.services.votes.exchange(peerIdFromString(n0.runtime.peerId))).toMatchObject({ sent: 1 })
+    const stats = await waitUntil('n0 to count the refusals', 30_000, async () => {
+      const res = await api<{ rejected: Record<string, number> }>(n0, 'GET', '/v1/votes/stats')
+      const r = res.body.rejected
+      return (r['bad-signature'] ?? 0) >= 2 && (r.undecodable ?? 0) >= 1 && (r.refused ?? 0) >= 1 ? r : undefined
+    })
+    expect(stats).toMatchObject({ stale: 0, future: 0 })
+    // nothing of it took: the approved proposal is as it was, n0 still answers, the forged one is unknown
+    expect(await view(n0, approvedId)).toMatchObject({ status: 'approved', approvals: 3, rejections: 0, equivocators: [] })
+    expect((await api(n0, 'GET', `/v1/proposals/${'e'.repeat(64)}`)).status).toBe(404)
+    await rogue.stop()
+    rogue = undefined
   })
 
   it('a node that joins later gets both proposals and the same outcomes by anti-entropy', async () => {
