@@ -105,6 +105,8 @@ export class GossipVotesRuntime {
   readonly stats = { proposalsAdded: 0, votesAdded: 0, equivocations: 0, published: 0, tornLines: 0, compactions: 0, forgotten: 0 }
   private readonly core = new GossipVotes()
   private readonly held = new Map<string, Held>()
+  /** Vote-set hashes for the digest, dropped whenever a vote for the proposal is taken. */
+  private readonly hashes = new Map<string, Uint8Array<ArrayBuffer>>()
   private readonly key: KeyObject
   private readonly now: () => number
   private readonly log: (line: string) => void
@@ -299,6 +301,14 @@ export class GossipVotesRuntime {
   }
 
   private hashOf (id: string): Uint8Array<ArrayBuffer> {
+    const cached = this.hashes.get(id)
+    if (cached != null) return cached
+    const hash = this.computeHash(id)
+    this.hashes.set(id, hash)
+    return hash
+  }
+
+  private computeHash (id: string): Uint8Array<ArrayBuffer> {
     const signatures: string[] = []
     for (const record of (this.core.votes(id) ?? new Map()).values()) {
       if (record.approve !== undefined) signatures.push(record.approve.signature)
@@ -402,6 +412,7 @@ export class GossipVotesRuntime {
     const answer = this.core.addProposal(opened.proposal)
     if (answer === 'added') {
       this.held.set(opened.proposal.id, { createdMs: opened.createdMs, wire: opened.wire })
+      this.hashes.delete(opened.proposal.id) // the core has just added the votes it held for it
       this.stats.proposalsAdded++
       if (persist) this.append({ p: Buffer.from(SignedProposal.encode(opened.wire)).toString('base64') })
     }
@@ -410,6 +421,8 @@ export class GossipVotesRuntime {
 
   private addVote (opened: ReturnType<typeof openVote>, persist: boolean): ReturnType<GossipVotes['addVote']> {
     const answer = this.core.addVote(opened.vote)
+    // a duplicate may still replace the kept signature (the smaller of two valid ones): drop the hash on any
+    this.hashes.delete(opened.vote.proposal)
     if (answer === 'added' || answer === 'equivocation' || answer === 'held') {
       if (answer === 'added') this.stats.votesAdded++
       if (answer === 'equivocation') {
@@ -487,7 +500,7 @@ export class GossipVotesRuntime {
   /** Forget proposals long past their deadline; compact the log when it has grown. */
   sweep (): void {
     const gone = this.core.forget(this.now(), proposalRetainMs)
-    for (const id of gone) this.held.delete(id)
+    for (const id of gone) { this.held.delete(id); this.hashes.delete(id) }
     this.stats.forgotten += gone.length
     let live = 0
     for (const id of this.held.keys()) live += 1 + (this.core.votes(id)?.size ?? 0)
