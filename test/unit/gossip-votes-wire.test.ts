@@ -212,6 +212,26 @@ describe('the runtime: equivocation, anti-entropy, persistence', () => {
     expect(beta.view(made.id)?.equivocators).toEqual([m.peerId])
   })
 
+  it('the digest follows every vote taken (its hashes are cached between votes)', async () => {
+    const alpha = runtime(a)
+    const made = await alpha.propose('digest', 1, 60_000)
+    const before = alpha.digest()
+    expect(alpha.digest()).toEqual(before)
+    await alpha.vote(made.id, true)
+    const afterOwn = alpha.digest()
+    expect(afterOwn[0]?.hash).not.toEqual(before[0]?.hash)
+    expect(gossip(alpha, { vote: signVote(network, made.id, b.peerId, true, b.key) })).toBe(TopicValidatorResult.Accept)
+    expect(alpha.digest()[0]?.hash).not.toEqual(afterOwn[0]?.hash)
+    // a vote held before its proposal arrives counts in the digest once the proposal does
+    const beta = runtime(b)
+    expect(gossip(beta, { vote: signVote(network, made.id, m.peerId, true, m.key) })).toBe(TopicValidatorResult.Accept)
+    beta.merge(alpha.items([made.id]))
+    expect(beta.view(made.id)?.approvals).toBe(3)
+    expect(beta.digest()).not.toEqual(alpha.digest())
+    alpha.merge(beta.items([made.id]))
+    expect(beta.digest()).toEqual(alpha.digest())
+  })
+
   it('refuses on receipt: a vote of a member not eligible, a forged vote, a forged proposal', async () => {
     const alpha = runtime(a)
     const made = await alpha.propose('x', 1, 60_000)
