@@ -85,6 +85,15 @@ async function main (): Promise<void> {
     const caughtUp = await untilEveryNode([late], ids.at(-1) as string, t2, v => v?.status === 'approved')
     let all = true
     for (const id of ids) all &&= (await api<View>(late, 'GET', `/v1/proposals/${id}`)).body.status === 'approved'
+    // how much came by gossip and how much anti-entropy had to repair (items = a proposal with its votes)
+    const counters = await Promise.all(nodes.map(async node => (await api<{ stats: { proposalsAdded: number, votesAdded: number }, antiEntropy: { exchanges: number, itemsReceived: number } }>(node, 'GET', '/v1/votes/stats')).body))
+    output.repair = {
+      proposalsAdded: counters.reduce((sum, c) => sum + c.stats.proposalsAdded, 0),
+      votesAdded: counters.reduce((sum, c) => sum + c.stats.votesAdded, 0),
+      antiEntropyExchanges: counters.reduce((sum, c) => sum + c.antiEntropy.exchanges, 0),
+      antiEntropyItemsReceived: counters.reduce((sum, c) => sum + c.antiEntropy.itemsReceived, 0),
+      note: 'summed over the mesh (late joiner excluded); an item received by anti-entropy carried something the receiver lacked (a proposal or votes)'
+    }
     output.result = {
       spreadMs: distribution(spread, 0),
       outcomeMs: distribution(outcome, 0),
