@@ -92,7 +92,7 @@ async function main (): Promise<void> {
       votesAdded: counters.reduce((sum, c) => sum + c.stats.votesAdded, 0),
       antiEntropyExchanges: counters.reduce((sum, c) => sum + c.antiEntropy.exchanges, 0),
       antiEntropyItemsReceived: counters.reduce((sum, c) => sum + c.antiEntropy.itemsReceived, 0),
-      note: 'summed over the mesh (late joiner excluded); an item received by anti-entropy carried something the receiver lacked (a proposal or votes)'
+      note: 'summed over the mesh (late joiner excluded); an item crosses by anti-entropy only when the two vote sets differed (either side may have lacked something)'
     }
     output.result = {
       spreadMs: distribution(spread, 0),
