@@ -33,6 +33,9 @@ import type { VotesRejectReason } from '../../../protocols/votes/constants.js'
 
 export const votesLogFileName = 'gossip-votes.log'
 
+/** Peers already connected when the runtime starts that it exchanges with at once. */
+const startExchangesMax = 3
+
 /** What the API shows of a gossip proposal. */
 export interface GossipProposalView {
   id: string
@@ -141,6 +144,9 @@ export class GossipVotesRuntime {
     for (const timer of this.timers) timer.unref?.()
     // a new connection: exchange at once (a joiner or a healed partition catches up in one round)
     this.offConnect = this.init.onConnect(peer => { void this.exchangeWith(peer) })
+    // connections made before this runtime started (the host dials its seeds first) count as new: a
+    // peer that called us then found no handlers here and pushed nothing
+    for (const peer of this.init.connectedPeers().slice(0, startExchangesMax)) void this.exchangeWith(peer)
   }
 
   stop (): void {
