@@ -5,13 +5,11 @@
  * clock skew); forgets proposals `proposalRetainMs` after their deadline. Works with or without a
  * genesis: no consensus is involved, finality is eventual.
  *
- * Persistence: an append-only log in the data dir (`gossip-votes.log`), one line per signed proposal or
- * vote (`{"p": base64}` / `{"v": base64}` of its protobuf). Every line is re-verified on start; a torn
- * or corrupt line (kill -9 mid-append) is skipped and counted, never fatal. The log is rewritten
- * (temporary file, then rename) at start and when proposals are forgotten or it grows past 4× what is live.
+ * Persistence: an append-only log in the data dir (votes-log.ts), one line per signed proposal or vote.
+ * Every line is re-verified on start; a torn or corrupt line (kill -9 mid-append) is skipped and
+ * counted, never fatal. The log is rewritten at start and when proposals are forgotten or it grows past
+ * 4× what is live.
  */
-import { appendFileSync, existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
 import type { KeyObject } from 'node:crypto'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { TopicValidatorResult } from '@libp2p/gossipsub'
@@ -30,8 +28,10 @@ import {
   antiEntropyIntervalMs, exchangeBudgetBytes, proposalRetainMs, proposalTtlDefaultMs, proposalTtlMaxMs, votesRejectReasons, votesTopic
 } from '../../../protocols/votes/constants.js'
 import type { VotesRejectReason } from '../../../protocols/votes/constants.js'
+import { VotesLog } from './votes-log.js'
+import type { VotesLogLine } from './votes-log.js'
 
-export const votesLogFileName = 'gossip-votes.log'
+export { votesLogFileName } from './votes-log.js'
 
 /** Peers already connected when the runtime starts that it exchanges with at once. */
 const startExchangesMax = 3
@@ -113,8 +113,7 @@ export class GossipVotesRuntime {
   private readonly key: KeyObject
   private readonly now: () => number
   private readonly log: (line: string) => void
-  private readonly logPath: string | null
-  private logLines = 0
+  private readonly file: VotesLog
   private timers: Array<ReturnType<typeof setInterval>> = []
   private offConnect: (() => void) | null = null
   private exchanging = 0
@@ -124,7 +123,7 @@ export class GossipVotesRuntime {
     this.key = signingKey(init.privateKey)
     this.now = init.now ?? Date.now
     this.log = init.log ?? (() => {})
-    this.logPath = init.dataDir == null ? null : join(init.dataDir, votesLogFileName)
+    this.file = new VotesLog(init.dataDir, this.log)
     this.rejected = Object.fromEntries(votesRejectReasons.map(r => [r, 0])) as Record<VotesRejectReason, number>
     this.load()
   }
@@ -440,28 +439,14 @@ export class GossipVotesRuntime {
     return answer
   }
 
-  private append (line: { p: string } | { v: string }): void {
-    if (this.logPath == null) return
-    try {
-      appendFileSync(this.logPath, JSON.stringify(line) + '\n')
-      this.logLines++
-    } catch (err) {
-      this.log(`warning: cannot append to ${this.logPath}: ${(err as Error).message}`)
-    }
+  private append (line: VotesLogLine): void {
+    this.file.append(line)
   }
 
   /** Read the log (every line verified again; bad lines skipped), then rewrite it compact. */
   private load (): void {
-    if (this.logPath == null || !existsSync(this.logPath)) return
-    let text: string
-    try {
-      text = readFileSync(this.logPath, 'utf8')
-    } catch (err) {
-      this.log(`warning: cannot read ${this.logPath}: ${(err as Error).message}; starting without gossip proposals`)
-      return
-    }
-    for (const line of text.split('\n')) {
-      if (line === '') continue
+    const lines = this.file.read()
+    for (const line of lines) {
       try {
         const parsed = JSON.parse(line) as { p?: unknown, v?: unknown }
         if (typeof parsed.p === 'string') {
@@ -476,31 +461,23 @@ export class GossipVotesRuntime {
         this.stats.tornLines++
       }
     }
-    if (this.stats.tornLines > 0) this.log(`gossip votes: skipped ${this.stats.tornLines} unreadable line(s) of ${this.logPath}`)
-    this.compact()
+    if (this.stats.tornLines > 0) this.log(`gossip votes: skipped ${this.stats.tornLines} unreadable line(s) of ${this.file.path ?? 'the log'}`)
+    if (lines.length > 0) this.compact()
   }
 
-  /** Rewrite the log with what is live (temporary file, then rename: a crash leaves old or new, whole). */
+  /** Rewrite the log with what is live. */
   private compact (): void {
-    if (this.logPath == null) return
-    const lines: string[] = []
+    if (this.file.path == null) return
+    const lines: VotesLogLine[] = []
     for (const [id, held] of this.held) {
-      lines.push(JSON.stringify({ p: Buffer.from(SignedProposal.encode(held.wire)).toString('base64') }))
+      lines.push({ p: Buffer.from(SignedProposal.encode(held.wire)).toString('base64') })
       for (const record of (this.core.votes(id) ?? new Map()).values()) {
         for (const vote of [record.approve, record.reject] as Array<Vote | undefined>) {
-          if (vote !== undefined) lines.push(JSON.stringify({ v: Buffer.from(SignedVote.encode(voteToWire(vote))).toString('base64') }))
+          if (vote !== undefined) lines.push({ v: Buffer.from(SignedVote.encode(voteToWire(vote))).toString('base64') })
         }
       }
     }
-    try {
-      const tmp = `${this.logPath}.tmp`
-      writeFileSync(tmp, lines.length > 0 ? lines.join('\n') + '\n' : '')
-      renameSync(tmp, this.logPath)
-      this.logLines = lines.length
-      this.stats.compactions++
-    } catch (err) {
-      this.log(`warning: cannot rewrite ${this.logPath}: ${(err as Error).message}`)
-    }
+    if (this.file.rewrite(lines)) this.stats.compactions++
   }
 
   /** Forget proposals long past their deadline; compact the log when it has grown. */
@@ -510,7 +487,7 @@ export class GossipVotesRuntime {
     this.stats.forgotten += gone.length
     let live = 0
     for (const id of this.held.keys()) live += 1 + (this.core.votes(id)?.size ?? 0)
-    if (gone.length > 0 || this.logLines > 4 * live + 1_000) this.compact()
+    if (gone.length > 0 || this.file.lines > 4 * live + 1_000) this.compact()
   }
 }
 
