@@ -36,6 +36,10 @@ import type { PeerMessaging } from '../protocols/msg/service.js'
 // [eventual] eventually consistent memory: gossip topic + digest anti-entropy (protocols/eventual/)
 import { eventualSync } from '../protocols/eventual/service.js'
 import type { EventualSync } from '../protocols/eventual/service.js'
+// [votes] gossip votes' anti-entropy (protocols/votes/service.ts)
+import { votesAntiEntropy } from '../protocols/votes/service.js'
+import type { VotesProtocol } from '../protocols/votes/service.js'
+// [/votes]
 
 export interface MeshServices extends Record<string, unknown> {
   identify: Identify
@@ -49,6 +53,7 @@ export interface MeshServices extends Record<string, unknown> {
   raft: RaftTransport
   messaging: PeerMessaging
   eventual: EventualSync // [eventual]
+  votes: VotesProtocol // [votes]
 }
 
 export type MeshLibp2p = Libp2p<MeshServices>
@@ -252,7 +257,9 @@ export async function createMeshLibp2p (init: MeshLibp2pInit): Promise<MeshLibp2
       // peer messaging: direct messages with an ack, broadcasts on a topic (src/runtime/messages.ts)
       messaging: peerMessaging({ network: init.network }),
       // [eventual] the eventually consistent memory's anti-entropy (src/runtime/gossip/eventual-store.ts)
-      eventual: eventualSync({ network: init.network })
+      eventual: eventualSync({ network: init.network }),
+      // [votes] gossip votes: anti-entropy of proposals and signed votes (src/runtime/gossip/gossip-votes.ts)
+      votes: votesAntiEntropy({ network: init.network })
     }
   })
   pingService = node.services.ping

@@ -13,7 +13,7 @@
  *   (every write: "requestId" in the body, or ?requestId=, retries a write that answered 504)
  *   GET    /v1/proposals[?status=]            newest first
  *   GET    /v1/proposals/:id
- *   POST   /v1/proposals         {"proposal": <json>, "threshold": 0.67}
+ *   POST   /v1/proposals         {"proposal": <json>, "threshold": 0.67}   ("protocol": "gossip": src/api/gossip-vote-routes.ts)
  *   POST   /v1/proposals/:id/votes {"decision": "approve" | "reject"}
  *   (Raft only, on the leader; elsewhere 421 {error, leader})
  *   POST   /v1/consensus/members                  {"peerId"}   add a learner
@@ -257,7 +257,8 @@ export function consensusRoutes (consensus: () => Consensus | null, app: () => M
       if (parts.length === 2 && method === 'GET') {
         const status = url.searchParams.get('status') ?? undefined
         if (status != null && !proposalStatuses.has(status)) throw new HttpError(400, 'status must be open, approved, rejected or expired')
-        return { code: 200, body: { proposals: reader().proposals(100, status as ProposalStatus | undefined) } }
+        // [votes] labelled like the gossip ones (src/api/gossip-vote-routes.ts lists both kinds when it runs)
+        return { code: 200, body: { proposals: reader().proposals(100, status as ProposalStatus | undefined).map(p => ({ ...p, protocol: need().consensus.mode, finality: 'final' })) } }
       }
       if (parts.length === 2 && method === 'POST') {
         if (!('proposal' in object)) throw new HttpError(400, 'body must be {"proposal": <json>, "threshold": 0.67}')
@@ -267,7 +268,9 @@ export function consensusRoutes (consensus: () => Consensus | null, app: () => M
       }
       if (parts.length === 3 && id != null && method === 'GET') {
         const proposal = reader().proposal(id)
-        return proposal == null ? { code: 404, body: { error: `no proposal ${id}` } } : { code: 200, body: proposal }
+        // [votes] a consensus proposal says which engine decided it and that its outcome is final
+        // (gossip proposals: src/api/gossip-vote-routes.ts, in front of these routes)
+        return proposal == null ? { code: 404, body: { error: `no proposal ${id}` } } : { code: 200, body: { ...proposal, protocol: need().consensus.mode, finality: 'final' } }
       }
       if (parts.length === 4 && id != null && sub === 'votes' && method === 'POST') {
         if (object.decision !== 'approve' && object.decision !== 'reject') throw new HttpError(400, 'body must be {"decision": "approve" | "reject"}')

@@ -52,6 +52,25 @@ async function atLeader<T> (options: ClientOptions, method: string, path: string
 interface ChangeAnswer { change: string, peerId: string, index: number, voters: string[], learners: string[] }
 const describeMembers = (a: ChangeAnswer): string => `voters ${a.voters.map(shortPeerId).join(', ')}${a.learners.length > 0 ? `; learners ${a.learners.map(shortPeerId).join(', ')}` : ''}`
 
+interface ListedProposal {
+  id: string, protocol?: string, finality?: string, status: string, approvals: number, rejections: number, requiredApprovals: number, proposer: string,
+  validatorCount?: number, eligibleCount?: number, evidence?: unknown[]
+}
+interface GossipView {
+  id: string, status: string, approvals: number, rejections: number, remaining: number, needed: number, eligibleCount: number, threshold: number, proposer: string,
+  createdAt: string, deadline: string, proposal: unknown, evidence: Array<{ voter: string }>, eligible: string[], votes: Array<{ voter: string, decision: string }>
+}
+
+/** A gossip proposal id may be given by a prefix of ≥ 8 hex digits (`mesh proposals` shows 16): the whole id. */
+async function proposalIdArg (options: ClientOptions, id: string): Promise<string> {
+  if (!/^[0-9a-f]{8,63}$/.test(id)) return id
+  const { proposals } = await requestJson<{ proposals: Array<{ id: string }> }>(options, 'GET', '/v1/proposals?protocol=gossip')
+  const hits = proposals.filter(p => p.id.startsWith(id))
+  if (hits.length === 1) return (hits[0] as { id: string }).id
+  if (hits.length > 1) throw new CliError(`"${id}" is the start of ${hits.length} gossip proposal ids: give more of it`, 2)
+  return id
+}
+
 function print (options: Options, body: unknown, human: () => string): void {
   console.log(options.json === true ? JSON.stringify(body, null, 2) : human())
 }
@@ -59,40 +78,89 @@ function print (options: Options, body: unknown, human: () => string): void {
 export function addConsensusCommands (program: Command, addClientOptions: (c: Command) => Command, clientOptions: (o: Options) => ClientOptions): void {
   addMemoryCommands(program, addClientOptions, clientOptions) // [eventual] mesh memory … (src/cli/memory-commands.ts)
 
+  // [votes] `--protocol gossip` (signed votes spread by gossip, eventual; the only kind on a node without a
+  // genesis), and proposals of both kinds in `mesh proposals` (src/api/gossip-vote-routes.ts)
   addClientOptions(program.command('propose').argument('<json>', 'the proposal, as JSON'))
-    .description('record a proposal through consensus; validators then vote on it')
-    .option('--threshold <t>', 'share of the validator set that must approve (0 < t ≤ 1)', '0.67')
+    .description('make a proposal: through consensus (pbft/raft: final), or by gossip (eventual); members then vote on it')
+    .option('--threshold <t>', 'share of the validators (pbft/raft) or of the eligible members (gossip) that must approve (0 < t ≤ 1)', '0.67')
+    .option('--protocol <p>', 'gossip, pbft or raft (default: the genesis\' engine where there is one, else gossip)')
+    .option('--ttl <seconds>', 'gossip: seconds until the deadline, after which an undecided proposal is expired', '3600')
     .option('--request-id <id>', requestIdHelp)
-    .action(async (json: string, options: Options & { threshold: string }) => {
+    .addHelpText('after', [
+      '',
+      'pbft / raft: the proposal and each vote are decisions of the consensus log: every node applies them in the',
+      '  same order, and an outcome, once reached, is final. Validators vote. Needs a genesis.',
+      'gossip: the proposal is signed by this node and names the members alive now as the eligible voters;',
+      '  each member\'s signed vote spreads by gossip and anti-entropy. Every node holding the same votes computes',
+      '  the same outcome, but nodes may lag each other (eventual): approved once ⌈threshold × eligible⌉ approve,',
+      '  rejected once that can no longer happen, expired after the deadline. A member that signs both ways',
+      '  (equivocation) counts as none and the pair is shown as evidence. Works on any node, genesis or not.'
+    ].join('\n'))
+    .action(async (json: string, options: Options & { threshold: string, protocol?: string, ttl: string }) => {
       let proposal: unknown
       try { proposal = JSON.parse(json) } catch (err) { throw new CliError(`<json>: not valid JSON (${(err as Error).message})`, 2) }
       const threshold = Number(options.threshold)
       if (!(threshold > 0 && threshold <= 1)) throw new CliError(`--threshold: "${options.threshold}" must be in (0, 1]`, 2)
-      const body = await requestJson<{ id: string, seq: number, requiredApprovals: number }>(clientOptions(options), 'POST', '/v1/proposals', { proposal, threshold, ...withRequestId(options) }, writeTimeoutMs)
-      print(options, body, () => `proposal ${body.id} recorded at seq ${body.seq}; needs ${body.requiredApprovals} approvals (mesh vote ${body.id} approve)`)
+      if (options.protocol != null && !['gossip', 'pbft', 'raft'].includes(options.protocol)) throw new CliError(`--protocol: "${options.protocol}" must be gossip, pbft or raft`, 2)
+      const ttlSeconds = Number(options.ttl)
+      if (!Number.isInteger(ttlSeconds) || ttlSeconds < 1) throw new CliError(`--ttl: "${options.ttl}" must be a whole number of seconds`, 2)
+      const request: Record<string, unknown> = { proposal, threshold, ...withRequestId(options) }
+      if (options.protocol != null) request.protocol = options.protocol
+      if (options.protocol === 'gossip' || options.ttl !== '3600') request.ttlSeconds = ttlSeconds
+      const body = await requestJson<{ id: string, seq?: number, requiredApprovals: number, protocol?: string, eligibleCount?: number, deadline?: string }>(clientOptions(options), 'POST', '/v1/proposals', request, writeTimeoutMs)
+      print(options, body, () => body.protocol === 'gossip'
+        ? `gossip proposal ${body.id} signed and spread; ${body.eligibleCount ?? '?'} eligible members, needs ${body.requiredApprovals} approvals by ${body.deadline ?? '?'} (mesh vote ${body.id} approve)`
+        : `proposal ${body.id} recorded at seq ${body.seq ?? '?'}; needs ${body.requiredApprovals} approvals (mesh vote ${body.id} approve)`)
     })
 
   addClientOptions(program.command('vote').argument('<id>').argument('<decision>', 'approve or reject'))
-    .description('vote on a proposal (validators only), through consensus')
+    .description('vote on a proposal: through consensus (validators of a pbft/raft network) or, for a gossip proposal, signed by this node (eligible members)')
     .option('--request-id <id>', requestIdHelp)
     .action(async (id: string, decision: string, options: Options) => {
       if (decision !== 'approve' && decision !== 'reject') throw new CliError(`<decision>: "${decision}" must be approve or reject`, 2)
-      const body = await requestJson<{ status: string, approvals: number, rejections: number, seq: number }>(clientOptions(options), 'POST', `/v1/proposals/${encodeURIComponent(id)}/votes`, { decision, ...withRequestId(options) }, writeTimeoutMs)
-      print(options, body, () => `${id}: ${body.status} (${body.approvals} approve, ${body.rejections} reject) at seq ${body.seq}`)
+      id = await proposalIdArg(clientOptions(options), id)
+      const body = await requestJson<{ status: string, approvals: number, rejections: number, seq?: number, protocol?: string, requiredApprovals?: number, eligibleCount?: number }>(clientOptions(options), 'POST', `/v1/proposals/${encodeURIComponent(id)}/votes`, { decision, ...withRequestId(options) }, writeTimeoutMs)
+      print(options, body, () => body.protocol === 'gossip'
+        ? `${id}: ${body.status} as this node sees it (${body.approvals} approve, ${body.rejections} reject; needs ${body.requiredApprovals ?? '?'} of ${body.eligibleCount ?? '?'}); the vote spreads by gossip`
+        : `${id}: ${body.status} (${body.approvals} approve, ${body.rejections} reject) at seq ${body.seq ?? '?'}`)
     })
 
   addClientOptions(program.command('proposals').argument('[id]'))
-    .description('list proposals (newest first), or show one')
-    .action(async (id: string | undefined, options: Options) => {
+    .description('list proposals of every protocol (gossip newest first, then pbft/raft newest first), or show one')
+    .option('--status <s>', 'only open, approved, rejected or expired')
+    .option('--protocol <p>', 'only gossip, pbft or raft')
+    .action(async (id: string | undefined, options: Options & { status?: string, protocol?: string }) => {
       if (id != null) {
-        const body = await requestJson<unknown>(clientOptions(options), 'GET', `/v1/proposals/${encodeURIComponent(id)}`)
-        console.log(JSON.stringify(body, null, 2))
+        id = await proposalIdArg(clientOptions(options), id)
+        const body = await requestJson<Record<string, unknown>>(clientOptions(options), 'GET', `/v1/proposals/${encodeURIComponent(id)}`)
+        if (options.json === true || body.protocol !== 'gossip') { console.log(JSON.stringify(body, null, 2)); return }
+        const g = body as unknown as GossipView
+        console.log([
+          `proposal   ${g.id}`,
+          `protocol   gossip (finality eventual: this node's view; nodes holding the same votes agree)`,
+          `status     ${g.status}   ${g.approvals} approve, ${g.rejections} reject, ${g.remaining} not voted; needs ${g.needed} of ${g.eligibleCount} (threshold ${g.threshold})`,
+          `proposer   ${g.proposer}`,
+          `created    ${g.createdAt}   deadline ${g.deadline}`,
+          `proposal   ${JSON.stringify(g.proposal)}`,
+          `evidence   ${g.evidence.length === 0 ? 'none' : g.evidence.map(e => `${shortPeerId(e.voter)} voted both ways (counts as none)`).join('; ')}`,
+          '',
+          table(['ELIGIBLE', 'VOTE'], g.eligible.map(m => {
+            const mine = g.votes.filter(v => v.voter === m).map(v => v.decision)
+            return [m, mine.length === 0 ? '-' : mine.length > 1 ? 'EQUIVOCATED' : mine[0] as string]
+          }))
+        ].join('\n'))
         return
       }
-      const body = await requestJson<{ proposals: Array<{ id: string, status: string, approvals: number, rejections: number, requiredApprovals: number, proposer: string }> }>(clientOptions(options), 'GET', '/v1/proposals')
-      print(options, body, () => table(['ID', 'STATUS', 'APPROVE', 'REJECT', 'NEEDED', 'PROPOSER'],
-        body.proposals.map(p => [p.id, p.status, String(p.approvals), String(p.rejections), String(p.requiredApprovals), shortPeerId(p.proposer)])))
+      const query = new URLSearchParams()
+      if (options.status != null) query.set('status', options.status)
+      if (options.protocol != null) query.set('protocol', options.protocol)
+      const body = await requestJson<{ proposals: ListedProposal[] }>(clientOptions(options), 'GET', `/v1/proposals${query.size > 0 ? `?${query.toString()}` : ''}`)
+      print(options, body, () => table(['ID', 'PROTOCOL', 'FINALITY', 'STATUS', 'APPROVE', 'REJECT', 'ELIGIBLE', 'NEEDED', 'EVIDENCE', 'PROPOSER'],
+        body.proposals.map(p => [p.protocol === 'gossip' ? `${p.id.slice(0, 16)}…` : p.id, p.protocol ?? '-', p.finality ?? '-', p.status, String(p.approvals), String(p.rejections),
+          String(p.eligibleCount ?? p.validatorCount ?? '-'), String(p.requiredApprovals), p.evidence != null ? String(p.evidence.length) : '-', shortPeerId(p.proposer)])) +
+        (body.proposals.some(p => p.protocol === 'gossip') ? '\n(gossip ids shortened: mesh vote and mesh proposals <id> take any unique start of ≥ 8 digits; --json prints them whole)' : ''))
     })
+  // [/votes]
 
   const consensusCommand = addClientOptions(program.command('consensus'))
   consensusCommand

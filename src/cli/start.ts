@@ -35,6 +35,8 @@ import { Messaging } from '../runtime/messages.js' // [messaging]
 import { messageRoutes, messageStreamRoute } from '../api/message-routes.js' // [messaging]
 import { EventualStore } from '../runtime/gossip/eventual-store.js' // [eventual]
 import { eventualRoutes } from '../api/eventual-routes.js' // [eventual]
+import { GossipVotesRuntime } from '../runtime/gossip/gossip-votes.js' // [votes]
+import { gossipVoteRoutes } from '../api/gossip-vote-routes.js' // [votes]
 
 /** Hard bound on a graceful shutdown: the issue asks for exit within 5 s. */
 const shutdownDeadlineMs = 4_500
@@ -260,6 +262,29 @@ export async function runStart (flags: Partial<Record<keyof NodeConfig, unknown>
   routes.push(reportRoutes(() => metrics))
   rawRoutes.push(metricsRawRoute(() => metrics))
   stoppers.push(async () => { await metrics.stop() })
+  // [votes] gossip votes (any node, genesis or not): signed proposals and votes on /mesh/<network>/votes/1,
+  // anti-entropy on /mesh/<network>/votes/1.0.0, gossip-votes.log in the data dir; its routes go in front
+  // of the consensus proposal routes (POST "protocol": "gossip", and GET lists both kinds)
+  const gossipVotes = new GossipVotesRuntime({
+    network: config.network,
+    self: node.peerId,
+    privateKey,
+    dataDir: config.dataDir,
+    pubsub: node.libp2p.services.pubsub,
+    wire: node.libp2p.services.votes,
+    aliveMembers: () => node.status().members.filter(m => m.state === 'alive').map(m => m.peerId),
+    connectedPeers: () => [...new Set(node.connectionList().map(c => c.peerId))],
+    onConnect: listener => {
+      const onConnect = (event: CustomEvent<{ toString: () => string }>): void => { listener(event.detail.toString()) }
+      node.libp2p.addEventListener('peer:connect', onConnect)
+      return () => { node.libp2p.removeEventListener('peer:connect', onConnect) }
+    },
+    log: line => { out(`${new Date().toISOString().slice(11, 23)} ${line}`, { event: 'log', message: line }) }
+  })
+  gossipVotes.start()
+  routes.unshift(gossipVoteRoutes(() => gossipVotes, () => node.consensus, () => app))
+  stoppers.push(() => { gossipVotes.stop() })
+  // [/votes]
   routes.push(memberRoutes(() => node)) // [mcp] /v1/members…, /v1/topology/optimize (src/api/member-routes.ts)
   routes.push(reputationRoutes(() => node)) // [reputation] GET /v1/reputation (src/api/reputation-routes.ts)
   // [topology] the live page (GET /) and its data (GET /v1/topology[/stream]), recent messages included

@@ -218,15 +218,17 @@ export function createMeshMcpServer (options: McpOptions): McpServer {
       case 'propose': {
         const body: Json = { proposal: args.proposal }
         if (args.threshold !== undefined) body.threshold = args.threshold
+        if (args.protocol !== undefined) body.protocol = args.protocol // [votes]
+        if (args.ttlSeconds !== undefined) body.ttlSeconds = args.ttlSeconds // [votes]
         return await api.json<Json>('POST', '/v1/proposals', body, 30_000)
       }
       case 'vote':
         return await api.json<Json>('POST', `/v1/proposals/${seg(args.id ?? '')}/votes`, { decision: args.decision }, 30_000)
       case 'status': {
+        // [votes] without a genesis there are still gossip proposals: consensus shows role "none"
         const consensus = await api.json<ConsensusView>('GET', '/v1/consensus')
-        if (consensus.role === 'none') throw new ToolError('this node is not part of a consensus network (no genesis): start it with --genesis (see mesh testnet / mesh genesis)')
         if (args.id != null) return { consensus, proposal: await api.json<Json>('GET', `/v1/proposals/${seg(args.id)}`) }
-        const { proposals } = await api.json<{ proposals: Json[] }>('GET', `/v1/proposals${query({ status: args.status })}`)
+        const { proposals } = await api.json<{ proposals: Json[] }>('GET', `/v1/proposals${query({ status: args.status, protocol: args.protocol })}`)
         return { consensus, proposals: proposals.slice(0, args.limit), more: Math.max(0, proposals.length - args.limit) }
       }
     }

@@ -69,7 +69,10 @@ export const daaConsensusInput = z.object({
   action: z.enum(['propose', 'vote', 'status']).describe('propose a decision, vote on one (validators), or show consensus and proposals'),
   proposal: jsonValue.describe('what is proposed, any JSON value ≤ 8 KiB (propose)'),
   threshold: z.number().gt(0).max(1).optional().describe('fraction of validators whose approval decides it (propose; default 0.67)'),
-  id: z.string().regex(/^p-\d{1,15}-\d{1,6}$/, 'a proposal id like p-12-0').optional().describe('proposal id (vote; status of one proposal)'),
+  // [votes] gossip proposal ids are 64 hex digits
+  id: z.string().regex(/^(p-\d{1,15}-\d{1,6}|[0-9a-f]{64})$/, 'a proposal id like p-12-0 (pbft/raft) or 64 hex digits (gossip)').optional().describe('proposal id (vote; status of one proposal)'),
+  protocol: z.enum(['gossip', 'pbft', 'raft']).optional().describe('propose: gossip (signed votes spread by gossip, eventual; works without a genesis) or the genesis\' pbft/raft (final); default: the genesis\' engine, else gossip. status: list only this protocol'),
+  ttlSeconds: z.number().int().min(1).max(7 * 24 * 3600).optional().describe('gossip proposals: seconds until the deadline (default 3600)'),
   decision: z.enum(['approve', 'reject']).optional().describe('the vote (vote)'),
   status: z.enum(['open', 'approved', 'rejected', 'expired']).optional().describe('list only proposals in this status (status)'),
   limit: z.number().int().min(1).max(100).default(20).describe('at most this many proposals (status)')
@@ -145,7 +148,7 @@ export const toolDescriptions: Record<ToolName, string> = {
   swarm_status: 'The mesh as the local node sees it: mode (read-write / read-only when partitioned), member counts by state, every member (state, connected, RTT, capabilities, load) and consensus (mode pbft or raft, role, view and primary — on Raft the term and the leader —, last executed).',
   swarm_monitor: 'A metrics snapshot of the local node: its Prometheus /metrics parsed into JSON (mesh_* families by default).',
   daa_communication: 'Send a JSON message to a member (PeerId or name) or to "all" over the mesh; or read this node\'s inbox.',
-  daa_consensus: 'The mesh\'s consensus (pBFT or Raft, as its genesis chose): propose a decision (any JSON), vote on one (validators only; approved once approvals reach threshold × validators), or show consensus state and proposals.',
+  daa_consensus: 'Decisions of the mesh: propose (any JSON), vote, or show state and proposals. protocol "pbft"/"raft" (the genesis\' engine): ordered by consensus, validators vote, outcomes final. protocol "gossip" (any mesh, genesis or not): signed by the proposer, the members alive then are eligible, signed votes spread by gossip; approved once approvals reach ⌈threshold × eligible⌉, rejected once that cannot happen, expired after the deadline; eventual (nodes may lag); a member voting both ways counts as none.',
   daa_fault_tolerance: 'Failure detection: a member\'s health (state, silence, RTT, links, current probe round), or mark a member suspect now; the normal path follows (direct and indirect probes, failure only when a majority of helpers cannot reach it; a live member is back to alive at once).',
   memory_usage: 'Shared memory: store, retrieve, list or delete keys in a namespace, in the consensus-ordered store (every write final and ordered) or, with consistency "eventual", the gossip store on every node (last writer wins, spreads in moments, works without a genesis and in partitions). Answers say their consistency.',
   performance_report: 'A performance report of the local node over a timeframe (tasks, consensus, messaging, membership).',

@@ -232,6 +232,28 @@ describe.each(engines)('mesh mcp against a live mesh of 4 validators (%s)', engi
     await fails('daa_consensus', { action: 'vote', id: proposed.id, decision: 'reject' }, /409.*already approved/)
   })
 
+  // [votes] gossip proposals on a consensus network: beside the engine's, eventual rather than final
+  it('daa_consensus with protocol gossip: signed votes spread by gossip; status lists both kinds with their finality', async () => {
+    const proposed = await ok<{ id: string, protocol: string, finality: string, needed: number, eligibleCount: number }>('daa_consensus', { action: 'propose', protocol: 'gossip', proposal: { gossip: true }, threshold: 0.5, ttlSeconds: 600 })
+    expect(proposed).toMatchObject({ protocol: 'gossip', finality: 'eventual', status: 'open' })
+    expect(proposed.needed).toBe(Math.ceil(proposed.eligibleCount / 2))
+    expect(await ok('daa_consensus', { action: 'vote', id: proposed.id, decision: 'approve' })).toMatchObject({ protocol: 'gossip', approvals: 1 })
+    const others = [v2, v3, v4].slice(0, proposed.needed - 1)
+    for (const node of others) {
+      await waitUntil(`${node.name} to hold the gossip proposal`, 30_000, async () => (await api(node, 'GET', `/v1/proposals/${proposed.id}`)).status === 200 ? true : undefined)
+      expect((await api(node, 'POST', `/v1/proposals/${proposed.id}/votes`, { decision: 'approve' })).status).toBe(200)
+    }
+    for (const node of [validator, v2, v3, v4]) {
+      await waitUntil(`${node.name} to see the gossip proposal approved`, 30_000, async () =>
+        (await api<{ status?: string }>(node, 'GET', `/v1/proposals/${proposed.id}`)).body.status === 'approved' ? true : undefined)
+    }
+    const listed = await ok<{ proposals: Array<{ id: string, protocol: string, finality: string }> }>('daa_consensus', { action: 'status', limit: 100 })
+    expect(listed.proposals).toContainEqual(expect.objectContaining({ id: proposed.id, protocol: 'gossip', finality: 'eventual' }))
+    expect(listed.proposals).toContainEqual(expect.objectContaining({ protocol: engine, finality: 'final' }))
+    const onlyGossip = await ok<{ proposals: Array<{ protocol: string }> }>('daa_consensus', { action: 'status', protocol: 'gossip' })
+    expect(onlyGossip.proposals.every(p => p.protocol === 'gossip')).toBe(true)
+  })
+
   it('task_orchestrate: submit and wait, track, list; the task completed everywhere', async () => {
     const submitted = await ok<{ id: string, task: { state: string, result: unknown, assignee: string } }>('task_orchestrate', {
       action: 'submit', capabilities: ['echo'], payload: { hello: 'from mcp' }, wait: true, waitMs: 60_000

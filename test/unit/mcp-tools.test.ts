@@ -34,6 +34,9 @@ describe('MCP tool input schemas', () => {
     expect(toolSchemas.memory_usage.parse({ action: 'retrieve', key: 'k', consistency: 'eventual' })).toMatchObject({ consistency: 'eventual' }) // [eventual]
     expect(toolSchemas.memory_usage.safeParse({ action: 'retrieve', key: 'k', consistency: 'strong' }).success).toBe(false) // [eventual]
     expect(toolSchemas.daa_consensus.parse({ action: 'vote', id: 'p-3-0', decision: 'approve' })).toMatchObject({ limit: 20 })
+    // [votes] gossip proposals: the protocol, a lifetime, and 64-hex ids
+    expect(toolSchemas.daa_consensus.parse({ action: 'propose', proposal: 1, protocol: 'gossip', ttlSeconds: 60 })).toMatchObject({ protocol: 'gossip', ttlSeconds: 60 })
+    expect(toolSchemas.daa_consensus.parse({ action: 'vote', id: 'a'.repeat(64), decision: 'reject' })).toMatchObject({ id: 'a'.repeat(64) })
     expect(toolSchemas.task_orchestrate.parse({ action: 'submit', capabilities: ['echo'], payload: 'x', wait: true })).toMatchObject({ waitMs: 60_000 })
     expect(toolSchemas.daa_communication.parse({ to: 'all', body: { hi: 1 } })).toMatchObject({ action: 'send' })
     expect(toolSchemas.daa_fault_tolerance.parse({})).toMatchObject({ action: 'health' })
@@ -55,6 +58,9 @@ describe('MCP tool input schemas', () => {
     expect(issues('daa_consensus', { action: 'vote', id: 'x', decision: 'approve' })[0]).toMatch(/^id: /)
     expect(issues('daa_consensus', { action: 'propose' })).toEqual(['proposal: action "propose" needs "proposal"'])
     expect(issues('daa_consensus', { action: 'propose', proposal: {}, threshold: 0 })[0]).toMatch(/^threshold: /)
+    expect(issues('daa_consensus', { action: 'propose', proposal: {}, protocol: 'paxos' })[0]).toMatch(/^protocol: /)
+    expect(issues('daa_consensus', { action: 'propose', proposal: {}, protocol: 'gossip', ttlSeconds: 0 })[0]).toMatch(/^ttlSeconds: /)
+    expect(issues('daa_consensus', { action: 'vote', id: 'A'.repeat(64), decision: 'approve' })[0]).toMatch(/^id: /)
     expect(issues('daa_fault_tolerance', { action: 'suspect' })).toEqual(['peerId: action "suspect" needs "peerId"'])
     expect(issues('daa_communication', { to: 'all' })).toEqual(['body: action "send" needs "body"'])
     expect(issues('task_orchestrate', { action: 'submit' })).toEqual(['capabilities: action "submit" needs "capabilities"'])
