@@ -32,6 +32,8 @@ import { raftTransport } from '../protocols/raft/service.js'
 import type { RaftTransport, RaftTransportInit } from '../protocols/raft/service.js'
 import { peerMessaging } from '../protocols/msg/service.js'
 import type { PeerMessaging } from '../protocols/msg/service.js'
+import { aggregateProtocol } from '../protocols/aggregate/service.js' // [aggregate]
+import type { AggregateProtocol } from '../protocols/aggregate/service.js' // [aggregate]
 
 export interface MeshServices extends Record<string, unknown> {
   identify: Identify
@@ -44,6 +46,7 @@ export interface MeshServices extends Record<string, unknown> {
   pbft: PbftTransport
   raft: RaftTransport
   messaging: PeerMessaging
+  aggregate: AggregateProtocol // [aggregate]
 }
 
 export type MeshLibp2p = Libp2p<MeshServices>
@@ -230,7 +233,9 @@ export async function createMeshLibp2p (init: MeshLibp2pInit): Promise<MeshLibp2
       // task payloads and results on the 3 XOR-closest members (src/runtime/tasks/records.ts)
       records: recordStoreProtocol({ network: init.network }),
       // peer messaging: direct messages with an ack, broadcasts on a topic (src/runtime/messages.ts)
-      messaging: peerMessaging({ network: init.network })
+      messaging: peerMessaging({ network: init.network }),
+      // [aggregate] push-pull aggregation exchanges (src/runtime/gossip/aggregation.ts sets the handler)
+      aggregate: aggregateProtocol({ network: init.network })
     }
   })
   pingService = node.services.ping
