@@ -15,6 +15,7 @@ import { addTaskCommands } from './task-commands.js'
 import { addMcpCommand } from './mcp-command.js' // [mcp]
 import { addMessageCommands } from './message-commands.js' // [messaging]
 import { addMetricsCommands } from './metrics-commands.js' // [metrics]
+import { addAggregateCommands } from './aggregate-commands.js' // [aggregate]
 import { defaultNetwork } from '../runtime/config.js'
 
 const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value]
@@ -116,6 +117,8 @@ Examples:
   addMessageCommands(program, addClientOptions, clientOptions)
   // [metrics]
   addMetricsCommands(program, addClientOptions, clientOptions)
+  // [aggregate]
+  addAggregateCommands(program, addClientOptions, clientOptions)
   // [mcp]
   addMcpCommand(program, clientOptions)
 

@@ -31,6 +31,8 @@ import { MeshMetrics, sampleMsFromEnv } from '../runtime/metrics/metrics.js' // 
 import { metricsRawRoute, reportRoutes } from '../api/metrics-routes.js' // [metrics]
 import { Messaging } from '../runtime/messages.js' // [messaging]
 import { messageRoutes, messageStreamRoute } from '../api/message-routes.js' // [messaging]
+import { Aggregation, aggregateTimingFromEnv } from '../runtime/gossip/aggregation.js' // [aggregate]
+import { aggregateRoutes } from '../api/aggregate-routes.js' // [aggregate]
 
 /** Hard bound on a graceful shutdown: the issue asks for exit within 5 s. */
 const shutdownDeadlineMs = 4_500
@@ -222,6 +224,23 @@ export async function runStart (flags: Partial<Record<keyof NodeConfig, unknown>
   routes.push(reportRoutes(() => metrics))
   rawRoutes.push(metricsRawRoute(() => metrics))
   stoppers.push(async () => { await metrics.stop() })
+  // [aggregate] mesh-wide estimates by push-pull gossip on every node, genesis or not: GET /v1/aggregates,
+  // mesh_aggregate_* gauges (src/runtime/gossip/aggregation.ts)
+  let aggregateTiming
+  try { aggregateTiming = aggregateTimingFromEnv() } catch (err) { throw new CliError((err as Error).message, 2) }
+  const aggregation = new Aggregation({
+    self: node.peerId,
+    wire: node.libp2p.services.aggregate,
+    members: () => node.status().members,
+    seed: seedOf(node.peerId, incarnation),
+    ...aggregateTiming,
+    registry: node.metricsRegistry,
+    log: line => { out(`${new Date().toISOString().slice(11, 23)} ${line}`, { event: 'log', message: line }) }
+  })
+  aggregation.start()
+  routes.push(aggregateRoutes(() => aggregation))
+  stoppers.push(() => { aggregation.stop() })
+  // [aggregate] end
   routes.push(memberRoutes(() => node)) // [mcp] /v1/members…, /v1/topology/optimize (src/api/member-routes.ts)
   // [topology] the live page (GET /) and its data (GET /v1/topology[/stream]), recent messages included
   const topology = topologyPage({ status: () => node.status(), consensus: () => node.consensus, app: () => app, messages: () => messaging })
@@ -301,4 +320,15 @@ export async function runStart (flags: Partial<Record<keyof NodeConfig, unknown>
   }
   process.on('SIGINT', () => { shutdown('SIGINT') })
   process.on('SIGTERM', () => { shutdown('SIGTERM') })
+}
+
+/** [aggregate] A 32-bit seed from the PeerId and incarnation (FNV-1a): a different gossip sequence per node and start. */
+function seedOf (peerId: string, incarnation: number): number {
+  let h = 0x811c9dc5
+  const text = `aggregate/${peerId}/${incarnation}`
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i)
+    h = Math.imul(h, 0x01000193)
+  }
+  return h >>> 0
 }
