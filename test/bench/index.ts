@@ -19,6 +19,10 @@
  *                   formation CPU, connections, idle RSS and cores per node, then whether all N stay alive
  *                   on every node for `--hold-minutes` (default 5), with every flap (test/bench/scale.ts).
  *                   Not in the default set (it takes both cores for many minutes): name it.
+ *   aggregate       push-pull aggregation with no genesis, 12 and 24 nodes: rounds and seconds until every
+ *                   node is within 1 % (count, mean), error after a kill -9 of the count root mid-epoch and
+ *                   the next epoch, bytes and messages per node per round (test/bench/aggregate.ts). Only
+ *                   when named.
  *
  * Every phase reports `conditions`: the host load average at its start and end, and the CPU this bench
  * process used meanwhile. Idle cores per node = CPU-seconds over an idle window / the window.
@@ -37,10 +41,11 @@ import { idleCores, PhaseFrame } from './proc.js'
 import { runScale } from './scale.js'
 import { runConsensusBench } from './consensus.js'
 import { runTasksBench } from './tasks.js'
+import { runAggregateBench } from './aggregate.js' // [aggregate]
 
-const phaseNames = ['join12', 'join24', 'gossip', 'failure', 'rss', 'consensus', 'tasks', 'scale'] as const
+const phaseNames = ['join12', 'join24', 'gossip', 'failure', 'rss', 'consensus', 'tasks', 'scale', 'aggregate'] as const
 type Phase = typeof phaseNames[number]
-/** Phases run when none is named (scale takes many minutes: only on request). */
+/** Phases run when none is named (scale and aggregate take many minutes: only on request). */
 const defaultPhases: Phase[] = ['join12', 'join24', 'gossip', 'failure', 'rss', 'consensus', 'tasks']
 
 /** Node settings for every phase: the node defaults (override with --heartbeat-interval-ms, --failure-timeout-ms). */
@@ -363,6 +368,11 @@ async function main (): Promise<void> {
       }
     }
     output.tasks = tasks
+  }
+
+  // [aggregate] push-pull aggregation, 12 and 24 nodes (test/bench/aggregate.ts); only when named
+  if (phases.has('aggregate')) {
+    output.aggregate = await runAggregateBench()
   }
 
   output.machine = { ...(output.machine as object), loadavgAtEnd: loadavg().map(v => round(v, 2)) }

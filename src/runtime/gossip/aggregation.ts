@@ -44,6 +44,12 @@ export interface AggregationInit {
   seed: number
   roundMs?: number
   epochRounds?: number
+  /**
+   * TEST ONLY (MESH_AGGREGATE_TEST_VALUE): one more attribute, `test`, with this fixed value. Real load
+   * figures drift between a node's epoch snapshot and any outside reading, so the bench measures the
+   * mean's convergence on a value it knows exactly.
+   */
+  testValue?: number
   registry?: Registry
   log?: (line: string) => void
 }
@@ -84,8 +90,11 @@ export interface AggregatesView {
   refusals: Record<string, number>
 }
 
-/** MESH_AGGREGATE_ROUND_MS / MESH_AGGREGATE_EPOCH_ROUNDS, when set (tests and benches shorten them). */
-export function aggregateTimingFromEnv (env: NodeJS.ProcessEnv = process.env): { roundMs: number, epochRounds: number } {
+/**
+ * MESH_AGGREGATE_ROUND_MS / MESH_AGGREGATE_EPOCH_ROUNDS when set (tests and benches shorten them), and
+ * the test-only MESH_AGGREGATE_TEST_VALUE (see AggregationInit.testValue).
+ */
+export function aggregateTimingFromEnv (env: NodeJS.ProcessEnv = process.env): { roundMs: number, epochRounds: number, testValue?: number } {
   const read = (name: string, fallback: number, min: number, max: number): number => {
     const raw = env[name]
     if (raw == null || raw === '') return fallback
@@ -93,9 +102,13 @@ export function aggregateTimingFromEnv (env: NodeJS.ProcessEnv = process.env): {
     if (!Number.isInteger(value) || value < min || value > max) throw new Error(`${name}=${raw}: need an integer from ${min} to ${max}`)
     return value
   }
+  const testRaw = env.MESH_AGGREGATE_TEST_VALUE
+  const testValue = testRaw == null || testRaw === '' ? undefined : Number(testRaw)
+  if (testValue !== undefined && !(Number.isFinite(testValue) && Math.abs(testValue) <= 1e9)) throw new Error(`MESH_AGGREGATE_TEST_VALUE=${testRaw ?? ''}: need a finite number`)
   return {
     roundMs: read('MESH_AGGREGATE_ROUND_MS', aggregateRoundMsDefault, 100, 60_000),
-    epochRounds: read('MESH_AGGREGATE_EPOCH_ROUNDS', aggregateEpochRoundsDefault, 4, 1_000)
+    epochRounds: read('MESH_AGGREGATE_EPOCH_ROUNDS', aggregateEpochRoundsDefault, 4, 1_000),
+    ...(testValue !== undefined ? { testValue } : {})
   }
 }
 
@@ -202,6 +215,7 @@ export class Aggregation {
       cpu: load.cpu,
       free: Math.max(0, load.capacity - load.queued - load.running)
     }
+    if (this.init.testValue !== undefined) numbers.test = this.init.testValue
     return { numbers, capabilities: (self?.capabilities ?? []).slice(0, 64) }
   }
 
