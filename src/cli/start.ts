@@ -135,6 +135,28 @@ export async function runStart (flags: Partial<Record<keyof NodeConfig, unknown>
     log: line => { out(`${new Date().toISOString().slice(11, 23)} ${line}`, { event: 'log', message: line }) }
   })
   records.start()
+  // [aggregate] mesh-wide estimates by push-pull gossip on every node, genesis or not: GET /v1/aggregates,
+  // mesh_aggregate_* gauges (src/runtime/gossip/aggregation.ts)
+  let aggregateTiming
+  try {
+    aggregateTiming = aggregateTimingFromEnv()
+  } catch (err) {
+    records.stop()
+    await node.stop()
+    release()
+    throw new CliError((err as Error).message, 2)
+  }
+  const aggregation = new Aggregation({
+    self: node.peerId,
+    wire: node.libp2p.services.aggregate,
+    members: () => node.status().members,
+    seed: seedOf(node.peerId, incarnation),
+    ...aggregateTiming,
+    registry: node.metricsRegistry,
+    log: line => { out(`${new Date().toISOString().slice(11, 23)} ${line}`, { event: 'log', message: line }) }
+  })
+  aggregation.start()
+  // [aggregate] end
   // tasks: the local executor (built-in handlers + the config file's external commands) and the
   // scheduler runtime, on every node of a consensus network
   let tasks: TaskService | null = null
@@ -175,6 +197,7 @@ export async function runStart (flags: Partial<Record<keyof NodeConfig, unknown>
       setLoad: load => { node.setTaskLoad(load) },
       records,
       loadShedding: config.loadShedding,
+      meshMeanUtilisation: () => aggregation.meshMean('utilisation'), // [aggregate]
       log: line => { out(`${new Date().toISOString().slice(11, 23)} ${line}`, { event: 'log', message: line }) }
     })
     service.start()
@@ -224,23 +247,8 @@ export async function runStart (flags: Partial<Record<keyof NodeConfig, unknown>
   routes.push(reportRoutes(() => metrics))
   rawRoutes.push(metricsRawRoute(() => metrics))
   stoppers.push(async () => { await metrics.stop() })
-  // [aggregate] mesh-wide estimates by push-pull gossip on every node, genesis or not: GET /v1/aggregates,
-  // mesh_aggregate_* gauges (src/runtime/gossip/aggregation.ts)
-  let aggregateTiming
-  try { aggregateTiming = aggregateTimingFromEnv() } catch (err) { throw new CliError((err as Error).message, 2) }
-  const aggregation = new Aggregation({
-    self: node.peerId,
-    wire: node.libp2p.services.aggregate,
-    members: () => node.status().members,
-    seed: seedOf(node.peerId, incarnation),
-    ...aggregateTiming,
-    registry: node.metricsRegistry,
-    log: line => { out(`${new Date().toISOString().slice(11, 23)} ${line}`, { event: 'log', message: line }) }
-  })
-  aggregation.start()
-  routes.push(aggregateRoutes(() => aggregation))
-  stoppers.push(() => { aggregation.stop() })
-  // [aggregate] end
+  routes.push(aggregateRoutes(() => aggregation)) // [aggregate] GET /v1/aggregates
+  stoppers.push(() => { aggregation.stop() }) // [aggregate]
   routes.push(memberRoutes(() => node)) // [mcp] /v1/members…, /v1/topology/optimize (src/api/member-routes.ts)
   // [topology] the live page (GET /) and its data (GET /v1/topology[/stream]), recent messages included
   const topology = topologyPage({ status: () => node.status(), consensus: () => node.consensus, app: () => app, messages: () => messaging })

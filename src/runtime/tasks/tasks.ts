@@ -63,6 +63,11 @@ export interface TaskServiceInit {
    * payloads and results are inline only (≤ 16 KiB).
    */
   records?: Pick<RecordStore, 'put' | 'get'>
+  /**
+   * [aggregate] The mesh-wide mean utilisation (push-sum gossip estimate), when known: the balancer's
+   * hot/cold decision is also relative to it (src/core/scheduler/balancing.ts, Balancer.plan).
+   */
+  meshMeanUtilisation?: () => number | undefined
 }
 
 export interface SubmitInput {
@@ -808,7 +813,7 @@ export class TaskService {
       : { peerId: m.peerId, capabilities: m.capabilities, load: { queued: m.load.queued, running: m.load.running, capacity: m.load.capacity } })
     const now = performance.now()
     for (const node of nodes) this.balancer.observeLoad(node.peerId, node.load, now)
-    const moves = this.balancer.plan(nodes, now).filter(m => m.from === this.init.self)
+    const moves = this.balancer.plan(nodes, now, this.init.meshMeanUtilisation?.()).filter(m => m.from === this.init.self)
     if (moves.length === 0) return
     this.migrating = true
     void (async () => {
