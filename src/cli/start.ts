@@ -156,6 +156,7 @@ export async function runStart (flags: Partial<Record<keyof NodeConfig, unknown>
     log: line => { out(`${new Date().toISOString().slice(11, 23)} ${line}`, { event: 'log', message: line }) }
   })
   aggregation.start()
+  node.setMeshSizeEstimate(() => aggregation.recentMeshSize())
   // [aggregate] end
   // tasks: the local executor (built-in handlers + the config file's external commands) and the
   // scheduler runtime, on every node of a consensus network
@@ -233,6 +234,7 @@ export async function runStart (flags: Partial<Record<keyof NodeConfig, unknown>
     taskStats: () => tasks?.status() ?? null,
     records: () => records.stats(),
     messaging: () => messaging,
+    aggregates: () => { const best = aggregation.best(); return best == null ? null : { count: best.count, utilisationMean: best.numbers.utilisation?.mean, errorBound: best.change } }, // [aggregate]
     subscribeGossip: listener => {
       const pubsub = node.libp2p.services.pubsub
       const onMessage = (): void => { listener() }
@@ -251,7 +253,7 @@ export async function runStart (flags: Partial<Record<keyof NodeConfig, unknown>
   stoppers.push(() => { aggregation.stop() }) // [aggregate]
   routes.push(memberRoutes(() => node)) // [mcp] /v1/members…, /v1/topology/optimize (src/api/member-routes.ts)
   // [topology] the live page (GET /) and its data (GET /v1/topology[/stream]), recent messages included
-  const topology = topologyPage({ status: () => node.status(), consensus: () => node.consensus, app: () => app, messages: () => messaging })
+  const topology = topologyPage({ status: () => node.status(), consensus: () => node.consensus, app: () => app, messages: () => messaging, aggregates: () => aggregation.pagePanel() /* [aggregate] */ })
   rawRoutes.push(topology.route)
   stoppers.push(() => { topology.stop() })
   let api

@@ -44,7 +44,7 @@ interface Poll { node: NodeProcess, view?: AggregatesView, atMs: number }
 async function pollAll (nodes: NodeProcess[]): Promise<Poll[]> {
   return await Promise.all(nodes.map(async node => {
     try {
-      const res = await api<AggregatesView>(node, 'GET', '/v1/aggregates', undefined, 5_000)
+      const res = await api<AggregatesView>(node, 'GET', '/v1/aggregates', undefined, 10_000)
       return { node, view: res.status === 200 ? res.body : undefined, atMs: Date.now() }
     } catch {
       return { node, atMs: Date.now() }
@@ -85,22 +85,40 @@ async function followEpoch (nodes: NodeProcess[], epoch: number, truth: Truth, o
       }
     }
     worstAtEnd = worst
-    if (Date.now() > endMs) return { epoch, reached: false, worstErrorAtEnd: Number.isFinite(worstAtEnd) ? round(worstAtEnd, 4) : null }
+    if (Date.now() > endMs) {
+      // why not: per node, what it answered at the end
+      const why = polls.map(p => p.view == null
+        ? { node: p.node.name, answered: false }
+        : { node: p.node.name, epoch: p.view.current.epoch, round: p.view.current.round, count: round(p.view.current.count, 3), mean: round(p.view.current.numbers.test?.mean, 3) })
+      return { epoch, reached: false, worstErrorAtEnd: Number.isFinite(worstAtEnd) ? round(worstAtEnd, 4) : null, nodesAtEnd: why }
+    }
     await sleep(options.pollMs)
   }
 }
 
-async function counters (nodes: NodeProcess[]): Promise<{ bytes: number, messages: number, initiated: number, answered: number }> {
-  const polls = await pollAll(nodes)
-  let bytes = 0
-  let messages = 0
-  let initiated = 0
-  for (const p of polls) {
-    bytes += p.view?.bytes.sent ?? 0
-    messages += p.view?.messages.sent ?? 0
-    initiated += p.view?.exchanges.initiated ?? 0
+type Counters = Map<string, { bytes: number, messages: number, initiated: number }>
+
+/** Each answering node's own counters (sent side). */
+async function counters (nodes: NodeProcess[]): Promise<Counters> {
+  const out: Counters = new Map()
+  for (const p of await pollAll(nodes)) {
+    if (p.view != null) out.set(p.node.name, { bytes: p.view.bytes.sent, messages: p.view.messages.sent, initiated: p.view.exchanges.initiated })
   }
-  return { bytes, messages, initiated, answered: polls.filter(p => p.view != null).length }
+  return out
+}
+
+/** Per node per round, over the nodes that answered both times. */
+function costOf (before: Counters, after: Counters, rounds: number): Record<string, unknown> {
+  const names = [...before.keys()].filter(name => after.has(name))
+  const per = (field: 'bytes' | 'messages' | 'initiated'): number[] => names.map(name => ((after.get(name) as { [k: string]: number })[field] as number - ((before.get(name) as { [k: string]: number })[field] as number)) / rounds)
+  return {
+    rounds: round(rounds, 1),
+    nodesCounted: names.length,
+    bytesSentPerNodePerRound: distribution(per('bytes'), 1),
+    messagesSentPerNodePerRound: distribution(per('messages'), 3),
+    exchangesStartedPerNodePerRound: distribution(per('initiated'), 3),
+    note: 'payload bytes of Masses/AggregateReply plus their length prefix (not noise/yamux/TCP framing); a message is a request or a reply'
+  }
 }
 
 async function runSize (n: number, options: AggregateBenchOptions): Promise<Record<string, unknown>> {
@@ -130,14 +148,7 @@ async function runSize (n: number, options: AggregateBenchOptions): Promise<Reco
       progress(`aggregate ${n}: epoch ${first + e}: ${JSON.stringify(convergence.at(-1))}`)
     }
     const after = await counters(nodes)
-    const rounds = (Date.now() - beforeAt) / options.roundMs
-    const cost = {
-      rounds: round(rounds, 1),
-      bytesSentPerNodePerRound: round((after.bytes - before.bytes) / n / rounds, 1),
-      messagesSentPerNodePerRound: round((after.messages - before.messages) / n / rounds, 3),
-      exchangesStartedPerNodePerRound: round((after.initiated - before.initiated) / n / rounds, 3),
-      note: 'payload bytes of Masses/AggregateReply plus their length prefix (not noise/yamux/TCP framing); a message is a request or a reply'
-    }
+    const cost = costOf(before, after, (Date.now() - beforeAt) / options.roundMs)
     // kill -9 of the count root 40 % into the next epoch
     const victim = nodes.reduce((a, b) => a.runtime.peerId < b.runtime.peerId ? a : b)
     const survivors = nodes.filter(node => node !== victim)
@@ -182,7 +193,14 @@ async function runSize (n: number, options: AggregateBenchOptions): Promise<Reco
   }
 }
 
-export async function runAggregateBench (options: AggregateBenchOptions = aggregateBenchDefaults): Promise<Record<string, unknown>> {
+/** MESH_BENCH_AGGREGATE_SIZES=24 (or 12,24) runs only those sizes. */
+export function aggregateSizesFromEnv (env: NodeJS.ProcessEnv = process.env): number[] {
+  const raw = env.MESH_BENCH_AGGREGATE_SIZES
+  if (raw == null || raw === '') return aggregateBenchDefaults.sizes
+  return raw.split(',').map(Number).filter(n => Number.isInteger(n) && n >= 2 && n <= 64)
+}
+
+export async function runAggregateBench (options: AggregateBenchOptions = { ...aggregateBenchDefaults, sizes: aggregateSizesFromEnv() }): Promise<Record<string, unknown>> {
   const out: Record<string, unknown> = {
     settings: { ...options, aim: 'every node within 1 % in ≤ 3·log2(n) rounds (12: 10.8, 24: 13.8); back within 1 % in the epoch after a kill -9' },
     loadavgAtStart: loadavg().map(v => round(v, 2))

@@ -58,6 +58,17 @@ describe('aggregation on a five-node mesh with no genesis', () => {
     }
   })
 
+  it('the live page\'s snapshot carries the aggregates panel, and the status the mesh-size estimate', async () => {
+    const node = nodes[3] as NodeProcess
+    const topology = await api<{ aggregates: { count: number | null, capabilities: Record<string, number | null> } | null }>(node, 'GET', '/v1/topology')
+    expect(near(topology.body.aggregates?.count, 5, 0.05)).toBe(true)
+    expect(near(topology.body.aggregates?.capabilities.gpu, 3, 0.05)).toBe(true)
+    const status = await cluster.status(node)
+    expect(near(status.meshSize?.estimated, 5, 0.05)).toBe(true)
+    expect(status.meshSize?.partitionSuspected).toBe(false)
+    expect(status.partitioned).toBe(false)
+  })
+
   it('mesh aggregate prints the estimates (human and --json)', () => {
     const node = nodes[0] as NodeProcess
     const human = spawnSync(process.execPath, [meshBin, 'aggregate', '--data-dir', node.dataDir], { encoding: 'utf8' })
@@ -74,10 +85,14 @@ describe('aggregation on a five-node mesh with no genesis', () => {
   it('the Prometheus gauges show the count', async () => {
     const node = nodes[1] as NodeProcess
     const text = await (await fetch(`${node.api}/metrics`)).text()
-    const count = /^mesh_aggregate_count (\S+)$/m.exec(text)
+    const count = /^mesh_aggregate_count_members (\S+)$/m.exec(text)
     expect(count).not.toBeNull()
     expect(near(Number(count?.[1]), 5, 0.05)).toBe(true)
     expect(text).toMatch(/mesh_aggregate_capability_members\{capability="gpu"\}/)
+    expect(text).toMatch(/mesh_aggregate_exchanges_total\{outcome="replied"\} [1-9]/)
+    for (const name of text.split('\n').filter(l => l.startsWith('# TYPE mesh_aggregate')).map(l => l.split(' ')[2] as string)) {
+      expect(name).toMatch(/^mesh_[a-z]+_[a-z_]+_(seconds|bytes|ratio|total|per_second|members|peers|tasks|records|number|bool)$/)
+    }
   })
 
   it('kill -9 of a node: the survivors\' count settles at 4 (wasm 2) in a later epoch', async () => {

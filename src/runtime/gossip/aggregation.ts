@@ -15,7 +15,7 @@
  * (host CPU, 0..1), `free` (max(0, capacity − queued − running)); mean, sum and max of each; the
  * member count; per capability the number of members that declare it.
  */
-import { Gauge } from 'prom-client'
+import { Counter, Gauge } from 'prom-client'
 import type { Registry } from 'prom-client'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { Aggregate } from '../../core/gossip/aggregate.js'
@@ -32,6 +32,9 @@ export const aggregateRoundMsDefault = 1_000
  * the epoch after it.
  */
 export const aggregateEpochRoundsDefault = 30
+
+/** Completed epochs whose counts `recentMeshSize` remembers (3 × 30 s by default). */
+const recentEpochs = 3
 
 /** The numeric attributes every node contributes. */
 export const aggregateAttributes = ['queued', 'running', 'capacity', 'utilisation', 'cpu', 'free'] as const
@@ -90,6 +93,21 @@ export interface AggregatesView {
   refusals: Record<string, number>
 }
 
+/** What the live page's "Mesh aggregates" panel shows: the best estimate (src/api/topology.ts). */
+export interface AggregatesPanel {
+  /** Which epoch's estimate this is: the current one once settled, else the last completed one. */
+  source: 'current' | 'completed'
+  epoch: number
+  round: number
+  count: number | null
+  errorBound: number | null
+  utilisationMean: number | null
+  queuedSum: number | null
+  runningSum: number | null
+  freeSum: number | null
+  capabilities: Record<string, number | null>
+}
+
 /**
  * MESH_AGGREGATE_ROUND_MS / MESH_AGGREGATE_EPOCH_ROUNDS when set (tests and benches shorten them), and
  * the test-only MESH_AGGREGATE_TEST_VALUE (see AggregationInit.testValue).
@@ -130,6 +148,8 @@ export class Aggregation {
   private timer: ReturnType<typeof setTimeout> | undefined
   private stopped = true
   private aliveMembers = 1
+  /** Counts of the last completed epochs (newest last), for `recentMeshSize`. */
+  private readonly recentCounts: Array<{ epoch: number, count: number }> = []
 
   constructor (private readonly init: AggregationInit) {
     this.roundMs = init.roundMs ?? aggregateRoundMsDefault
@@ -180,6 +200,26 @@ export class Aggregation {
     return this.core.completedEstimate() ?? undefined
   }
 
+  /** [aggregate] What the live page's panel shows (src/api/topology.ts, TopologyAggregates). */
+  pagePanel (): AggregatesPanel | null {
+    const e = this.best() ?? this.core.estimate()
+    const n = (name: string, field: 'mean' | 'sum'): number | null => e.numbers[name]?.[field] ?? null
+    const capabilities: Record<string, number | null> = {}
+    for (const [name, c] of Object.entries(e.capabilities)) capabilities[name] = c ?? null
+    return {
+      source: this.settled() || this.core.completedEstimate() == null ? 'current' : 'completed',
+      epoch: e.epoch,
+      round: e.round,
+      count: e.count ?? null,
+      errorBound: e.change ?? null,
+      utilisationMean: n('utilisation', 'mean'),
+      queuedSum: n('queued', 'sum'),
+      runningSum: n('running', 'sum'),
+      freeSum: n('free', 'sum'),
+      capabilities
+    }
+  }
+
   /** Estimated member count (best estimate), undefined before one is known. */
   meshSize (): number | undefined {
     return this.best()?.count
@@ -188,6 +228,25 @@ export class Aggregation {
   /** Mesh mean of a numeric attribute (best estimate). */
   meshMean (attribute: string): number | undefined {
     return this.best()?.numbers[attribute]?.mean
+  }
+
+  /**
+   * The largest member count of the last `recentEpochs` completed epochs and the current best
+   * estimate: the mesh size the partition detector compares this node's reachable members with
+   * (a minority side's own estimate shrinks to its size within an epoch; this remembers a little longer).
+   */
+  recentMeshSize (): number | undefined {
+    const counts = this.recentCounts.map(c => c.count)
+    const best = this.meshSize()
+    if (best !== undefined) counts.push(best)
+    return counts.length === 0 ? undefined : Math.max(...counts)
+  }
+
+  private rememberCompleted (): void {
+    const completed = this.core.completedEstimate()
+    if (completed?.count === undefined || this.recentCounts.at(-1)?.epoch === completed.epoch) return
+    this.recentCounts.push({ epoch: completed.epoch, count: completed.count })
+    while (this.recentCounts.length > recentEpochs) this.recentCounts.shift()
   }
 
   private settled (): boolean {
@@ -229,7 +288,9 @@ export class Aggregation {
     } catch (err) {
       this.init.log?.(`warning: aggregation: local values refused: ${(err as Error).message}`)
     }
-    for (const effect of this.core.step({ type: 'tick', nowMs: Date.now() })) void this.perform(effect)
+    const effects = this.core.step({ type: 'tick', nowMs: Date.now() })
+    this.rememberCompleted()
+    for (const effect of effects) void this.perform(effect)
   }
 
   private async perform (effect: AggregateEffect): Promise<void> {
@@ -257,13 +318,13 @@ export class Aggregation {
     const gauge = (name: string, help: string, read: () => number | undefined | null): void => {
       const metric: Gauge = new Gauge({ name, help, registers, collect () { metric.reset(); const v = read(); if (v != null && Number.isFinite(v)) metric.set(v) } })
     }
-    gauge('mesh_aggregate_count', 'Estimated number of members in the mesh (push-sum, best estimate)', () => best()?.count)
-    gauge('mesh_aggregate_epoch', 'Current aggregation epoch at this node', () => this.core.estimate().epoch)
-    gauge('mesh_aggregate_round', 'Rounds this node has gossiped in the current epoch', () => this.core.estimate().round)
-    gauge('mesh_aggregate_error_bound', 'Largest relative change of an estimate over the last round (convergence bound)', () => this.core.estimate().change)
+    gauge('mesh_aggregate_count_members', 'Estimated number of members in the mesh (push-sum, best estimate)', () => best()?.count)
+    gauge('mesh_aggregate_epoch_number', 'Current aggregation epoch at this node', () => this.core.estimate().epoch)
+    gauge('mesh_aggregate_round_number', 'Rounds this node has gossiped in the current epoch', () => this.core.estimate().round)
+    gauge('mesh_aggregate_error_bound_ratio', 'Largest relative change of an estimate over the last round (convergence bound)', () => this.core.estimate().change)
     for (const stat of ['mean', 'sum', 'max'] as const) {
       const metric: Gauge = new Gauge({
-        name: `mesh_aggregate_${stat}`,
+        name: `mesh_aggregate_load_${stat}_number`,
         help: `Estimated mesh-wide ${stat} of a load attribute (best estimate)`,
         labelNames: ['attribute'],
         registers,
@@ -287,31 +348,17 @@ export class Aggregation {
         for (const [capability, v] of Object.entries(best()?.capabilities ?? {})) if (v != null && Number.isFinite(v)) capabilities.set({ capability }, v)
       }
     })
-    const exchanges: Gauge = new Gauge({
-      name: 'mesh_aggregate_exchanges',
-      help: 'Aggregation exchanges since start, by outcome (initiated, replied, refused, not-sent, lost, served)',
-      labelNames: ['outcome'],
-      registers,
-      collect () {
-        exchanges.reset()
-        const s = this_.init.wire.stats
-        for (const [outcome, v] of [['initiated', s.requested], ['replied', s.replied], ['refused', s.refusedByPeer], ['not-sent', s.notSent], ['lost', s.lost], ['served', s.served]] as const) exchanges.set({ outcome }, v)
-      }
+    // counters read from the service's and the core's counts at scrape time (as in src/runtime/metrics/metrics.ts)
+    const counter = (name: string, help: string, labelName: string, read: () => Array<[string, number]>): void => {
+      const metric: Counter = new Counter({ name, help, labelNames: [labelName], registers, collect () { metric.reset(); for (const [label, v] of read()) metric.inc({ [labelName]: label }, Math.max(0, v)) } })
+    }
+    counter('mesh_aggregate_exchanges_total', 'Aggregation exchanges, by outcome (initiated, replied, refused, not-sent, lost, served)', 'outcome', () => {
+      const s = this_.init.wire.stats
+      return [['initiated', s.requested], ['replied', s.replied], ['refused', s.refusedByPeer], ['not-sent', s.notSent], ['lost', s.lost], ['served', s.served]]
     })
-    const bytes: Gauge = new Gauge({
-      name: 'mesh_aggregate_bytes',
-      help: 'Aggregation payload bytes since start, by direction',
-      labelNames: ['direction'],
-      registers,
-      collect () { bytes.reset(); bytes.set({ direction: 'sent' }, this_.init.wire.stats.bytesSent); bytes.set({ direction: 'received' }, this_.init.wire.stats.bytesReceived) }
-    })
-    const refusals: Gauge = new Gauge({
-      name: 'mesh_aggregate_refusals',
-      help: 'Refused aggregation messages since start, by reason',
-      labelNames: ['reason'],
-      registers,
-      collect () { refusals.reset(); for (const [reason, v] of Object.entries(this_.view().refusals)) refusals.set({ reason }, v) }
-    })
+    counter('mesh_aggregate_bytes_total', 'Aggregation payload bytes, by direction', 'direction', () =>
+      [['sent', this_.init.wire.stats.bytesSent], ['received', this_.init.wire.stats.bytesReceived]])
+    counter('mesh_aggregate_refusals_total', 'Refused aggregation messages, by reason', 'reason', () => Object.entries(this_.view().refusals))
   }
 }
 
