@@ -7,12 +7,24 @@
  * `tick(nowMs)`, `receive(from, message)`, `membership(members)` and `local(values)` inputs and sends
  * the `send` effects it returns. Randomness (the push target) comes from the seeded generator.
  *
- * ## Push-sum
+ * ## Push-sum, exchanged push-pull
  * Every node holds masses that all move together: a weight `w` (1 at every node at the start of an
  * epoch) and, per attribute, a sum mass. Each round a node keeps half of every mass and sends the other
- * half to one member chosen uniformly at random from the member list it was given. Mass is never
- * created or destroyed while messages are not lost (the invariant the unit tests check), and every
- * ratio `mass / w` converges at every node to (total mass) / (total weight) = the mean over the nodes.
+ * half to one member chosen uniformly at random from the member list it was given (a `request`). In the
+ * default push-pull mode the receiver answers in the same exchange with half of its own masses, taken
+ * before it adds the request's (a `reply`): with no concurrent exchange both ends then hold the average
+ * of the two, which is Jelasity et al.'s push-pull averaging and converges in markedly fewer rounds
+ * than push alone (unit tests: median 13 vs 21 rounds to 1 % at n = 24). Mode `push` is Kempe et al.'s.
+ *
+ * Mass is never created or destroyed while messages are not lost (the invariant the unit tests check),
+ * and every ratio `mass / w` converges at every node to (total mass) / (total weight) = the mean.
+ * Who commits when: a sender subtracts what it sends when it sends it (the request at the tick, the
+ * reply when it answers); the receiver adds it when it arrives. A lost message therefore loses exactly
+ * its own masses and nothing else (mass is never duplicated); the loss distorts that epoch only. A
+ * request that certainly never left (no stream could be opened, or the target answered that it
+ * absorbed nothing) is given back with `undelivered`; one written without a reply is not (the target
+ * may have absorbed it: returning it could create mass). Exact conservation across a lost reply is
+ * impossible with one round trip (two generals); this choice never over-counts.
  *
  * ## What is estimated, and how
  * - count of members: the standard "one node holds the unit" trick. The root (the smallest PeerId in
