@@ -8,8 +8,15 @@ export const aggregateProtocolVersion = '1.0.0'
  */
 export const aggregateMessageBytesMax = 16 * 1024
 
-/** A reply answers from memory: 5 s covers a loaded node (a round is 1 s by default). */
-export const aggregateExchangeTimeoutMs = 5_000
+/**
+ * One exchange, end to end (each side's wait). A reply answers from memory in milliseconds, but an
+ * initiator that gives up after writing loses its half for the epoch (it cannot know whether it was
+ * absorbed): on a starved host (load 20+ on 2 cores) 5 s lost ~9 % of exchanges, so wait longer.
+ */
+export const aggregateExchangeTimeoutMs = 10_000
+
+/** Exchanges a node has started and not finished: beyond this it skips its rounds (a stalled link or host). */
+export const aggregateOutboundMax = 4
 
 /** Exchanges per connection at once: one per round each way, a few rounds may overlap on a slow link. */
 export const aggregateStreamsMax = 4

@@ -35,7 +35,7 @@ export function aggregateText (a: AggregatesView): string {
   if (a.completed != null) lines.push(...estimateText('completed epoch', a.completed), '')
   lines.push(...estimateText('current epoch', a.current), '')
   const x = a.exchanges
-  lines.push(`exchanges  ${x.initiated} initiated (${x.replied} replied, ${x.refused} refused, ${x.notSent} not sent, ${x.lost} lost), ${x.served} served; ${a.bytes.sent} B sent, ${a.bytes.received} B received`)
+  lines.push(`exchanges  ${x.initiated} initiated (${x.replied} replied, ${x.refused} refused, ${x.notSent} not sent, ${x.lost} lost), ${x.served} served, ${x.skippedRounds} rounds skipped; ${a.bytes.sent} B sent, ${a.bytes.received} B received`)
   const refusals = Object.entries(a.refusals)
   if (refusals.length > 0) lines.push(`refused    ${refusals.map(([r, n]) => `${r} ${n}`).join(', ')}`)
   return lines.join('\n')

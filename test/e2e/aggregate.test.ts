@@ -6,7 +6,11 @@
  */
 import { spawnSync } from 'node:child_process'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { Cluster, api, meshBin, waitUntil } from './harness.js'
+import { multiaddr } from '@multiformats/multiaddr'
+import { lpStream } from '@libp2p/utils'
+import { Cluster, api, meshBin, startRoguePeer, waitUntil } from './harness.js'
+import { AggregateReply, Masses } from '../../protocols/aggregate/aggregate.js'
+import { aggregateProtocolId } from '../../protocols/aggregate/constants.js'
 import type { NodeProcess } from './harness.js'
 import type { AggregatesView } from '../../src/runtime/gossip/aggregation.js'
 
@@ -92,6 +96,39 @@ describe('aggregation on a five-node mesh with no genesis', () => {
     expect(text).toMatch(/mesh_aggregate_exchanges_total\{outcome="replied"\} [1-9]/)
     for (const name of text.split('\n').filter(l => l.startsWith('# TYPE mesh_aggregate')).map(l => l.split(' ')[2] as string)) {
       expect(name).toMatch(/^mesh_[a-z]+_[a-z_]+_(seconds|bytes|ratio|total|per_second|members|peers|tasks|records|number|bool)$/)
+    }
+  })
+
+  it('a rogue peer\'s garbage and invalid masses are refused (accepted: false), counted by reason, and change nothing', async () => {
+    const target = nodes[4] as NodeProcess
+    const rogue = await startRoguePeer(cluster.network)
+    try {
+      const exchange = async (bytes: Uint8Array): Promise<AggregateReply> => {
+        const stream = await rogue.dialProtocol(multiaddr(target.runtime.multiaddrs[0] as string), aggregateProtocolId(cluster.network), { signal: AbortSignal.timeout(10_000) })
+        const frames = lpStream(stream)
+        await frames.write(bytes, { signal: AbortSignal.timeout(10_000) })
+        const reply = AggregateReply.decode(await frames.read({ signal: AbortSignal.timeout(10_000) }))
+        await stream.close().catch(() => {})
+        return reply
+      }
+      const before = (await aggregates(target)).refusals
+      expect((await exchange(new Uint8Array([0xff, 0xff, 0xff, 0x01]))).accepted).toBe(false)
+      const epoch = (await aggregates(target)).current.epoch
+      const invalid = Masses.encode({ epoch, root: 'x', weight: Number.NaN, rootMass: 0, numbers: [], capabilities: [], maxima: [] })
+      expect((await exchange(invalid)).accepted).toBe(false)
+      const negative = Masses.encode({ epoch, root: 'x', weight: 0.5, rootMass: 0, numbers: [], capabilities: [{ name: 'gpu', mass: -100 }], maxima: [] })
+      expect((await exchange(negative)).accepted).toBe(false)
+      const after = (await aggregates(target)).refusals
+      expect((after.undecodable ?? 0) - (before.undecodable ?? 0)).toBe(1)
+      expect((after['not-finite'] ?? 0) - (before['not-finite'] ?? 0)).toBe(1)
+      expect((after.negative ?? 0) - (before.negative ?? 0)).toBe(1)
+      // the count estimate is unharmed: the next completed epoch still counts 5
+      await waitUntil(`${target.name}: a later completed epoch still counting 5`, 120_000, async () => {
+        const c = (await aggregates(target)).completed
+        return c != null && c.epoch >= epoch && near(c.count, 5) && near(c.capabilities.gpu, 3) ? c : undefined
+      }, 500)
+    } finally {
+      await rogue.stop()
     }
   })
 

@@ -22,6 +22,7 @@ import { Aggregate } from '../../core/gossip/aggregate.js'
 import type { AggregateEffect, AggregateEstimate, LocalValues } from '../../core/gossip/aggregate.js'
 import { utilisation } from '../../core/scheduler/scoring.js'
 import type { AggregateProtocol } from '../../../protocols/aggregate/service.js'
+import { aggregateOutboundMax } from '../../../protocols/aggregate/constants.js'
 import type { MemberView } from '../mesh-node.js'
 
 /** Round length by default: one exchange per second per node. */
@@ -86,7 +87,8 @@ export interface AggregatesView {
   best: 'current' | 'completed'
   /** Alive members this node gossips with (its own view), itself included. */
   aliveMembers: number
-  exchanges: { initiated: number, replied: number, refused: number, notSent: number, lost: number, served: number }
+  /** Rounds skipped: too many of this node's exchanges still unfinished (a stalled host or link). */
+  exchanges: { initiated: number, replied: number, refused: number, notSent: number, lost: number, served: number, skippedRounds: number }
   bytes: { sent: number, received: number }
   messages: { sent: number, received: number }
   /** Refused messages by reason: the wire's (decoding, validation) and the core's (epochs, tables). */
@@ -148,6 +150,10 @@ export class Aggregation {
   private timer: ReturnType<typeof setTimeout> | undefined
   private stopped = true
   private aliveMembers = 1
+  /** Exchanges started and not finished (bounded by aggregateOutboundMax). */
+  private outbound = 0
+  /** Rounds skipped because `outbound` was at its bound. */
+  private skippedRounds = 0
   /** Counts of the last completed epochs (newest last), for `recentMeshSize`. */
   private readonly recentCounts: Array<{ epoch: number, count: number }> = []
 
@@ -187,7 +193,7 @@ export class Aggregation {
       completed: completed == null ? null : view(completed),
       best: this.settled() || completed == null ? 'current' : 'completed',
       aliveMembers: this.aliveMembers,
-      exchanges: { initiated: s.requested, replied: s.replied, refused: s.refusedByPeer, notSent: s.notSent, lost: s.lost, served: s.served },
+      exchanges: { initiated: s.requested, replied: s.replied, refused: s.refusedByPeer, notSent: s.notSent, lost: s.lost, served: s.served, skippedRounds: this.skippedRounds },
       bytes: { sent: s.bytesSent, received: s.bytesReceived },
       messages: { sent: s.messagesSent, received: s.messagesReceived },
       refusals: mergeCounts(this.init.wire.refusalCounts(), this.core.refusalCounts())
@@ -288,6 +294,8 @@ export class Aggregation {
     } catch (err) {
       this.init.log?.(`warning: aggregation: local values refused: ${(err as Error).message}`)
     }
+    // a stalled host or link: do not pile up exchanges (each holds half of our masses until it ends)
+    if (this.outbound >= aggregateOutboundMax) { this.skippedRounds++; return }
     const effects = this.core.step({ type: 'tick', nowMs: Date.now() })
     this.rememberCompleted()
     for (const effect of effects) void this.perform(effect)
@@ -301,7 +309,13 @@ export class Aggregation {
       this.core.step({ type: 'undelivered', message: effect.message })
       return
     }
-    const result = await this.init.wire.exchange(peer, effect.message)
+    this.outbound++
+    let result
+    try {
+      result = await this.init.wire.exchange(peer, effect.message)
+    } finally {
+      this.outbound--
+    }
     if (this.stopped) return
     if (result.outcome === 'replied') {
       this.core.step({ type: 'receive', nowMs: Date.now(), from: effect.to, message: result.reply, kind: 'reply' })
