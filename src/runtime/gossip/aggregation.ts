@@ -255,9 +255,15 @@ export class Aggregation {
     while (this.recentCounts.length > recentEpochs) this.recentCounts.shift()
   }
 
+  /**
+   * The current epoch's estimate is trusted once it moved ≤ 1 % in the last round AND this node has
+   * gossiped at least 3·log2(members) rounds in it (what push-pull needs to mix; a quiet early round
+   * can also show a small change).
+   */
   private settled (): boolean {
     const e = this.core.estimate()
-    return e.count !== undefined && e.change !== undefined && e.change <= 0.01 && e.round >= 3
+    const roundsNeeded = Math.max(3, Math.ceil(3 * Math.log2(Math.max(2, this.aliveMembers))))
+    return e.count !== undefined && e.change !== undefined && e.change <= 0.01 && e.round >= roundsNeeded
   }
 
   private schedule (): void {
