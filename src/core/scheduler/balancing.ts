@@ -153,8 +153,8 @@ export interface BalancerOptions extends MigrationOptions {
   cooldownMs: number
   /**
    * Gap to the mesh mean utilisation (when the caller knows it: the gossip aggregate, see `plan`): a
-   * source must also be above mean + gap and a target below mean − gap, so "hot" and "cold" mean hot
-   * and cold relative to the whole mesh, not only in absolute terms. Default 0.1.
+   * source must also be above mean + gap, and a target at or below the mean, so "hot" and "cold" mean
+   * hot and cold relative to the whole mesh, not only in absolute terms. Default 0.1.
    */
   meanGap: number
 }
@@ -242,10 +242,12 @@ export class Balancer {
    * `meshMean`: the mesh-wide mean utilisation, when known (the push-sum estimate over every member,
    * src/runtime/gossip/aggregation.ts, not only those whose records this node holds). With it, the
    * absolute rule (> high, < low) stays and a relative one is added: a source's smoothed utilisation
-   * must exceed meshMean + meanGap and a target's be below meshMean − meanGap. A mesh that is busy
+   * must exceed meshMean + meanGap, and a target's must not exceed meshMean. A mesh that is busy
    * almost everywhere then keeps its work where it is unless a node is clearly hotter than the rest,
-   * and a "cold" node that is only as idle as everyone is not a target. Like every filter, it only
-   * removes sources and targets, so the plan's bounds still hold. Ignored when not finite.
+   * and a node under `low` that still carries more than the mesh's average share is no target. (No
+   * gap below the mean: in a mostly idle mesh with one hot node the mean is small, and an idle node
+   * must stay a target.) Like every filter, it only removes sources and targets, so the plan's bounds
+   * still hold. Ignored when not finite.
    */
   plan (nodes: readonly WorkerView[], nowMs: number, meshMean?: number): Migration[] {
     this.expire(nowMs)
@@ -253,7 +255,7 @@ export class Balancer {
     const smoothedOf = (peerId: string): number | undefined => this.smoothed.get(peerId)?.value
     const mean = meshMean !== undefined && Number.isFinite(meshMean) ? meshMean : undefined
     const hotVsMesh = (u: number): boolean => mean === undefined || u > mean + meanGap
-    const coldVsMesh = (u: number): boolean => mean === undefined || u < mean - meanGap
+    const coldVsMesh = (u: number): boolean => mean === undefined || u <= mean
     return planWith(nodes, this.options, {
       source: peerId => (smoothedOf(peerId) ?? 1) > high && hotVsMesh(smoothedOf(peerId) ?? 1) && !this.recent(this.targetAt, peerId, nowMs),
       target: peerId => (smoothedOf(peerId) ?? 0) < low && coldVsMesh(smoothedOf(peerId) ?? 0) && !this.recent(this.sourceAt, peerId, nowMs),
