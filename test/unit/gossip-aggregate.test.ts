@@ -339,6 +339,31 @@ describe('epochs', () => {
     expect(a.estimate().epoch).toBe(2)
   })
 
+  it('a root that is dead but still listed as a member: chosen, no node ever gets root mass; left out of rootCandidates, the next root counts', () => {
+    const run = (withCandidates: boolean): Array<number | undefined> => {
+      const net = makeNet(12, 11)
+      for (let r = 0; r < 5; r++) round(net, epochMs + r * roundMs)
+      net.nodes.delete(idOf(0)) // killed; the others' membership still lists it as alive
+      const all = [...net.nodes.keys(), idOf(0)]
+      for (const node of net.nodes.values()) {
+        node.step({ type: 'membership', members: all, ...(withCandidates ? { rootCandidates: [...net.nodes.keys()] } : {}) })
+      }
+      // a stream to the dead node cannot be opened: the runtime hands the request back (undelivered)
+      for (let r = 5; r < epochRounds + roundsAllowed(11, 0.01); r++) {
+        const nowMs = epochMs + r * roundMs
+        tickAll(net, nowMs)
+        for (const { from, effect } of net.inFlight.filter(({ effect }) => effect.to === idOf(0))) {
+          net.nodes.get(from)?.step({ type: 'undelivered', message: effect.message })
+        }
+        net.inFlight = net.inFlight.filter(({ effect }) => effect.to !== idOf(0))
+        deliver(net, nowMs)
+      }
+      return [...net.nodes.values()].map(node => node.estimate().count)
+    }
+    expect(run(false).every(count => count === undefined)).toBe(true)
+    for (const count of run(true)) expect(within(count, 11, 0.01)).toBe(true)
+  })
+
   it('nodes that disagree on the root converge on the smallest one', () => {
     const net = makeNet(12, 8)
     // peer-011 does not know peer-000..peer-005: it believes it is not root but follows peer-006 at first.

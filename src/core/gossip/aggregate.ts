@@ -134,8 +134,13 @@ export type AggregateInput =
    * written but got no reply may have been absorbed by the target, and returning it would create mass.
    */
   | { type: 'undelivered', message: AggregateMessage }
-  /** The members to gossip with (alive ones); self may or may not be in it. */
-  | { type: 'membership', members: readonly string[] }
+  /**
+   * The members to gossip with (alive ones); self may or may not be in it. `rootCandidates`, when
+   * given, are the members the count root is chosen among (default: `members`): the runtime passes
+   * those it holds a connection to, so a root that was just killed (its sockets closed at once) is not
+   * chosen while membership still calls it alive; without that, a whole epoch would have no root mass.
+   */
+  | { type: 'membership', members: readonly string[], rootCandidates?: readonly string[] }
   /** New local values, used from the next epoch on (a mid-epoch change would break mass conservation). */
   | { type: 'local', values: LocalValues }
 
@@ -185,6 +190,7 @@ export class Aggregate {
   private readonly random: SeededRandom
   private readonly epochAheadMax: number
   private members: string[] = []
+  private rootCandidates: string[] | undefined
   private local: LocalValues = { numbers: {}, capabilities: [] }
   private epoch = -1
   private round = 0
@@ -215,6 +221,9 @@ export class Aggregate {
         return []
       case 'membership':
         this.members = [...new Set(input.members)].filter(m => m !== this.config.self).slice(0, aggregateLimits.membersMax)
+        this.rootCandidates = input.rootCandidates === undefined
+          ? undefined
+          : [...new Set(input.rootCandidates)].filter(m => m !== this.config.self).slice(0, aggregateLimits.membersMax)
         return []
       case 'local':
         this.local = checkLocal(input.values)
@@ -266,7 +275,7 @@ export class Aggregate {
 
   private rootOfView (): string {
     let root = this.config.self
-    for (const member of this.members) if (member < root) root = member
+    for (const member of this.rootCandidates ?? this.members) if (member < root) root = member
     return root
   }
 

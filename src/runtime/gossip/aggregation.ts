@@ -292,9 +292,11 @@ export class Aggregation {
 
   private round (): void {
     const members = this.init.members()
-    const alive = members.filter(m => m.state === 'alive' && !m.self).map(m => m.peerId)
+    const alive = members.filter(m => m.state === 'alive' && !m.self)
     this.aliveMembers = alive.length + 1
-    this.core.step({ type: 'membership', members: alive })
+    // the count root only among members we hold a connection to: a killed root's sockets close at once,
+    // long before membership declares it failed (see the core's `rootCandidates`)
+    this.core.step({ type: 'membership', members: alive.map(m => m.peerId), rootCandidates: alive.filter(m => m.connected).map(m => m.peerId) })
     try {
       this.core.step({ type: 'local', values: this.localValues(members.find(m => m.self)) })
     } catch (err) {
