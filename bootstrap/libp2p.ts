@@ -40,6 +40,8 @@ import type { EventualSync } from '../protocols/eventual/service.js'
 import { votesAntiEntropy } from '../protocols/votes/service.js'
 import type { VotesProtocol } from '../protocols/votes/service.js'
 // [/votes]
+import { aggregateProtocol } from '../protocols/aggregate/service.js' // [aggregate]
+import type { AggregateProtocol } from '../protocols/aggregate/service.js' // [aggregate]
 
 export interface MeshServices extends Record<string, unknown> {
   identify: Identify
@@ -54,6 +56,7 @@ export interface MeshServices extends Record<string, unknown> {
   messaging: PeerMessaging
   eventual: EventualSync // [eventual]
   votes: VotesProtocol // [votes]
+  aggregate: AggregateProtocol // [aggregate]
 }
 
 export type MeshLibp2p = Libp2p<MeshServices>
@@ -259,7 +262,9 @@ export async function createMeshLibp2p (init: MeshLibp2pInit): Promise<MeshLibp2
       // [eventual] the eventually consistent memory's anti-entropy (src/runtime/gossip/eventual-store.ts)
       eventual: eventualSync({ network: init.network }),
       // [votes] gossip votes: anti-entropy of proposals and signed votes (src/runtime/gossip/gossip-votes.ts)
-      votes: votesAntiEntropy({ network: init.network })
+      votes: votesAntiEntropy({ network: init.network }),
+      // [aggregate] push-pull aggregation exchanges (src/runtime/gossip/aggregation.ts sets the handler)
+      aggregate: aggregateProtocol({ network: init.network })
     }
   })
   pingService = node.services.ping

@@ -21,7 +21,7 @@ import type { NodeStatus } from '../runtime/mesh-node.js'
 import type { TaskView, TasksQuery } from '../core/app/application.js'
 import { readLimitMax } from '../core/app/limits.js'
 import { buildTopology, CommitRate } from './topology.js'
-import type { RecentMessagesSource, TopologySnapshot } from './topology.js'
+import type { RecentMessagesSource, TopologyAggregates, TopologySnapshot } from './topology.js'
 import type { RawRouteHandler } from './server.js'
 
 /** Concurrent event streams; one more is refused with 503 (each costs a snapshot a second). */
@@ -40,6 +40,8 @@ export interface TopologySources {
   app: () => { tasks: (query: TasksQuery) => TaskView[] } | null
   /** Recent peer messages (the messaging feature), when wired. */
   messages?: () => RecentMessagesSource | null
+  /** [aggregate] Mesh-wide gossip estimates, when wired. */
+  aggregates?: () => TopologyAggregates | null
 }
 
 export interface TopologyPage {
@@ -179,7 +181,8 @@ export function topologyPage (sources: TopologySources): TopologyPage {
       consensus,
       commitsPerSecond: consensus != null ? commits.perSecond() : null,
       openTasks,
-      messages
+      messages,
+      aggregates: sources.aggregates?.() ?? null // [aggregate]
     })
   }
 

@@ -5,6 +5,7 @@
  *
  * Everything here is pure: the routes (page-routes.ts) gather the inputs, time included.
  */
+import type { AggregatesPanel } from '../runtime/gossip/aggregation.js' // [aggregate]
 import type { MemberState } from '../core/membership.js'
 import type { NodeLoad } from '../../protocols/state/codec.js'
 
@@ -70,7 +71,12 @@ export interface TopologyInput {
   openTasks: { tasks: TopologyTaskInput[], truncated: boolean } | null
   /** null when no messaging source is wired. */
   messages: readonly unknown[] | null
+  /** [aggregate] Mesh-wide gossip estimates (absent or null when aggregation is not wired). */
+  aggregates?: TopologyAggregates | null
 }
+
+/** [aggregate] The page's "Mesh aggregates" panel (src/runtime/gossip/aggregation.ts, pagePanel). */
+export type TopologyAggregates = AggregatesPanel
 
 export interface TopologyNode {
   id: string
@@ -132,6 +138,8 @@ export interface TopologySnapshot {
   consensus: TopologyConsensus | null
   tasks: { open: number, truncated: boolean } | null
   messages: unknown[] | null
+  /** [aggregate] */
+  aggregates: TopologyAggregates | null
 }
 
 const stateOrder: Record<MemberState, number> = { alive: 0, suspect: 1, failed: 2, left: 3 }
@@ -250,7 +258,8 @@ export function buildTopology (input: TopologyInput): TopologySnapshot {
     })),
     consensus,
     tasks: input.openTasks == null ? null : { open: input.openTasks.tasks.length, truncated: input.openTasks.truncated },
-    messages: input.messages == null ? null : input.messages.slice(-topologyMessagesMax).map(boundedMessage)
+    messages: input.messages == null ? null : input.messages.slice(-topologyMessagesMax).map(boundedMessage),
+    aggregates: input.aggregates ?? null // [aggregate]
   }
 }
 

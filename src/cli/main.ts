@@ -16,6 +16,7 @@ import { addMcpCommand } from './mcp-command.js' // [mcp]
 import { addMessageCommands } from './message-commands.js' // [messaging]
 import { addMetricsCommands } from './metrics-commands.js' // [metrics]
 import { addReputationCommands } from './reputation-commands.js' // [reputation]
+import { addAggregateCommands } from './aggregate-commands.js' // [aggregate]
 import { defaultNetwork } from '../runtime/config.js'
 
 const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value]
@@ -118,6 +119,8 @@ Examples:
   // [metrics]
   addMetricsCommands(program, addClientOptions, clientOptions)
   addReputationCommands(program, addClientOptions, clientOptions) // [reputation] mesh reputation
+  // [aggregate]
+  addAggregateCommands(program, addClientOptions, clientOptions)
   // [mcp]
   addMcpCommand(program, clientOptions)
 

@@ -37,6 +37,8 @@ import { EventualStore } from '../runtime/gossip/eventual-store.js' // [eventual
 import { eventualRoutes } from '../api/eventual-routes.js' // [eventual]
 import { GossipVotesRuntime } from '../runtime/gossip/gossip-votes.js' // [votes]
 import { gossipVoteRoutes } from '../api/gossip-vote-routes.js' // [votes]
+import { Aggregation, aggregateTimingFromEnv } from '../runtime/gossip/aggregation.js' // [aggregate]
+import { aggregateRoutes } from '../api/aggregate-routes.js' // [aggregate]
 
 /** Hard bound on a graceful shutdown: the issue asks for exit within 5 s. */
 const shutdownDeadlineMs = 4_500
@@ -140,6 +142,29 @@ export async function runStart (flags: Partial<Record<keyof NodeConfig, unknown>
     onRequestFailed: peer => { node.reputation.observe(peer, { type: 'request-failed' }) } // [reputation]
   })
   records.start()
+  // [aggregate] mesh-wide estimates by push-pull gossip on every node, genesis or not: GET /v1/aggregates,
+  // mesh_aggregate_* gauges (src/runtime/gossip/aggregation.ts)
+  let aggregateTiming
+  try {
+    aggregateTiming = aggregateTimingFromEnv()
+  } catch (err) {
+    records.stop()
+    await node.stop()
+    release()
+    throw new CliError((err as Error).message, 2)
+  }
+  const aggregation = new Aggregation({
+    self: node.peerId,
+    wire: node.libp2p.services.aggregate,
+    members: () => node.status().members,
+    seed: seedOf(node.peerId, incarnation),
+    ...aggregateTiming,
+    registry: node.metricsRegistry,
+    log: line => { out(`${new Date().toISOString().slice(11, 23)} ${line}`, { event: 'log', message: line }) }
+  })
+  aggregation.start()
+  node.setMeshSizeEstimate(() => aggregation.recentMeshSize())
+  // [aggregate] end
   // tasks: the local executor (built-in handlers + the config file's external commands) and the
   // scheduler runtime, on every node of a consensus network
   let tasks: TaskService | null = null
@@ -184,6 +209,7 @@ export async function runStart (flags: Partial<Record<keyof NodeConfig, unknown>
       reputation: peerId => node.reputation.score(peerId),
       onOutcome: (worker, outcome) => { node.reputation.observe(worker, { type: 'task', success: outcome.success, durationMs: outcome.durationMs }) },
       onRequestFailed: peerId => { node.reputation.observe(peerId, { type: 'request-failed' }) },
+      meshMeanUtilisation: () => aggregation.meshMean('utilisation'), // [aggregate]
       log: line => { out(`${new Date().toISOString().slice(11, 23)} ${line}`, { event: 'log', message: line }) }
     })
     service.start()
@@ -248,6 +274,7 @@ export async function runStart (flags: Partial<Record<keyof NodeConfig, unknown>
     taskStats: () => tasks?.status() ?? null,
     records: () => records.stats(),
     messaging: () => messaging,
+    aggregates: () => { const best = aggregation.best(); return best == null ? null : { count: best.count, utilisationMean: best.numbers.utilisation?.mean, errorBound: best.change } }, // [aggregate]
     subscribeGossip: listener => {
       const pubsub = node.libp2p.services.pubsub
       const onMessage = (): void => { listener() }
@@ -285,10 +312,12 @@ export async function runStart (flags: Partial<Record<keyof NodeConfig, unknown>
   routes.unshift(gossipVoteRoutes(() => gossipVotes, () => node.consensus, () => app))
   stoppers.push(() => { gossipVotes.stop() })
   // [/votes]
+  routes.push(aggregateRoutes(() => aggregation)) // [aggregate] GET /v1/aggregates
+  stoppers.push(() => { aggregation.stop() }) // [aggregate]
   routes.push(memberRoutes(() => node)) // [mcp] /v1/members…, /v1/topology/optimize (src/api/member-routes.ts)
   routes.push(reputationRoutes(() => node)) // [reputation] GET /v1/reputation (src/api/reputation-routes.ts)
   // [topology] the live page (GET /) and its data (GET /v1/topology[/stream]), recent messages included
-  const topology = topologyPage({ status: () => node.status(), consensus: () => node.consensus, app: () => app, messages: () => messaging })
+  const topology = topologyPage({ status: () => node.status(), consensus: () => node.consensus, app: () => app, messages: () => messaging, aggregates: () => aggregation.pagePanel() /* [aggregate] */ })
   rawRoutes.push(topology.route)
   stoppers.push(() => { topology.stop() })
   let api
@@ -365,4 +394,15 @@ export async function runStart (flags: Partial<Record<keyof NodeConfig, unknown>
   }
   process.on('SIGINT', () => { shutdown('SIGINT') })
   process.on('SIGTERM', () => { shutdown('SIGTERM') })
+}
+
+/** [aggregate] A 32-bit seed from the PeerId and incarnation (FNV-1a): a different gossip sequence per node and start. */
+function seedOf (peerId: string, incarnation: number): number {
+  let h = 0x811c9dc5
+  const text = `aggregate/${peerId}/${incarnation}`
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i)
+    h = Math.imul(h, 0x01000193)
+  }
+  return h >>> 0
 }

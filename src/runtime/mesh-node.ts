@@ -90,6 +90,13 @@ export interface NodeStatus {
   slowdown: number
   /** On a consensus network: where this node's copy of the decision log stands (null without a genesis). */
   consensus: { role: 'validator' | 'observer', view: number | null, lastExecuted: number | null, highestKnown: number | null, behind: number, catchingUp: boolean } | null
+  /**
+   * [aggregate] The mesh size as gossip aggregation estimates it (the largest count of the last few
+   * epochs), and whether this node reaches fewer than half of that many members (`partitionSuspected`):
+   * a second, mesh-wide sense of "partitioned" beside the membership one above. It is reported only;
+   * `partitioned`, `mode` and the consensus write rule stay the membership's. Absent without aggregation.
+   */
+  meshSize?: { estimated: number | null, reachable: number, partitionSuspected: boolean }
 }
 
 export interface MeshNodeOptions {
@@ -193,6 +200,8 @@ export class MeshNode {
   metricsRegistry: Registry = new Registry()
   /** [reputation] What this node thinks of each peer (drives the keeper, probes, auctions, gossipsub). */
   readonly reputation: PeerReputation
+  /** [aggregate] The gossip estimate of the mesh size (src/runtime/gossip/aggregation.ts), once wired. */
+  private meshSizeEstimate: (() => number | undefined) | undefined
 
   private constructor (readonly config: NodeConfig, private readonly options: MeshNodeOptions, libp2p: MeshLibp2p, reputation: PeerReputation) {
     this.libp2p = libp2p
@@ -653,8 +662,28 @@ export class MeshNode {
       heartbeatIntervalMs: this.config.heartbeatIntervalMs,
       failureTimeoutMs: this.config.failureTimeoutMs,
       slowdown: Math.round(this.slowdown * 100) / 100,
-      consensus: this.consensusSummary()
+      consensus: this.consensusSummary(),
+      ...this.meshSizeView(summary.reachable) // [aggregate]
     }
+  }
+
+  // ── [aggregate] the partition detector's mesh-wide sense of size ──
+  /** Where the mesh-size estimate comes from (the aggregation runtime); undefined to unwire. */
+  setMeshSizeEstimate (read: (() => number | undefined) | undefined): void {
+    this.meshSizeEstimate = read
+    this.statusCache = undefined
+  }
+
+  /**
+   * Whether this node reaches fewer than half of the members the mesh-wide estimate counts: catches a
+   * node whose own member list is small (it never heard of the others, or forgot them) while the mesh
+   * is larger. Reported beside `partitioned`, never in place of it.
+   */
+  private meshSizeView (reachable: number): Pick<NodeStatus, 'meshSize'> {
+    if (this.meshSizeEstimate == null) return {}
+    const estimated = this.meshSizeEstimate()
+    const usable = estimated !== undefined && Number.isFinite(estimated) ? Math.round(estimated * 100) / 100 : null
+    return { meshSize: { estimated: usable, reachable, partitionSuspected: usable != null && reachable * 2 < Math.round(usable) } }
   }
 
   /** Fewer than half of the known members reachable (what `status().partitioned` says, without building it). */

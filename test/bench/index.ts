@@ -21,6 +21,10 @@
  *                   Not in the default set (it takes both cores for many minutes): name it.
  *   eventual        12 nodes without genesis: PUT → every node serves it (spread), writes/s on one node (single
  *                   PUTs and 256-put batches), convergence after the bursts (test/bench/eventual.ts). Only when named.
+ *   aggregate       push-pull aggregation with no genesis, 12 and 24 nodes: rounds and seconds until every
+ *                   node is within 1 % (count, mean), error after a kill -9 of the count root mid-epoch and
+ *                   the next epoch, bytes and messages per node per round (test/bench/aggregate.ts). Only
+ *                   when named.
  *
  * Every phase reports `conditions`: the host load average at its start and end, and the CPU this bench
  * process used meanwhile. Idle cores per node = CPU-seconds over an idle window / the window.
@@ -41,9 +45,11 @@ import { runConsensusBench } from './consensus.js'
 import { runTasksBench } from './tasks.js'
 import { runEventualBench } from './eventual.js' // [eventual]
 
-const phaseNames = ['join12', 'join24', 'gossip', 'failure', 'rss', 'consensus', 'tasks', 'scale', 'eventual'] as const
+import { runAggregateBench } from './aggregate.js' // [aggregate]
+
+const phaseNames = ['join12', 'join24', 'gossip', 'failure', 'rss', 'consensus', 'tasks', 'scale', 'eventual', 'aggregate'] as const
 type Phase = typeof phaseNames[number]
-/** Phases run when none is named (scale takes many minutes: only on request). */
+/** Phases run when none is named (scale and aggregate take many minutes: only on request). */
 const defaultPhases: Phase[] = ['join12', 'join24', 'gossip', 'failure', 'rss', 'consensus', 'tasks']
 
 /** Node settings for every phase: the node defaults (override with --heartbeat-interval-ms, --failure-timeout-ms). */
@@ -384,6 +390,10 @@ async function main (): Promise<void> {
       if (keep) output.eventual12LogsKeptIn = keepLogs(cluster, 'eventual12')
       await stop(cluster)
     }
+  }
+  // [aggregate] push-pull aggregation, 12 and 24 nodes (test/bench/aggregate.ts); only when named
+  if (phases.has('aggregate')) {
+    output.aggregate = await runAggregateBench()
   }
 
   output.machine = { ...(output.machine as object), loadavgAtEnd: loadavg().map(v => round(v, 2)) }

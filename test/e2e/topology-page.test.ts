@@ -196,6 +196,18 @@ describe.skipIf(!hasChromium).each(engines)('the live topology page (GET /) in h
     expect(await page.$(`#consensus dd[data-field="${other}"]`)).toBeNull()
   })
 
+  // [aggregate]
+  it('shows the mesh aggregates panel: the gossip estimate of the member count, in the DOM too', async () => {
+    const shown = await waitUntil('the page to show a member count estimate within 1 % of the members', 120_000, async () => {
+      const snapshot = await page.evaluate(() => (globalThis as unknown as { meshTopology: { snapshot: { nodes: unknown[], aggregates: { count: number | null } | null } } }).meshTopology.snapshot)
+      const count = snapshot.aggregates?.count
+      return count != null && Math.abs(count - snapshot.nodes.length) <= 0.01 * snapshot.nodes.length ? snapshot : undefined
+    }, 250)
+    const text = await page.textContent('#aggregates dd[data-field="members"]')
+    expect(Math.abs(Number(text) - shown.nodes.length)).toBeLessThanOrEqual(0.05 * shown.nodes.length)
+    expect(await page.textContent('#aggregates dd[data-field="epoch · round"]')).toMatch(/^\d+ · \d+/)
+  })
+
   it('shows recent messages: one sent to this node by another appears without a reload', async () => {
     const sender = joiners[0] as NodeProcess
     const res = await api<{ delivered?: boolean, error?: string }>(sender, 'POST', '/v1/messages', { to: seed.runtime.peerId, body: { hello: 'topology page' } })

@@ -748,6 +748,30 @@ describe('load balancing with memory: Balancer (smoothed utilisation, cool-downs
     }
   })
 
+  it('[aggregate] with the mesh mean utilisation known, hot and cold are also relative to it (source > mean + meanGap, target ≤ mean)', () => {
+    const b = new Balancer({ smoothingMs: 0 })
+    const hot = worker('A', [], 4, 4, tasks('a', 4)) // 8/4: utilisation 1
+    const cold = worker('B', [], 0, 8) // 0
+    observeAll(b, [hot, cold], 0)
+    const plan = (mean?: number): number => b.plan([hot, cold], 0, mean).length
+    expect(plan()).toBeGreaterThan(0) // no estimate: the absolute rule alone
+    expect(plan(0.5)).toBe(plan()) // 1 > 0.6 and 0 < 0.4: both hold
+    expect(plan(0.95)).toBe(0) // the whole mesh is about as busy as A: A is not hot relative to it
+    expect(plan(0.05)).toBe(plan()) // a mostly idle mesh with one hot node: an idle node stays a target
+    // a node under `low` that carries more than the mesh's average share is no target
+    const lukewarm = worker('D', [], 2, 8) // 0.25 < 0.3
+    observeAll(b, [hot, lukewarm], 0)
+    expect(b.plan([hot, lukewarm], 0).length).toBeGreaterThan(0)
+    expect(b.plan([hot, lukewarm], 0, 0.2)).toEqual([])
+    expect(b.plan([hot, lukewarm], 0, 0.25).length).toBeGreaterThan(0)
+    expect(plan(Number.NaN)).toBe(plan()) // an unusable estimate is ignored
+    // the absolute rule stays: a mean of 0 does not make a node at 0.7 hot
+    const warm = worker('C', [], 2, 4, tasks('c', 1)) // 3/4 = 0.75
+    observeAll(b, [warm, cold], 0)
+    expect(b.plan([warm, cold], 0, 0)).toEqual([])
+    expect(() => new Balancer({ meanGap: -0.1 })).toThrow(RangeError)
+  })
+
   it('refuses a negative smoothing or cool-down, and the plan\'s own invalid bounds', () => {
     expect(() => new Balancer({ smoothingMs: -1 })).toThrow(RangeError)
     expect(() => new Balancer({ cooldownMs: Number.NaN })).toThrow(RangeError)

@@ -215,6 +215,35 @@
     })
   }
 
+  // [aggregate] the mesh-wide push-sum estimates
+  function updateAggregates (s) {
+    var dl = $('aggregates')
+    dl.textContent = ''
+    var a = s.aggregates
+    var num = function (v, digits) { return v == null ? '–' : (Number.isInteger(v) ? String(v) : v.toFixed(digits)) }
+    var rows
+    if (a == null) {
+      rows = [['aggregates', 'not running on this node']]
+    } else {
+      var caps = Object.keys(a.capabilities).map(function (k) { return k + ' ' + num(a.capabilities[k], 1) }).join(', ')
+      rows = [
+        ['members', num(a.count, 2)],
+        ['mean utilisation', a.utilisationMean == null ? '–' : (a.utilisationMean * 100).toFixed(1) + ' %'],
+        ['queued · running', num(a.queuedSum, 1) + ' · ' + num(a.runningSum, 1)],
+        ['free capacity', num(a.freeSum, 1)],
+        ['capabilities', caps === '' ? '–' : caps],
+        ['epoch · round', a.epoch + ' · ' + a.round + (a.source === 'completed' ? ' (last completed)' : '')],
+        ['error bound', a.errorBound == null ? '…' : '±' + (a.errorBound * 100).toFixed(2) + ' %']
+      ]
+    }
+    rows.forEach(function (r) {
+      dl.appendChild(el('dt', r[0]))
+      var dd = el('dd', r[1])
+      dd.setAttribute('data-field', r[0])
+      dl.appendChild(dd)
+    })
+  }
+
   function updateMembers (s) {
     var tbody = document.querySelector('#members tbody')
     tbody.textContent = ''
@@ -285,6 +314,7 @@
     updateGraph(s)
     updateMembers(s)
     updateConsensus(s)
+    updateAggregates(s)
     updateMessages(s)
     document.body.setAttribute('data-updates', String(api.updates))
   }

@@ -7,12 +7,24 @@
  * `tick(nowMs)`, `receive(from, message)`, `membership(members)` and `local(values)` inputs and sends
  * the `send` effects it returns. Randomness (the push target) comes from the seeded generator.
  *
- * ## Push-sum
+ * ## Push-sum, exchanged push-pull
  * Every node holds masses that all move together: a weight `w` (1 at every node at the start of an
  * epoch) and, per attribute, a sum mass. Each round a node keeps half of every mass and sends the other
- * half to one member chosen uniformly at random from the member list it was given. Mass is never
- * created or destroyed while messages are not lost (the invariant the unit tests check), and every
- * ratio `mass / w` converges at every node to (total mass) / (total weight) = the mean over the nodes.
+ * half to one member chosen uniformly at random from the member list it was given (a `request`). In the
+ * default push-pull mode the receiver answers in the same exchange with half of its own masses, taken
+ * before it adds the request's (a `reply`): with no concurrent exchange both ends then hold the average
+ * of the two, which is Jelasity et al.'s push-pull averaging and converges in markedly fewer rounds
+ * than push alone (unit tests: median 13 vs 21 rounds to 1 % at n = 24). Mode `push` is Kempe et al.'s.
+ *
+ * Mass is never created or destroyed while messages are not lost (the invariant the unit tests check),
+ * and every ratio `mass / w` converges at every node to (total mass) / (total weight) = the mean.
+ * Who commits when: a sender subtracts what it sends when it sends it (the request at the tick, the
+ * reply when it answers); the receiver adds it when it arrives. A lost message therefore loses exactly
+ * its own masses and nothing else (mass is never duplicated); the loss distorts that epoch only. A
+ * request that certainly never left (no stream could be opened, or the target answered that it
+ * absorbed nothing) is given back with `undelivered`; one written without a reply is not (the target
+ * may have absorbed it: returning it could create mass). Exact conservation across a lost reply is
+ * impossible with one round trip (two generals); this choice never over-counts.
  *
  * ## What is estimated, and how
  * - count of members: the standard "one node holds the unit" trick. The root (the smallest PeerId in
@@ -80,6 +92,11 @@ export interface AggregateConfig {
   epochRounds: number
   /** Newer epochs than our own clock's we accept from peers (clock skew allowance). @default 1 */
   epochAheadMax?: number
+  /**
+   * 'push-pull' (default): the receiver of a round's half answers with half of its own masses, so one
+   * exchange averages both ends (Jelasity et al. 2005); 'push': the receiver only absorbs (Kempe et al.).
+   */
+  mode?: 'push' | 'push-pull'
 }
 
 /** The values this node contributes, taken at the start of each epoch. */
@@ -106,13 +123,34 @@ export interface AggregateMessage {
 
 export type AggregateInput =
   | { type: 'tick', nowMs: number }
-  | { type: 'receive', nowMs: number, from: string, message: unknown }
-  /** The members to gossip with (alive ones); self may or may not be in it. */
-  | { type: 'membership', members: readonly string[] }
+  /**
+   * A message from a peer: `request` (default) is a round's half sent by its tick, which in push-pull
+   * mode is answered with a `reply` effect; `reply` is the answer to our own request (absorbed only).
+   */
+  | { type: 'receive', nowMs: number, from: string, message: unknown, kind?: 'request' | 'reply' }
+  /**
+   * Our own request (a `send` effect of kind `request`) certainly never left this node (the stream to
+   * the target could not be opened): its masses come back. Only for that certainty — a request that was
+   * written but got no reply may have been absorbed by the target, and returning it would create mass.
+   */
+  | { type: 'undelivered', message: AggregateMessage }
+  /**
+   * The members to gossip with (alive ones); self may or may not be in it. `rootCandidates`, when
+   * given, are the members the count root is chosen among (default: `members`): the runtime passes
+   * those it holds a connection to, so a root that was just killed (its sockets closed at once) is not
+   * chosen while membership still calls it alive; without that, a whole epoch would have no root mass.
+   */
+  | { type: 'membership', members: readonly string[], rootCandidates?: readonly string[] }
   /** New local values, used from the next epoch on (a mid-epoch change would break mass conservation). */
   | { type: 'local', values: LocalValues }
 
-export type AggregateEffect = { type: 'send', to: string, message: AggregateMessage }
+/**
+ * A message to send. `request`: this round's half (in push-pull mode the target answers); `reply`: the
+ * answer to a peer's request, sent back on the same exchange. Masses in either leave this node when the
+ * effect is returned (the sender commits on send): a message lost afterwards loses its masses for the
+ * rest of the epoch, which the next epoch's restart repairs.
+ */
+export interface AggregateEffect { type: 'send', kind: 'request' | 'reply', to: string, message: AggregateMessage }
 
 export type RefusalReason =
   | 'malformed' | 'not-finite' | 'negative' | 'too-large' | 'name-too-long' | 'too-many-entries'
@@ -152,6 +190,7 @@ export class Aggregate {
   private readonly random: SeededRandom
   private readonly epochAheadMax: number
   private members: string[] = []
+  private rootCandidates: string[] | undefined
   private local: LocalValues = { numbers: {}, capabilities: [] }
   private epoch = -1
   private round = 0
@@ -175,9 +214,16 @@ export class Aggregate {
   step (input: AggregateInput): AggregateEffect[] {
     switch (input.type) {
       case 'tick': return this.onTick(input.nowMs)
-      case 'receive': this.onReceive(input.nowMs, input.from, input.message); return []
+      case 'receive': return this.onReceive(input.nowMs, input.from, input.message, input.kind ?? 'request')
+      case 'undelivered':
+        // same epoch only: an older epoch's masses no longer count
+        if (input.message.epoch === this.epoch) this.absorb(input.message)
+        return []
       case 'membership':
         this.members = [...new Set(input.members)].filter(m => m !== this.config.self).slice(0, aggregateLimits.membersMax)
+        this.rootCandidates = input.rootCandidates === undefined
+          ? undefined
+          : [...new Set(input.rootCandidates)].filter(m => m !== this.config.self).slice(0, aggregateLimits.membersMax)
         return []
       case 'local':
         this.local = checkLocal(input.values)
@@ -229,7 +275,7 @@ export class Aggregate {
 
   private rootOfView (): string {
     let root = this.config.self
-    for (const member of this.members) if (member < root) root = member
+    for (const member of this.rootCandidates ?? this.members) if (member < root) root = member
     return root
   }
 
@@ -270,7 +316,7 @@ export class Aggregate {
     const current = this.estimate()
     this.lastChange = this.previous === undefined ? undefined : largestChange(this.previous, current)
     this.previous = current
-    return [{ type: 'send', to, message }]
+    return [{ type: 'send', kind: 'request', to, message }]
   }
 
   /** Keep half of every mass, return the other half (with our maxima) as a message. */
@@ -304,14 +350,20 @@ export class Aggregate {
     this.refusals.set(reason, (this.refusals.get(reason) ?? 0) + 1)
   }
 
-  private onReceive (nowMs: number, from: string, raw: unknown): void {
-    if (from === this.config.self) { this.refuse('from-self'); return }
+  /**
+   * Validate, then absorb. In push-pull mode a request is answered: the reply is half of our masses as
+   * they were before the request's half is added (after any epoch jump and root change it causes), so
+   * that with no concurrent exchange both ends hold the average of the two afterwards. A refused
+   * request gets no reply effect (the runtime answers it with an empty reply).
+   */
+  private onReceive (nowMs: number, from: string, raw: unknown, kind: 'request' | 'reply'): AggregateEffect[] {
+    if (from === this.config.self) { this.refuse('from-self'); return [] }
     const checked = validateMessage(raw)
-    if (typeof checked === 'string') { this.refuse(checked); return }
+    if (typeof checked === 'string') { this.refuse(checked); return [] }
     const message = checked
     const clockEpoch = Math.max(this.epoch, this.epochAt(nowMs))
-    if (message.epoch < this.epoch) { this.refuse('old-epoch'); return }
-    if (message.epoch > clockEpoch + this.epochAheadMax) { this.refuse('epoch-ahead'); return }
+    if (message.epoch < this.epoch) { this.refuse('old-epoch'); return [] }
+    if (message.epoch > clockEpoch + this.epochAheadMax) { this.refuse('epoch-ahead'); return [] }
     // Capacity is checked against the epoch we will be in after a jump, before anything changes.
     const base = message.epoch > this.epoch ? this.initialMasses() : this.masses
     const newNumbers = message.numbers.filter(([name]) => !base.numbers.has(name)).length
@@ -319,10 +371,20 @@ export class Aggregate {
     const newMaxima = message.maxima.filter(([name]) => !base.numbers.has(name) && !message.numbers.some(([n]) => n === name)).length
     if (base.numbers.size + newNumbers + newMaxima > aggregateLimits.attributesMax ||
         base.capabilities.size + newCapabilities > aggregateLimits.capabilitiesMax) {
-      this.refuse('table-full'); return
+      this.refuse('table-full'); return []
     }
     if (message.epoch > this.epoch) this.startEpoch(message.epoch)
     this.adoptRoot(message.root)
+    const effects: AggregateEffect[] = []
+    if (kind === 'request' && (this.config.mode ?? 'push-pull') === 'push-pull') {
+      effects.push({ type: 'send', kind: 'reply', to: from, message: this.halve() })
+    }
+    this.absorb(message)
+    return effects
+  }
+
+  /** Add a message's masses to ours (root mass only if it follows our root) and merge its maxima. */
+  private absorb (message: AggregateMessage): void {
     const m = this.masses
     m.weight += message.weight
     if (message.root === m.root) m.rootMass += message.rootMass

@@ -151,9 +151,15 @@ export interface BalancerOptions extends MigrationOptions {
    * observed committed. Default 10000.
    */
   cooldownMs: number
+  /**
+   * Gap to the mesh mean utilisation (when the caller knows it: the gossip aggregate, see `plan`): a
+   * source must also be above mean + gap, and a target at or below the mean, so "hot" and "cold" mean
+   * hot and cold relative to the whole mesh, not only in absolute terms. Default 0.1.
+   */
+  meanGap: number
 }
 
-export const balancerDefaults: BalancerOptions = { ...migrationDefaults, smoothingMs: 2_000, cooldownMs: 10_000 }
+export const balancerDefaults: BalancerOptions = { ...migrationDefaults, smoothingMs: 2_000, cooldownMs: 10_000, meanGap: 0.1 }
 
 /** Bounds on the balancer's memory (entries beyond them: the oldest is dropped first). */
 export const balancerTasksMax = 10_000
@@ -188,8 +194,9 @@ export class Balancer {
 
   constructor (options: Partial<BalancerOptions> = {}) {
     this.options = { ...balancerDefaults, ...options }
-    const { smoothingMs, cooldownMs } = this.options
+    const { smoothingMs, cooldownMs, meanGap } = this.options
     if (!(smoothingMs >= 0 && Number.isFinite(smoothingMs))) throw new RangeError('need 0 ≤ smoothingMs < ∞')
+    if (!(meanGap >= 0 && meanGap <= 1)) throw new RangeError('need 0 ≤ meanGap ≤ 1')
     if (!(cooldownMs >= 0 && Number.isFinite(cooldownMs))) throw new RangeError('need 0 ≤ cooldownMs < ∞')
     planMigrations([], this.options) // validates the bounds
   }
@@ -231,14 +238,27 @@ export class Balancer {
    * The migrations to make now: `planMigrations` over `nodes` with the smoothing and cool-down rules
    * above. Call `observeLoad` for the nodes first (a node without a sample counts on its current load
    * only). Forgets cool-downs that ended.
+   *
+   * `meshMean`: the mesh-wide mean utilisation, when known (the push-sum estimate over every member,
+   * src/runtime/gossip/aggregation.ts, not only those whose records this node holds). With it, the
+   * absolute rule (> high, < low) stays and a relative one is added: a source's smoothed utilisation
+   * must exceed meshMean + meanGap, and a target's must not exceed meshMean. A mesh that is busy
+   * almost everywhere then keeps its work where it is unless a node is clearly hotter than the rest,
+   * and a node under `low` that still carries more than the mesh's average share is no target. (No
+   * gap below the mean: in a mostly idle mesh with one hot node the mean is small, and an idle node
+   * must stay a target.) Like every filter, it only removes sources and targets, so the plan's bounds
+   * still hold. Ignored when not finite.
    */
-  plan (nodes: readonly WorkerView[], nowMs: number): Migration[] {
+  plan (nodes: readonly WorkerView[], nowMs: number, meshMean?: number): Migration[] {
     this.expire(nowMs)
-    const { high, low } = this.options
+    const { high, low, meanGap } = this.options
     const smoothedOf = (peerId: string): number | undefined => this.smoothed.get(peerId)?.value
+    const mean = meshMean !== undefined && Number.isFinite(meshMean) ? meshMean : undefined
+    const hotVsMesh = (u: number): boolean => mean === undefined || u > mean + meanGap
+    const coldVsMesh = (u: number): boolean => mean === undefined || u <= mean
     return planWith(nodes, this.options, {
-      source: peerId => (smoothedOf(peerId) ?? 1) > high && !this.recent(this.targetAt, peerId, nowMs),
-      target: peerId => (smoothedOf(peerId) ?? 0) < low && !this.recent(this.sourceAt, peerId, nowMs),
+      source: peerId => (smoothedOf(peerId) ?? 1) > high && hotVsMesh(smoothedOf(peerId) ?? 1) && !this.recent(this.targetAt, peerId, nowMs),
+      target: peerId => (smoothedOf(peerId) ?? 0) < low && coldVsMesh(smoothedOf(peerId) ?? 0) && !this.recent(this.sourceAt, peerId, nowMs),
       movable: taskId => !this.recent(this.movedAt, taskId, nowMs)
     })
   }

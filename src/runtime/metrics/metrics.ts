@@ -61,6 +61,11 @@ export interface MetricsInit {
    * `status()`, which builds the whole status (every member) each time.
    */
   partitioned?: () => boolean
+  /**
+   * [aggregate] Mesh-wide gossip estimates (src/runtime/gossip/aggregation.ts), sampled into the history:
+   * member count, mean utilisation over every member, and the estimate's error bound.
+   */
+  aggregates?: () => { count: number | undefined, utilisationMean: number | undefined, errorBound: number | undefined } | null
   /** Subscribe to gossip messages delivered to this node; returns the unsubscribe. */
   subscribeGossip?: (listener: () => void) => () => void
   /** Where the history is kept (the data dir's metrics-history.json); null: memory only. */
@@ -467,6 +472,7 @@ export class MeshMetrics {
     this.intervalLatencies = []
     const load = loadFigures(s.status.members)
     const self = s.status.members.find(m => m.self)
+    const aggregates = this.init.aggregates?.() ?? null // [aggregate]
     const g: Record<string, number | null> = {
       connectivity_ratio: s.status.known > 0 ? s.status.reachable / s.status.known : 1,
       members_alive: s.status.counts.alive,
@@ -492,7 +498,11 @@ export class MeshMetrics {
       host_cpu_ratio: self?.load.cpu ?? null,
       rss_bytes: process.memoryUsage.rss(),
       heap_used_bytes: process.memoryUsage().heapUsed,
-      eventloop_lag_seconds: this.loopLagSeconds
+      eventloop_lag_seconds: this.loopLagSeconds,
+      // [aggregate] push-sum estimates over the whole mesh (not only the records this node holds)
+      mesh_size_estimate: aggregates?.count ?? null,
+      mesh_utilisation_mean_ratio: aggregates?.utilisationMean ?? null,
+      aggregate_error_bound_ratio: aggregates?.errorBound ?? null
     }
     this.series.add({ t: wallMs, d: intervalMs, g, c: delta })
   }

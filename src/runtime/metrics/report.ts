@@ -31,7 +31,11 @@ export const figureUnits: Record<string, string> = {
   host_cpu_ratio: 'ratio',
   rss_bytes: 'bytes',
   heap_used_bytes: 'bytes',
-  eventloop_lag_seconds: 'seconds'
+  eventloop_lag_seconds: 'seconds',
+  // [aggregate] mesh-wide push-sum estimates (src/runtime/gossip/aggregation.ts)
+  mesh_size_estimate: 'members',
+  mesh_utilisation_mean_ratio: 'ratio',
+  aggregate_error_bound_ratio: 'ratio'
 }
 
 /** Protocols whose messages are counted (mesh_network_messages_total{protocol}). */

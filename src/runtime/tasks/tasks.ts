@@ -72,6 +72,11 @@ export interface TaskServiceInit {
   onOutcome?: (node: string, outcome: { success: boolean, durationMs?: number }) => void
   /** [reputation] A bidder that gave no (usable) answer to a call for bids. */
   onRequestFailed?: (peerId: string) => void
+  /**
+   * [aggregate] The mesh-wide mean utilisation (push-sum gossip estimate), when known: the balancer's
+   * hot/cold decision is also relative to it (src/core/scheduler/balancing.ts, Balancer.plan).
+   */
+  meshMeanUtilisation?: () => number | undefined
 }
 
 export interface SubmitInput {
@@ -822,7 +827,7 @@ export class TaskService {
       : { peerId: m.peerId, capabilities: m.capabilities, load: { queued: m.load.queued, running: m.load.running, capacity: m.load.capacity } })
     const now = performance.now()
     for (const node of nodes) this.balancer.observeLoad(node.peerId, node.load, now)
-    const moves = this.balancer.plan(nodes, now).filter(m => m.from === this.init.self)
+    const moves = this.balancer.plan(nodes, now, this.init.meshMeanUtilisation?.()).filter(m => m.from === this.init.self)
     if (moves.length === 0) return
     this.migrating = true
     void (async () => {
