@@ -207,7 +207,7 @@ export async function runStart (flags: Partial<Record<keyof NodeConfig, unknown>
       loadShedding: config.loadShedding,
       // [reputation] auction tie-break; task outcomes feed the node's reputation of the worker
       reputation: peerId => node.reputation.score(peerId),
-      onOutcome: (worker, outcome) => { node.reputation.observe(worker, { type: 'task', success: outcome.success, durationMs: outcome.durationMs }) },
+      onOutcome: (worker, outcome) => { node.reputation.observe(worker, { type: 'task', success: outcome.success, durationMs: outcome.durationMs, expectedMs: outcome.expectedMs }) },
       onRequestFailed: peerId => { node.reputation.observe(peerId, { type: 'request-failed' }) },
       meshMeanUtilisation: () => aggregation.meshMean('utilisation'), // [aggregate]
       log: line => { out(`${new Date().toISOString().slice(11, 23)} ${line}`, { event: 'log', message: line }) }

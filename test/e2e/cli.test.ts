@@ -175,6 +175,23 @@ describe('mesh demo', () => {
         demo.once('exit', code => { clearTimeout(timer); reject(new Error(`demo exited early (${code}): ${buffer.slice(-2000)}`)) })
       })
       expect(seen.names).toEqual(['demo-1', 'demo-2', 'demo-3'])
+      // issue 12's new-user scenario: a demo has no genesis, and `mesh memory store` answered 404 there;
+      // now the eventually consistent store is the default, and a write on one node reaches the others
+      const stored = mesh(['memory', 'store', 'greeting', 'hello', '--data-dir', join(seen.root, 'node-2')])
+      expect(stored.stderr).toBe('')
+      expect(stored.code).toBe(0)
+      expect(stored.stdout).toMatch(/eventual/)
+      let read: { value?: string, consistency?: string } = {}
+      for (let attempt = 0; attempt < 300 && read.value !== 'hello'; attempt++) {
+        const got = mesh(['memory', 'get', 'greeting', '--data-dir', join(seen.root, 'node-3'), '--json'])
+        if (got.code === 0) read = JSON.parse(got.stdout) as typeof read
+        else await new Promise(resolve => setTimeout(resolve, 200))
+      }
+      expect(read).toMatchObject({ value: 'hello', consistency: 'eventual' })
+      // and a proposal on a mesh with no genesis is a gossip proposal (it answered 404 too)
+      const proposed = mesh(['propose', '{"plan":"demo"}', '--data-dir', join(seen.root, 'node-1'), '--json'])
+      expect(proposed.code).toBe(0)
+      expect(JSON.parse(proposed.stdout)).toMatchObject({ protocol: 'gossip', finality: 'eventual', status: 'open' })
       demo.removeAllListeners('exit')
       const exited = new Promise<number | null>(resolve => demo.once('exit', code => { resolve(code) }))
       demo.kill('SIGINT')

@@ -28,6 +28,7 @@
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { MeshApplication, TaskView } from '../../core/app/application.js'
 import { truncateUtf8 } from './executor.js'
+import { UsualDurations } from './usual-durations.js' // [reputation]
 import type { Executor, TaskOutcome, TaskRun } from './executor.js'
 import type { TaskProtocols } from '../../../protocols/tasks/service.js'
 import type { AwardNotice, Bid, CallForBids, StealRequest, StealResponse } from '../../../protocols/tasks/tasks.js'
@@ -69,7 +70,7 @@ export interface TaskServiceInit {
    */
   reputation?: (peerId: string) => number
   /** [reputation] Each committed outcome of a task run by `node` (every node sees every outcome). */
-  onOutcome?: (node: string, outcome: { success: boolean, durationMs?: number }) => void
+  onOutcome?: (node: string, outcome: { success: boolean, durationMs?: number, expectedMs?: number }) => void
   /** [reputation] A bidder that gave no (usable) answer to a call for bids. */
   onRequestFailed?: (peerId: string) => void
   /**
@@ -108,6 +109,11 @@ export class TaskService {
   /** committedDecisions / committedOperations: decisions this node saw committed and the operations they carried (bundles expanded). */
   readonly stats = { committedDecisions: 0, committedOperations: 0, submitted: 0, auctionBatches: 0, payloadsByRef: 0, resultsByRef: 0, dataFetches: 0, dataFetchErrors: 0, auctions: 0, awards: 0, dhtRoutes: 0, noBids: 0, steals: 0, stolen: 0, migrations: 0, failovers: 0, started: 0, completed: 0, failed: 0, proposalErrors: 0, recordsStored: 0, recordErrors: 0, startsSkipped: 0, claims: 0, claimsRefused: 0 }
   private readonly tracker = new PerformanceTracker()
+  /**
+   * [reputation] The mesh's usual run time of a task per capability set, from every committed
+   * success this node saw: a worker's speed is judged against it (src/runtime/tasks/usual-durations.ts).
+   */
+  private readonly usualDurations = new UsualDurations()
   /** task id → when this node may try to schedule it again (backoff), and the current delay */
   private readonly retry = new Map<string, { atMs: number, delayMs: number }>()
   /** tasks this node is scheduling right now, with the assignment number it is proposing */
@@ -276,7 +282,7 @@ export class TaskService {
           const task = this.init.app.task(op.id)
           const durationMs = started != null ? performance.now() - started : undefined
           this.tracker.record(node, { success: op.op === 'task.complete', durationMs, timeoutMs: task?.timeoutMs ?? 60_000 })
-          this.init.onOutcome?.(node, { success: op.op === 'task.complete', durationMs })
+          this.init.onOutcome?.(node, { success: op.op === 'task.complete', durationMs, expectedMs: this.usualDurations.take(task?.capabilities ?? [], op.op === 'task.complete' ? durationMs : undefined) })
           this.notify(op.id)
         }
         if (op.op === 'task.cancel') this.notify(op.id)
