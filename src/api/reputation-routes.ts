@@ -10,7 +10,7 @@
 import type { MeshNode } from '../runtime/mesh-node.js'
 import { reputationPolicy } from '../core/gossip/reputation-policy.js'
 import { reputationDefaults } from '../core/gossip/reputation.js'
-import { flapWindowMs, messageRejectedDeltas, rejectedDeltas } from '../runtime/gossip/reputation.js'
+import { flapWindowMs, gossipLayerRejectedDeltas, messageRejectedDeltas, rejectedDeltas } from '../runtime/gossip/reputation.js'
 import { pathParts } from './server.js'
 import type { RouteHandler } from './server.js'
 
@@ -48,7 +48,7 @@ export function reputationView (node: Pick<MeshNode, 'peerId' | 'topic' | 'libp2
   return {
     peerId: node.peerId,
     gossipMesh: mesh,
-    policy: { ...reputationPolicy, halfLifeMs: reputationDefaults.halfLifeMs, flapWindowMs, deltas: { ...reputationDefaults.deltas, rejected: { ...rejectedDeltas, ...messageRejectedDeltas } } },
+    policy: { ...reputationPolicy, halfLifeMs: reputationDefaults.halfLifeMs, flapWindowMs, deltas: { ...reputationDefaults.deltas, rejected: { ...rejectedDeltas, ...messageRejectedDeltas, ...gossipLayerRejectedDeltas } } },
     peers: node.reputation.list().map(p => ({
       peerId: p.peerId,
       name: names.get(p.peerId) ?? '',

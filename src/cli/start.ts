@@ -247,6 +247,7 @@ export async function runStart (flags: Partial<Record<keyof NodeConfig, unknown>
   // only memory (the default) on a node without a consensus network. Its routes run before consensus'.
   const eventualStore = new EventualStore({
     self: node.peerId,
+    onRejected: (peer, reason) => { node.reputation.observe(peer, { type: 'rejected', reason: `eventual-${reason}` }) }, // [reputation]
     dataDir: config.dataDir,
     wire: node.libp2p.services.eventual,
     pubsub: node.libp2p.services.pubsub,
@@ -295,6 +296,7 @@ export async function runStart (flags: Partial<Record<keyof NodeConfig, unknown>
   const gossipVotes = new GossipVotesRuntime({
     network: config.network,
     self: node.peerId,
+    onRejected: (peer, reason) => { node.reputation.observe(peer, { type: 'rejected', reason: `votes-${reason}` }) }, // [reputation]
     privateKey,
     dataDir: config.dataDir,
     pubsub: node.libp2p.services.pubsub,

@@ -174,6 +174,15 @@ describe('eventual memory on a 3-node mesh without genesis', () => {
     await waitUntil('the seed to count the invalid request', 30_000, async () =>
       ((await api<{ rejected: Record<string, number> }>(seed, 'GET', '/v1/eventual')).body.rejected.invalid ?? 0) >= 1 ? true : undefined)
     for (const node of nodes()) expect((await cluster.status(node)).peerId).toBe(node.runtime.peerId)
+    // the seed charged the rogue for the garbage, the malformed entry and the bad request (−10 each),
+    // not for the future-dated write (a clock, not misconduct)
+    const reputation = await api<{ peers: Array<{ peerId: string, score: number, banned: boolean, reasons: Array<{ reason: string, count: number }> }> }>(seed, 'GET', '/v1/reputation')
+    const charged = reputation.body.peers.find(p => p.peerId === rogue?.peerId.toString())
+    // (the view lists the top 3 reasons only: other things the seed saw of it may rank among them)
+    const reasons = charged?.reasons.map(r => r.reason) ?? []
+    expect(reasons.some(r => r.startsWith('rejected:eventual-'))).toBe(true)
+    expect(reasons).not.toContain('rejected:eventual-clock-ahead')
+    expect(charged?.score).toBeLessThanOrEqual(-29)
     await rogue.stop()
     rogue = undefined
   })

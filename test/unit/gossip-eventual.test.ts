@@ -235,6 +235,19 @@ describe('repair between two replicas (the steps of an anti-entropy exchange)', 
 })
 
 describe('the LWW map additions', () => {
+  it('charges the sender of malformed entries and broken bytes to its reputation, not clock or capacity refusals', () => {
+    const charged: Array<[string, string]> = []
+    const clock = { now: 1_700_000_000_000 }
+    const s = store(null, 'self', clock, { onRejected: (peer, reason) => { charged.push([peer, reason]) } })
+    s.merge([{ namespace: 'ns', key: 'k', value: 'v', hlc: { wallMs: clock.now, logical: 0, node: '' } }], 'peer-x', 'gossip')
+    s.merge([{ namespace: 'ns', key: 'later', value: 'v', hlc: { wallMs: clock.now + hour, logical: 0, node: 'peer-y' } }], 'peer-y', 'gossip')
+    s.onReject('undecodable', 'peer-z', 'gossip')
+    s.onReject('clock-ahead', 'peer-z', 'gossip')
+    s.onReject('invalid', 'self', 'anti-entropy')
+    expect(charged).toEqual([['peer-x', 'malformed'], ['peer-z', 'undecodable']])
+    s.stop()
+  })
+
   it('namespaceList counts live keys and tombstones; restoreGcFloor only raises the floor', () => {
     const map = new LwwMap({ self: 'me', tombstoneHorizonMs: hour })
     map.set('b', 'k1', 'v', 1_000)

@@ -165,7 +165,7 @@ describe('the runtime: equivocation, anti-entropy, persistence', () => {
     const sent: Uint8Array[] = []
     return { sent, topicValidators: new Map(), subscribe: () => {}, unsubscribe: () => {}, publish: async (_topic, data) => { sent.push(data) } }
   }
-  const runtime = (self: Member, options: { dataDir?: string | null, clock?: { now: number } } = {}): GossipVotesRuntime => {
+  const runtime = (self: Member, options: { dataDir?: string | null, clock?: { now: number }, onRejected?: (peer: string, reason: string) => void } = {}): GossipVotesRuntime => {
     const clock = options.clock ?? { now }
     return new GossipVotesRuntime({
       network,
@@ -177,6 +177,7 @@ describe('the runtime: equivocation, anti-entropy, persistence', () => {
       aliveMembers: () => [a.peerId, b.peerId, m.peerId],
       connectedPeers: () => [],
       onConnect: () => () => {},
+      onRejected: options.onRejected,
       now: () => clock.now
     })
   }
@@ -243,6 +244,27 @@ describe('the runtime: equivocation, anti-entropy, persistence', () => {
     // a vote cannot be changed through the node's own API
     await alpha.vote(made.id, false)
     await expect(alpha.vote(made.id, true)).rejects.toThrow(/already voted reject/)
+  })
+
+  it('charges the peer that handed over what failed verification (gossip forwarder, anti-entropy partner), never a late or early item', async () => {
+    const charged: Array<[string, string]> = []
+    const alpha = runtime(a, { onRejected: (peer, reason) => { charged.push([peer, reason]) } })
+    const made = await alpha.propose('x', 1, 60_000)
+    const forwarder = b.peerId
+    expect(alpha.validateGossip({ data: encodeGossip({ vote: { ...signVote(network, made.id, b.peerId, true, b.key), approve: false } }) }, forwarder)).toBe(TopicValidatorResult.Reject)
+    expect(alpha.validateGossip({ data: encodeGossip({ vote: signVote(network, made.id, outsider.peerId, true, outsider.key) }) }, forwarder)).toBe(TopicValidatorResult.Reject)
+    expect(alpha.validateGossip({ data: new Uint8Array([0xff, 0x01]) }, forwarder)).toBe(TopicValidatorResult.Reject)
+    // a vote for a proposal not held yet is not misconduct (gossip reorders): held until it comes, not charged
+    expect(alpha.validateGossip({ data: encodeGossip({ vote: signVote(network, 'f'.repeat(64), b.peerId, true, b.key) }) }, forwarder)).toBe(TopicValidatorResult.Accept)
+    expect(charged).toEqual([[forwarder, 'bad-signature'], [forwarder, 'refused'], [forwarder, 'undecodable']])
+    // by anti-entropy: a tampered proposal from the partner
+    charged.length = 0
+    alpha.merge([{ proposal: { ...signProposal(network, fields(), m.key), subject: '"tampered"' }, votes: [] }], m.peerId)
+    expect(charged).toEqual([[m.peerId, 'bad-signature']])
+    // our own items are never charged
+    charged.length = 0
+    expect(alpha.validateGossip({ data: new Uint8Array([0xff, 0x01]) }, a.peerId)).toBe(TopicValidatorResult.Reject)
+    expect(charged).toEqual([])
   })
 
   it('persisted: back after a restart; a torn last line (kill -9 mid-append) is skipped', async () => {

@@ -82,6 +82,12 @@ export interface EventualStoreInit {
   now?: () => number
   limits?: Partial<LwwLimits>
   tombstoneHorizonMs?: number
+  /**
+   * [reputation] A peer handed us bytes or entries no honest node sends (oversize, undecodable, invalid
+   * exchange, malformed entry): charged to it by the node's reputation. Refusals that depend on our own
+   * state or clock (full, clock-ahead, beyond-horizon, names over our bounds) are not charged.
+   */
+  onRejected?: (peer: string, reason: string) => void
   log?: (line: string) => void
 }
 
@@ -102,6 +108,9 @@ function refusalError (reason: LwwRefusal, map: LwwMap, namespace: string, key: 
     default: return new EventualWriteError(500, reason, `write refused: ${reason}`)
   }
 }
+
+/** [reputation] Refusals charged to the peer that sent them (see `EventualStoreInit.onRejected`). */
+const chargedReasons: ReadonlySet<string> = new Set(['oversize', 'undecodable', 'invalid'])
 
 export class EventualStore implements EventualReplica {
   readonly map: LwwMap
@@ -286,7 +295,7 @@ export class EventualStore implements EventualReplica {
   diffKeys (namespace: string, remote: Parameters<LwwMap['diffKeys']>[1]): ReturnType<LwwMap['diffKeys']> { return this.map.diffKeys(namespace, remote) }
   entries (namespace: string, keys: readonly string[]): LwwEntry[] { return this.map.entries(namespace, keys) }
 
-  merge (entries: readonly unknown[], _from: string, via: EventualVia): MergeResult {
+  merge (entries: readonly unknown[], from: string, via: EventualVia): MergeResult {
     const total: MergeResult = { applied: 0, stale: 0, refused: {} }
     const stored: LwwEntry[] = []
     const wallMs = this.now()
@@ -303,6 +312,8 @@ export class EventualStore implements EventualReplica {
       }
     }
     if (total.applied > 0) this.version++
+    // no honest node sends a malformed entry (each validates before it stores or forwards): one charge per message
+    if ((total.refused.malformed ?? 0) > 0 && from !== this.init.self) this.init.onRejected?.(from, 'malformed')
     this.disk?.append(stored)
     if (via === 'gossip') this.applied.gossip += total.applied
     else this.applied.antiEntropy += total.applied
@@ -310,8 +321,9 @@ export class EventualStore implements EventualReplica {
     return total
   }
 
-  onReject (reason: EventualRejectReason, _from: string, _via: EventualVia): void {
+  onReject (reason: EventualRejectReason, from: string, _via: EventualVia): void {
     this.rejected.set(reason, (this.rejected.get(reason) ?? 0) + 1)
+    if (chargedReasons.has(reason) && from !== this.init.self) this.init.onRejected?.(from, reason)
   }
 
   private writeLocal (writes: ReadonlyArray<{ namespace: string, key: string, value: string | null }>, persist = true): LwwEntry[] {

@@ -94,6 +94,12 @@ export interface GossipVotesInit {
   onConnect: (listener: (peer: string) => void) => () => void
   /** Wall clock (ms since the epoch). */
   now?: () => number
+  /**
+   * [reputation] A peer handed us a proposal or vote that fails verification (bad signature, invalid,
+   * undecodable, oversize, ineligible voter): charged to it by the node's reputation. Never called for
+   * stale, future-dated or unknown-proposal items (clocks and timing, not misconduct).
+   */
+  onRejected?: (peer: string, reason: string) => void
   log?: (line: string) => void
 }
 
@@ -130,13 +136,13 @@ export class GossipVotesRuntime {
 
   start (): void {
     const pubsub = this.init.pubsub
-    pubsub.topicValidators.set(this.topic, (_from, message) => this.validateGossip(message))
+    pubsub.topicValidators.set(this.topic, (from, message) => this.validateGossip(message, from.toString()))
     pubsub.subscribe(this.topic)
     this.init.wire.setHandlers({
       digest: () => this.digest(),
       compare: digest => this.compare(digest),
       items: ids => this.items(ids),
-      merge: items => { this.merge(items) }
+      merge: (items, from) => { this.merge(items, from.toString()) }
     })
     this.timers.push(setInterval(() => { void this.antiEntropy() }, antiEntropyIntervalMs))
     this.timers.push(setInterval(() => { this.sweep() }, 60_000))
@@ -279,7 +285,7 @@ export class GossipVotesRuntime {
   }
 
   /** Gossipsub's topic validator: accept only what verifies; a refused message is the forwarder's fault. */
-  validateGossip (message: Pick<Message, 'data'>): TopicValidatorResult {
+  validateGossip (message: Pick<Message, 'data'>, from?: string): TopicValidatorResult {
     try {
       const decoded = decodeGossip(message.data)
       if ('proposal' in decoded) {
@@ -287,7 +293,7 @@ export class GossipVotesRuntime {
         if (answer !== 'added' && answer !== 'duplicate') { this.rejected.refused++; return TopicValidatorResult.Ignore }
       } else {
         const answer = this.addVote(openVote(this.init.network, decoded.vote), true)
-        if (answer === 'not-eligible' || answer === 'malformed' || answer === 'wrong-proposal') { this.rejected.refused++; return TopicValidatorResult.Reject }
+        if (answer === 'not-eligible' || answer === 'malformed' || answer === 'wrong-proposal') { this.rejected.refused++; this.charge(from, 'refused'); return TopicValidatorResult.Reject }
         if (answer === 'unknown-proposal') { this.rejected.refused++; return TopicValidatorResult.Ignore }
       }
       return TopicValidatorResult.Accept
@@ -295,9 +301,16 @@ export class GossipVotesRuntime {
       if (!(err instanceof VoteRejectedError)) throw err
       this.rejected[err.reason]++
       // stale / future: clocks differ, not necessarily misbehaviour
-      return err.reason === 'stale' || err.reason === 'future' ? TopicValidatorResult.Ignore : TopicValidatorResult.Reject
+      if (err.reason === 'stale' || err.reason === 'future') return TopicValidatorResult.Ignore
+      this.charge(from, err.reason)
+      return TopicValidatorResult.Reject
     }
   }
+  /** [reputation] Charge a peer for an item that failed verification (see `onRejected`). */
+  private charge (from: string | undefined, reason: string): void {
+    if (from !== undefined && from !== this.init.self) this.init.onRejected?.(from, reason)
+  }
+
 
   // ── anti-entropy ──
 
@@ -358,7 +371,7 @@ export class GossipVotesRuntime {
   }
 
   /** A peer's items: each proposal and each vote we do not hold yet is verified. */
-  merge (items: Item[]): void {
+  merge (items: Item[], from?: string): void {
     for (const item of items) {
       if (item.proposal == null) continue
       let id: string
@@ -370,6 +383,7 @@ export class GossipVotesRuntime {
       } catch (err) {
         if (!(err instanceof VoteRejectedError)) throw err
         this.rejected[err.reason]++
+        if (err.reason !== 'stale' && err.reason !== 'future') this.charge(from, err.reason)
         continue
       }
       const held = this.core.votes(id) ?? new Map()
@@ -377,13 +391,15 @@ export class GossipVotesRuntime {
         const record = held.get(wire.voter)
         const known = wire.approve ? record?.approve : record?.reject
         if (known !== undefined && known.signature === Buffer.from(wire.signature).toString('base64')) continue
-        if (wire.proposal !== id) { this.rejected.invalid++; continue }
+        if (wire.proposal !== id) { this.rejected.invalid++; this.charge(from, 'invalid'); continue }
         try {
           const answer = this.addVote(openVote(this.init.network, wire), true)
           if (answer === 'not-eligible' || answer === 'malformed' || answer === 'wrong-proposal' || answer === 'unknown-proposal') this.rejected.refused++
+          if (answer === 'not-eligible' || answer === 'malformed' || answer === 'wrong-proposal') this.charge(from, 'refused')
         } catch (err) {
           if (!(err instanceof VoteRejectedError)) throw err
           this.rejected[err.reason]++
+          if (err.reason !== 'stale' && err.reason !== 'future') this.charge(from, err.reason)
         }
       }
     }

@@ -69,6 +69,26 @@ export const messageRejectedDeltas: Readonly<Record<string, number>> = {
   'msg-bad-json': -5
 }
 
+/**
+ * The gossip layer's refusals (src/runtime/gossip/gossip-votes.ts, eventual-store.ts), charged to the
+ * peer that handed the item over (the gossip forwarder or the anti-entropy partner): every node verifies
+ * before it stores or forwards, so an honest peer never hands these on. A vote or proposal whose
+ * signature fails is forgery (−20, as a forged record); broken or invalid bytes, an ineligible voter, a
+ * malformed LWW entry −10. Never charged: stale, future-dated, unknown-proposal, and the eventual
+ * store's refusals that depend on our own state or clock (full, clock-ahead, beyond-horizon).
+ */
+export const gossipLayerRejectedDeltas: Readonly<Record<string, number>> = {
+  'votes-bad-signature': -20,
+  'votes-oversize': -10,
+  'votes-undecodable': -10,
+  'votes-invalid': -10,
+  'votes-refused': -10,
+  'eventual-oversize': -10,
+  'eventual-undecodable': -10,
+  'eventual-invalid': -10,
+  'eventual-malformed': -10
+}
+
 /** The rejection reason to charge for a refused direct message, or undefined when it is not charged. */
 export function messageRejection (reason: string, via: string): string | undefined {
   const key = `msg-${reason}`
@@ -133,7 +153,7 @@ export class PeerReputation {
 
   constructor (private readonly init: PeerReputationInit) {
     this.now = init.now ?? Date.now
-    this.core = new Reputation({ deltas: { ...reputationDefaults.deltas, rejected: { ...rejectedDeltas, ...messageRejectedDeltas } } })
+    this.core = new Reputation({ deltas: { ...reputationDefaults.deltas, rejected: { ...rejectedDeltas, ...messageRejectedDeltas, ...gossipLayerRejectedDeltas } } })
     this.load()
     this.onConnect = this.onConnect.bind(this)
     this.onDisconnect = this.onDisconnect.bind(this)
@@ -310,7 +330,7 @@ export function parseReputationFile (text: string): { ok: true, reputation: Repu
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return { ok: false, reason: 'not an object' }
   const file = raw as Record<string, unknown>
   if (file.version !== fileVersion) return { ok: false, reason: `unknown version ${JSON.stringify(file.version)?.slice(0, 20) ?? 'none'}` }
-  const restored = restoreReputation(JSON.stringify(file.scores ?? null), { deltas: { ...reputationDefaults.deltas, rejected: { ...rejectedDeltas, ...messageRejectedDeltas } } })
+  const restored = restoreReputation(JSON.stringify(file.scores ?? null), { deltas: { ...reputationDefaults.deltas, rejected: { ...rejectedDeltas, ...messageRejectedDeltas, ...gossipLayerRejectedDeltas } } })
   if (!restored.ok) return { ok: false, reason: `scores: ${restored.reason}` }
   const known = new Set(restored.reputation.ranking(0).map(r => r.peer))
   const reasons = new Map<string, Map<string, number>>()
