@@ -182,7 +182,8 @@ describe('eventual memory on a 3-node mesh without genesis', () => {
     const reasons = charged?.reasons.map(r => r.reason) ?? []
     expect(reasons.some(r => r.startsWith('rejected:eventual-'))).toBe(true)
     expect(reasons).not.toContain('rejected:eventual-clock-ahead')
-    expect(charged?.score).toBeLessThanOrEqual(-29)
+    // −30 for the three, and the RTT term (at most +5 for a fast link) on top
+    expect(charged?.score).toBeLessThanOrEqual(-20)
     await rogue.stop()
     rogue = undefined
   })
