@@ -352,7 +352,7 @@ export async function runStart (flags: Partial<Record<keyof NodeConfig, unknown>
     `  API          ${api.url}    (mesh status --data-dir ${config.dataDir})`,
     genesis != null
       ? `  consensus    ${consensusMode(genesis)} ${store != null || raftStore != null ? (raftStore != null ? 'member' : 'validator') : 'observer'} of ${genesis.validators.length} (genesis ${genesisHash(genesis)})`
-      : '  consensus    none (no genesis: membership only)',
+      : '  consensus    none (no genesis): memory is eventual (mesh memory …), proposals are gossip votes (mesh propose …)',
     ...(byzantine != null && store != null ? ['  WARNING      MESH_TEST_BYZANTINE=equivocate: this validator LIES (test only)'] : []),
     '  listening on (give one of these to other nodes as --bootstrap):',
     ...multiaddrs.map(a => `    ${a}`),

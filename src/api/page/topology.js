@@ -190,7 +190,7 @@
     dl.textContent = ''
     var rows
     if (s.consensus == null) {
-      rows = [['consensus', 'none (no genesis: membership only)']]
+      rows = [['consensus', 'none (no genesis): eventual memory and gossip votes']]
     } else {
       var c = s.consensus
       // the engine's own words: Raft has a term, a leader, a snapshot index and voters
