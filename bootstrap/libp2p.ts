@@ -31,6 +31,7 @@ import type { PbftTransport, PbftTransportInit } from '../protocols/pbft/service
 import { raftTransport } from '../protocols/raft/service.js'
 import type { RaftTransport, RaftTransportInit } from '../protocols/raft/service.js'
 import { peerMessaging } from '../protocols/msg/service.js'
+import { preSharedKey } from '@libp2p/pnet'
 import { reputationPolicy } from '../src/core/gossip/reputation-policy.js'
 import type { PeerMessaging } from '../protocols/msg/service.js'
 // [eventual] eventually consistent memory: gossip topic + digest anti-entropy (protocols/eventual/)
@@ -63,6 +64,8 @@ export type MeshLibp2p = Libp2p<MeshServices>
 
 export interface MeshLibp2pInit {
   privateKey: PrivateKey
+  /** A private network's pre-shared key (src/runtime/psk.ts): every connection is protected by it. */
+  psk?: Uint8Array
   network: string
   listen: string[]
   announce: string[]
@@ -174,6 +177,9 @@ export async function createMeshLibp2p (init: MeshLibp2pInit): Promise<MeshLibp2
       announce: init.announce
     },
     transports: [tcp()],
+    // a private network: XSalsa20 with the pre-shared key under everything (a peer without the key
+    // cannot complete even the Noise handshake)
+    ...(init.psk != null ? { connectionProtector: preSharedKey({ psk: init.psk }) } : {}),
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     // No @libp2p/bootstrap and no kad-dht: the connection keeper (src/runtime/connection-keeper.ts) dials

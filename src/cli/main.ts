@@ -16,6 +16,7 @@ import { addMcpCommand } from './mcp-command.js' // [mcp]
 import { addMessageCommands } from './message-commands.js' // [messaging]
 import { addMetricsCommands } from './metrics-commands.js' // [metrics]
 import { addReputationCommands } from './reputation-commands.js' // [reputation]
+import { addPskCommands } from './psk-commands.js'
 import { addAggregateCommands } from './aggregate-commands.js' // [aggregate]
 import { defaultNetwork } from '../runtime/config.js'
 
@@ -119,6 +120,7 @@ Examples:
   // [metrics]
   addMetricsCommands(program, addClientOptions, clientOptions)
   addReputationCommands(program, addClientOptions, clientOptions) // [reputation] mesh reputation
+  addPskCommands(program) // mesh psk generate
   // [aggregate]
   addAggregateCommands(program, addClientOptions, clientOptions)
   // [mcp]

@@ -39,6 +39,7 @@ import { GossipVotesRuntime } from '../runtime/gossip/gossip-votes.js' // [votes
 import { gossipVoteRoutes } from '../api/gossip-vote-routes.js' // [votes]
 import { Aggregation, aggregateTimingFromEnv } from '../runtime/gossip/aggregation.js' // [aggregate]
 import { aggregateRoutes } from '../api/aggregate-routes.js' // [aggregate]
+import { pskFingerprint, readPskFile } from '../runtime/psk.js'
 
 /** Hard bound on a graceful shutdown: the issue asks for exit within 5 s. */
 const shutdownDeadlineMs = 4_500
@@ -112,9 +113,20 @@ export async function runStart (flags: Partial<Record<keyof NodeConfig, unknown>
       }
     }
   }
+  // a private network: the pre-shared key file (--psk-file), checked before anything listens
+  let psk: Uint8Array | undefined
+  if (config.pskFile != null) {
+    try {
+      psk = readPskFile(config.pskFile)
+    } catch (err) {
+      release()
+      throw new CliError(`--psk-file: ${(err as Error).message}`, 2)
+    }
+  }
   let node: MeshNode
   try {
     node = await MeshNode.start(config, {
+      psk,
       privateKey,
       incarnation,
       consensus: genesis != null && app != null ? { genesis, app, store, byzantine, raftStore, openRaftStore: () => (raftStore = new RaftLog(config.dataDir)) } : undefined,
@@ -353,6 +365,7 @@ export async function runStart (flags: Partial<Record<keyof NodeConfig, unknown>
     genesis != null
       ? `  consensus    ${consensusMode(genesis)} ${store != null || raftStore != null ? (raftStore != null ? 'member' : 'validator') : 'observer'} of ${genesis.validators.length} (genesis ${genesisHash(genesis)})`
       : '  consensus    none (no genesis): memory is eventual (mesh memory …), proposals are gossip votes (mesh propose …)',
+    ...(psk != null ? [`  private net  pre-shared key ${pskFingerprint(psk)} (${config.pskFile ?? ''}): only nodes holding it can connect`] : []),
     ...(byzantine != null && store != null ? ['  WARNING      MESH_TEST_BYZANTINE=equivocate: this validator LIES (test only)'] : []),
     '  listening on (give one of these to other nodes as --bootstrap):',
     ...multiaddrs.map(a => `    ${a}`),

@@ -39,6 +39,8 @@ export interface NodeConfig {
   maxPeers: number
   /** Genesis file: joins that consensus network (default: genesis.json in the data dir, if any). */
   genesis?: string
+  /** Pre-shared key file (swarm.key format, src/runtime/psk.ts): a private network of the nodes holding it. */
+  pskFile?: string
   /** Tasks this node runs at once; more wait in its local priority queue. */
   maxConcurrent: number
   /**
@@ -81,7 +83,8 @@ export const optionSpecs: OptionSpec[] = [
   { key: 'maxPeers', flag: 'max-peers', env: 'MESH_MAX_PEERS', kind: 'int', description: 'dial known members until this many connections (more nodes than this: a sparse mesh; gossip still reaches all)', defaultText: '6' },
   { key: 'maxConcurrent', flag: 'max-concurrent', env: 'MESH_MAX_CONCURRENT', kind: 'int', description: 'tasks this node runs at once (more wait in its queue)', defaultText: 'the CPU count' },
   { key: 'loadShedding', flag: 'load-shedding', env: 'MESH_LOAD_SHEDDING', kind: 'list', description: 'load shedding this node starts: steal, migrate (comma-separated), or none', defaultText: 'steal,migrate' },
-  { key: 'genesis', flag: 'genesis', env: 'MESH_GENESIS', kind: 'string', description: 'genesis file of a consensus network (validators, parameters)', defaultText: 'genesis.json in the data dir, if present' }
+  { key: 'genesis', flag: 'genesis', env: 'MESH_GENESIS', kind: 'string', description: 'genesis file of a consensus network (validators, parameters)', defaultText: 'genesis.json in the data dir, if present' },
+  { key: 'pskFile', flag: 'psk-file', env: 'MESH_PSK_FILE', kind: 'string', description: 'pre-shared key file (swarm.key format; create one with `mesh psk generate`): only nodes holding the same key can connect', defaultText: 'none (an open network)' }
 ]
 
 export function defaultConfig (): NodeConfig {
@@ -188,7 +191,7 @@ export function parseOption (spec: OptionSpec, value: unknown): NodeConfig[keyof
       return value
     case 'handlers':
       return value as NodeConfig['handlers']
-    case 'dataDir': case 'genesis':
+    case 'dataDir': case 'genesis': case 'pskFile':
       if (typeof value !== 'string' || value === '') throw new ConfigError(option, 'must be a path')
       return resolve(value.replace(/^~(?=$|\/)/, homedir()))
   }

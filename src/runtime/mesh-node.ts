@@ -101,6 +101,8 @@ export interface NodeStatus {
 
 export interface MeshNodeOptions {
   privateKey: PrivateKey
+  /** A private network's pre-shared key (read from --psk-file by the CLI; src/runtime/psk.ts). */
+  psk?: Uint8Array
   incarnation: number
   /** Human-readable event lines (member changes, warnings). */
   log?: (line: string) => void
@@ -260,6 +262,7 @@ export class MeshNode {
     })
     const libp2p = await createMeshLibp2p({
       privateKey: options.privateKey,
+      psk: options.psk,
       metricsRegistry,
       network: config.network,
       listen: config.listen,

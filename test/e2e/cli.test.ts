@@ -73,7 +73,7 @@ describe('usage errors', () => {
     expect(result.stderr).toMatch(/no running node found .*`mesh start --data-dir/)
   })
 
-  it.each([['--help'], ['start', '--help'], ['status', '--help'], ['peers', '--help'], ['init', '--help'], ['demo', '--help'], ['task', 'submit', '--help'], ['task', 'list', '--help'], ['memory', 'store', '--help'], ['consensus', '--help'], ['send', '--help'], ['messages', '--help'], ['report', '--help'], ['mcp', '--help'], ['reputation', '--help']])('mesh %s describes the command', (...args) => {
+  it.each([['--help'], ['start', '--help'], ['status', '--help'], ['peers', '--help'], ['init', '--help'], ['demo', '--help'], ['task', 'submit', '--help'], ['task', 'list', '--help'], ['memory', 'store', '--help'], ['consensus', '--help'], ['send', '--help'], ['messages', '--help'], ['report', '--help'], ['mcp', '--help'], ['reputation', '--help'], ['psk', 'generate', '--help']])('mesh %s describes the command', (...args) => {
     const result = mesh(args)
     expect(result.code).toBe(0)
     expect(result.stdout).toMatch(/Usage: mesh/)
