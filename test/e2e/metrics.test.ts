@@ -174,9 +174,13 @@ describe.each(engines)('metrics and the performance report on a 4-validator test
     // consensus frames are counted under the engine's own protocol label, never the other's
     const framesIn = `mesh_network_messages_total{protocol="${engine}",direction="in"}`
     const other = `mesh_network_messages_total{protocol="${engine === 'pbft' ? 'raft' : 'pbft'}",direction="in"}`
+    // (frame counts come from the snapshot too, up to 500 ms old: Raft decides 12 writes in less than
+    // that, so a scrape right after them can still show the count from before — wait for the next one)
     for (const [i, node] of validators.entries()) {
-      const now = await scrape(node)
-      expect(value(now, framesIn), node.name).toBeGreaterThan(value(before[i] as Scrape, framesIn))
+      const now = await waitUntil(`${node.name}'s ${engine} frames in to grow`, 30_000, async () => {
+        const s = await scrape(node)
+        return value(s, framesIn) > value(before[i] as Scrape, framesIn) ? s : undefined
+      }, 250)
       expect(now.samples.get(other) ?? 0, node.name).toBe(0)
     }
   })
