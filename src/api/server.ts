@@ -168,6 +168,10 @@ export async function startApi (source: ApiSource, options: ApiOptions, routes: 
   })
   server.headersTimeout = 10_000
   server.requestTimeout = 30_000
+  // an idle keep-alive socket is closed by the client, not by us: Node's default (5 s) is close to
+  // fetch's own (4 s), and on a busy machine the server would close a socket as the client reuses it
+  // ("other side closed" on a request that never reached us — seen in CI at load 30+)
+  server.keepAliveTimeout = 65_000
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) => {
       reject(err.code === 'EADDRINUSE'
