@@ -40,8 +40,8 @@ type AdmissionView = AdmissionStatus & { trackedPeers: number }
 const load = (): number[] => loadavg().map(v => Math.round(v * 100) / 100)
 const mib = (pid: number): number | null => { const k = rssKiB(pid); return k == null ? null : round(k / 1024, 1) }
 
-async function admissionOf (node: NodeProcess): Promise<AdmissionView> {
-  return await (await fetch(`${node.api}/v1/admission`, { signal: AbortSignal.timeout(10_000) })).json() as AdmissionView
+async function admissionOf (node: NodeProcess, timeoutMs = 10_000): Promise<AdmissionView> {
+  return await (await fetch(`${node.api}/v1/admission`, { signal: AbortSignal.timeout(timeoutMs) })).json() as AdmissionView
 }
 
 /** Writers for `durationMs`; returns the time of every acknowledged write (performance.now()). */
@@ -152,9 +152,12 @@ async function runFloodOnce (options: FloodBenchOptions, limitsText: string, mea
     const sent = await flood
     const floodEnd = windowStart + sent.elapsedMs
     const duringFlood = flooded.acked.filter(t => t <= floodEnd).length
-    const after = await admissionOf(target)
+    // the flooded node may be slow to answer (without limits it is swamped): wait for it, and say so
+    const askedAt = performance.now()
+    const after = await admissionOf(target, 120_000)
+    const targetAnswerMs = performance.now() - askedAt
     const floodRate = sent.sent / (sent.elapsedMs / 1000)
-    const reputation = await (await fetch(`${target.api}/v1/reputation`)).json() as { peers: Array<{ peerId: string, score: number, banned: boolean, reasons: Array<{ reason: string, count: number }> }> }
+    const reputation = await (await fetch(`${target.api}/v1/reputation`, { signal: AbortSignal.timeout(120_000) })).json() as { peers: Array<{ peerId: string, score: number, banned: boolean, reasons: Array<{ reason: string, count: number }> }> }
     const rogueView = reputation.peers.find(p => p.peerId === rogue?.peerId.toString())
     const honestCharged = reputation.peers.filter(p => p.peerId !== rogue?.peerId.toString() && p.reasons.some(r => r.reason === 'rejected:rate-limited')).length
     result.flood = {
@@ -171,6 +174,8 @@ async function runFloodOnce (options: FloodBenchOptions, limitsText: string, mea
       commitsPerSecondWhileFlooding: round(duringFlood / (Math.min(sent.elapsedMs, options.windowMs) / 1000), 1),
       commitsPerSecondWholeWindow: round(flooded.acked.length / (options.windowMs / 1000), 1),
       failed: flooded.failed,
+      targetApiAnswerAfterFloodMs: round(targetAnswerMs, 0),
+      rogueStillConnected: rogue.getConnections().some(c => c.remotePeer.toString() === target.runtime.peerId && c.status === 'open'),
       rogueReputation: rogueView != null ? { score: rogueView.score, banned: rogueView.banned } : null,
       honestPeersChargedForRate: honestCharged,
       targetBuckets: { pbftTracked: after.buckets.pbft?.tracked, trackedPeersAll: after.trackedPeers, evictions: after.buckets.pbft?.evictions },

@@ -38,6 +38,10 @@ export async function floodPbft (rogue: MeshLibp2p, network: string, target: str
     const frames = lpStream(stream)
     while (sent < options.framesMax && options.until?.() !== true) {
       await frames.writeV(batch, { signal: AbortSignal.timeout(10_000) })
+      // a stream the target reset or a connection it closed (a ban) may still take writes locally
+      if (stream.status !== 'open' || stream.writeStatus !== 'writable') {
+        return { sent, elapsedMs: performance.now() - started, ended: `stream ${stream.status}/${stream.writeStatus}` }
+      }
       sent += batch.length
     }
     stream.abort(new Error('flood over'))
