@@ -18,6 +18,15 @@
  *   protocol, so one burst costs a little and a sustained flood a lot; genesis validators are never
  *   banned for it, as for anything else).
  *
+ * Inbound streams per connection are bounded by each protocol's registration (maxInboundStreams;
+ * libp2p resets a stream beyond it): pbft and raft 4 (pbftStreamsMax), sync 2, probe 16, records 16,
+ * auction and steal 64 each (taskStreamsMax), msg 16, eventual 2, votes 2, aggregate 4; libp2p's own:
+ * ping 8 (bootstrap/libp2p.ts), identify and gossipsub their defaults. What libp2p offers natively and
+ * is used: the connection gater hooks, `inboundConnectionThreshold` (connection attempts per host per
+ * second, set to 1000 for star joins), `maxIncomingPendingConnections`, `maxConnections` and IP
+ * allow/deny lists of multiaddrs in the connection manager. It has no limit on connections held per
+ * IP, no PeerId allow list and no per-peer message rate: those three are here.
+ *
  * Every refusal is counted by reason (`not-allowed`, `per-ip`, `banned`) and every drop by protocol:
  * GET /v1/admission, and mesh_admission_denied_total{reason} / mesh_network_rate_limited_total{protocol}.
  */

@@ -40,7 +40,7 @@ type AdmissionView = AdmissionStatus & { trackedPeers: number }
 const load = (): number[] => loadavg().map(v => Math.round(v * 100) / 100)
 const mib = (pid: number): number | null => { const k = rssKiB(pid); return k == null ? null : round(k / 1024, 1) }
 
-async function admissionOf (node: NodeProcess, timeoutMs = 10_000): Promise<AdmissionView> {
+async function admissionOf (node: NodeProcess, timeoutMs = 60_000): Promise<AdmissionView> {
   return await (await fetch(`${node.api}/v1/admission`, { signal: AbortSignal.timeout(timeoutMs) })).json() as AdmissionView
 }
 

@@ -154,3 +154,21 @@ describe('admission (src/runtime/admission.ts)', () => {
     expect(() => parseRateLimits('nope=1/1')).toThrow(/not one of/)
   })
 })
+
+describe('admission options (src/runtime/config.ts)', () => {
+  it('--allow-peers: flag > MESH_ALLOW_PEERS > allowPeers in the file (a JSON list is joined); --max-conns-per-ip: default 8, whole numbers 1..1000', async () => {
+    const { resolveConfig, ConfigError } = await import('../../src/runtime/config.js')
+    const [a, b] = await peerIds(2) as [string, string]
+    expect(resolveConfig({}, {}, {}).config.maxConnsPerIp).toBe(8)
+    expect(resolveConfig({}, {}, {}).sources.maxConnsPerIp).toBe('default')
+    expect(resolveConfig({}, {}, {}).config.allowPeers).toBeUndefined()
+    expect(resolveConfig({}, { MESH_ALLOW_PEERS: a }, { allowPeers: [b] }).config.allowPeers).toBe(a)
+    expect(resolveConfig({}, {}, { allowPeers: [a, b] }).config.allowPeers).toBe(`${a},${b}`)
+    expect(resolveConfig({ allowPeers: '/etc/mesh/allow.txt' }, { MESH_ALLOW_PEERS: a }, {}).config.allowPeers).toBe('/etc/mesh/allow.txt')
+    const explicit = resolveConfig({}, { MESH_MAX_CONNS_PER_IP: '3' }, {})
+    expect(explicit.config.maxConnsPerIp).toBe(3)
+    expect(explicit.sources.maxConnsPerIp).toBe('env')
+    expect(() => resolveConfig({ maxConnsPerIp: '0' }, {}, {})).toThrow(ConfigError)
+    expect(() => resolveConfig({ allowPeers: '  ' }, {}, {})).toThrow(/--allow-peers/)
+  })
+})
