@@ -126,7 +126,7 @@ async function runFloodOnce (options: FloodBenchOptions, limitsText: string, mea
     if (measurePeak) {
       progress(`flood: peak headroom, 256 outstanding in POSTs of 32 for ${options.peakMs} ms`)
       const peak = await writeFor(nodes, 'peak', 8, options.peakMs, 32)
-      const peakViews = await Promise.all(nodes.map(admissionOf))
+      const peakViews = await Promise.all(nodes.map(async n => await admissionOf(n)))
       result.peakNoFlood = { writesPerSecond: round(peak.acked.length / (options.peakMs / 1000), 1), failed: peak.failed, perProtocol: headroom(peakViews), loadavg: load() }
       progress(`flood: peak ${JSON.stringify(result.peakNoFlood)}`)
     }
@@ -187,6 +187,9 @@ async function runFloodOnce (options: FloodBenchOptions, limitsText: string, mea
       loadavg: load()
     }
     progress(`flood: ${JSON.stringify(result.flood)}`)
+  } catch (err) {
+    progress(`flood: ${(err as Error).stack ?? String(err)}`)
+    result.error = (err as Error).message
   } finally {
     try { await rogue?.stop() } catch {}
     await cluster.stopAll()
