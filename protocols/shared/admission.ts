@@ -31,6 +31,26 @@ export function admitMessage (stream: Stream): boolean {
   return admit === undefined || admit()
 }
 
+/**
+ * How long a stream whose peer went over its rate is not read: libp2p then pauses the stream, so yamux
+ * stops granting the sender window and a flooding sender waits instead of costing us decryption and
+ * decoding of frames we would drop. Honest peers never get here (limits are far above their rates).
+ */
+export const overRatePauseMs = 100
+
+/**
+ * Hold a stream back for `ms` (yamux grants the sender no more window meanwhile). What was already
+ * received is still read (and, while the peer is over its rate, dropped).
+ */
+export function holdBack (stream: Stream, ms: number = overRatePauseMs): void {
+  if (stream.readStatus !== 'readable') return
+  try { stream.pause() } catch { return }
+  const timer = setTimeout(() => {
+    if (stream.readStatus === 'paused') { try { stream.resume() } catch {} }
+  }, ms)
+  timer.unref?.()
+}
+
 /** A registrar whose `handle()` tags every inbound stream of every protocol with `admit`. */
 export function admissionRegistrar (registrar: Registrar, admit: AdmitFn): Registrar {
   const handle = async (protocol: string, handler: StreamHandler, options?: StreamHandlerOptions): Promise<void> => {
