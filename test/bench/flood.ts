@@ -27,7 +27,7 @@ import { parseRateLimits } from '../../src/runtime/admission.js'
 import { defaultRateLimits } from '../../src/runtime/admission.js'
 import { progress } from './cluster.js'
 import { round } from './stats.js'
-import { rssKiB } from './proc.js'
+import { cpuSeconds, rssKiB } from './proc.js'
 
 export interface FloodBenchOptions {
   writers: number
@@ -133,8 +133,13 @@ async function runFloodOnce (options: FloodBenchOptions, limitsText: string, mea
 
     progress(`flood: baseline, ${options.writers} writers for ${options.windowMs} ms`)
     const rssBefore = nodes.map(n => mib(n.pid))
+    const cpuBase = nodes.map(n => cpuSeconds(n.pid) ?? 0)
+    const baseStart = performance.now()
     const baseline = await writeFor(nodes, 'base', options.writers, options.windowMs)
-    result.baseline = { commitsPerSecond: round(baseline.acked.length / (options.windowMs / 1000), 1), failed: baseline.failed, loadavg: load() }
+    const baseSeconds = (performance.now() - baseStart) / 1000
+    // cores each node used meanwhile (CPU seconds per second)
+    const baseCores = nodes.map((n, i) => round(((cpuSeconds(n.pid) ?? 0) - (cpuBase[i] as number)) / baseSeconds, 2))
+    result.baseline = { commitsPerSecond: round(baseline.acked.length / baseSeconds, 1), failed: baseline.failed, coresPerNode: baseCores, loadavg: load() }
     progress(`flood: baseline ${JSON.stringify(result.baseline)}`)
 
     const primaryId = (await (await fetch(`${nodes[0]?.api ?? ''}/v1/consensus`)).json() as { primary?: string | null }).primary
@@ -145,12 +150,15 @@ async function runFloodOnce (options: FloodBenchOptions, limitsText: string, mea
     const rssTargetBefore = mib(target.pid)
     progress(`flood: ${options.writers} writers for ${options.windowMs} ms while a rogue floods ${target.name} (limits ${limitsText})`)
     let writing = true
+    const cpuFlood = nodes.map(n => cpuSeconds(n.pid) ?? 0)
     const windowStart = performance.now()
     const flood = floodPbft(rogue, cluster.network, target.runtime.peerId, { framesMax: Number.MAX_SAFE_INTEGER, until: () => !writing })
     const flooded = await writeFor(nodes, 'flood', options.writers, options.windowMs)
     writing = false
     const sent = await flood
     const floodEnd = windowStart + sent.elapsedMs
+    const windowSeconds = (performance.now() - windowStart) / 1000
+    const floodCores = nodes.map((n, i) => round(((cpuSeconds(n.pid) ?? 0) - (cpuFlood[i] as number)) / windowSeconds, 2))
     const duringFlood = flooded.acked.filter(t => t <= floodEnd).length
     // the flooded node may be slow to answer (without limits it is swamped): wait for it, and say so
     const askedAt = performance.now()
@@ -171,8 +179,12 @@ async function runFloodOnce (options: FloodBenchOptions, limitsText: string, mea
       // what the target read off the wire (all its pBFT peers; the rogue's frames are nearly all of it):
       // the rest of framesSent was still in socket and muxer buffers when the flood stopped
       framesReadByTargetPerSecond: round(((after.rateLimited.pbft ?? 0) - (before.rateLimited.pbft ?? 0) + (after.accepted.pbft ?? 0) - (before.accepted.pbft ?? 0)) / (sent.elapsedMs / 1000), 0),
-      commitsPerSecondWhileFlooding: round(duringFlood / (Math.min(sent.elapsedMs, options.windowMs) / 1000), 1),
-      commitsPerSecondWholeWindow: round(flooded.acked.length / (options.windowMs / 1000), 1),
+      // writes still in flight when the window closed finish late (a swamped node answers in up to 30 s):
+      // both figures divide by the time actually taken
+      commitsPerSecondWhileFlooding: round(duringFlood / (sent.elapsedMs / 1000), 1),
+      commitsPerSecondWholeWindow: round(flooded.acked.length / windowSeconds, 1),
+      windowSeconds: round(windowSeconds, 1),
+      coresPerNode: floodCores,
       failed: flooded.failed,
       targetApiAnswerAfterFloodMs: round(targetAnswerMs, 0),
       rogueStillConnected: rogue.getConnections().some(c => c.remotePeer.toString() === target.runtime.peerId && c.status === 'open'),
