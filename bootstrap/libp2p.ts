@@ -43,6 +43,13 @@ import type { VotesProtocol } from '../protocols/votes/service.js'
 // [/votes]
 import { aggregateProtocol } from '../protocols/aggregate/service.js' // [aggregate]
 import type { AggregateProtocol } from '../protocols/aggregate/service.js' // [aggregate]
+// [admission] allow list, connections per IP, rate per peer per protocol (src/runtime/admission.ts)
+import { withAdmission } from '../protocols/shared/admission.js'
+import type { AdmitFn } from '../protocols/shared/admission.js'
+import { TopicValidatorResult } from '@libp2p/gossipsub'
+import type { MultiaddrConnection } from '@libp2p/interface'
+import type { Registrar } from '@libp2p/interface-internal'
+// [/admission]
 
 export interface MeshServices extends Record<string, unknown> {
   identify: Identify
@@ -92,6 +99,18 @@ export interface MeshLibp2pInit {
   appSpecificScore?: (peer: string) => number
   /** Refuse connections with this peer, both ways (a banned, misbehaving peer). */
   denyPeer?: (peer: string) => boolean
+  // [admission] (src/runtime/admission.ts)
+  admission?: AdmissionHooks
+}
+
+/** [admission] What the connection gater and the receive path ask of the node's admission control. */
+export interface AdmissionHooks {
+  /** Refuse this peer both ways (not on the allow list): before dialing it, and right after the Noise handshake. */
+  denyPeer: (peer: string) => boolean
+  /** Refuse a raw inbound connection before any handshake (connections per IP). */
+  denyInbound: (connection: MultiaddrConnection) => boolean
+  /** May one more message from `peer` on `protocol` ('gossip' for topic messages) pass? */
+  admit: AdmitFn
 }
 
 /**
@@ -134,8 +153,10 @@ const crossingDialWindowMs = 5_000
  * that already stands when the smaller one's dial completes stays (rare; closing it later would cut
  * gossipsub's stream, which gossipsub does not re-open while another connection remains).
  */
-function dedupeGater (self: () => Libp2p | undefined, dialingSince: (peer: string) => number | undefined, denyPeer?: (peer: string) => boolean): ConnectionGater {
+function dedupeGater (self: () => Libp2p | undefined, dialingSince: (peer: string) => number | undefined, denyPeer?: (peer: string) => boolean, admission?: AdmissionHooks): ConnectionGater {
   const deny = (remote: PeerId, dialedByUs: boolean): boolean => {
+    // [admission] not on the allow list: no connection either way (counted by the admission)
+    if (admission?.denyPeer(remote.toString()) === true) return true
     // [reputation] a banned peer: no connection either way
     if (denyPeer?.(remote.toString()) === true) return true
     const node = self()
@@ -153,7 +174,15 @@ function dedupeGater (self: () => Libp2p | undefined, dialingSince: (peer: strin
   }
   return {
     denyInboundEncryptedConnection: (peerId) => deny(peerId, false),
-    denyOutboundEncryptedConnection: (peerId) => deny(peerId, true)
+    denyOutboundEncryptedConnection: (peerId) => deny(peerId, true),
+    // [admission] never dial a peer off the allow list; refuse an IP's connections beyond its limit
+    // before any handshake (libp2p itself only limits their rate per host: inboundConnectionThreshold)
+    ...(admission != null
+      ? {
+          denyDialPeer: (peerId: PeerId) => admission.denyPeer(peerId.toString()),
+          denyInboundConnection: (maConn: MultiaddrConnection) => admission.denyInbound(maConn)
+        }
+      : {})
   }
 }
 
@@ -169,6 +198,9 @@ export async function createMeshLibp2p (init: MeshLibp2pInit): Promise<MeshLibp2
   }
 
   let built: Libp2p | undefined
+  // [admission] every inbound stream of our protocols carries the rate check (protocols/shared/admission.ts)
+  const admit = init.admission?.admit
+  const admitted = <C extends { registrar: Registrar }, S>(factory: (components: C) => S): (components: C) => S => withAdmission(factory, admit)
   const node = await createLibp2p({
     privateKey: init.privateKey,
     ...(init.metricsRegistry != null ? { metrics: prometheusMetrics({ registry: init.metricsRegistry }) } : {}),
@@ -186,7 +218,7 @@ export async function createMeshLibp2p (init: MeshLibp2pInit): Promise<MeshLibp2
     // the seeds until one answers, and the membership sync on connect hands a joiner every member with
     // its addresses, which is what the DHT's self-query was for. Without them there is one dialer, so no
     // two of them race to the same peer, and an idle node runs no DHT refresh or routing-table pings.
-    connectionGater: dedupeGater(() => built, init.dialingSince ?? (() => undefined), init.denyPeer),
+    connectionGater: dedupeGater(() => built, init.dialingSince ?? (() => undefined), init.denyPeer, init.admission),
     connectionManager: {
       maxConnections: init.maxConnections,
       // A star start has every joiner dial the seed within the same second from one host; the default
@@ -256,24 +288,41 @@ export async function createMeshLibp2p (init: MeshLibp2pInit): Promise<MeshLibp2
           graylistThreshold: reputationPolicy.graylistThreshold
         }
       }),
-      sync: membershipSync({ network: init.network, ...init.sync }),
-      probe: probe({ network: init.network, ping: pingPeer }),
-      pbft: pbftTransport({ network: init.network, onFrame: init.pbft ?? (() => {}) }),
-      raft: raftTransport({ network: init.network, onFrame: init.raft ?? (() => {}) }),
-      tasks: taskProtocols({ network: init.network }),
+      sync: admitted(membershipSync({ network: init.network, ...init.sync })),
+      probe: admitted(probe({ network: init.network, ping: pingPeer })),
+      pbft: admitted(pbftTransport({ network: init.network, onFrame: init.pbft ?? (() => {}) })),
+      raft: admitted(raftTransport({ network: init.network, onFrame: init.raft ?? (() => {}) })),
+      tasks: admitted(taskProtocols({ network: init.network })),
       // task payloads and results on the 3 XOR-closest members (src/runtime/tasks/records.ts)
-      records: recordStoreProtocol({ network: init.network }),
+      records: admitted(recordStoreProtocol({ network: init.network })),
       // peer messaging: direct messages with an ack, broadcasts on a topic (src/runtime/messages.ts)
-      messaging: peerMessaging({ network: init.network }),
+      messaging: admitted(peerMessaging({ network: init.network })),
       // [eventual] the eventually consistent memory's anti-entropy (src/runtime/gossip/eventual-store.ts)
-      eventual: eventualSync({ network: init.network }),
+      eventual: admitted(eventualSync({ network: init.network })),
       // [votes] gossip votes: anti-entropy of proposals and signed votes (src/runtime/gossip/gossip-votes.ts)
-      votes: votesAntiEntropy({ network: init.network }),
+      votes: admitted(votesAntiEntropy({ network: init.network })),
       // [aggregate] push-pull aggregation exchanges (src/runtime/gossip/aggregation.ts sets the handler)
-      aggregate: aggregateProtocol({ network: init.network })
+      aggregate: admitted(aggregateProtocol({ network: init.network }))
     }
   })
   pingService = node.services.ping
   built = node
+  // [admission] every gossip topic message counts against the peer that handed it over (after
+  // gossipsub's duplicate check, before the topic's own validator: signatures are the costly part)
+  if (admit != null) limitTopicMessages(node.services.pubsub, admit)
   return node
+}
+
+/**
+ * [admission] Wrap every topic validator set on this gossipsub (now or later) with the rate check: a
+ * message over the forwarder's rate is ignored (not delivered, not forwarded, no gossipsub penalty:
+ * the admission charges the reputation itself, and other peers deliver the same message).
+ */
+function limitTopicMessages (pubsub: GossipSub, admit: AdmitFn): void {
+  const validators = pubsub.topicValidators
+  const set = validators.set.bind(validators)
+  type Validator = Parameters<typeof set>[1]
+  validators.set = (topic: string, validator: Validator) => set(topic, (from, message) =>
+    admit(from, 'gossip') ? validator(from, message) : TopicValidatorResult.Ignore)
+  for (const [topic, validator] of [...validators]) validators.set(topic, validator)
 }

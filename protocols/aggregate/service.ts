@@ -19,6 +19,7 @@ import type { ConnectionManager, Registrar } from '@libp2p/interface-internal'
 import { validateMessage } from '../../src/core/gossip/aggregate.js'
 import type { AggregateMessage } from '../../src/core/gossip/aggregate.js'
 import { AggregateReply, Masses } from './aggregate.js'
+import { admitMessage } from '../shared/admission.js' // [admission]
 import { fromWire, toWire } from './codec.js'
 import { aggregateExchangeTimeoutMs, aggregateInboundMax, aggregateMessageBytesMax, aggregateProtocolId, aggregateStreamsMax } from './constants.js'
 import { aggregateLimits } from '../../src/core/gossip/aggregate.js'
@@ -138,6 +139,8 @@ export class AggregateProtocol implements Startable {
   }
 
   private async serve (stream: Stream, connection: Connection): Promise<void> {
+    // [admission] one exchange per stream: over the initiator's rate, the stream is dropped unread
+    if (!admitMessage(stream)) { stream.abort(new Error('rate limited')); return }
     const signal = AbortSignal.timeout(aggregateExchangeTimeoutMs)
     const frames = lpStream(stream, { maxDataLength: aggregateMessageBytesMax })
     const answer = async (reply: AggregateReply): Promise<void> => {

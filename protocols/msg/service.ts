@@ -16,6 +16,7 @@ import { lpStream } from '@libp2p/utils'
 import { TopicValidatorResult } from '@libp2p/gossipsub'
 import type { GossipSub, Message } from '@libp2p/gossipsub'
 import { MessageAck } from './msg.js'
+import { admitMessage } from '../shared/admission.js' // [admission]
 import { MessageRejectedError, openMessage, sealMessage } from './codec.js'
 import type { MessageRejectReason, PeerMessage } from './codec.js'
 import {
@@ -217,6 +218,8 @@ export class PeerMessaging implements Startable {
   private async serve (stream: Stream, connection: Connection): Promise<void> {
     const sender = connection.remotePeer.toString()
     const signal = AbortSignal.timeout(msgServeTimeoutMs)
+    // [admission] one message per stream: over the sender's rate, the stream (and message) is dropped
+    if (!admitMessage(stream)) { stream.abort(new Error('rate limited')); return }
     const frames = lpStream(stream, { maxDataLength: msgFrameBytesMax })
     if (this.inFlight >= msgInboundMax) {
       this.stats.busyRefused++

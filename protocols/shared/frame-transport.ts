@@ -22,6 +22,7 @@ import {
 } from '../pbft/constants.js'
 import { equalBytes, Reassembly, splitFrame } from './chunking.js'
 import type { TransferDropReason } from './chunking.js'
+import { admitMessage, holdBack } from './admission.js' // [admission]
 
 /** Frame kinds the transport reserves (frame.proto: 5, 6 chunking, 7, 8 echo; PbftFrame and RaftFrame use 0-4). */
 export const frameKindChunkManifest = 5
@@ -333,6 +334,9 @@ export class FrameTransport implements Startable {
     try {
       for (;;) {
         const bytes = await frames.read()
+        // [admission] over this peer's frame rate: dropped before decoding (counted by the admission),
+        // and the stream held back a while so the sender waits for window instead of flooding on
+        if (!admitMessage(stream)) { holdBack(stream); continue }
         let frame: Frame
         try {
           frame = Frame.decode(bytes, { limits: { manifest: { digests: pbftChunksPerTransferMax } } })

@@ -2,6 +2,7 @@ import { pbStream } from '@libp2p/utils'
 import type { Connection, PeerId, Stream } from '@libp2p/interface'
 import type { ConnectionManager } from '@libp2p/interface-internal'
 import type { ProtobufDecoder, ProtobufEncoder, ProtobufStream } from '@libp2p/utils'
+import { admitMessage } from './admission.js' // [admission]
 
 /** A protons message namespace: `{ encode, decode }`. */
 export interface Codec<T> {
@@ -173,6 +174,12 @@ export async function respond<Req, Res> (
       const error = err instanceof Error ? err : new Error(String(err))
       stream.abort(error)
       onError(error)
+      return
+    }
+    // [admission] over this peer's request rate for the protocol: the request is dropped with its
+    // stream (the caller sees a reset at once, not a timeout); counted by the admission
+    if (!admitMessage(stream)) {
+      stream.abort(new Error('rate limited'))
       return
     }
     const signal = AbortSignal.timeout(options.timeoutMs)

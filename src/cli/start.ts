@@ -40,6 +40,8 @@ import { gossipVoteRoutes } from '../api/gossip-vote-routes.js' // [votes]
 import { Aggregation, aggregateTimingFromEnv } from '../runtime/gossip/aggregation.js' // [aggregate]
 import { aggregateRoutes } from '../api/aggregate-routes.js' // [aggregate]
 import { pskFingerprint, readPskFile } from '../runtime/psk.js'
+import { parseRateLimits, readAllowPeers } from '../runtime/admission.js' // [admission]
+import { admissionRoutes } from '../api/admission-routes.js' // [admission]
 
 /** Hard bound on a graceful shutdown: the issue asks for exit within 5 s. */
 const shutdownDeadlineMs = 4_500
@@ -123,10 +125,27 @@ export async function runStart (flags: Partial<Record<keyof NodeConfig, unknown>
       throw new CliError(`--psk-file: ${(err as Error).message}`, 2)
     }
   }
+  // [admission] the allow list (--allow-peers) and rate-limit overrides, checked before anything listens
+  let allowPeers: Set<string> | undefined
+  let rateLimits: ReturnType<typeof parseRateLimits> | undefined
+  try {
+    if (config.allowPeers != null) allowPeers = readAllowPeers(config.allowPeers)
+  } catch (err) {
+    release()
+    throw new CliError(`--allow-peers: ${(err as Error).message}`, 2)
+  }
+  try {
+    if ((process.env.MESH_RATE_LIMITS ?? '') !== '') rateLimits = parseRateLimits(process.env.MESH_RATE_LIMITS as string)
+  } catch (err) {
+    release()
+    throw new CliError(`MESH_RATE_LIMITS: ${(err as Error).message}`, 2)
+  }
+  // [/admission]
   let node: MeshNode
   try {
     node = await MeshNode.start(config, {
       psk,
+      admission: { allowPeers, exemptLoopback: sources.maxConnsPerIp === 'default', rateLimits }, // [admission]
       privateKey,
       incarnation,
       consensus: genesis != null && app != null ? { genesis, app, store, byzantine, raftStore, openRaftStore: () => (raftStore = new RaftLog(config.dataDir)) } : undefined,
@@ -330,6 +349,7 @@ export async function runStart (flags: Partial<Record<keyof NodeConfig, unknown>
   stoppers.push(() => { aggregation.stop() }) // [aggregate]
   routes.push(memberRoutes(() => node)) // [mcp] /v1/members…, /v1/topology/optimize (src/api/member-routes.ts)
   routes.push(reputationRoutes(() => node)) // [reputation] GET /v1/reputation (src/api/reputation-routes.ts)
+  routes.push(admissionRoutes(() => node.admission)) // [admission] GET /v1/admission (src/api/admission-routes.ts)
   // [topology] the live page (GET /) and its data (GET /v1/topology[/stream]), recent messages included
   const topology = topologyPage({ status: () => node.status(), consensus: () => node.consensus, app: () => app, messages: () => messaging, aggregates: () => aggregation.pagePanel() /* [aggregate] */ })
   rawRoutes.push(topology.route)
@@ -366,6 +386,7 @@ export async function runStart (flags: Partial<Record<keyof NodeConfig, unknown>
       ? `  consensus    ${consensusMode(genesis)} ${store != null || raftStore != null ? (raftStore != null ? 'member' : 'validator') : 'observer'} of ${genesis.validators.length} (genesis ${genesisHash(genesis)})`
       : '  consensus    none (no genesis): memory is eventual (mesh memory …), proposals are gossip votes (mesh propose …)',
     ...(psk != null ? [`  private net  pre-shared key ${pskFingerprint(psk)} (${config.pskFile ?? ''}): only nodes holding it can connect`] : []),
+    ...(allowPeers != null ? [`  allow list   ${allowPeers.size} peer(s)${genesis != null ? ` + the ${genesis.validators.length} genesis validators` : ''} may connect; others are refused`] : []), // [admission]
     ...(byzantine != null && store != null ? ['  WARNING      MESH_TEST_BYZANTINE=equivocate: this validator LIES (test only)'] : []),
     '  listening on (give one of these to other nodes as --bootstrap):',
     ...multiaddrs.map(a => `    ${a}`),

@@ -10,6 +10,8 @@ import { multiaddr } from '@multiformats/multiaddr'
 export const defaultTcpPort = 4747
 export const defaultApiPort = 4748
 export const defaultNetwork = 'mesh'
+/** [admission] Inbound connections per IP: a NAT'd office or a box running a few nodes fits in 8. */
+export const defaultMaxConnsPerIp = 8
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError'
@@ -41,6 +43,12 @@ export interface NodeConfig {
   genesis?: string
   /** Pre-shared key file (swarm.key format, src/runtime/psk.ts): a private network of the nodes holding it. */
   pskFile?: string
+  // [admission] (src/runtime/admission.ts)
+  /** PeerIds allowed to connect: a file (one per line, `#` comments) or a comma-separated list; checked at start. */
+  allowPeers?: string
+  /** Inbound connections one IP may hold at once (loopback exempt unless given explicitly). */
+  maxConnsPerIp: number
+  // [/admission]
   /** Tasks this node runs at once; more wait in its local priority queue. */
   maxConcurrent: number
   /**
@@ -84,7 +92,10 @@ export const optionSpecs: OptionSpec[] = [
   { key: 'maxConcurrent', flag: 'max-concurrent', env: 'MESH_MAX_CONCURRENT', kind: 'int', description: 'tasks this node runs at once (more wait in its queue)', defaultText: 'the CPU count' },
   { key: 'loadShedding', flag: 'load-shedding', env: 'MESH_LOAD_SHEDDING', kind: 'list', description: 'load shedding this node starts: steal, migrate (comma-separated), or none', defaultText: 'steal,migrate' },
   { key: 'genesis', flag: 'genesis', env: 'MESH_GENESIS', kind: 'string', description: 'genesis file of a consensus network (validators, parameters)', defaultText: 'genesis.json in the data dir, if present' },
-  { key: 'pskFile', flag: 'psk-file', env: 'MESH_PSK_FILE', kind: 'string', description: 'pre-shared key file (swarm.key format; create one with `mesh psk generate`): only nodes holding the same key can connect', defaultText: 'none (an open network)' }
+  { key: 'pskFile', flag: 'psk-file', env: 'MESH_PSK_FILE', kind: 'string', description: 'pre-shared key file (swarm.key format; create one with `mesh psk generate`): only nodes holding the same key can connect', defaultText: 'none (an open network)' },
+  // [admission]
+  { key: 'allowPeers', flag: 'allow-peers', env: 'MESH_ALLOW_PEERS', kind: 'string', description: 'only these peers may connect: a file with one PeerId per line (# comments) or a comma-separated list; genesis validators are always allowed', defaultText: 'none (everyone may connect)' },
+  { key: 'maxConnsPerIp', flag: 'max-conns-per-ip', env: 'MESH_MAX_CONNS_PER_IP', kind: 'int', description: 'inbound connections one IP address may hold at once, refused before any handshake (the default exempts loopback; an explicit value applies to it too)', defaultText: String(defaultMaxConnsPerIp) }
 ]
 
 export function defaultConfig (): NodeConfig {
@@ -104,7 +115,8 @@ export function defaultConfig (): NodeConfig {
     // gossip need a connected graph, not a full mesh (48 processes on 2 cores formed only this way).
     maxPeers: 6,
     maxConcurrent: Math.max(1, cpus().length),
-    loadShedding: ['steal', 'migrate']
+    loadShedding: ['steal', 'migrate'],
+    maxConnsPerIp: defaultMaxConnsPerIp // [admission]
   }
 }
 
@@ -171,7 +183,7 @@ export function parseOption (spec: OptionSpec, value: unknown): NodeConfig[keyof
     case 'api':
       if (typeof value !== 'string') throw new ConfigError(option, 'must be a "host:port" string')
       return parseHostPort(option, value)
-    case 'heartbeatIntervalMs': case 'failureTimeoutMs': case 'minPeers': case 'maxPeers': case 'maxConcurrent': {
+    case 'heartbeatIntervalMs': case 'failureTimeoutMs': case 'minPeers': case 'maxPeers': case 'maxConcurrent': case 'maxConnsPerIp': {
       const n = typeof value === 'number' ? value : (typeof value === 'string' && /^\d+$/.test(value.trim()) ? Number(value) : NaN)
       if (!Number.isSafeInteger(n)) throw new ConfigError(option, `"${String(value)}" is not a whole number`)
       const [min, max] = spec.key === 'heartbeatIntervalMs'
@@ -186,6 +198,10 @@ export function parseOption (spec: OptionSpec, value: unknown): NodeConfig[keyof
     case 'name':
       if (typeof value !== 'string' || value.length === 0 || value.length > 64) throw new ConfigError(option, 'must be 1-64 characters')
       return value
+    case 'allowPeers': // [admission] a path or a list: checked (each entry, with its line) when the node starts
+      if (Array.isArray(value) && value.length > 0 && value.every(v => typeof v === 'string')) return value.join(',')
+      if (typeof value !== 'string' || value.trim() === '') throw new ConfigError(option, 'must be a file path or a comma-separated list of PeerIds')
+      return value.trim().replace(/^~(?=$|\/)/, homedir())
     case 'apiToken':
       if (typeof value !== 'string' || value.length < 16) throw new ConfigError(option, 'must be at least 16 characters')
       return value

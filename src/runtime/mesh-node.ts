@@ -34,6 +34,8 @@ import type { Application } from '../core/pbft/types.js'
 import type { NodeConfig } from './config.js'
 import { PeerReputation } from './gossip/reputation.js'
 import type { ReputationView } from './gossip/reputation.js'
+import { Admission } from './admission.js' // [admission]
+import type { LimitedProtocol, RateLimit } from './admission.js' // [admission]
 
 export interface MemberView {
   peerId: string
@@ -112,6 +114,11 @@ export interface MeshNodeOptions {
   consensus?: { genesis: Genesis, app: Application, store: ReplicaStore | null, byzantine?: 'equivocate', raftStore?: RaftLog | null, openRaftStore?: () => RaftLog }
   /** The node's Prometheus registry, where libp2p registers its own metrics (a fresh one if absent). */
   metricsRegistry?: Registry
+  /**
+   * [admission] The allow list read from --allow-peers (src/runtime/admission.ts; none: everyone),
+   * whether loopback counts against --max-conns-per-ip, and rate-limit overrides (MESH_RATE_LIMITS).
+   */
+  admission?: { allowPeers?: ReadonlySet<string>, exemptLoopback?: boolean, rateLimits?: Partial<Record<LimitedProtocol, RateLimit>> }
 }
 
 export type TraceEvent =
@@ -202,6 +209,8 @@ export class MeshNode {
   metricsRegistry: Registry = new Registry()
   /** [reputation] What this node thinks of each peer (drives the keeper, probes, auctions, gossipsub). */
   readonly reputation: PeerReputation
+  /** [admission] Allow list, connections per IP, rate per peer per protocol (src/runtime/admission.ts). */
+  admission?: Admission
   /** [aggregate] The gossip estimate of the mesh size (src/runtime/gossip/aggregation.ts), once wired. */
   private meshSizeEstimate: (() => number | undefined) | undefined
 
@@ -260,6 +269,19 @@ export class MeshNode {
       exempt: peer => validatorIds.has(peer),
       onBan: peer => { void self?.libp2p.hangUp(peerIdFromString(peer)).catch(() => {}) }
     })
+    // [admission] genesis validators and the node itself are always allowed; a peer over its rate is
+    // charged to its reputation (validators are never banned, as above)
+    const admission = new Admission({
+      self: peerIdFromPrivateKey(options.privateKey).toString(),
+      allowPeers: options.admission?.allowPeers,
+      validators: validatorIds,
+      maxConnsPerIp: config.maxConnsPerIp,
+      exemptLoopback: options.admission?.exemptLoopback ?? true,
+      rateLimits: options.admission?.rateLimits,
+      onRateLimited: peer => { if (self?.stopping === false) reputation.observe(peer, { type: 'rejected', reason: 'rate-limited' }) }
+    })
+    admission.registerMetrics(metricsRegistry)
+    // [/admission]
     const libp2p = await createMeshLibp2p({
       privateKey: options.privateKey,
       psk: options.psk,
@@ -280,9 +302,16 @@ export class MeshNode {
       pbft: (frame, from) => { self?.pbft?.onFrame(frame, from) },
       raft: (frame, from) => { self?.raft?.onFrame(frame, from) },
       appSpecificScore: peer => reputation.gossipScore(peer),
-      denyPeer: peer => reputation.isBanned(peer)
+      // [admission] a banned peer's refusal is counted with the admission's
+      denyPeer: peer => { const banned = reputation.isBanned(peer); if (banned) admission.countDenied('banned'); return banned },
+      admission: {
+        denyPeer: peer => admission.denyPeer(peer),
+        denyInbound: connection => admission.denyInbound(connection),
+        admit: (peer, protocol) => admission.admit(peer.toString(), protocol)
+      }
     })
     self = new MeshNode(config, options, libp2p, reputation)
+    self.admission = admission // [admission]
     self.metricsRegistry = metricsRegistry
     if (options.consensus != null && consensusMode(options.consensus.genesis) === 'raft') {
       const node = self

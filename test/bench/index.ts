@@ -25,6 +25,9 @@
  *                   node is within 1 % (count, mean), error after a kill -9 of the count root mid-epoch and
  *                   the next epoch, bytes and messages per node per round (test/bench/aggregate.ts). Only
  *                   when named.
+ *   flood           [admission] pBFT n = 4: commits/s of 64 writers without and with a rogue peer flooding the
+ *                   primary with valid pBFT frames at ≥ 10× the per-peer limit; honest headroom at peak; RSS
+ *                   before/after (test/bench/flood.ts). Only when named.
  *
  * Every phase reports `conditions`: the host load average at its start and end, and the CPU this bench
  * process used meanwhile. Idle cores per node = CPU-seconds over an idle window / the window.
@@ -46,8 +49,9 @@ import { runTasksBench } from './tasks.js'
 import { runEventualBench } from './eventual.js' // [eventual]
 
 import { runAggregateBench } from './aggregate.js' // [aggregate]
+import { runFloodBench } from './flood.js' // [admission]
 
-const phaseNames = ['join12', 'join24', 'gossip', 'failure', 'rss', 'consensus', 'tasks', 'scale', 'eventual', 'aggregate'] as const
+const phaseNames = ['join12', 'join24', 'gossip', 'failure', 'rss', 'consensus', 'tasks', 'scale', 'eventual', 'aggregate', 'flood'] as const
 type Phase = typeof phaseNames[number]
 /** Phases run when none is named (scale and aggregate take many minutes: only on request). */
 const defaultPhases: Phase[] = ['join12', 'join24', 'gossip', 'failure', 'rss', 'consensus', 'tasks']
@@ -394,6 +398,16 @@ async function main (): Promise<void> {
   // [aggregate] push-pull aggregation, 12 and 24 nodes (test/bench/aggregate.ts); only when named
   if (phases.has('aggregate')) {
     output.aggregate = await runAggregateBench()
+  }
+
+  // [admission] a flooding peer against a 4-validator testnet (test/bench/flood.ts); only when named
+  if (phases.has('flood')) {
+    try {
+      output.flood = await runFloodBench({ writers: 64, windowMs: 15_000, peakMs: 10_000 })
+    } catch (err) {
+      output.flood = { error: errorText(err) }
+      progress(`flood: ${errorText(err)}`)
+    }
   }
 
   output.machine = { ...(output.machine as object), loadavgAtEnd: loadavg().map(v => round(v, 2)) }

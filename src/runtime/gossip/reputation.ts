@@ -48,7 +48,10 @@ export const rejectedDeltas: Readonly<Record<string, number>> = {
   oversize: -10,
   undecodable: -10,
   invalid: -10,
-  'wrong-kind': -5
+  'wrong-kind': -5,
+  // [admission] messages over the peer's rate for a protocol (src/runtime/admission.ts): charged at most
+  // once a second per protocol, so a sustained flood reaches the ban score in ~10 s and a burst costs −5
+  'rate-limited': -5
 }
 
 /**
