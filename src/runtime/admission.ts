@@ -145,6 +145,17 @@ export const rateKeysMax = 1_024
 export const chargeIntervalMs = 1_000
 /** Sweep full buckets this often. */
 export const sweepIntervalMs = 10_000
+/**
+ * A flood: a peer that, within one second, sends at least its sustained rate (and ≥ floodDropsMin)
+ * beyond what its bucket allowed — twice the limit or more, and the limits are far above honest
+ * rates — is hung up on and refused for `floodCooloffMs`. Dropping alone is not enough: every
+ * dropped frame was still decrypted and demultiplexed, and a flood at 15× the limit halved the
+ * honest validators' commits (`npm run bench -- flood`). Validators included (a Byzantine
+ * validator flooding is cut off like anyone; after the cool-off it reconnects, as after a crash).
+ */
+export const floodWindowMs = 1_000
+export const floodDropsMin = 50
+export const floodCooloffMs = 30_000
 
 /** The class of a protocol id (`/mesh/<network>/<name>/<version>`) or `gossip`. */
 export function protocolClass (protocol: string): LimitedProtocol {
@@ -173,7 +184,7 @@ export function parseRateLimits (text: string): Partial<Record<LimitedProtocol, 
 
 // ————————————————————————————————————— the node's admission
 
-export const deniedReasons = ['not-allowed', 'per-ip', 'banned'] as const
+export const deniedReasons = ['not-allowed', 'per-ip', 'banned', 'flood'] as const
 export type DeniedReason = typeof deniedReasons[number]
 
 export interface AdmissionInit {
@@ -189,6 +200,8 @@ export interface AdmissionInit {
   rateLimits?: Partial<Record<LimitedProtocol, RateLimit>>
   /** Charge a peer over its rate (reputation). */
   onRateLimited?: (peer: string, protocol: LimitedProtocol) => void
+  /** A peer flooded (see floodDropsMin): close its connections (it is refused for floodCooloffMs). */
+  onFlood?: (peer: string, protocol: LimitedProtocol) => void
   /** Clock (ms, monotonic); injectable for tests. */
   now?: () => number
 }
@@ -202,6 +215,8 @@ export interface AdmissionStatus {
   perIp: { addresses: number, busiest: number }
   rateLimited: Record<string, number>
   accepted: Record<string, number>
+  /** Peers hung up on for flooding (by protocol), and how many are refused (cooling off) now. */
+  floods: { hungUp: Record<string, number>, coolingOff: number, cooloffMs: number }
   /** Per protocol: limit, peers tracked now (≤ keysMax), evictions, the lowest bucket level an accepted message left. */
   buckets: Record<string, { ratePerSec: number, burst: number, tracked: number, keysMax: number, evictions: number, lowestTokens: number }>
 }
@@ -222,8 +237,13 @@ export interface InboundConnection {
 }
 
 export class Admission {
-  readonly denied: Record<DeniedReason, number> = { 'not-allowed': 0, 'per-ip': 0, banned: 0 }
+  readonly denied: Record<DeniedReason, number> = { 'not-allowed': 0, 'per-ip': 0, banned: 0, flood: 0 }
   readonly rateLimited: Record<string, number> = {}
+  readonly hungUp: Record<string, number> = {}
+  /** Drops per protocol and peer in the current flood window (cleared on every sweep). */
+  private readonly floodDrops = new Map<string, { since: number, drops: number }>()
+  /** Peers refused until (ms): flooders cooling off. */
+  private readonly coolingOff = new Map<string, number>()
   readonly accepted: Record<string, number> = {}
   private readonly buckets = new Map<LimitedProtocol, TokenBuckets>()
   private readonly charged = new Map<string, number>()
@@ -248,11 +268,24 @@ export class Admission {
     return !(list.has(peer) || peer === this.init.self || this.init.validators?.has(peer) === true)
   }
 
-  /** Gater: refuse a peer by the allow list (counted). */
+  /** Gater: refuse a peer by the allow list, or a flooder cooling off (counted). */
   denyPeer (peer: string): boolean {
+    if (this.cooling(peer)) {
+      this.denied.flood++
+      return true
+    }
     if (!this.notAllowed(peer)) return false
     this.denied['not-allowed']++
     return true
+  }
+
+  /** Is the peer a flooder still cooling off? */
+  cooling (peer: string): boolean {
+    const until = this.coolingOff.get(peer)
+    if (until === undefined) return false
+    if (this.now() < until) return true
+    this.coolingOff.delete(peer)
+    return false
   }
 
   countDenied (reason: DeniedReason): void {
@@ -301,7 +334,26 @@ export class Admission {
       this.charged.set(key, now)
       this.init.onRateLimited?.(peer, name)
     }
+    this.countFlood(peer, name, now)
     return false
+  }
+
+  private countFlood (peer: string, name: LimitedProtocol, now: number): void {
+    const key = `${name} ${peer}`
+    let window = this.floodDrops.get(key)
+    if (window === undefined || now - window.since >= floodWindowMs) {
+      if (window === undefined && this.floodDrops.size >= rateKeysMax) this.floodDrops.clear()
+      window = { since: now, drops: 0 }
+      this.floodDrops.set(key, window)
+    }
+    window.drops++
+    const limit = (this.buckets.get(name) as TokenBuckets).config
+    if (window.drops < Math.max(floodDropsMin, limit.ratePerSec) || this.coolingOff.has(peer)) return
+    if (this.coolingOff.size >= rateKeysMax) this.coolingOff.clear()
+    this.coolingOff.set(peer, now + floodCooloffMs)
+    this.floodDrops.delete(key)
+    this.hungUp[name] = (this.hungUp[name] ?? 0) + 1
+    this.init.onFlood?.(peer, name)
   }
 
   /** Peers tracked by all the buckets together (bounded by limitedProtocols × rateKeysMax). */
@@ -326,16 +378,17 @@ export class Admission {
       perIp: { addresses: this.inboundByIp.size, busiest },
       rateLimited: { ...this.rateLimited },
       accepted: { ...this.accepted },
+      floods: { hungUp: { ...this.hungUp }, coolingOff: [...this.coolingOff.values()].filter(until => this.now() < until).length, cooloffMs: floodCooloffMs },
       buckets
     }
   }
 
-  /** mesh_admission_denied_total{reason}, mesh_network_rate_limited_total{protocol}, mesh_admission_tracked_peers. */
+  /** mesh_admission_denied_total{reason}, mesh_network_rate_limited_total{protocol}, mesh_admission_flood_hangups_total{protocol}, mesh_admission_tracked_peers. */
   registerMetrics (registry: Registry): void {
     const registers = [registry]
     const denied: Counter = new Counter({
       name: 'mesh_admission_denied_total',
-      help: 'Connections refused by admission control, by reason (not-allowed: not on --allow-peers; per-ip: over --max-conns-per-ip; banned: reputation)',
+      help: 'Connections refused by admission control, by reason (not-allowed: not on --allow-peers; per-ip: over --max-conns-per-ip; banned: reputation; flood: a flooder cooling off)',
       labelNames: ['reason'],
       registers,
       collect: () => { denied.reset(); for (const r of deniedReasons) denied.inc({ reason: r }, this.denied[r]) }
@@ -346,6 +399,13 @@ export class Admission {
       labelNames: ['protocol'],
       registers,
       collect: () => { limited.reset(); for (const p of limitedProtocols) limited.inc({ protocol: p }, this.rateLimited[p] ?? 0) }
+    })
+    const floods: Counter = new Counter({
+      name: 'mesh_admission_flood_hangups_total',
+      help: 'Peers hung up on for flooding (twice their rate or more for a second), by protocol; they are refused for 30 s',
+      labelNames: ['protocol'],
+      registers,
+      collect: () => { floods.reset(); for (const p of limitedProtocols) floods.inc({ protocol: p }, this.hungUp[p] ?? 0) }
     })
     const tracked: Gauge = new Gauge({
       name: 'mesh_admission_tracked_peers',
@@ -359,5 +419,7 @@ export class Admission {
     this.lastSweepMs = now
     for (const b of this.buckets.values()) b.sweep(now)
     for (const [key, at] of this.charged) if (now - at >= chargeIntervalMs) this.charged.delete(key)
+    for (const [key, w] of this.floodDrops) if (now - w.since >= floodWindowMs) this.floodDrops.delete(key)
+    for (const [peer, until] of this.coolingOff) if (now >= until) this.coolingOff.delete(peer)
   }
 }

@@ -278,7 +278,13 @@ export class MeshNode {
       maxConnsPerIp: config.maxConnsPerIp,
       exemptLoopback: options.admission?.exemptLoopback ?? true,
       rateLimits: options.admission?.rateLimits,
-      onRateLimited: peer => { if (self?.stopping === false) reputation.observe(peer, { type: 'rejected', reason: 'rate-limited' }) }
+      onRateLimited: peer => { if (self?.stopping === false) reputation.observe(peer, { type: 'rejected', reason: 'rate-limited' }) },
+      // a flooder is hung up on at once (the gater refuses it while it cools off)
+      onFlood: peer => {
+        const node = self
+        if (node == null || node.stopping) return
+        try { void node.libp2p.hangUp(peerIdFromString(peer)).catch(() => {}) } catch {}
+      }
     })
     admission.registerMetrics(metricsRegistry)
     // [/admission]

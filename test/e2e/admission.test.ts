@@ -163,6 +163,9 @@ describe('admission control', () => {
     expect(after.buckets.pbft?.tracked).toBeLessThanOrEqual(5)
     expect(after.buckets.pbft?.evictions).toBe(0)
     expect(after.trackedPeers).toBeLessThanOrEqual(13 * (after.buckets.pbft?.keysMax ?? 0))
+    // a flood (twice its rate or more within a second) is hung up on at once, and refused while it
+    // cools off: its redials count as denied (flood)
+    expect(after.floods.hungUp.pbft ?? 0).toBeGreaterThanOrEqual(1)
     // and the Prometheus counter shows the drops by protocol
     const metrics = await fetch(`${target.api}/metrics`).then(async r => await r.text())
     const line = metrics.split('\n').find(l => l.startsWith('mesh_network_rate_limited_total{protocol="pbft"}'))

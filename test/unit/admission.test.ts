@@ -143,6 +143,29 @@ describe('admission (src/runtime/admission.ts)', () => {
     expect(admission.trackedPeers()).toBeLessThanOrEqual(rateKeysMax + 2)
   })
 
+  it('a flooder (its rate dropped within a second) is hung up on once and refused for the cool-off, validators too; a peer just over its rate is not', () => {
+    let now = 0
+    const floods: string[] = []
+    const admission = new Admission({ self: 'x', maxConnsPerIp: 8, exemptLoopback: true, validators: new Set(['validator']), rateLimits: { pbft: { ratePerSec: 100, burst: 100 } }, onFlood: (p, proto) => floods.push(`${proto} ${p}`), now: () => now })
+    const pbft = '/mesh/lab/pbft/1.0.0'
+    // just over the rate: 150 in one second (burst 100 + ~0 refill) drops 50, under the 100 that mark a flood
+    for (let i = 0; i < 150; i++) admission.admit('eager', pbft)
+    expect(admission.status().rateLimited.pbft).toBe(50)
+    expect(floods).toEqual([])
+    expect(admission.denyPeer('eager')).toBe(false)
+    // twice the rate and more within the second: a flood, reported once however long it goes on
+    for (let i = 0; i < 1_000; i++) { admission.admit('rogue', pbft); admission.admit('validator', pbft) }
+    expect(floods).toEqual(['pbft rogue', 'pbft validator'])
+    expect(admission.status().floods.hungUp.pbft).toBe(2)
+    expect(admission.status().floods.coolingOff).toBe(2)
+    expect([admission.denyPeer('rogue'), admission.denyPeer('validator'), admission.denyPeer('eager')]).toEqual([true, true, false])
+    expect(admission.status().denied.flood).toBe(2)
+    // after the cool-off both are admitted again
+    now = 30_000
+    expect([admission.denyPeer('rogue'), admission.denyPeer('validator')]).toEqual([false, false])
+    expect(admission.status().floods.coolingOff).toBe(0)
+  })
+
   it('maps protocol ids to bounded classes; parses MESH_RATE_LIMITS', () => {
     expect(protocolClass('/mesh/lab/pbft/1.0.0')).toBe('pbft')
     expect(protocolClass('/mesh/lab/auction/1.0.0')).toBe('auction')
