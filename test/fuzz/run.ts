@@ -33,14 +33,14 @@ import { runStart } from '../../src/cli/start.js'
 import type { StartedNode } from '../../src/cli/start.js'
 import { ensureDataDir, loadIdentity } from '../../src/runtime/data-dir.js'
 import { makeGenesis } from '../../src/runtime/consensus/genesis.js'
-import { syncProtocol, syncTimeoutMs } from '../../protocols/sync/constants.js'
+import { syncProtocol, syncStreamsMax, syncTimeoutMs } from '../../protocols/sync/constants.js'
 import { probeProtocol, probeTimeoutMsMax } from '../../protocols/probe/constants.js'
 import { bidDeadlineMsMax, stealTimeoutMs } from '../../protocols/tasks/constants.js'
 import { recordsProtocol, recordServeTimeoutMs } from '../../protocols/records/constants.js'
 import { msgProtocol, msgServeTimeoutMs, msgTopic } from '../../protocols/msg/constants.js'
-import { eventualProtocol, eventualTopic, requestTimeoutMs as eventualTimeoutMs } from '../../protocols/eventual/constants.js'
-import { votesProtocol, votesTopic } from '../../protocols/votes/constants.js'
-import { aggregateExchangeTimeoutMs, aggregateProtocolId } from '../../protocols/aggregate/constants.js'
+import { eventualProtocol, eventualTopic, exchangeStreamsMax, requestTimeoutMs as eventualTimeoutMs } from '../../protocols/eventual/constants.js'
+import { votesProtocol, votesStreamsMax, votesTopic } from '../../protocols/votes/constants.js'
+import { aggregateExchangeTimeoutMs, aggregateProtocolId, aggregateStreamsMax } from '../../protocols/aggregate/constants.js'
 import { pbftProtocol } from '../../protocols/pbft/constants.js'
 import { raftProtocol } from '../../protocols/raft/constants.js'
 import { stateTopic } from '../../protocols/state/constants.js'
@@ -106,6 +106,8 @@ const handlerTimeoutMs: Record<string, number> = {
 /** Beyond the handler's own timeout, before a stream counts as hung. */
 const hangMarginMs = 5_000
 const streamConcurrency = 8
+/** The protocols' inbound stream limits per connection (more at once are reset by libp2p's registrar). */
+const inboundStreamsMax: Record<string, number> = { sync: syncStreamsMax, eventual: exchangeStreamsMax, votes: votesStreamsMax, aggregate: aggregateStreamsMax }
 
 function parseArgs (argv: string[]): Options {
   const options: Options = { frames: 1000, streamFrames: -1, seed: 1, protocols: null, json: false, http: -1, parsers: -1 }
@@ -257,11 +259,23 @@ async function oneRequest (libp2p: MeshLibp2p, peer: PeerId, protocol: string, w
   } catch {
     // the node reset it while we wrote: that is an outcome, wait for the close event
   }
-  let timer: ReturnType<typeof setTimeout> | undefined
-  const watchdog = new Promise<string>(resolve => { timer = setTimeout(() => { resolve('hang') }, limitMs + hangMarginMs) })
+  // the close event may have come before our listener (a stream reset during negotiation, e.g. over the
+  // protocol's inbound stream limit): poll the status too
+  let timer: ReturnType<typeof setInterval> | undefined
+  const deadline = performance.now() + limitMs + hangMarginMs
+  const watchdog = new Promise<string>(resolve => {
+    timer = setInterval(() => {
+      if (stream.status === 'reset' || stream.status === 'aborted') resolve(answered ? 'answered-reset' : 'reset')
+      else if (stream.status === 'closed') resolve(answered ? 'answered' : 'closed')
+      else if (performance.now() > deadline) resolve('hang')
+    }, 50)
+  })
   const outcome = await Promise.race([ended, watchdog])
-  clearTimeout(timer)
-  if (outcome === 'hang') stream.abort(new Error('fuzzer: hang'))
+  clearInterval(timer)
+  if (outcome === 'hang') {
+    debug(`hang on ${protocol}: answered ${String(answered)} status ${stream.status} read ${stream.readStatus} write ${stream.writeStatus}`)
+    stream.abort(new Error('fuzzer: hang'))
+  }
   return outcome
 }
 
@@ -285,7 +299,7 @@ async function fuzzRequestStreams (libp2p: MeshLibp2p, peer: PeerId, target: Fuz
       }
     }
   }
-  await Promise.all(Array.from({ length: streamConcurrency }, async () => { await worker() }))
+  await Promise.all(Array.from({ length: Math.min(streamConcurrency, inboundStreamsMax[target.name] ?? streamConcurrency) }, async () => { await worker() }))
   report.stream.frames = frames
   report.stream.framesPerSecond = Math.round(frames / Math.max(0.001, (performance.now() - started) / 1000))
 }
