@@ -29,7 +29,7 @@ export async function fuzzHttp (base: string, count: number, m: Mutator, failure
     const method = m.pick(methods)
     let path = m.pick(paths)
     const r = m.rng.next()
-    if (r < 0.2) path += '/' + encodeURIComponent(String(m.hostileValue()).slice(0, 300))
+    if (r < 0.2) path += '/' + encodeURIComponent(String(m.hostileValue()).slice(0, 300).replace(/[\uD800-\uDFFF]/g, '\uFFFD'))
     else if (r < 0.3) path = '/' + Array.from({ length: 1 + m.int(6) }, () => m.pick(['v1', 'memory', 'tasks', '..', '%2e%2e', '%00', 'x'.repeat(m.int(3000)), '', '?', '#'])).join('/')
     else if (r < 0.4) path += '?' + m.pick(['consistency=eventual', 'consistency=strong', 'consistency=%ff', 'limit=-1', 'limit=1e309', 'since=abc', 'token=x', 'a=' + 'b'.repeat(m.int(5000))])
     if (streaming.test(path)) path = path.replace(streaming, '/streamx')

@@ -362,7 +362,14 @@ async function fuzzFrameStreams (libp2p: MeshLibp2p, peer: PeerId, target: FuzzT
   report.stream.framesPerSecond = Math.round(frames / Math.max(0.001, (performance.now() - started) / 1000))
 }
 
-async function fuzzGossip (libp2p: MeshLibp2p, target: FuzzTarget, topic: string, nodePeer: PeerId, frames: number, seed: number, report: ProtocolReport): Promise<void> {
+/**
+ * Gossip topics: every frame is published by the fuzzing peer (the node's gossipsub receives it and runs
+ * its topic validator, as long as gossipsub's own score of the fuzzer lets it through: it drops a peer
+ * that keeps sending invalid messages), and also handed to the node's topic validator directly, in
+ * process, so each one is validated whatever gossipsub's score does.
+ */
+async function fuzzGossip (libp2p: MeshLibp2p, node: NodeUnderTest, target: FuzzTarget, topic: string, nodePeer: PeerId, frames: number, seed: number, report: ProtocolReport): Promise<void> {
+  const validator = node.started.node.libp2p.services.pubsub.topicValidators.get(topic)
   const mutator = new Mutator(rngFor(seed, target.name, 2))
   const pubsub = libp2p.services.pubsub
   const deadline = performance.now() + 15_000
@@ -371,6 +378,15 @@ async function fuzzGossip (libp2p: MeshLibp2p, target: FuzzTarget, topic: string
   for (let i = 0; i < frames; i++) {
     const bytes = nextFrame(mutator, target)
     current = { protocol: target.name, frame: i, bytes }
+    if (validator != null) {
+      try {
+        const result = await validator(libp2p.peerId, { type: 'unsigned', topic, data: bytes as Uint8Array<ArrayBuffer> })
+        bump(report.stream.outcomes, `validator-${String(result)}`)
+      } catch (err) {
+        report.crashes++
+        failures.push({ kind: 'crash', protocol: target.name, detail: `topic validator threw: ${(err as Error)?.stack ?? String(err)}`, seed, frame: i, hex: hex(bytes) })
+      }
+    }
     try {
       await pubsub.publish(topic, bytes)
       bump(report.stream.outcomes, 'published')
@@ -400,7 +416,7 @@ async function startNode (dir: string, flags: Record<string, unknown>): Promise<
 }
 
 /** The node's refusal counters, by protocol and reason (state gossip, consensus, each stream service). */
-async function refusalCounters (pbftNode: NodeUnderTest, raftNode: NodeUnderTest): Promise<Record<string, Record<string, number>>> {
+async function refusalCounters (pbftNode: NodeUnderTest, raftNode: NodeUnderTest, fuzzPeerId: string): Promise<Record<string, Record<string, number>>> {
   const out: Record<string, Record<string, number>> = {}
   const node = pbftNode.started.node
   const services = node.libp2p.services
@@ -430,7 +446,11 @@ async function refusalCounters (pbftNode: NodeUnderTest, raftNode: NodeUnderTest
     }
   } catch {}
   out.msg = { ...services.messaging.refusals.snapshot(), ...Object.fromEntries(Object.entries(messaging).map(([k, v]) => [`content-${k}`, v])) }
-  out['msg-gossip'] = {}
+  out['msg-gossip'] = Object.fromEntries(Object.entries(messaging).map(([k, v]) => [`content-${k}`, v]))
+  // gossip refusals of eventual writes and votes are charged to the sender's reputation, by reason
+  const charged = node.reputation.view(fuzzPeerId).reasons
+  out['eventual-gossip'] = Object.fromEntries(charged.filter(r => r.reason.includes('eventual-')).map(r => [r.reason, r.count]))
+  out['votes-gossip'] = Object.fromEntries(charged.filter(r => r.reason.includes('votes-')).map(r => [r.reason, r.count]))
   return out
 }
 
@@ -484,7 +504,7 @@ export async function runFuzz (options: Options, print: (line: string) => void):
     aggregate: aggregateProtocolId(network), pbft: pbftProtocol(network), raft: raftProtocol(raftNetwork)
   }
   const topics: Record<string, string> = { state: stateTopic(network), 'msg-gossip': msgTopic(network), 'eventual-gossip': eventualTopic(network), 'votes-gossip': votesTopic(network) }
-  const refusalKey: Record<string, string> = { 'eventual-gossip': 'eventual', 'votes-gossip': 'votes' }
+  const refusalKey: Record<string, string> = {}
 
   const reports: ProtocolReport[] = []
   for (const target of targets) {
@@ -500,10 +520,10 @@ export async function runFuzz (options: Options, print: (line: string) => void):
     debug(`${target.name}: decoder`)
     await fuzzDecoder(target, options.frames, options.seed, report)
     debug(`${target.name}: streams`)
-    const before = await refusalCounters(pbftNode, raftNode)
+    const before = await refusalCounters(pbftNode, raftNode, fuzzPeer)
     if (options.streamFrames > 0) {
       if (target.carriage === 'gossip') {
-        await fuzzGossip(fuzzer, target, topics[target.name] as string, pbftNode.peerId, options.streamFrames, options.seed, report)
+        await fuzzGossip(fuzzer, pbftNode, target, topics[target.name] as string, pbftNode.peerId, options.streamFrames, options.seed, report)
       } else if (target.carriage === 'frames') {
         const isRaft = target.name === 'raft'
         const host = isRaft ? raftFuzzer : fuzzer
@@ -516,7 +536,7 @@ export async function runFuzz (options: Options, print: (line: string) => void):
       // let the last frames be handled before reading the counters
       await new Promise(resolve => setTimeout(resolve, 300))
     }
-    const after = await refusalCounters(pbftNode, raftNode)
+    const after = await refusalCounters(pbftNode, raftNode, fuzzPeer)
     const key = refusalKey[target.name] ?? target.name
     report.refusals = difference(after[key] ?? {}, before[key] ?? {})
     report.crashes += failures.slice(failuresBefore).filter(f => f.kind === 'uncaught-exception' || f.kind === 'unhandled-rejection').length
@@ -583,7 +603,14 @@ if (process.argv[1] != null && import.meta.filename === process.argv[1]) {
     return true
   }) as typeof process.stdout.write
   const print = (line: string): void => { if (!options.json) write(line + '\n') }
-  const report = await runFuzz(options, print)
+  let report: FuzzReport
+  try {
+    report = await runFuzz(options, print)
+  } catch (err) {
+    // a fault of the fuzzer itself (or a node that would not start): say so, never hang
+    process.stderr.write(`fuzzer failed: ${(err as Error)?.stack ?? String(err)}\n`)
+    process.exit(2)
+  }
   if (options.json) write(JSON.stringify(report) + '\n')
   else {
     write(`seed ${report.seed}, ${report.frames} decoder frames and ${report.streamFrames} stream frames per protocol, ${report.seconds} s\n`)
