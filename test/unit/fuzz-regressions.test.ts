@@ -6,6 +6,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { requestUrl, startApi } from '../../src/api/server.js'
 import type { RunningApi } from '../../src/api/server.js'
 import type { NodeStatus } from '../../src/runtime/mesh-node.js'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { MessageRejectedError, newMessageId, openMessage, sealMessage } from '../../protocols/msg/codec.js'
 
 describe('HTTP API: request targets starting with //', () => {
   let api: RunningApi
@@ -32,4 +35,19 @@ describe('HTTP API: request targets starting with //', () => {
       expect(res.status).toBeLessThan(500)
     })
   }
+})
+
+describe('msg: a signed message whose time is a safe integer beyond any Date', () => {
+  // fuzzer: msg frame with time_ms = 2^53 − 1 → openMessage threw RangeError: Invalid time value (from
+  // toISOString in the 'expired' reason) instead of MessageRejectedError, so the node counted it as undecodable
+  it('is refused as expired, with MessageRejectedError', async () => {
+    const key = await generateKeyPair('Ed25519')
+    const from = peerIdFromPrivateKey(key).toString()
+    for (const timeMs of [Number.MAX_SAFE_INTEGER, 8.64e15 + 1, 1]) {
+      const bytes = await sealMessage('net', key, { id: newMessageId(), from, to: 'all', timeMs, body: '{}' })
+      const opened = openMessage('net', bytes, { sender: null, recipient: 'all', nowMs: Date.now() })
+      await expect(opened).rejects.toBeInstanceOf(MessageRejectedError)
+      await expect(opened).rejects.toMatchObject({ reason: 'expired' })
+    }
+  })
 })
