@@ -160,12 +160,12 @@ function rngFor (seed: number, protocol: string, salt: number): SeededRandom {
   return new SeededRandom(h)
 }
 
-function nextFrame (mutator: Mutator, target: FuzzTarget): Uint8Array {
+async function nextFrame (mutator: Mutator, target: FuzzTarget): Promise<Uint8Array> {
   const seed = mutator.pick(target.seeds)
   // one frame in 20 unmutated (a valid frame keeps the handler's deeper paths busy)
   if (mutator.chance(0.05)) return seed
   let bytes = mutator.mutate(seed, target.seeds, target.json === true).bytes
-  if (target.resign != null && mutator.chance(0.5)) bytes = target.resign(bytes) ?? bytes
+  if (target.resign != null && mutator.chance(0.5)) bytes = (await target.resign(bytes)) ?? bytes
   return bytes
 }
 
@@ -195,7 +195,7 @@ async function fuzzDecoder (target: FuzzTarget, frames: number, seed: number, re
   const mutator = new Mutator(rngFor(seed, target.name, 1))
   const started = performance.now()
   for (let i = 0; i < frames; i++) {
-    const bytes = nextFrame(mutator, target)
+    const bytes = await nextFrame(mutator, target)
     current = { protocol: target.name, frame: i, bytes }
     const t0 = performance.now()
     try {
@@ -287,8 +287,8 @@ async function fuzzRequestStreams (libp2p: MeshLibp2p, peer: PeerId, target: Fuz
   const worker = async (): Promise<void> => {
     while (next < frames) {
       const index = next++
-      const bytes = nextFrame(mutator, target)
-      const { framing, wire } = frameWith(mutator, bytes, nextFrame(mutator, target))
+      const bytes = await nextFrame(mutator, target)
+      const { framing, wire } = frameWith(mutator, bytes, await nextFrame(mutator, target))
       current = { protocol: target.name, frame: index, bytes: wire }
       bump(report.stream.framings, framing)
       const outcome = await oneRequest(libp2p, peer, protocolId, wire, limitMs)
@@ -326,8 +326,8 @@ async function fuzzFrameStreams (libp2p: MeshLibp2p, peer: PeerId, target: FuzzT
     void closed.then(() => { reset = true })
     const end = Math.min(frames, done + batch)
     for (; done < end && !reset; done++) {
-      const bytes = nextFrame(mutator, target)
-      const { framing, wire } = frameWith(mutator, bytes, nextFrame(mutator, target))
+      const bytes = await nextFrame(mutator, target)
+      const { framing, wire } = frameWith(mutator, bytes, await nextFrame(mutator, target))
       current = { protocol: target.name, frame: done, bytes: wire }
       bump(report.stream.framings, framing)
       try {
@@ -376,7 +376,7 @@ async function fuzzGossip (libp2p: MeshLibp2p, node: NodeUnderTest, target: Fuzz
   while (!pubsub.getSubscribers(topic).some(p => p.equals(nodePeer)) && performance.now() < deadline) await new Promise(resolve => setTimeout(resolve, 100))
   const started = performance.now()
   for (let i = 0; i < frames; i++) {
-    const bytes = nextFrame(mutator, target)
+    const bytes = await nextFrame(mutator, target)
     current = { protocol: target.name, frame: i, bytes }
     if (validator != null) {
       try {
@@ -542,8 +542,10 @@ export async function runFuzz (options: Options, print: (line: string) => void):
     report.crashes += failures.slice(failuresBefore).filter(f => f.kind === 'uncaught-exception' || f.kind === 'unhandled-rejection').length
     // the node still answers its API and is connected to the fuzzer
     try {
-      const res = await fetch(`${pbftNode.started.apiUrl}/health`, { signal: AbortSignal.timeout(10_000) })
-      if (res.status !== 200) throw new Error(`status ${res.status}`)
+      for (const path of ['/health', '/v1/status', '/v1/members', '/v1/topology']) {
+        const res = await fetch(`${pbftNode.started.apiUrl}${path}`, { signal: AbortSignal.timeout(10_000) })
+        if (res.status !== 200) throw new Error(`GET ${path}: ${res.status} ${(await res.text()).slice(0, 200)}`)
+      }
     } catch (err) {
       failures.push({ kind: 'liveness', protocol: target.name, detail: `API no longer answers: ${(err as Error).message}`, seed: options.seed })
     }

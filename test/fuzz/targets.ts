@@ -6,7 +6,8 @@
  */
 import type { PrivateKey } from '@libp2p/interface'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
-import { openEnvelope, RecordRejectedError, sealRecord, sealVerdict } from '../../protocols/state/codec.js'
+import { openEnvelope, RecordRejectedError, sealRecord, sealVerdict, signedBytes } from '../../protocols/state/codec.js'
+import { Envelope, EnvelopeKind, StateRecord } from '../../protocols/state/state.js'
 import { envelopeBytesMax } from '../../protocols/state/constants.js'
 import { MembershipTable } from '../../protocols/sync/sync.js'
 import { ProbeRequest } from '../../protocols/probe/probe.js'
@@ -45,7 +46,7 @@ export interface FuzzTarget {
   /** Decode and validate as the handler does; the refusal reason, or 'accepted'. */
   check: (bytes: Uint8Array) => Promise<string> | string
   /** pBFT protocol frames: sign a mutated JSON body again (so the mutation reaches the replica). */
-  resign?: (bytes: Uint8Array) => Uint8Array | null
+  resign?: (bytes: Uint8Array) => Promise<Uint8Array | null> | Uint8Array | null
 }
 
 export interface TargetContext {
@@ -82,6 +83,23 @@ export async function buildTargets (ctx: TargetContext): Promise<FuzzTarget[]> {
       if (err instanceof RecordRejectedError) return err.reason
       throw err
     }
+  }
+
+  // a mutated envelope whose body the fuzzer signs again (its own key, as any peer can): mutations of
+  // the record's fields then reach validation and the membership table instead of stopping at the signature
+  let sequence = 1
+  const resignEnvelope = async (bytes: Uint8Array): Promise<Uint8Array | null> => {
+    let envelope: Envelope
+    try { envelope = Envelope.decode(bytes) } catch { return null }
+    // a record of ours with a new sequence number, so it is not stale and reaches the table
+    if (envelope.kind === EnvelopeKind.STATE) {
+      try {
+        const record = StateRecord.decode(envelope.body)
+        if (record.peerId === fuzzPeer) envelope.body = StateRecord.encode({ ...record, sequence: BigInt(++sequence) })
+      } catch {}
+    }
+    const signature = Uint8Array.from(await ctx.fuzzKey.sign(signedBytes(ctx.network, envelope.kind, envelope.body)))
+    return Envelope.encode({ kind: envelope.kind, body: envelope.body, signature })
   }
 
   const msgDirect = await sealMessage(ctx.network, ctx.fuzzKey, { id: newMessageId(), from: fuzzPeer, to: ctx.nodePeerId, timeMs: now, body: '{"hello":"world","n":[1,2,3]}' })
@@ -189,7 +207,8 @@ export async function buildTargets (ctx: TargetContext): Promise<FuzzTarget[]> {
       name: 'state',
       carriage: 'gossip',
       seeds: [record, verdict],
-      check: async bytes => bytes.length > envelopeBytesMax ? 'oversize' : await stateCheck(bytes)
+      check: async bytes => bytes.length > envelopeBytesMax ? 'oversize' : await stateCheck(bytes),
+      resign: resignEnvelope
     },
     {
       name: 'sync',

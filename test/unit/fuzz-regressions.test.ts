@@ -8,6 +8,8 @@ import type { RunningApi } from '../../src/api/server.js'
 import type { NodeStatus } from '../../src/runtime/mesh-node.js'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { openEnvelope, RecordRejectedError, signedBytes, validateRecord } from '../../protocols/state/codec.js'
+import { Envelope, EnvelopeKind, StateRecord } from '../../protocols/state/state.js'
 import { MessageRejectedError, newMessageId, openMessage, sealMessage } from '../../protocols/msg/codec.js'
 
 describe('HTTP API: request targets starting with //', () => {
@@ -49,5 +51,24 @@ describe('msg: a signed message whose time is a safe integer beyond any Date', (
       await expect(opened).rejects.toBeInstanceOf(MessageRejectedError)
       await expect(opened).rejects.toMatchObject({ reason: 'expired' })
     }
+  })
+})
+
+describe('state: a signed record whose start time is beyond any Date', () => {
+  // Any peer can sign a record of its own with started_at_ms = 2^53 − 1: it was accepted, and then every
+  // node's status() (GET /health, /v1/status, members for tasks, records, metrics) threw RangeError:
+  // Invalid time value formatting it. Found while fixing the fuzzer's msg time finding (same class).
+  it('is refused as invalid', async () => {
+    const key = await generateKeyPair('Ed25519')
+    const peerId = peerIdFromPrivateKey(key).toString()
+    const record = { peerId, name: 'x', capabilities: [], addresses: [], incarnation: 1, sequence: 1, load: { queued: 0, running: 0, capacity: 1, cpu: 0 }, leaving: false }
+    for (const startedAtMs of [Number.MAX_SAFE_INTEGER, 8.64e15 + 1]) {
+      expect(() => { validateRecord({ ...record, startedAtMs }) }).toThrow(RecordRejectedError)
+      // sealed by hand (sealRecord validates first), as a hostile peer would
+      const body = StateRecord.encode({ peerId, name: 'x', capabilities: [], addresses: [], incarnation: 1n, sequence: 1n, load: { queued: 0, running: 0, capacity: 1, cpu: 0 }, startedAtMs: BigInt(startedAtMs), status: 0 as unknown as StateRecord['status'] })
+      const signature = Uint8Array.from(await key.sign(signedBytes('net', EnvelopeKind.STATE, body)))
+      await expect(openEnvelope('net', Envelope.encode({ kind: EnvelopeKind.STATE, body, signature }))).rejects.toMatchObject({ reason: 'invalid' })
+    }
+    expect(() => { validateRecord({ ...record, startedAtMs: Date.now() }) }).not.toThrow()
   })
 })
