@@ -36,6 +36,7 @@ import {
   namespacesPerExchangeMax, pullMax, requestTimeoutMs, roundsPerNamespaceMax, versionsMax
 } from './constants.js'
 import type { EventualRejectReason } from './constants.js'
+import { RefusalCounter, streamErrorReason } from '../shared/refusals.js' // [fuzz]
 
 export type EventualVia = 'gossip' | 'anti-entropy'
 
@@ -94,6 +95,8 @@ export class EventualSync implements Startable {
   readonly protocol: string
   readonly topic: string
   readonly stats: EventualSyncStats = { exchanges: 0, failures: 0, appliedGossip: 0, appliedAntiEntropy: 0, published: 0, publishedEntries: 0 }
+  /** [fuzz] Inbound requests refused, by reason (protocols/shared/refusals.ts). */
+  readonly refusals = new RefusalCounter()
   private readonly log: Logger
   private replica: EventualReplica | null = null
   private pubsub: EventualPubSub | null = null
@@ -266,6 +269,7 @@ export class EventualSync implements Startable {
       },
       err => {
         this.stats.failures++
+        this.refusals.count(err instanceof EventualProtocolError ? 'invalid' : streamErrorReason(err)) // [fuzz]
         if (err instanceof EventualProtocolError) this.replica?.onReject('invalid', from, 'anti-entropy')
         this.log('serving anti-entropy to %p failed: %s', connection.remotePeer, err.message)
       })

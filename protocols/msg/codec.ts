@@ -163,7 +163,9 @@ export async function openMessage (network: string, bytes: Uint8Array, expect: O
       : `addressed to ${message.to}, not to this node`)
   }
   if (Math.abs(expect.nowMs - message.timeMs) > msgClockSkewMsMax) {
-    reject('expired', `sent at ${new Date(message.timeMs).toISOString()}: more than ${msgClockSkewMsMax / 60_000} minutes from our clock`)
+    // a safe integer beyond ±8.64e15 ms is no Date (toISOString throws a RangeError: found by the fuzzer)
+    const sent = Math.abs(message.timeMs) <= 8.64e15 ? new Date(message.timeMs).toISOString() : `${message.timeMs} ms since 1970`
+    reject('expired', `sent at ${sent}: more than ${msgClockSkewMsMax / 60_000} minutes from our clock`)
   }
   if (expect.sender != null && message.from !== expect.sender) reject('impersonation', `claims to be from ${message.from} but came from ${expect.sender}`)
   let valid = false

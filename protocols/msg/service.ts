@@ -9,6 +9,7 @@
  * the node's inbox's business (src/runtime/messages.ts), given through `setHandlers`; until then every
  * direct message is answered BUSY and every broadcast ignored.
  */
+import { RefusalCounter, streamErrorReason } from '../shared/refusals.js' // [fuzz]
 import { serviceCapabilities } from '@libp2p/interface'
 import type { ComponentLogger, Connection, Logger, PeerId, PrivateKey, Startable, Stream } from '@libp2p/interface'
 import type { ConnectionManager, Registrar } from '@libp2p/interface-internal'
@@ -67,6 +68,8 @@ export class PeerMessaging implements Startable {
   readonly protocol: string
   readonly topic: string
   readonly stats = { busyRefused: 0, streamErrors: 0 }
+  /** [fuzz] Inbound requests refused, by reason (protocols/shared/refusals.ts). */
+  readonly refusals = new RefusalCounter()
   private readonly network: string
   private readonly now: () => number
   private readonly log: Logger
@@ -223,6 +226,7 @@ export class PeerMessaging implements Startable {
     const frames = lpStream(stream, { maxDataLength: msgFrameBytesMax })
     if (this.inFlight >= msgInboundMax) {
       this.stats.busyRefused++
+      this.refusals.count('busy') // [fuzz]
       try {
         await frames.write(MessageAck.encode({ outcome: MessageAck.Outcome.BUSY, reason: 'too-many-in-flight', id: '' }), { signal })
         await stream.close({ signal })
@@ -245,6 +249,7 @@ export class PeerMessaging implements Startable {
       await stream.close({ signal })
     } catch (err) {
       this.stats.streamErrors++
+      this.refusals.count(streamErrorReason(err)) // [fuzz]
       this.log('message stream from %s failed: %s', sender, (err as Error).message)
       stream.abort(err instanceof Error ? err : new Error(String(err)))
     } finally {

@@ -9,6 +9,7 @@ import type { ConnectionManager, Registrar } from '@libp2p/interface-internal'
 import { ProbeRequest, ProbeResponse } from './probe.js'
 import { request, respond } from '../shared/request-response.js'
 import { probeMessageBytesMax, probeProtocol, probeStreamsMax, probeTimeoutMsDefault, probeTimeoutMsMax } from './constants.js'
+import { RefusalCounter, streamErrorReason } from '../shared/refusals.js' // [fuzz]
 
 export interface ProbeInit {
   network: string
@@ -33,6 +34,8 @@ const codecs = { request: ProbeRequest, response: ProbeResponse }
 export class Probe implements Startable {
   readonly protocol: string
   readonly stats = { served: 0, requested: 0, failures: 0 }
+  /** [fuzz] Inbound requests refused, by reason (protocols/shared/refusals.ts). */
+  readonly refusals = new RefusalCounter()
   private readonly log: Logger
 
   constructor (private readonly components: ProbeComponents, private readonly init: ProbeInit) {
@@ -102,7 +105,7 @@ export class Probe implements Startable {
           ? { reachable: true, rttMicros: Math.round((outcome.rttMs ?? 0) * 1000), error: '' }
           : { reachable: false, rttMicros: 0, error: (outcome.error ?? 'unreachable').slice(0, 200) }
       },
-      err => { this.log('serving probe to %p failed: %s', connection.remotePeer, err.message) })
+      err => { this.refusals.count(streamErrorReason(err)); this.log('serving probe to %p failed: %s', connection.remotePeer, err.message) })
   }
 }
 

@@ -6,6 +6,7 @@
  * size, JSON) happen here, before the node's record store (src/runtime/tasks/records.ts) sees a message;
  * the store answers through `setHandlers`, and until it does every request is refused / not found.
  */
+import { RefusalCounter, streamErrorReason } from '../shared/refusals.js' // [fuzz]
 import { serviceCapabilities } from '@libp2p/interface'
 import type { ComponentLogger, Connection, Logger, PeerId, Startable, Stream } from '@libp2p/interface'
 import type { ConnectionManager, Registrar } from '@libp2p/interface-internal'
@@ -35,6 +36,8 @@ const codecs = { request: RecordRequest, response: RecordResponse }
 export class RecordStoreProtocol implements Startable {
   readonly protocol: string
   readonly stats = { storesServed: 0, fetchesServed: 0, busyRefused: 0, requestFailures: 0 }
+  /** [fuzz] Inbound requests refused, by reason (protocols/shared/refusals.ts). */
+  readonly refusals = new RefusalCounter()
   private readonly log: Logger
   /** Reused streams for requests (see RequestPool): a store, fetch or bid per task would otherwise open a stream each. */
   private pool: RequestPool
@@ -135,6 +138,7 @@ export class RecordStoreProtocol implements Startable {
   private async serve (stream: Stream, connection: Connection): Promise<void> {
     if (this.inFlight >= recordInboundMax) {
       this.stats.busyRefused++
+      this.refusals.count('busy') // [fuzz]
       stream.abort(new Error('too many record exchanges in flight'))
       return
     }
@@ -178,7 +182,7 @@ export class RecordStoreProtocol implements Startable {
           }
           return { ack: { outcome: Ack.Outcome.INVALID, error: 'neither store nor fetch' }, acks: [] }
         },
-        err => { this.log('serving a record exchange to %p failed: %s', connection.remotePeer, err.message) })
+        err => { this.refusals.count(streamErrorReason(err)); this.log('serving a record exchange to %p failed: %s', connection.remotePeer, err.message) })
     } finally {
       this.inFlight--
     }

@@ -63,7 +63,8 @@ export type OpenedEnvelope =
 const capabilityPattern = /^[a-z0-9][a-z0-9._:/-]*$/i
 const textEncoder = new TextEncoder()
 
-function signedBytes (network: string, kind: EnvelopeKind, body: Uint8Array): Uint8Array<ArrayBuffer> {
+/** The bytes an envelope's signature covers (exported for the fuzzer, test/fuzz/, which signs mutated bodies). */
+export function signedBytes (network: string, kind: EnvelopeKind, body: Uint8Array): Uint8Array<ArrayBuffer> {
   const domain = textEncoder.encode(signatureDomain(network))
   const out = new Uint8Array(domain.length + 1 + body.length)
   out.set(domain, 0)
@@ -134,6 +135,9 @@ function verifyBy (peerId: string, data: Uint8Array, signature: Uint8Array): boo
 }
 
 /** Stateless validation of a record (CometBFT's validateBasic): shape and bounds only. */
+/** The largest time a Date holds (ms since 1970): a record's start time must be one. */
+const startedAtMsMax = 8.64e15
+
 export function validateRecord (record: NodeRecord): void {
   publicKeyOf(record.peerId)
   if (record.name.length > nameLengthMax) invalid(`name longer than ${nameLengthMax}`)
@@ -158,6 +162,9 @@ export function validateRecord (record: NodeRecord): void {
   }
   if (!Number.isFinite(cpu) || cpu < 0 || cpu > 1) invalid('load.cpu outside 0..1')
   if (record.incarnation < 1) invalid('incarnation must be ≥ 1')
+  // shown as a date (status, members, topology): beyond ±8.64e15 ms there is no Date, and toISOString
+  // threw in every status() call once such a record (any peer can sign one of its own) was stored
+  if (!Number.isSafeInteger(record.startedAtMs) || record.startedAtMs < 0 || record.startedAtMs > startedAtMsMax) invalid('startedAtMs outside the dates a clock can show')
   if (record.neighbours != null) {
     if (record.neighbours.length > neighboursCountMax) invalid(`more than ${neighboursCountMax} neighbours`)
     const seen = new Set<string>()

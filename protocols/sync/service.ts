@@ -13,6 +13,7 @@ import type { ConnectionManager, Registrar } from '@libp2p/interface-internal'
 import { MembershipTable } from './sync.js'
 import { request, respond } from '../shared/request-response.js'
 import { syncEntriesMax, syncEntryBytesMax, syncIntervalMinMs, syncIntervalMs, syncMessageBytesMax, syncProtocol, syncStreamsMax, syncTimeoutMs } from './constants.js'
+import { RefusalCounter, streamErrorReason } from '../shared/refusals.js' // [fuzz]
 
 export interface MembershipSyncInit {
   network: string
@@ -48,6 +49,8 @@ const unsyncedRetriesMax = 5
 export class MembershipSync implements Startable {
   readonly protocol: string
   readonly stats: MembershipSyncStats = { exchanges: 0, failures: 0, oversizeEntries: 0 }
+  /** [fuzz] Inbound requests refused, by reason (protocols/shared/refusals.ts). */
+  readonly refusals = new RefusalCounter()
   private readonly log: Logger
   private timer?: ReturnType<typeof setTimeout>
   private delayMs = syncIntervalMinMs
@@ -176,7 +179,7 @@ export class MembershipSync implements Startable {
           .catch(err => { this.log.error('merging table failed: %e', err) })
         return ours
       },
-      err => { this.stats.failures++; this.log('serving sync to %p failed: %s', connection.remotePeer, err.message) })
+      err => { this.stats.failures++; this.refusals.count(streamErrorReason(err)); this.log('serving sync to %p failed: %s', connection.remotePeer, err.message) })
   }
 }
 

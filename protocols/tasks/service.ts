@@ -4,6 +4,7 @@
  * exchange, protobuf, every wait bounded by an AbortSignal. The node's task runtime
  * (src/runtime/tasks/tasks.ts) answers through `setHandlers`; until it does, calls get a refusal.
  */
+import { RefusalCounter, streamErrorReason } from '../shared/refusals.js' // [fuzz]
 import { serviceCapabilities } from '@libp2p/interface'
 import type { ComponentLogger, Connection, Logger, PeerId, Startable, Stream } from '@libp2p/interface'
 import type { ConnectionManager, Registrar } from '@libp2p/interface-internal'
@@ -36,6 +37,8 @@ export class TaskProtocols implements Startable {
   readonly auction: string
   readonly steal: string
   readonly stats = { callsServed: 0, batchesServed: 0, awardsServed: 0, stealsServed: 0, requestFailures: 0 }
+  /** [fuzz] Inbound requests refused, by reason (protocols/shared/refusals.ts). */
+  readonly refusals = new RefusalCounter()
   private readonly log: Logger
   /** Reused streams for requests (see RequestPool): a store, fetch or bid per task would otherwise open a stream each. */
   private pool: RequestPool
@@ -145,7 +148,7 @@ export class TaskProtocols implements Startable {
         }
         return { acknowledged: false, bids: [] }
       },
-      err => { this.log('serving an auction message to %p failed: %s', connection.remotePeer, err.message) })
+      err => { this.refusals.count(`auction-${streamErrorReason(err)}`); this.log('serving an auction message to %p failed: %s', connection.remotePeer, err.message) })
   }
 
   private async serveSteal (stream: Stream, connection: Connection): Promise<void> {
@@ -156,7 +159,7 @@ export class TaskProtocols implements Startable {
         if (handlers == null) return { taskIds: [], reason: 'this node takes no tasks' }
         return await handlers.steal({ ...message, maxTasks: Math.min(message.maxTasks, stealTasksMax) }, conn.remotePeer, signal)
       },
-      err => { this.log('serving a steal request to %p failed: %s', connection.remotePeer, err.message) })
+      err => { this.refusals.count(`steal-${streamErrorReason(err)}`); this.log('serving a steal request to %p failed: %s', connection.remotePeer, err.message) })
   }
 }
 

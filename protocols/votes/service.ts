@@ -8,6 +8,7 @@
  * (src/runtime/gossip/gossip-votes.ts) verifies each proposal and vote. Until the runtime sets its
  * handlers, a digest is answered with nothing.
  */
+import { RefusalCounter, streamErrorReason } from '../shared/refusals.js' // [fuzz]
 import { serviceCapabilities } from '@libp2p/interface'
 import type { ComponentLogger, Connection, Logger, PeerId, Startable, Stream } from '@libp2p/interface'
 import type { ConnectionManager, Registrar } from '@libp2p/interface-internal'
@@ -68,6 +69,8 @@ const codecs = {
 export class VotesProtocol implements Startable {
   readonly protocol: string
   readonly stats = { exchanges: 0, served: 0, failures: 0, busyRefused: 0, invalid: 0, itemsSent: 0, itemsReceived: 0 }
+  /** [fuzz] Inbound requests refused, by reason (protocols/shared/refusals.ts). */
+  readonly refusals = new RefusalCounter()
   private readonly log: Logger
   private handlers: VotesHandlers | null = null
   private inFlight = 0
@@ -131,6 +134,7 @@ export class VotesProtocol implements Startable {
   private async serve (stream: Stream, connection: Connection): Promise<void> {
     if (this.inFlight >= votesInboundMax) {
       this.stats.busyRefused++
+      this.refusals.count('busy') // [fuzz]
       stream.abort(new Error('too many votes exchanges in flight'))
       return
     }
@@ -152,7 +156,7 @@ export class VotesProtocol implements Startable {
           this.stats.itemsSent += items.length
           return { items, want }
         },
-        err => { this.log('serving votes exchange failed: %s', err.message) })
+        err => { this.refusals.count(/^invalid votes request/.test(err.message) ? 'invalid' : streamErrorReason(err)); this.log('serving votes exchange failed: %s', err.message) })
     } finally {
       this.inFlight--
     }

@@ -100,6 +100,20 @@ export function pathParts (url: URL): string[] {
   })
 }
 
+/**
+ * The request's URL. The request target is a path: resolving it against a base would read `//x/y` as a
+ * protocol-relative URL (host x, path /y) and `//` as an invalid one (a TypeError, answered 500: found
+ * by the fuzzer, test/fuzz/). Any target that still does not parse is a 400.
+ */
+export function requestUrl (target: string | undefined): URL {
+  const path = target == null || target === '' ? '/' : target
+  try {
+    return new URL(`http://localhost${path.startsWith('/') ? '' : '/'}${path}`)
+  } catch {
+    throw new HttpError(400, 'bad request target')
+  }
+}
+
 async function readBody (req: IncomingMessage): Promise<unknown> {
   const chunks: Buffer[] = []
   let size = 0
@@ -120,7 +134,7 @@ export async function startApi (source: ApiSource, options: ApiOptions, routes: 
   const server = createServer((req, res) => {
     void (async () => {
       try {
-        const url = new URL(req.url ?? '/', 'http://localhost')
+        const url = requestUrl(req.url)
         // the live page on a node with a token: open /?token=<token> once; the answer sets an HttpOnly,
         // SameSite=Strict cookie and sends the browser to / without the token in the address bar
         const given = url.searchParams.get('token')

@@ -66,7 +66,14 @@ export function loadConfigFile (path: string | undefined): Record<string, unknow
   return parsed as Record<string, unknown>
 }
 
-export async function runStart (flags: Partial<Record<keyof NodeConfig, unknown>>, configPath: string | undefined, json: boolean): Promise<void> {
+/** [fuzz] What `runStart` started, for an in-process caller (the fuzzer, test/fuzz/); the CLI ignores it. */
+export interface StartedNode {
+  node: MeshNode
+  apiUrl: string
+  dataDir: string
+}
+
+export async function runStart (flags: Partial<Record<keyof NodeConfig, unknown>>, configPath: string | undefined, json: boolean): Promise<StartedNode> {
   const { config, sources } = resolveConfig(flags, process.env, loadConfigFile(configPath))
   // consensus: --genesis, or genesis.json in the data dir
   const genesisPath = config.genesis ?? (existsSync(join(config.dataDir, 'genesis.json')) ? join(config.dataDir, 'genesis.json') : undefined)
@@ -430,6 +437,7 @@ export async function runStart (flags: Partial<Record<keyof NodeConfig, unknown>
   }
   process.on('SIGINT', () => { shutdown('SIGINT') })
   process.on('SIGTERM', () => { shutdown('SIGTERM') })
+  return { node, apiUrl: api.url, dataDir: config.dataDir } // [fuzz]
 }
 
 /** [aggregate] A 32-bit seed from the PeerId and incarnation (FNV-1a): a different gossip sequence per node and start. */
