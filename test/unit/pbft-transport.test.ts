@@ -144,6 +144,8 @@ describe('pBFT transport: chunked transfer of large frames', () => {
     for (const frame of frames) a.transport.send(peerB, frame)
     await waitUntil('3 frames on the wire', 10_000, async () => wire.length === 3 ? true : undefined, 20)
     expect(wire.map(w => Buffer.from(w).toString('hex'))).toEqual(frames.map(f => Buffer.from(PbftFrame.encode(f)).toString('hex')))
+    // the sender counts a frame once its write settled, which can be after the receiver read it
+    await waitUntil('the sender to count 3 frames', 10_000, async () => a.transport.stats.framesSent === 3 ? true : undefined, 20)
     expect(a.transport.stats).toMatchObject({ framesSent: 3, transfersSent: 0, chunksSent: 0 })
   })
 
