@@ -5,7 +5,8 @@
  * node refuses. `streamErrorReason` maps the errors the shared `respond()` loop and the stream handlers
  * see to those words.
  */
-export type StreamRefusalReason = 'oversize' | 'undecodable' | 'timeout' | 'reset' | 'eof' | 'busy' | 'invalid' | 'failed'
+export const streamRefusalReasons = ['oversize', 'undecodable', 'timeout', 'reset', 'eof', 'busy', 'invalid', 'failed'] as const
+export type StreamRefusalReason = typeof streamRefusalReasons[number]
 
 export class RefusalCounter {
   private readonly counts = new Map<string, number>()

@@ -7,7 +7,9 @@
 import { cpus } from 'node:os'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import type { IntervalHistogram } from 'node:perf_hooks'
-import { Registry } from 'prom-client'
+import { Counter, Registry } from 'prom-client'
+import { streamRefusalReasons } from '../../protocols/shared/refusals.js' // [fuzz]
+import type { RefusalCounter } from '../../protocols/shared/refusals.js' // [fuzz]
 import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { TopicValidatorResult } from '@libp2p/gossipsub'
@@ -319,6 +321,23 @@ export class MeshNode {
     self = new MeshNode(config, options, libp2p, reputation)
     self.admission = admission // [admission]
     self.metricsRegistry = metricsRegistry
+    // [fuzz] what the request/response stream handlers refused, by protocol and reason (protocols/shared/refusals.ts)
+    const refusingServices = ['sync', 'probe', 'tasks', 'records', 'messaging', 'eventual', 'votes'] as const
+    const refusals: Counter = new Counter({
+      name: 'mesh_network_stream_refusals_total',
+      help: 'Inbound requests a stream handler refused, by service and reason (oversize, undecodable, timeout, reset, eof, busy, invalid, failed)',
+      labelNames: ['service', 'reason'],
+      registers: [metricsRegistry],
+      collect: () => {
+        refusals.reset()
+        const services = libp2p.services as unknown as Record<string, { refusals?: RefusalCounter } | undefined>
+        for (const service of refusingServices) {
+          for (const [reason, n] of Object.entries(services[service]?.refusals?.snapshot() ?? {})) {
+            refusals.inc({ service, reason: (streamRefusalReasons as readonly string[]).includes(reason) ? reason : 'other' }, n)
+          }
+        }
+      }
+    })
     if (options.consensus != null && consensusMode(options.consensus.genesis) === 'raft') {
       const node = self
       const raft = new RaftConsensus({

@@ -556,6 +556,26 @@ export async function runFuzz (options: Options, print: (line: string) => void):
     print(formatProtocol(report))
   }
 
+  // every stream handler refusal is also in Prometheus (mesh_network_stream_refusals_total{service,reason})
+  try {
+    const text = await (await fetch(`${pbftNode.started.apiUrl}/metrics`, { signal: AbortSignal.timeout(10_000) })).text()
+    const exported = new Map<string, number>()
+    for (const line of text.split('\n')) {
+      const m = /^mesh_network_stream_refusals_total\{service="([^"]+)",reason="[^"]+"\} (\d+)/.exec(line)
+      if (m != null) exported.set(m[1] as string, (exported.get(m[1] as string) ?? 0) + Number(m[2]))
+    }
+    const services = pbftNode.started.node.libp2p.services
+    const own: Record<string, number> = { sync: services.sync.refusals.total, probe: services.probe.refusals.total, tasks: services.tasks.refusals.total, records: services.records.refusals.total, messaging: services.messaging.refusals.total, eventual: services.eventual.refusals.total, votes: services.votes.refusals.total }
+    for (const [service, total] of Object.entries(own)) {
+      // counts may still grow between the two reads (late resets): the metric may be behind, never ahead
+      if ((exported.get(service) ?? 0) > total || (total > 0 && (exported.get(service) ?? 0) === 0)) {
+        failures.push({ kind: 'liveness', protocol: service, detail: `mesh_network_stream_refusals_total{service="${service}"} is ${exported.get(service) ?? 0}, the handler counted ${total}`, seed: options.seed })
+      }
+    }
+  } catch (err) {
+    failures.push({ kind: 'liveness', protocol: 'metrics', detail: `GET /metrics: ${(err as Error).message}`, seed: options.seed })
+  }
+
   current = { protocol: 'http', frame: -1, bytes: new Uint8Array(0) }
   const http = await fuzzHttp(pbftNode.started.apiUrl, options.http, new Mutator(rngFor(options.seed, 'http', 3)), failures, options.seed)
   print(`http      ${http.requests} requests  statuses ${JSON.stringify(http.statuses)}  failures ${http.failures}`)
