@@ -101,17 +101,24 @@ function checkSurvival (ops: RecordedOperation[], finals: RecordedOperation[], k
   for (const key of keys) {
     const final = finals.find(f => f.key === key && f.outcome === 'ok')
     if (final == null) { violations.push(`${key}: no final read succeeded`); continue }
-    const acked = ops.filter(op => op.key === key && (op.type === 'put' || op.type === 'delete') && op.outcome === 'ok' && op.seq != null)
-      .sort((a, b) => (b.seq as number) - (a.seq as number))
-    const last = acked[0]
-    if (last == null) continue
-    const shownSeq = final.read == null ? null : (final.seq ?? null)
-    if (last.type === 'put') {
-      if (shownSeq == null || shownSeq < (last.seq as number) || (shownSeq === last.seq && final.read !== last.value)) {
-        violations.push(`${key}: acknowledged put #${last.id} (${last.value ?? ''}, seq ${String(last.seq)}) is the newest acknowledged write, but the final read shows ${final.read == null ? 'nothing' : `${final.read} (seq ${String(final.seq)})`}`)
+    const writes = ops.filter(op => op.key === key && (op.type === 'put' || op.type === 'delete') && op.outcome !== 'fail' && op.client !== -1)
+    const acked = writes.filter(op => op.outcome === 'ok' && op.seq != null)
+    if (acked.length === 0) continue
+    // the newest acknowledged writes (several share a seq when one bundle carried them)
+    const lastSeq = Math.max(...acked.map(op => op.seq as number))
+    const last = acked.filter(op => op.seq === lastSeq)
+    const describe = last.map(op => `#${op.id} ${op.type}${op.value != null ? ` ${op.value}` : ''}`).join(', ')
+    const indeterminate = writes.filter(op => op.outcome === 'info')
+    if (final.read == null) {
+      // absent: the newest acknowledged write was a delete, or a delete whose answer never came may be later
+      if (!last.some(op => op.type === 'delete') && !indeterminate.some(op => op.type === 'delete')) {
+        violations.push(`${key}: the newest acknowledged write (seq ${lastSeq}: ${describe}) is lost: the final read shows nothing and no delete can be later`)
       }
-    } else if (shownSeq != null && shownSeq <= (last.seq as number)) {
-      violations.push(`${key}: acknowledged delete #${last.id} (seq ${String(last.seq)}) is the newest acknowledged write, but the final read shows ${String(final.read)} (seq ${shownSeq})`)
+    } else {
+      const shown = final.seq ?? -1
+      const writer = writes.find(op => op.type === 'put' && op.value === final.read)
+      const explained = shown > lastSeq ? writer != null && (writer.outcome === 'info' || writer.seq === shown) : shown === lastSeq && (last.some(op => op.type === 'put' && op.value === final.read) || writer?.outcome === 'info')
+      if (!explained) violations.push(`${key}: the newest acknowledged write (seq ${lastSeq}: ${describe}) is lost: the final read shows ${final.read} (seq ${shown})`)
     }
   }
   return { ok: violations.length === 0, keys: keys.length, violations }
@@ -226,7 +233,7 @@ export async function runChaos (options: ChaosOptions): Promise<ChaosReport> {
   const recorder = new Recorder()
   const stamp = (line: string): void => { log(`[chaos +${(recorder.now() / 1000).toFixed(1)} s] ${line}`) }
   const keyCount = options.keys ?? 5
-  const workload = new Workload(cluster, recorder, { seed: options.seed, kvClients: options.kvClients ?? 4, taskClients: options.taskClients ?? 1, keys: keyCount })
+  const workload = new Workload(cluster, recorder, { seed: options.seed, kvClients: options.kvClients ?? 6, taskClients: options.taskClients ?? 1, keys: keyCount })
   const keys = Array.from({ length: keyCount }, (_, i) => workload.key(i))
   const nemesis = new Nemesis(cluster, options.seed, () => recorder.now(), stamp)
   try {
@@ -246,7 +253,7 @@ export async function runChaos (options: ChaosOptions): Promise<ChaosReport> {
     stamp(`workload stopped: ${recorder.operations.length} operations`)
     let recovered = true
     try {
-      await cluster.waitHealthy(180_000)
+      await cluster.waitHealthy(180_000, stamp)
     } catch (err) {
       recovered = false
       notes.push(`the cluster did not recover within 180 s of the heal: ${(err as Error).message}`)

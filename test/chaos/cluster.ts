@@ -183,13 +183,21 @@ export class ChaosCluster {
   }
 
   /** Wait until every node sees every member alive and the engine has one view/leader everybody follows. */
-  async waitHealthy (timeoutMs: number): Promise<void> {
+  async waitHealthy (timeoutMs: number, log?: (line: string) => void): Promise<void> {
+    let lastReport = Date.now()
     await waitUntil('every node to see every member alive and read-write', timeoutMs, async () => {
+      const views: string[] = []
+      let healthy = true
       for (const node of this.nodes) {
-        const status = await this.cluster.status(node.process as NodeProcess)
-        if (status.members.filter(m => m.state === 'alive').length !== this.nodes.length || status.mode !== 'read-write') return undefined
+        const status = await this.cluster.status(node.process as NodeProcess).catch((err: unknown) => new Error(String(err)))
+        if (status instanceof Error) { healthy = false; views.push(`${node.name}: ${status.message.slice(0, 80)}`); continue }
+        const notAlive = status.members.filter(m => m.state !== 'alive').map(m => `${m.name}:${m.state}`)
+        const alive = status.members.filter(m => m.state === 'alive').length
+        if (alive !== this.nodes.length || status.mode !== 'read-write') healthy = false
+        views.push(`${node.name}: ${alive} alive ${status.mode}${notAlive.length > 0 ? ` [${notAlive.join(' ')}]` : ''}`)
       }
-      return true
+      if (!healthy && log != null && Date.now() - lastReport > 15_000) { lastReport = Date.now(); log(`waiting for health: ${views.join('; ')}`) }
+      return healthy ? true : undefined
     }, 500)
   }
 

@@ -10,6 +10,8 @@
  *      write) and, when its seq is known, be s; and s ≥ W's seq (s = W's seq only if W is that put);
  *    - an absent answer needs W to be a delete, or no W, or a delete of the key with an unknown seq
  *      (indeterminate) that was invoked before the read returned and so may sit between W and L.
+ *    Several writes can share one seq (one bundle of operations is one decision): W is then the set of
+ *    them, and an answer consistent with any member of it (or a write of unknown seq) passes.
  * 2. **Monotonic reads per session.** A session is one client reading from one node process (a
  *    restart is a new session: see below). Within it L never decreases: the client never sees the node
  *    go back to an older prefix than one it has already seen.
@@ -74,11 +76,14 @@ export function checkPlainReads (reads: PlainRead[], writes: KnownWrite[]): Sequ
 
   for (const read of reads) {
     const list = byKey.get(read.key) ?? []
-    let last: KnownWrite | undefined
+    // the known writes with the highest seq ≤ L (several when one bundle carried them: the same seq)
+    let lastSeq = -1
     for (const w of list) {
       if (w.seq == null || w.seq > read.lastApplied) break
-      last = w
+      lastSeq = w.seq
     }
+    const last = list.filter(w => w.seq === lastSeq)
+    const describe = (w: KnownWrite): string => `#${w.id} (${w.kind}${w.value != null ? ` ${w.value}` : ''}) at seq ${String(w.seq)}`
     if (read.value !== null) {
       const s = read.seq
       const put = putByValue.get(`${read.key}\u0000${read.value}`)
@@ -88,13 +93,13 @@ export function checkPlainReads (reads: PlainRead[], writes: KnownWrite[]): Sequ
         violations.push({ read, rule: 'prefix', reason: `value ${read.value} was never written to ${read.key}` })
       } else if (put.seq != null && put.seq !== s) {
         violations.push({ read, rule: 'prefix', reason: `value ${read.value} was written at seq ${put.seq}, the read says seq ${s}` })
-      } else if (last != null && (s < (last.seq as number) || (s === last.seq && last !== put))) {
-        violations.push({ read, rule: 'prefix', reason: `shows the write at seq ${s}, but write #${last.id} (${last.kind}) at seq ${String(last.seq)} ≤ lastApplied ${read.lastApplied} is newer` })
+      } else if (last.length > 0 && (s < lastSeq || (s === lastSeq && put.seq != null && !last.includes(put)))) {
+        violations.push({ read, rule: 'prefix', reason: `shows the write at seq ${s}, but ${last.map(describe).join(', ')} ≤ lastApplied ${read.lastApplied} is newer` })
       }
-    } else if (last != null && last.kind === 'put') {
+    } else if (last.length > 0 && last.every(w => w.kind === 'put')) {
       const mayHaveDeleted = list.some(w => w.kind === 'delete' && w.seq == null && w.call <= read.return)
       if (!mayHaveDeleted) {
-        violations.push({ read, rule: 'prefix', reason: `absent, but put #${last.id} (${last.value ?? ''}) at seq ${String(last.seq)} ≤ lastApplied ${read.lastApplied} and no delete can be after it` })
+        violations.push({ read, rule: 'prefix', reason: `absent, but ${last.map(describe).join(', ')} ≤ lastApplied ${read.lastApplied} and no delete can be after it` })
       }
     }
   }

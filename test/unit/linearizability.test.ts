@@ -142,6 +142,12 @@ describe('plain reads: prefix consistency and monotonic sessions', () => {
     expect(checkPlainReads([read(1, 'c', 8, 10, 1), read(2, null, null, 10, 1)], writes).ok).toBe(true)
   })
 
+  it('writes of one bundle share a seq: either may be what a read at that prefix shows', () => {
+    const writes = [write('put', 5, 'a'), write('put', 7, 'b'), write('put', 7, 'c')]
+    expect(checkPlainReads([read(1, 'b', 7, 8, 0), read(2, 'c', 7, 8, 0)], writes).ok).toBe(true)
+    expect(checkPlainReads([read(3, 'a', 5, 8, 0)], writes).ok).toBe(false)
+  })
+
   it('rejects a session that goes back to an older prefix; a restart starts a new session', () => {
     const writes = [write('put', 1, 'a')]
     const back = checkPlainReads([read(1, 'a', 1, 10, 0), read(1, 'a', 1, 8, 1)], writes)
