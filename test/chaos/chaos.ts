@@ -96,7 +96,7 @@ function plainReadsOf (ops: RecordedOperation[]): PlainRead[] {
 }
 
 /** After heal: the acknowledged write with the highest seq of each key is what the final read shows, or something newer. */
-function checkSurvival (ops: RecordedOperation[], finals: RecordedOperation[], keys: string[]): { ok: boolean, keys: number, violations: string[] } {
+export function checkSurvival (ops: RecordedOperation[], finals: RecordedOperation[], keys: string[]): { ok: boolean, keys: number, violations: string[] } {
   const violations: string[] = []
   for (const key of keys) {
     const final = finals.find(f => f.key === key && f.outcome === 'ok')

@@ -160,3 +160,26 @@ describe('plain reads: prefix consistency and monotonic sessions', () => {
     expect(checkPlainReads([read(1, 'a', 1, 10, 0), read(2, 'a', 1, 8, 1)], writes).ok).toBe(true)
   })
 })
+
+describe('acknowledged writes survive the heal (final read against the newest acknowledged seq)', async () => {
+  const { checkSurvival } = await import('../chaos/chaos.js')
+  type Op = Parameters<typeof checkSurvival>[0][number]
+  let id = 5000
+  const w = (type: 'put' | 'delete', outcome: 'ok' | 'info', seq: number | undefined, value?: string): Op =>
+    ({ id: id++, client: 1, type, key: 'k', value, node: 'n', pid: 1, call: 0, return: outcome === 'ok' ? 1 : Infinity, outcome, seq })
+  const final = (read: string | null, seq?: number): Op => ({ id: id++, client: -1, type: 'get', key: 'k', node: 'n', pid: 1, call: 10, return: 11, outcome: 'ok', read, seq })
+
+  it('passes when the final read shows the newest acknowledged write or a later indeterminate one', () => {
+    expect(checkSurvival([w('put', 'ok', 3, 'a'), w('put', 'ok', 8, 'b')], [final('b', 8)], ['k']).ok).toBe(true)
+    expect(checkSurvival([w('put', 'ok', 8, 'b'), w('put', 'info', undefined, 'c')], [final('c', 12)], ['k']).ok).toBe(true)
+    expect(checkSurvival([w('put', 'ok', 8, 'b'), w('delete', 'info', undefined)], [final(null)], ['k']).ok).toBe(true)
+    expect(checkSurvival([w('put', 'ok', 8, 'b'), w('delete', 'ok', 9)], [final(null)], ['k']).ok).toBe(true)
+  })
+
+  it('fails when the newest acknowledged write is lost', () => {
+    expect(checkSurvival([w('put', 'ok', 3, 'a'), w('put', 'ok', 8, 'b')], [final('a', 3)], ['k']).ok).toBe(false)
+    expect(checkSurvival([w('put', 'ok', 8, 'b')], [final(null)], ['k']).ok).toBe(false)
+    expect(checkSurvival([w('put', 'ok', 8, 'b'), w('delete', 'ok', 9)], [final('b', 8)], ['k']).ok).toBe(false)
+    expect(checkSurvival([w('put', 'ok', 8, 'b')], [], ['k']).ok).toBe(false)
+  })
+})
