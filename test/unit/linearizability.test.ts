@@ -66,6 +66,18 @@ describe('linearizability checker (Wing–Gong search with Lowe memoization)', (
     expect(linearizable([put(1, 'a', 0, 1), putUnknown(2, 'b', 2), get(3, 'b', 5, 6), get(3, 'a', 7, 8)])).toBe(false)
   })
 
+  it('many unobserved indeterminate puts do not blow the search up, and the reduction keeps the verdict', () => {
+    const ops: KvOperation[] = []
+    for (let i = 0; i < 60; i++) {
+      ops.push(put(1, `v${i}`, i * 10, i * 10 + 1), putUnknown(2, `lost${i}`, i * 10 + 2), get(3, `v${i}`, i * 10 + 5, i * 10 + 6))
+    }
+    expect(linearizable(ops)).toBe(true)
+    expect(linearizable([...ops, get(3, 'v3', 1000, 1001)])).toBe(false)
+    // an indeterminate put that explains a later delete's deleted=true stays in the history
+    expect(linearizable([put(1, 'a', 0, 1), del(1, true, 2, 3), putUnknown(2, 'b', 4), del(1, true, 5, 6)])).toBe(true)
+    expect(linearizable([put(1, 'a', 0, 1), del(1, true, 2, 3), del(1, true, 5, 6), putUnknown(2, 'b', 7)])).toBe(false)
+  })
+
   it('an indeterminate delete may or may not have removed the key', () => {
     const unknownDelete: KvOperation = { id: nextId++, client: 2, key: 'k', kind: 'delete', call: 2, return: Infinity }
     expect(linearizable([put(1, 'a', 0, 1), unknownDelete, get(3, null, 5, 6)])).toBe(true)
