@@ -64,6 +64,8 @@ export interface ChaosReport {
   survival: { ok: boolean, keys: number, violations: string[] }
   tasks: TaskVerdict
   recovered: boolean
+  /** Liveness, for the reader (never a verdict): acknowledged writes and the longest stretch without one while the workload ran (s). */
+  availability: { writesAcknowledged: number, writesAttempted: number, longestGapS: number, gapFromS: number }
   notes: string[]
   history: RecordedOperation[]
   taskRuns: TaskRun[]
@@ -281,6 +283,16 @@ export async function runChaos (options: ChaosOptions): Promise<ChaosReport> {
       const byOutcome = operations[type] as Record<string, number>
       byOutcome[op.outcome] = (byOutcome[op.outcome] ?? 0) + 1
     }
+    const writesRun = history.filter(op => op.client !== -1 && (op.type === 'put' || op.type === 'delete'))
+    const ackTimes = writesRun.filter(op => op.outcome === 'ok').map(op => op.return).sort((a, b) => a - b)
+    const workloadEnd = Math.max(0, ...writesRun.map(op => op.call))
+    let longestGap = 0
+    let gapFrom = 0
+    let previous = writesRun[0]?.call ?? 0
+    for (const t of [...ackTimes, workloadEnd]) {
+      if (t - previous > longestGap) { longestGap = t - previous; gapFrom = previous }
+      previous = Math.max(previous, t)
+    }
     const report: ChaosReport = {
       ok: lin.ok && seq.ok && survival.ok && tasks.ok && finals.length === keys.length,
       seed: options.seed,
@@ -295,6 +307,7 @@ export async function runChaos (options: ChaosOptions): Promise<ChaosReport> {
       survival,
       tasks,
       recovered,
+      availability: { writesAcknowledged: ackTimes.length, writesAttempted: writesRun.length, longestGapS: Math.round(longestGap / 100) / 10, gapFromS: Math.round(gapFrom / 100) / 10 },
       notes,
       history,
       taskRuns: cluster.runs()
@@ -328,7 +341,7 @@ export function summarize (report: ChaosReport): string {
   const t = report.tasks
   lines.push(`tasks: ${t.ok ? 'OK' : 'VIOLATED'} — ${t.submitted} submitted (${t.accepted} accepted, ${t.indeterminate} indeterminate), ${t.completed} completed once with one result, ${t.runs} handler runs, ${t.rerun} run more than once (crash or reassignment)`)
   for (const v of t.violations.slice(0, 20)) lines.push(`  ${v}`)
-  lines.push(`recovered after heal: ${report.recovered ? 'yes' : 'NO'}`)
+  lines.push(`recovered after heal: ${report.recovered ? 'yes' : 'NO'}; availability (not a verdict): ${report.availability.writesAcknowledged} of ${report.availability.writesAttempted} writes acknowledged, longest stretch without one ${report.availability.longestGapS} s (from +${report.availability.gapFromS} s)`)
   for (const note of report.notes) lines.push(`note: ${note}`)
   lines.push(`verdict: ${report.ok ? 'PASS' : 'FAIL'}`)
   return lines.join('\n')
