@@ -227,32 +227,55 @@ export function checkHistory (ops: KvOperation[], options: CheckOptions = {}): H
 }
 
 /**
- * A small non-linearizable sub-history of one key's non-linearizable history: first the shortest
- * prefix (operations in call order) that is still not linearizable — a prefix of a linearizable
- * history is linearizable, so a binary search finds it — then operations are dropped one at a time,
- * oldest first, while what is left stays non-linearizable (1-minimal, within `checksMax` checks).
+ * A small non-linearizable sub-history of one key's non-linearizable history, for a person to read.
+ * First the shortest prefix (operations in call order) that is still not linearizable — a prefix of a
+ * linearizable history is linearizable, so a binary search finds it — then chunks of operations, halving
+ * down to single ones, are dropped while what is left stays non-linearizable *for the same kind of
+ * reason*: dropping a put also drops the reads of its value, and a delete that answered deleted=true
+ * with no put left before it (else the candidate would "fail" with a read of a value nobody wrote,
+ * another failure), and it must fail with the operation that ended the shortest failing prefix and pass
+ * without it. Bounded by `timeMsMax`; each check by a step budget (undecided = keep).
  */
-export function minimalFailingSubHistory (ops: KvOperation[], checksMax = 400): KvOperation[] {
+export function minimalFailingSubHistory (ops: KvOperation[], timeMsMax = 30_000): KvOperation[] {
+  const started = performance.now()
   const byCall = [...ops].sort((a, b) => a.call - b.call)
   const bad = (list: KvOperation[]): boolean => {
-    const verdict = checkKey(list[0]?.key ?? '', list, { stepBudget: 2_000_000 })
+    const verdict = checkKey(list[0]?.key ?? '', dropUnobservedIndeterminatePuts(list), { stepBudget: 3_000_000 })
     return !verdict.ok && verdict.unknown !== true
+  }
+  /** Drop the reads whose value's put is gone and the deleted=true answers with no put left before them. */
+  const closed = (list: KvOperation[]): KvOperation[] => {
+    const written = new Set(list.filter(op => op.kind === 'put').map(op => op.value ?? ''))
+    return list.filter(op => {
+      if (op.kind === 'get' && op.output !== undefined && 'value' in op.output && op.output.value !== null) return written.has(op.output.value)
+      if (op.kind === 'delete' && op.output !== undefined && 'deleted' in op.output && op.output.deleted) return list.some(p => p.kind === 'put' && p.call < op.return)
+      return true
+    })
   }
   if (!bad(byCall)) return byCall
   let lo = 1
   let hi = byCall.length
-  while (lo < hi) {
+  while (lo < hi && performance.now() - started < timeMsMax) {
     const mid = (lo + hi) >>> 1
-    if (bad(byCall.slice(0, mid))) hi = mid
+    if (bad(closed(byCall.slice(0, mid)))) hi = mid
     else lo = mid + 1
   }
-  let current = byCall.slice(0, lo)
-  let checks = 0
-  for (let i = 0; i < current.length && checks < checksMax;) {
-    const candidate = [...current.slice(0, i), ...current.slice(i + 1)]
-    checks++
-    if (candidate.length > 0 && bad(candidate)) current = candidate
-    else i++
+  // (a prefix cut at a call time loses the puts that began later but a read in it already saw: closed)
+  let current = closed(byCall.slice(0, hi))
+  // the operation that made the shortest failing prefix fail: every candidate must still fail because of
+  // it (fail with it, pass without it), so a smaller history never fails for some other reason
+  const culprit = current[current.length - 1] as KvOperation
+  const sameFailure = (list: KvOperation[]): boolean => {
+    if (!list.includes(culprit) || !bad(list)) return false
+    const without = list.filter(op => op !== culprit)
+    return without.length === 0 || checkKey(culprit.key, dropUnobservedIndeterminatePuts(without), { stepBudget: 3_000_000 }).ok
+  }
+  for (let chunk = Math.max(1, current.length >>> 1); chunk >= 1; chunk = chunk === 1 ? 0 : Math.max(1, chunk >>> 1)) {
+    for (let i = 0; i < current.length && performance.now() - started < timeMsMax;) {
+      const candidate = closed([...current.slice(0, i), ...current.slice(i + chunk)])
+      if (candidate.length > 0 && sameFailure(candidate)) current = candidate
+      else i += chunk
+    }
   }
   return current
 }
