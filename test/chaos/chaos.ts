@@ -248,7 +248,7 @@ export async function runChaos (options: ChaosOptions): Promise<ChaosReport> {
     nemesis.start()
     await sleep(Math.max(0, options.minutes * 60_000 - 3_000))
     stamp('stopping the nemesis and healing')
-    await nemesis.stop()
+    await nemesis.stop().catch((err: unknown) => { notes.push(`heal incomplete: ${(err as Error).message}`) })
     // the workload runs on a few seconds across the heal, then stops
     await sleep(3_000)
     await workload.stop()

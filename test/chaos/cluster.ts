@@ -142,10 +142,30 @@ export class ChaosCluster {
         return
       } catch (err) {
         lastError = err
+        // a start that was only slow (the harness waits 30 s for runtime.json; a box at load 40 took
+        // longer) leaves its process running and holding the data dir lock: stop it (it is ours: its
+        // command line names this data dir) before the next attempt
+        await this.killLockHolder(node)
         await sleep(1_000)
       }
     }
     throw new Error(`could not restart ${node.name}: ${(lastError as Error).message}`)
+  }
+
+  /** SIGKILL the process named in the data dir's lock when it is one of ours for this data dir. */
+  private async killLockHolder (node: ChaosNode): Promise<void> {
+    let pid: number
+    try {
+      pid = Number(readFileSync(join(node.dataDir, 'node.lock'), 'utf8').trim())
+    } catch {
+      return
+    }
+    if (!Number.isInteger(pid) || pid <= 1) return
+    let cmdline = ''
+    try { cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8') } catch { return }
+    if (!cmdline.includes(node.dataDir) || !cmdline.includes('mesh.js')) return
+    try { process.kill(pid, 'SIGKILL') } catch { return }
+    for (let i = 0; i < 50 && existsSync(`/proc/${pid}`); i++) await sleep(100)
   }
 
   pause (node: ChaosNode): void {
@@ -179,7 +199,11 @@ export class ChaosCluster {
       this.reconnect(node)
       this.resume(node)
     }
-    for (const node of this.nodes) if (node.state === 'down') await this.restart(node)
+    const errors: string[] = []
+    for (const node of this.nodes) {
+      if (node.state === 'down') await this.restart(node).catch((err: unknown) => { errors.push((err as Error).message) })
+    }
+    if (errors.length > 0) throw new Error(errors.join('; '))
   }
 
   /** Wait until every node sees every member alive and the engine has one view/leader everybody follows. */
