@@ -235,6 +235,38 @@ describe('pBFT replica: view change', () => {
   })
 })
 
+describe('pBFT replica: view-change backoff (found by the chaos harness, issue 13)', () => {
+  it('a view that starts but executes nothing in time gives the next view twice the time (the backoff is reset only when a request executes)', () => {
+    // Castro & Liskov §4.5.2: the timer doubles until a request executes in the new view. Reset on
+    // merely entering a view, every view got only the base timeout and a loaded cluster changed views
+    // every ~4 s for minutes after a heal (npm run chaos -- --minutes 30 --seed 1313).
+    const net = new Net()
+    net.submit(0, request('c1', 1, 'put a 1'))
+    net.drain()
+    net.down.add(0)
+    const viewsOf3: Array<{ view: number, active: boolean, at: number }> = []
+    const perform = net.perform.bind(net)
+    net.perform = (from: number, effects: Effect[]): void => {
+      for (const effect of effects) {
+        if (effect.type !== 'view') continue
+        if (from === 3) viewsOf3.push({ view: effect.view, active: effect.active, at: net.now })
+        // replica 2 fails just as view 1 starts: its prepares never arrive, nothing can execute in view 1
+        if (from === 2 && effect.view === 1 && effect.active) net.down.add(2)
+      }
+      perform(from, effects)
+    }
+    for (const r of [1, 2, 3]) net.submit(r, request('c1', 2, 'put a 2'))
+    net.advance(10_000)
+    const started = viewsOf3.find(v => v.view === 1 && v.active)
+    const next = viewsOf3.find(v => v.view === 2)
+    expect(started, 'replica 3 entered view 1').toBeDefined()
+    expect(next, 'replica 3 gave up on view 1').toBeDefined()
+    expect(net.done('c1', 2)).toBe(false)
+    // view 0 timed out once without progress, and view 1 started but executed nothing: ≥ 2 × 1000 ms
+    expect((next?.at ?? 0) - (started?.at ?? 0)).toBeGreaterThanOrEqual(2000)
+  })
+})
+
 describe('pBFT replica: checkpoints and restart', () => {
   it('checkpoints become stable every K and the log below is collected', () => {
     const net = new Net()

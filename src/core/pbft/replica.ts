@@ -10,7 +10,7 @@
  * - View change: a request pending past the timer makes a replica move to view v+1 (VIEW-CHANGE with
  *   its stable checkpoint proof and prepared certificates); f+1 VIEW-CHANGEs for higher views make it
  *   join; the new primary, with 2f+1, sends NEW-VIEW whose pre-prepares every replica recomputes; the
- *   timer doubles with every view that fails to start.
+ *   timer doubles with every view that fails to start or to execute a request, until one executes.
  * - State transfer: a replica that sees a stable checkpoint beyond what it executed fetches the
  *   snapshot, verifies it against the 2f+1 checkpoint proof, and continues from there.
  * - The client reply table (last request id and result per client) is part of the replicated state.
@@ -850,7 +850,9 @@ export class Replica {
         // the quorum). Bounded: a catch-up that gets nowhere must not hold off a view change for ever
         this.timerDeadlineMs = this.nowMs + this.timeoutMs()
       } else {
-        if (!this.active) this.failedViews++ // the view we moved to did not start in time
+        // the view we moved to did not start in time, or started and executed nothing new in time:
+        // either way the next one waits twice as long (Castro & Liskov §4.5.2: until a request executes)
+        this.failedViews++
         this.startViewChange(this.view + 1)
       }
     }
@@ -1022,7 +1024,10 @@ export class Replica {
 
   /** Start view `newView.view`: adopt its stable checkpoint, process its pre-prepares. */
   private enterView (newView: NewView): void {
-    this.failedViews = 0
+    // [chaos] the backoff is NOT reset here: a view that starts but cannot execute anything before its
+    // timer (a NEW-VIEW of many prepared batches on a loaded box) must give the next view more time, or
+    // every view gets only the base timeout and they change for ever (seen: views every ~4 s for minutes
+    // after a heal). It is reset when a request executes (resetTimer).
     for (const view of this.viewChanges.keys()) if (view <= newView.view) this.viewChanges.delete(view)
     // The new view continues right after its NEW-VIEW (max-s): sequence numbers an old primary used
     // beyond it never prepared anywhere and are free again (a committed one would be in the NEW-VIEW).
