@@ -33,6 +33,11 @@ export interface MetricSpec {
   /** Slopes (unit per hour) at or below this are noise: they never fail the run. */
   floorPerHour: number
   reduce: Reduce
+  /**
+   * Rises with the host's load whatever the node does (event-loop delay on a shared machine): a
+   * `grows` verdict becomes `follows-host` (reported, passes) when the host's load average climbs too.
+   */
+  hostSensitive?: boolean
 }
 
 /** What the soak samples, with the floors below which a slope is noise. */
@@ -42,8 +47,12 @@ export const soakMetrics: MetricSpec[] = [
   { key: 'fds', unit: 'fds', floorPerHour: 12, reduce: 'median' },
   { key: 'connections', unit: 'conns', floorPerHour: 6, reduce: 'median' },
   { key: 'handles', unit: 'handles', floorPerHour: 12, reduce: 'median' },
-  { key: 'loopDelayMs', unit: 'ms', floorPerHour: 20, reduce: 'median' }
+  { key: 'cpuPercent', unit: '% core', floorPerHour: 6, reduce: 'median' },
+  { key: 'loopDelayMs', unit: 'ms', floorPerHour: 20, reduce: 'median', hostSensitive: true }
 ]
+
+/** The host's 1-minute load average, the context of `hostSensitive` metrics. */
+export const hostLoadSpec: MetricSpec = { key: 'loadavg1', unit: 'load', floorPerHour: 1, reduce: 'median' }
 
 export interface AnalysisOptions {
   /** Samples before this (ms from the start) are warm-up. @default 150_000 */
@@ -78,7 +87,7 @@ export interface Fit {
   r2: number
 }
 
-export type Verdict = 'flat' | 'slowing' | 'grows' | 'too-short'
+export type Verdict = 'flat' | 'slowing' | 'follows-host' | 'grows' | 'too-short'
 
 export interface MetricAnalysis {
   key: string
@@ -228,13 +237,20 @@ export interface SoakAnalysis {
   worst: Record<string, { node: string, analysis: MetricAnalysis }>
   /** Every (node, metric) judged `grows`. */
   growing: Array<{ node: string, key: string, reason: string }>
+  /** The host's load average over the run, when given. */
+  host: MetricAnalysis | null
   ok: boolean
 }
 
-const verdictRank: Record<Verdict, number> = { grows: 3, slowing: 2, flat: 1, 'too-short': 0 }
+const verdictRank: Record<Verdict, number> = { grows: 4, 'follows-host': 3, slowing: 2, flat: 1, 'too-short': 0 }
 
-/** Analyse every metric of every node; the run fails when any grows. */
-export function analyseRun (samples: NodeSample[], specs: MetricSpec[] = soakMetrics, options: AnalysisOptions = analysisDefaults): SoakAnalysis {
+/**
+ * Analyse every metric of every node; the run fails when any grows. `hostLoad` (the host's 1-minute
+ * load average over the run) excuses a `hostSensitive` metric that climbs while the host's load does.
+ */
+export function analyseRun (samples: NodeSample[], specs: MetricSpec[] = soakMetrics, options: AnalysisOptions = analysisDefaults, hostLoad: Point[] = []): SoakAnalysis {
+  const host = hostLoad.length > 0 ? analyseSeries(hostLoad, hostLoadSpec, options) : null
+  const hostClimbs = host != null && climbs(host.whole, hostLoadSpec.floorPerHour)
   const nodes = [...new Set(samples.map(s => s.node))].sort()
   const perNode: SoakAnalysis['perNode'] = {}
   const worst: SoakAnalysis['worst'] = {}
@@ -247,7 +263,10 @@ export function analyseRun (samples: NodeSample[], specs: MetricSpec[] = soakMet
         const v = s.values[spec.key]
         return v == null ? [] : [{ tMs: s.tMs, value: v }]
       })
-      const analysis = analyseSeries(points, spec, options)
+      let analysis = analyseSeries(points, spec, options)
+      if (analysis.verdict === 'grows' && spec.hostSensitive === true && hostClimbs) {
+        analysis = { ...analysis, verdict: 'follows-host', reason: `${analysis.reason}; the host's load average rose too (${host?.whole?.slopePerHour.toFixed(1) ?? '?'}/h)` }
+      }
       perNode[node][spec.key] = analysis
       if (analysis.verdict === 'grows') growing.push({ node, key: spec.key, reason: analysis.reason })
       const current = worst[spec.key]
@@ -258,5 +277,5 @@ export function analyseRun (samples: NodeSample[], specs: MetricSpec[] = soakMet
       if (current == null || rank > currentRank || (rank === currentRank && slope > currentSlope)) worst[spec.key] = { node, analysis }
     }
   }
-  return { perNode, worst, growing, ok: growing.length === 0 }
+  return { perNode, worst, growing, host, ok: growing.length === 0 }
 }

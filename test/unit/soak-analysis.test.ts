@@ -171,11 +171,29 @@ describe('analyseRun', () => {
     expect(run.perNode.a?.rssMiB?.verdict).toBe('flat')
   })
 
+  it('excuses event-loop delay that climbs with the host\'s load, not memory that does', () => {
+    const samples: NodeSample[] = []
+    const host: Point[] = []
+    for (const p of series(30, m => m)) {
+      const m = p.tMs / minute
+      host.push({ tMs: p.tMs, value: 2 + 0.2 * m }) // +12 per hour
+      samples.push({ tMs: p.tMs, node: 'a', values: { rssMiB: 100 + m, loopDelayMs: 10 + 2 * m } })
+    }
+    const withHost = analyseRun(samples, soakMetrics, undefined, host)
+    expect(withHost.perNode.a?.loopDelayMs?.verdict).toBe('follows-host')
+    expect(withHost.growing.map(g => g.key)).toEqual(['rssMiB'])
+    expect(withHost.host?.verdict).toBe('grows')
+    const alone = analyseRun(samples)
+    expect(alone.growing.map(g => g.key)).toEqual(['rssMiB', 'loopDelayMs'])
+    const quietHost = analyseRun(samples, soakMetrics, undefined, host.map(p => ({ ...p, value: 2 })))
+    expect(quietHost.perNode.a?.loopDelayMs?.verdict).toBe('grows')
+  })
+
   it('passes a run where everything is flat', () => {
     const r = noise(8)
     const samples: NodeSample[] = []
     for (const node of ['a', 'b']) {
-      for (const p of series(30, () => 0)) samples.push({ tMs: p.tMs, node, values: { rssMiB: 110 + 4 * r(), heapMiB: 40 + 3 * r(), fds: 60, connections: 7, handles: null, loopDelayMs: 12 + 2 * r() } })
+      for (const p of series(30, () => 0)) samples.push({ tMs: p.tMs, node, values: { rssMiB: 110 + 4 * r(), heapMiB: 40 + 3 * r(), fds: 60, connections: 7, handles: null, cpuPercent: 8 + r(), loopDelayMs: 12 + 2 * r() } })
     }
     const run = analyseRun(samples)
     expect(run.ok).toBe(true)

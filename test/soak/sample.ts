@@ -1,0 +1,68 @@
+/**
+ * One soak sample of one node process: resident memory and open file descriptors from /proc (Linux),
+ * V8 heap in use, libp2p connections, live handles and event-loop delay from the node's own
+ * Prometheus endpoint (GET /metrics on its API), and its CPU seconds so far (/proc/<pid>/stat). A value that cannot be read is null, never a guess.
+ */
+import { readdirSync } from 'node:fs'
+import type { NodeProcess } from '../e2e/harness.js'
+import { cpuSeconds, rssKiB } from '../bench/proc.js'
+import type { NodeSample } from './analysis.js'
+
+/** Open file descriptors of a process, or null when it is gone or /proc is unavailable. */
+export function openFds (pid: number): number | null {
+  try {
+    return readdirSync(`/proc/${pid}/fd`).length
+  } catch {
+    return null
+  }
+}
+
+/** Prometheus text: every sample line as name{labels} → value (comments and bad lines skipped). */
+export function parsePrometheus (text: string): Map<string, number> {
+  const out = new Map<string, number>()
+  for (const line of text.split('\n')) {
+    if (line === '' || line.startsWith('#')) continue
+    const space = line.lastIndexOf(' ')
+    if (space <= 0) continue
+    const value = Number(line.slice(space + 1))
+    if (!Number.isFinite(value)) continue
+    out.set(line.slice(0, space), value)
+  }
+  return out
+}
+
+/** The node's metrics as the soak reads them: MiB, counts, ms. */
+export function fromMetrics (metrics: Map<string, number>): { heapMiB: number | null, connections: number | null, handles: number | null, loopDelayMs: number | null } {
+  const heap = metrics.get('nodejs_heap_size_used_bytes')
+  const inbound = metrics.get('libp2p_connection_manager_connections{libp2p_connection_manager_connections="inbound"}')
+  const outbound = metrics.get('libp2p_connection_manager_connections{libp2p_connection_manager_connections="outbound"}')
+  const handles = metrics.get('nodejs_active_handles_total')
+  // prom-client resets its event-loop histogram at every scrape: this is the p99 since the last sample
+  const lag = metrics.get('nodejs_eventloop_lag_p99_seconds')
+  return {
+    heapMiB: heap == null ? null : heap / 1024 / 1024,
+    connections: inbound == null || outbound == null ? null : inbound + outbound,
+    handles: handles ?? null,
+    loopDelayMs: lag == null ? null : lag * 1000
+  }
+}
+
+/** Sample one node; `t0` is the run's start (Date.now()). Never throws. */
+export async function sampleNode (node: NodeProcess, t0: number, timeoutMs = 8_000): Promise<NodeSample & { error?: string }> {
+  const tMs = Date.now() - t0
+  const rss = rssKiB(node.pid)
+  const fds = openFds(node.pid)
+  // cumulative user + system CPU seconds: the runner turns two samples into cpuPercent
+  const base = { rssMiB: rss == null ? null : rss / 1024, fds, cpuSeconds: cpuSeconds(node.pid) }
+  try {
+    const res = await fetch(`${node.api}/metrics`, {
+      headers: node.token != null ? { authorization: `Bearer ${node.token}` } : {},
+      signal: AbortSignal.timeout(timeoutMs)
+    })
+    if (!res.ok) throw new Error(`HTTP ${res.status}`)
+    const values = fromMetrics(parsePrometheus(await res.text()))
+    return { tMs, node: node.name, values: { ...base, ...values } }
+  } catch (err) {
+    return { tMs, node: node.name, values: { ...base, heapMiB: null, connections: null, handles: null, loopDelayMs: null }, error: (err as Error).message.slice(0, 120) }
+  }
+}
