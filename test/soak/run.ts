@@ -15,6 +15,8 @@ import { join } from 'node:path'
 import { Cluster, sleep } from '../e2e/harness.js'
 import type { NodeProcess, TestnetNode } from '../e2e/harness.js'
 import { keepLogs } from '../bench/cluster.js'
+import { tasksFinishedKeptMax } from '../../src/core/app/limits.js'
+import { inboxCountMax } from '../../src/runtime/messages.js'
 import { analyseRun, analysisDefaults, hostLoadSpec, soakMetrics } from './analysis.js'
 import type { Point } from './analysis.js'
 import type { AnalysisOptions, NodeSample, SoakAnalysis } from './analysis.js'
@@ -106,7 +108,7 @@ async function startMesh (cluster: Cluster, options: Options): Promise<{ nodes: 
   return { nodes, validators: nodes.slice(0, options.validators) }
 }
 
-function formatTable (analysis: SoakAnalysis, nodes: string[]): string {
+function formatTable (analysis: SoakAnalysis, nodes: string[], samples: NodeSample[]): string {
   const lines: string[] = []
   const width = Math.max(7, ...nodes.map(n => n.length + 1))
   lines.push(`slope per hour after the warm-up (memory: floor of each GC cycle; others: median per minute)`)
@@ -128,6 +130,18 @@ function formatTable (analysis: SoakAnalysis, nodes: string[]): string {
   }
   const host = analysis.host
   if (host?.whole != null) lines.push(`host 1-min load average: ${host.whole.slopePerHour.toFixed(1)}/h [${host.whole.lowPerHour.toFixed(1)}..${host.whole.highPerHour.toFixed(1)}], mean ${(host.level ?? NaN).toFixed(2)} (${host.whole.slopePerHour > hostLoadSpec.floorPerHour && host.whole.lowPerHour > 0 ? 'rising: excuses event-loop delay that rises with it' : 'not rising'})`)
+  // bounded stores the load fills: growth here is expected until their caps, and explains some memory growth
+  const levels = (key: string): string => {
+    const at = (pick: 'first' | 'last'): number[] => nodes.flatMap(node => {
+      const series = samples.filter(s => s.node === node && s.values[key] != null)
+      const sample = pick === 'first' ? series[0] : series[series.length - 1]
+      return sample == null ? [] : [sample.values[key] as number]
+    })
+    const first = at('first')
+    const last = at('last')
+    return first.length === 0 ? '–' : `${Math.min(...first)}..${Math.max(...first)} → ${Math.min(...last)}..${Math.max(...last)}`
+  }
+  lines.push(`stores the load fills (first → last sample, min..max over nodes): tasks in the table ${levels('tasksKept')} (finished kept ≤ ${tasksFinishedKeptMax}), inbox messages ${levels('inboxMessages')} (≤ ${inboxCountMax}), gossip proposals held ${levels('proposalsHeld')}`)
   lines.push('(! grows without bound, ~ still rising but slowing, h rises with the host\'s load; level = mean after the warm-up)')
   return lines.join('\n')
 }
@@ -251,7 +265,7 @@ async function main (): Promise<number> {
     process.stdout.write(JSON.stringify(summary, null, 2) + '\n')
   } else {
     const lines = [
-      formatTable(analysis, names),
+      formatTable(analysis, names, samples),
       '',
       `load (ok / failed / skipped): ${Object.entries(loadStats).map(([k, s]) => `${k} ${s.ok}/${s.failed}/${s.skipped}`).join(', ')}`,
       ...Object.entries(loadStats).filter(([, s]) => s.failed > 0).map(([k, s]) => `  ${k} failures: ${Object.entries(s.errors).sort((a, b) => b[1] - a[1]).slice(0, 4).map(([e, c]) => `${c}× ${e}`).join('; ')}`),

@@ -31,8 +31,15 @@ export function parsePrometheus (text: string): Map<string, number> {
   return out
 }
 
-/** The node's metrics as the soak reads them: MiB, counts, ms. */
-export function fromMetrics (metrics: Map<string, number>): { heapMiB: number | null, connections: number | null, handles: number | null, loopDelayMs: number | null } {
+/** Sum of every labelled sample of one metric (`name{...}`), or null when there is none. */
+function sumOf (metrics: Map<string, number>, name: string): number | null {
+  let sum: number | null = null
+  for (const [key, value] of metrics) if (key.startsWith(`${name}{`)) sum = (sum ?? 0) + value
+  return sum
+}
+
+/** The node's metrics as the soak reads them: MiB, counts, ms; `tasksKept` is context (a bounded store filling). */
+export function fromMetrics (metrics: Map<string, number>): { heapMiB: number | null, connections: number | null, handles: number | null, loopDelayMs: number | null, tasksKept: number | null } {
   const heap = metrics.get('nodejs_heap_size_used_bytes')
   const inbound = metrics.get('libp2p_connection_manager_connections{libp2p_connection_manager_connections="inbound"}')
   const outbound = metrics.get('libp2p_connection_manager_connections{libp2p_connection_manager_connections="outbound"}')
@@ -43,8 +50,24 @@ export function fromMetrics (metrics: Map<string, number>): { heapMiB: number | 
     heapMiB: heap == null ? null : heap / 1024 / 1024,
     connections: inbound == null || outbound == null ? null : inbound + outbound,
     handles: handles ?? null,
-    loopDelayMs: lag == null ? null : lag * 1000
+    loopDelayMs: lag == null ? null : lag * 1000,
+    tasksKept: sumOf(metrics, 'mesh_tasks_table_tasks')
   }
+}
+
+/** Fill levels of the stores the load feeds (context, not judged): messages in the inbox, gossip proposals held. */
+async function storeLevels (node: NodeProcess, timeoutMs: number): Promise<{ inboxMessages: number | null, proposalsHeld: number | null }> {
+  const get = async (path: string): Promise<Record<string, unknown> | null> => {
+    try {
+      const res = await fetch(`${node.api}${path}`, { headers: node.token != null ? { authorization: `Bearer ${node.token}` } : {}, signal: AbortSignal.timeout(timeoutMs) })
+      return res.ok ? await res.json() as Record<string, unknown> : null
+    } catch {
+      return null
+    }
+  }
+  const [messages, votes] = await Promise.all([get('/v1/messages/stats'), get('/v1/votes/stats')])
+  const inbox = (messages?.inbox as { messages?: unknown } | undefined)?.messages
+  return { inboxMessages: typeof inbox === 'number' ? inbox : null, proposalsHeld: typeof votes?.proposals === 'number' ? votes.proposals : null }
 }
 
 /** Sample one node; `t0` is the run's start (Date.now()). Never throws. */
@@ -61,8 +84,8 @@ export async function sampleNode (node: NodeProcess, t0: number, timeoutMs = 8_0
     })
     if (!res.ok) throw new Error(`HTTP ${res.status}`)
     const values = fromMetrics(parsePrometheus(await res.text()))
-    return { tMs, node: node.name, values: { ...base, ...values } }
+    return { tMs, node: node.name, values: { ...base, ...values, ...await storeLevels(node, timeoutMs) } }
   } catch (err) {
-    return { tMs, node: node.name, values: { ...base, heapMiB: null, connections: null, handles: null, loopDelayMs: null }, error: (err as Error).message.slice(0, 120) }
+    return { tMs, node: node.name, values: { ...base, heapMiB: null, connections: null, handles: null, loopDelayMs: null, tasksKept: null }, error: (err as Error).message.slice(0, 120) }
   }
 }

@@ -6,6 +6,7 @@
 import { describe, expect, it } from 'vitest'
 import { analyseRun, analyseSeries, bucketise, fitLine, soakMetrics, warmupEndMs } from '../soak/analysis.js'
 import type { MetricSpec, NodeSample, Point } from '../soak/analysis.js'
+import { fromMetrics, parsePrometheus } from '../soak/sample.js'
 
 const minute = 60_000
 const intervalMs = 10_000
@@ -198,5 +199,37 @@ describe('analyseRun', () => {
     const run = analyseRun(samples)
     expect(run.ok).toBe(true)
     expect(run.perNode.a?.handles?.verdict).toBe('too-short')
+  })
+})
+
+describe('reading a node\'s /metrics', () => {
+  const text = [
+    '# HELP nodejs_heap_size_used_bytes Process heap size used from Node.js in bytes.',
+    '# TYPE nodejs_heap_size_used_bytes gauge',
+    'nodejs_heap_size_used_bytes 31457280',
+    'nodejs_eventloop_lag_p99_seconds 0.0125',
+    'nodejs_active_handles_total 17',
+    'libp2p_connection_manager_connections{libp2p_connection_manager_connections="inbound"} 4',
+    'libp2p_connection_manager_connections{libp2p_connection_manager_connections="inbound pending"} 9',
+    'libp2p_connection_manager_connections{libp2p_connection_manager_connections="outbound"} 3',
+    'mesh_tasks_table_tasks{state="completed"} 120',
+    'mesh_tasks_table_tasks{state="running"} 2',
+    'garbage line',
+    'bad_value NaNx'
+  ].join('\n')
+
+  it('parses sample lines and skips comments and junk', () => {
+    const metrics = parsePrometheus(text)
+    expect(metrics.get('nodejs_heap_size_used_bytes')).toBe(31457280)
+    expect(metrics.has('garbage line')).toBe(false)
+    expect(metrics.has('bad_value')).toBe(false)
+  })
+
+  it('turns them into the soak\'s units: MiB, established connections, ms', () => {
+    expect(fromMetrics(parsePrometheus(text))).toEqual({ heapMiB: 30, connections: 7, handles: 17, loopDelayMs: 12.5, tasksKept: 122 })
+  })
+
+  it('gives null, not zero, for what the node does not export', () => {
+    expect(fromMetrics(new Map())).toEqual({ heapMiB: null, connections: null, handles: null, loopDelayMs: null, tasksKept: null })
   })
 })
