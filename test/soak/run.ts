@@ -212,6 +212,8 @@ async function main (): Promise<number> {
     hostLoad.push({ tMs: started - t0, loadavg: loadAverage() })
     if (Date.now() - lastReport >= 60_000) {
       lastReport = Date.now()
+      // the samples so far, so a run that is interrupted or crashes still leaves its data
+      try { writeFileSync(out, JSON.stringify({ partial: true, options: { ...options, out }, samples, hostLoad })) } catch {}
       const max = (key: string): string => String(round(Math.max(...taken.map(s => s.values[key] ?? -Infinity)), 1))
       const stats = load.stats()
       const done = Object.values(stats).reduce((a, s) => a + s.ok, 0)
