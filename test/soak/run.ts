@@ -9,7 +9,7 @@
  * to a JSON file. Exit 1 when any metric of any node grows without bound (or a node died), 2 on
  * bad usage or when the mesh did not form.
  */
-import { writeFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Cluster, sleep } from '../e2e/harness.js'
@@ -35,6 +35,8 @@ interface Options {
   json: boolean
   out: string | null
   keepLogs: boolean
+  /** Re-analyse the samples of an earlier run's JSON instead of running. */
+  analyse: string | null
 }
 
 const usage = `usage: npm run soak -- [options]
@@ -49,13 +51,14 @@ const usage = `usage: npm run soak -- [options]
   --json            print the result as JSON instead of the table
   --out FILE        where to write every sample and the result (default: a file in ${tmpdir()})
   --keep-logs       keep the nodes' logs (always kept when the run fails)
+  --analyse FILE    no run: judge the samples of an earlier run's JSON (with --warmup, --bucket as given)
   --help            this text
 
 Exit 0: nothing grows without bound; 1: something does (or a node died); 2: bad usage or no mesh.
 `
 
 function parseArgs (argv: string[]): Options {
-  const options: Options = { minutes: 30, nodes: 8, validators: 4, intervalSeconds: 10, warmupSeconds: analysisDefaults.warmupMs / 1000, bucketSeconds: analysisDefaults.bucketMs / 1000, rate: 1, json: false, out: null, keepLogs: false }
+  const options: Options = { minutes: 30, nodes: 8, validators: 4, intervalSeconds: 10, warmupSeconds: analysisDefaults.warmupMs / 1000, bucketSeconds: analysisDefaults.bucketMs / 1000, rate: 1, json: false, out: null, keepLogs: false, analyse: null }
   const number = (name: string, text: string | undefined, min: number): number => {
     const value = Number(text)
     if (text == null || !Number.isFinite(value) || value < min) throw new Error(`${name} needs a number ≥ ${min}, not "${text ?? ''}"`)
@@ -77,6 +80,7 @@ function parseArgs (argv: string[]): Options {
       case '--json': options.json = true; break
       case '--out': { const out = next(); if (out == null || out === '') throw new Error('--out needs a file name'); options.out = out; break }
       case '--keep-logs': options.keepLogs = true; break
+      case '--analyse': case '--analyze': { const file = next(); if (file == null || file === '') throw new Error('--analyse needs a file name'); options.analyse = file; break }
       default: throw new Error(`unknown argument "${arg}"`)
     }
   }
@@ -146,6 +150,25 @@ function formatTable (analysis: SoakAnalysis, nodes: string[], samples: NodeSamp
   return lines.join('\n')
 }
 
+/** `--analyse FILE`: the table and verdict of an earlier run's samples (a partial file too). */
+function reanalyse (file: string, analysisOptions: AnalysisOptions, json: boolean): number {
+  let saved: { samples?: NodeSample[], hostLoad?: Array<{ tMs: number, loadavg: number[] }> }
+  try {
+    saved = JSON.parse(readFileSync(file, 'utf8')) as typeof saved
+  } catch (err) {
+    process.stderr.write(`soak: cannot read ${file}: ${(err as Error).message}\n`)
+    return 2
+  }
+  if (!Array.isArray(saved.samples)) { process.stderr.write(`soak: ${file} has no samples\n`); return 2 }
+  const samples = saved.samples ?? []
+  const hostSeries: Point[] = (saved.hostLoad ?? []).map(h => ({ tMs: h.tMs, value: h.loadavg[0] ?? Number.NaN }))
+  const analysis = analyseRun(samples, soakMetrics, analysisOptions, hostSeries)
+  const names = [...new Set(samples.map(s => s.node))]
+  if (json) process.stdout.write(JSON.stringify({ ok: analysis.ok, growing: analysis.growing, worst: analysis.worst, host: analysis.host, perNode: analysis.perNode }, null, 2) + '\n')
+  else process.stdout.write(`${formatTable(analysis, names, samples)}\n${samples.length} samples, last at ${Math.round((samples[samples.length - 1]?.tMs ?? 0) / 1000)} s\nverdict: ${analysis.ok ? 'PASS' : 'FAIL'}${analysis.ok ? '' : ` — grows without bound: ${analysis.growing.map(g => `${g.node} ${g.key}`).join(', ')}`}\n`)
+  return analysis.ok ? 0 : 1
+}
+
 async function main (): Promise<number> {
   let options: Options
   try {
@@ -157,6 +180,7 @@ async function main (): Promise<number> {
   const intervalMs = options.intervalSeconds * 1000
   const durationMs = options.minutes * 60_000
   const analysisOptions: AnalysisOptions = { ...analysisDefaults, warmupMs: options.warmupSeconds * 1000, bucketMs: options.bucketSeconds * 1000, envelopeMs: 3 * options.bucketSeconds * 1000 }
+  if (options.analyse != null) return reanalyse(options.analyse, analysisOptions, options.json)
   const rates = Object.fromEntries(Object.entries(defaultRates).map(([k, v]) => [k, v * options.rate])) as LoadRates
   const out = options.out ?? join(tmpdir(), `mesh-soak-${new Date().toISOString().replace(/[:.]/g, '-')}.json`)
   const cluster = new Cluster({ heartbeatIntervalMs: 3000, failureTimeoutMs: 10_000 })
