@@ -115,7 +115,7 @@ async function startMesh (cluster: Cluster, options: Options): Promise<{ nodes: 
 function formatTable (analysis: SoakAnalysis, nodes: string[], samples: NodeSample[]): string {
   const lines: string[] = []
   const width = Math.max(7, ...nodes.map(n => n.length + 1))
-  lines.push(`slope per hour after the warm-up (memory: floor of each GC cycle; others: median per minute)`)
+  lines.push(`slope per hour after the warm-up (heap: live, after a full GC at each sample; RSS: lowest of 3 min; others: median per minute)`)
   lines.push(['metric'.padEnd(12), 'unit/h'.padEnd(9), ...nodes.map(n => n.padStart(width)), '  worst: slope [95 %]        2nd half   level   floor  verdict'].join(''))
   for (const spec of soakMetrics) {
     const cells = nodes.map(node => {
@@ -183,6 +183,8 @@ async function main (): Promise<number> {
   if (options.analyse != null) return reanalyse(options.analyse, analysisOptions, options.json)
   const rates = Object.fromEntries(Object.entries(defaultRates).map(([k, v]) => [k, v * options.rate])) as LoadRates
   const out = options.out ?? join(tmpdir(), `mesh-soak-${new Date().toISOString().replace(/[:.]/g, '-')}.json`)
+  // every node with --expose-gc: the sampler asks for a full collection before reading the heap (sample.ts)
+  if (!(process.env.MESH_TEST_NODE_ARGS ?? '').includes('--expose-gc')) process.env.MESH_TEST_NODE_ARGS = `${process.env.MESH_TEST_NODE_ARGS ?? ''} --expose-gc`.trim()
   const cluster = new Cluster({ heartbeatIntervalMs: 3000, failureTimeoutMs: 10_000 })
   let stopping = false
   const onSignal = (): void => {
@@ -295,7 +297,7 @@ async function main (): Promise<number> {
       '',
       `load (ok / failed / skipped): ${Object.entries(loadStats).map(([k, s]) => `${k} ${s.ok}/${s.failed}/${s.skipped}`).join(', ')}`,
       ...Object.entries(loadStats).filter(([, s]) => s.failed > 0).map(([k, s]) => `  ${k} failures: ${Object.entries(s.errors).sort((a, b) => b[1] - a[1]).slice(0, 4).map(([e, c]) => `${c}× ${e}`).join('; ')}`),
-      `samples: ${samples.length} (${sampleErrors.length} without /metrics); host load average ${loadavgAtStart.join(' ')} at start, ${loadavgAtEnd.join(' ')} at the end, 1-min max ${result.conditions.loadavgMax1m}`,
+      `samples: ${samples.length} (${sampleErrors.length} without /metrics; heap read after a full GC in ${samples.filter(s => s.values.heapAfterGc === 1).length}); host load average ${loadavgAtStart.join(' ')} at start, ${loadavgAtEnd.join(' ')} at the end, 1-min max ${result.conditions.loadavgMax1m}`,
       ...(exited.length > 0 ? [`nodes exited: ${exited.map(e => `${e.name} (${e.code ?? e.signal})`).join(', ')}`] : []),
       ...(keptLogs != null ? [`logs: ${keptLogs}`] : []),
       `samples written to ${out}`,

@@ -78,13 +78,16 @@ export async function sampleNode (node: NodeProcess, t0: number, timeoutMs = 8_0
   // cumulative user + system CPU seconds: the runner turns two samples into cpuPercent
   const base = { rssMiB: rss == null ? null : rss / 1024, fds, cpuSeconds: cpuSeconds(node.pid) }
   try {
-    const res = await fetch(`${node.api}/metrics`, {
+    // ?gc=1: a full collection first when the node runs with --expose-gc (run.ts adds it), so heapMiB
+    // is the live heap; `heapAfterGc` says whether the node did it
+    const res = await fetch(`${node.api}/metrics?gc=1`, {
       headers: node.token != null ? { authorization: `Bearer ${node.token}` } : {},
       signal: AbortSignal.timeout(timeoutMs)
     })
     if (!res.ok) throw new Error(`HTTP ${res.status}`)
     const values = fromMetrics(parsePrometheus(await res.text()))
-    return { tMs, node: node.name, values: { ...base, ...values, ...await storeLevels(node, timeoutMs) } }
+    const heapAfterGc = res.headers.get('x-mesh-gc') === '1' ? 1 : 0
+    return { tMs, node: node.name, values: { ...base, ...values, heapAfterGc, ...await storeLevels(node, timeoutMs) } }
   } catch (err) {
     return { tMs, node: node.name, values: { ...base, heapMiB: null, connections: null, handles: null, loopDelayMs: null, tasksKept: null }, error: (err as Error).message.slice(0, 120) }
   }
