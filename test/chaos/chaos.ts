@@ -87,12 +87,12 @@ export function toKvOperations (ops: RecordedOperation[]): KvOperation[] {
   return out
 }
 
-function writesOf (ops: RecordedOperation[]): KnownWrite[] {
+export function writesOf (ops: RecordedOperation[]): KnownWrite[] {
   return ops.filter(op => (op.type === 'put' || op.type === 'delete') && op.outcome !== 'fail' && op.key != null)
     .map(op => ({ id: op.id, key: op.key as string, kind: op.type as 'put' | 'delete', value: op.value, call: op.call, seq: op.outcome === 'ok' ? (op.seq ?? null) : null }))
 }
 
-function plainReadsOf (ops: RecordedOperation[]): PlainRead[] {
+export function plainReadsOf (ops: RecordedOperation[]): PlainRead[] {
   return ops.filter(op => op.type === 'get-plain' && op.outcome === 'ok' && op.lastApplied != null)
     .map(op => ({ id: op.id, client: op.client, key: op.key as string, node: op.node, pid: op.pid, call: op.call, return: op.return, value: op.read ?? null, seq: op.seq ?? null, lastApplied: op.lastApplied as number }))
 }
