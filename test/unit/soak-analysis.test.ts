@@ -3,6 +3,7 @@
  * 10 s: flat, noisy flat, a linear leak, warm-up growth that levels off, a GC sawtooth on a flat floor
  * and on a rising floor, a leak in file descriptors, and a run too short to judge.
  */
+import { SeededRandom } from '../../src/core/random.js'
 import { describe, expect, it } from 'vitest'
 import { analyseRun, analyseSeries, bucketise, fitLine, soakMetrics, warmupEndMs } from '../soak/analysis.js'
 import type { MetricSpec, NodeSample, Point } from '../soak/analysis.js'
@@ -11,16 +12,10 @@ import { fromMetrics, parsePrometheus } from '../soak/sample.js'
 const minute = 60_000
 const intervalMs = 10_000
 
-/** Deterministic noise in [-1, 1) (mulberry32). */
+/** Deterministic noise in [-1, 1), from the project's seeded PRNG. */
 function noise (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6D2B79F5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return (((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1
-  }
+  const random = new SeededRandom(seed)
+  return () => random.next() * 2 - 1
 }
 
 /** Samples every 10 s for `minutes`, valued by `f(minutes since start)`. */
