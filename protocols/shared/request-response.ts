@@ -56,7 +56,7 @@ interface PooledStream {
 /**
  * Requests over reused streams. Opening a stream costs a multistream-select negotiation on both
  * sides and a peer-store write on each (libp2p records the protocol for the peer every time): under
- * load that was ~20 % of a node's CPU (see README, Tasks). A pool keeps up to `idleMax` idle streams
+ * load that was ~20 % of a node's CPU (see docs/tasks.md). A pool keeps up to `idleMax` idle streams
  * per (peer, protocol); a request takes one (or opens one), sends, reads the one response, and puts
  * it back. One request at a time per stream, so responses need no ids. Idle streams are closed after
  * `idleMs` (well before the responder's own `responderIdleMs`).

@@ -172,7 +172,7 @@ export async function startApi (source: ApiSource, options: ApiOptions, routes: 
           const answer = await route(method, url, body)
           if (answer != null) { send(res, answer.code, answer.body); return }
         }
-        send(res, 404, { error: `no route ${method} ${url.pathname}; see the README's API section` })
+        send(res, 404, { error: `no route ${method} ${url.pathname}; see docs/cli-and-api.md (HTTP API)` })
       } catch (err) {
         if (res.headersSent) { res.destroy(); return }
         if (err instanceof HttpError) send(res, err.code, { error: err.message })

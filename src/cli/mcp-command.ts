@@ -13,7 +13,7 @@ stdout carries the protocol (JSON-RPC); logs go to stderr. An MCP client starts 
   {"mcpServers": {"mesh": {"command": "mesh", "args": ["mcp", "--data-dir", "/home/me/.mesh"]}}}
 or: claude mcp add mesh -- mesh mcp --data-dir ~/.mesh
 Tools: swarm_init, swarm_status, swarm_monitor, daa_communication, daa_consensus, daa_fault_tolerance,
-memory_usage, performance_report, task_orchestrate, topology_optimize (see the README, "MCP server").`)
+memory_usage, performance_report, task_orchestrate, topology_optimize (see docs/mcp.md).`)
     .action(async (options: { dataDir?: string, api?: string, apiToken?: string }) => {
       // loaded here so the other commands do not pay for the SDK at start-up
       const { runMcpServer } = await import('../mcp/server.js')
