@@ -27,6 +27,7 @@ import type { ProposalStatus } from '../core/app/application.js'
 import { NoQuorumError, NotSentError, OutcomeUnknownError, RequestIdError, RequestMismatchError, requestIdLengthMax } from '../runtime/consensus/client-request-id.js'
 import type { Consensus, MembershipChangeRequest } from '../runtime/consensus/types.js'
 import { NotLeaderError, OperatorError } from '../runtime/consensus/raft.js'
+import type { ReadFloor } from '../runtime/consensus/read-floor.js'
 import { HttpError, pathParts } from './server.js'
 import type { RouteHandler } from './server.js'
 
@@ -34,6 +35,8 @@ import type { RouteHandler } from './server.js'
 const batchPutsMax = 256
 
 const proposalStatuses = new Set(['open', 'approved', 'rejected', 'expired'])
+/** After a restart, a plain read waits this long for the node to reach the prefix it showed before (read-floor.ts). */
+const plainReadWaitMs = 5_000
 /** A membership change waits this long for its entry to apply (an election may intervene). */
 const membershipChangeTimeoutMs = 15_000
 /** A transfer has an election timeout (1–2 s) to finish; allow for a slow box. */
@@ -49,7 +52,7 @@ function peerIdParam (value: unknown, field: string): string {
   }
 }
 
-export function consensusRoutes (consensus: () => Consensus | null, app: () => MeshApplication | null): RouteHandler {
+export function consensusRoutes (consensus: () => Consensus | null, app: () => MeshApplication | null, readFloor?: () => ReadFloor | null): RouteHandler {
   const need = (): { consensus: Consensus } => {
     const c = consensus()
     if (c == null) throw new HttpError(404, 'this node is not part of a consensus network: start it with --genesis (see mesh testnet)')
@@ -59,6 +62,23 @@ export function consensusRoutes (consensus: () => Consensus | null, app: () => M
     const a = app()
     if (a == null) throw new HttpError(404, 'this node is not part of a consensus network: start it with --genesis (see mesh testnet)')
     return a
+  }
+  /**
+   * The application for a plain (local) memory read: never an older prefix than this node has answered
+   * at before, restarts included (src/runtime/consensus/read-floor.ts). Call `answered` with what the
+   * answer shows before it leaves.
+   */
+  const plainReader = async (): Promise<{ a: MeshApplication, answered: (lastApplied: number) => void }> => {
+    const floor = readFloor?.() ?? null
+    const before = reader()
+    if (floor != null && before.lastApplied < floor.value) {
+      try {
+        await need().consensus.waitExecuted(floor.value, plainReadWaitMs)
+      } catch {
+        throw new HttpError(503, `this node restarted and has applied ${reader().lastApplied} of the ${floor.value} decisions it had already shown readers; it is catching up: retry in a moment, ask another node, or read with ?linearizable=1`)
+      }
+    }
+    return { a: reader(), answered: lastApplied => floor?.served(lastApplied) }
   }
   /**
    * Validate, order through consensus, map the application's answer to HTTP. With `requestId` (the
@@ -205,12 +225,17 @@ export function consensusRoutes (consensus: () => Consensus | null, app: () => M
     }
     if (parts[1] === 'memory') {
       const [, , namespace, key] = parts
-      if (parts.length === 2 && method === 'GET') return { code: 200, body: { lastApplied: reader().lastApplied, namespaces: reader().namespaces() } }
+      if (parts.length === 2 && method === 'GET') {
+        const { a, answered } = await plainReader()
+        answered(a.lastApplied)
+        return { code: 200, body: { lastApplied: a.lastApplied, namespaces: a.namespaces() } }
+      }
       if (namespace == null) return null
       if (parts.length === 3 && method === 'GET') {
         const limit = Number(url.searchParams.get('limit') ?? 100)
         if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new HttpError(400, 'limit must be 1..1000')
-        const a = reader()
+        const { a, answered } = await plainReader()
+        answered(a.lastApplied)
         return { code: 200, body: { namespace, lastApplied: a.lastApplied, entries: a.list(namespace, url.searchParams.get('prefix') ?? '', limit, url.searchParams.get('after') ?? undefined) } }
       }
       if (parts.length === 3 && method === 'POST') {
@@ -239,7 +264,8 @@ export function consensusRoutes (consensus: () => Consensus | null, app: () => M
       if (parts.length === 4 && key != null) {
         if (method === 'GET') {
           if (linearizableRead(url)) await linearize() // [eventual] ?consistency=linearizable too
-          const a = reader()
+          const { a, answered } = await plainReader()
+          answered(a.lastApplied)
           const hit = a.get(namespace, key)
           if (hit == null) return { code: 404, body: { error: `no key "${key}" in namespace "${namespace}"`, lastApplied: a.lastApplied } }
           return { code: 200, body: { namespace, key, value: hit.value, seq: hit.seq, lastApplied: a.lastApplied } }

@@ -17,6 +17,7 @@ import { taskDataRefBytesMax } from '../core/app/limits.js'
 import { PbftLog } from '../runtime/consensus/pbft-log.js'
 import { RaftLog, raftLogFileName } from '../runtime/consensus/raft-log.js'
 import { consensusMode } from '../runtime/consensus/genesis.js'
+import { ReadFloor } from '../runtime/consensus/read-floor.js'
 import { Executor, builtinHandlers, handlersFromConfig, parseHandlerConfig } from '../runtime/tasks/executor.js'
 import type { TaskHandler } from '../runtime/tasks/executor.js'
 import { TaskService } from '../runtime/tasks/tasks.js'
@@ -253,7 +254,10 @@ export async function runStart (flags: Partial<Record<keyof NodeConfig, unknown>
     service.start()
     tasks = service
   }
-  const routes: RouteHandler[] = [consensusRoutes(() => node.consensus, () => app), taskRoutes(() => tasks, () => app), recordRoutes(() => records)]
+  // plain reads never show an older prefix than before a restart (src/runtime/consensus/read-floor.ts)
+  const readFloor = genesis != null ? new ReadFloor(config.dataDir === '' ? null : config.dataDir, genesisHash(genesis)) : null
+  if (readFloor?.ignored != null) out(`warning: ${readFloor.ignored}`, { event: 'warning', message: readFloor.ignored })
+  const routes: RouteHandler[] = [consensusRoutes(() => node.consensus, () => app, () => readFloor), taskRoutes(() => tasks, () => app), recordRoutes(() => records)]
   const rawRoutes: RawRouteHandler[] = []
   /** Stopped in order at shutdown, before the node itself. */
   const stoppers: Array<() => void | Promise<void>> = []
