@@ -279,11 +279,12 @@ async function oneRequest (libp2p: MeshLibp2p, peer: PeerId, protocol: string, w
   return outcome
 }
 
-async function fuzzRequestStreams (libp2p: MeshLibp2p, peer: PeerId, target: FuzzTarget, protocolId: string, frames: number, seed: number, report: ProtocolReport): Promise<void> {
+async function fuzzRequestStreams (libp2p: MeshLibp2p, peer: PeerId, target: FuzzTarget, protocolId: string, frames: number, seed: number, report: ProtocolReport, reconnect: () => Promise<void>): Promise<void> {
   const mutator = new Mutator(rngFor(seed, target.name, 2))
   const limitMs = handlerTimeoutMs[target.name] ?? 30_000
   const started = performance.now()
   let next = 0
+  let delivered = 0
   const worker = async (): Promise<void> => {
     while (next < frames) {
       const index = next++
@@ -291,7 +292,21 @@ async function fuzzRequestStreams (libp2p: MeshLibp2p, peer: PeerId, target: Fuz
       const { framing, wire } = frameWith(mutator, bytes, await nextFrame(mutator, target))
       current = { protocol: target.name, frame: index, bytes: wire }
       bump(report.stream.framings, framing)
-      const outcome = await oneRequest(libp2p, peer, protocolId, wire, limitMs)
+      // a stream that cannot be opened delivered nothing: count it, reconnect, and send the same frame
+      // again (for up to a minute; then it is a liveness failure and the frame is not counted)
+      let outcome = await oneRequest(libp2p, peer, protocolId, wire, limitMs)
+      const givingUp = performance.now() + 60_000
+      for (let attempt = 0; outcome.startsWith('open-failed') && performance.now() < givingUp; attempt++) {
+        bump(report.stream.outcomes, outcome)
+        await new Promise(resolve => setTimeout(resolve, Math.min(2_000, 50 * 2 ** attempt)))
+        await reconnect()
+        outcome = await oneRequest(libp2p, peer, protocolId, wire, limitMs)
+      }
+      if (outcome.startsWith('open-failed')) {
+        failures.push({ kind: 'liveness', protocol: target.name, detail: `no stream could be opened to the node for a minute (${outcome})`, seed, frame: index, hex: hex(wire) })
+        continue
+      }
+      delivered++
       bump(report.stream.outcomes, outcome)
       if (outcome === 'hang') {
         report.hangs++
@@ -300,7 +315,7 @@ async function fuzzRequestStreams (libp2p: MeshLibp2p, peer: PeerId, target: Fuz
     }
   }
   await Promise.all(Array.from({ length: Math.min(streamConcurrency, inboundStreamsMax[target.name] ?? streamConcurrency) }, async () => { await worker() }))
-  report.stream.frames = frames
+  report.stream.frames = delivered
   report.stream.framesPerSecond = Math.round(frames / Math.max(0.001, (performance.now() - started) / 1000))
 }
 
@@ -309,7 +324,8 @@ async function fuzzFrameStreams (libp2p: MeshLibp2p, peer: PeerId, target: FuzzT
   const mutator = new Mutator(rngFor(seed, target.name, 2))
   const started = performance.now()
   const batch = 250
-  for (let done = 0; done < frames;) {
+  let done = 0
+  while (done < frames) {
     let stream: Stream
     try {
       stream = await libp2p.dialProtocol(peer, protocolId, { signal: AbortSignal.timeout(10_000) })
@@ -358,7 +374,7 @@ async function fuzzFrameStreams (libp2p: MeshLibp2p, peer: PeerId, target: FuzzT
       failures.push({ kind: 'liveness', protocol: target.name, detail: `no echo after a batch: ${(err as Error).message}`, seed, frame: done, hex: hex(current.bytes) })
     }
   }
-  report.stream.frames = frames
+  report.stream.frames = done
   report.stream.framesPerSecond = Math.round(frames / Math.max(0.001, (performance.now() - started) / 1000))
 }
 
@@ -409,8 +425,21 @@ interface NodeUnderTest {
   addr: string
 }
 
+/**
+ * The fuzzed nodes run with admission's rate limits out of reach: the fuzzer sends hundreds of frames a
+ * second from one peer, which the limits (sync: 50/s) would drop before any handler saw them and, past
+ * twice the rate, answer by hanging up for 30 s (a flood) — every frame after that would go nowhere.
+ * Admission control has its own tests (test/unit/admission.test.ts, test/e2e/admission.test.ts, the
+ * flood bench); here every frame must reach the decoder and handler behind it.
+ */
+const fuzzRateLimits = '*=1000000/2000000'
+
 async function startNode (dir: string, flags: Record<string, unknown>): Promise<NodeUnderTest> {
+  const previous = process.env.MESH_RATE_LIMITS
+  process.env.MESH_RATE_LIMITS = fuzzRateLimits
   const started = await runStart({ ...flags, dataDir: dir, listen: ['/ip4/127.0.0.1/tcp/0'], api: '127.0.0.1:0', heartbeatIntervalMs: 1000 }, undefined, true)
+  if (previous == null) delete process.env.MESH_RATE_LIMITS
+  else process.env.MESH_RATE_LIMITS = previous
   const addr = started.node.multiaddrs().find(a => a.includes('/ip4/127.0.0.1/')) as string
   return { started, peerId: peerIdFromString(started.node.peerId), addr }
 }
@@ -531,7 +560,14 @@ export async function runFuzz (options: Options, print: (line: string) => void):
         const transport = isRaft ? host.services.raft : host.services.pbft
         await fuzzFrameStreams(host, node.peerId, target, protocolIds[target.name] as string, options.streamFrames, options.seed, report, async () => await transport.echo(node.peerId, 15_000))
       } else {
-        await fuzzRequestStreams(fuzzer, pbftNode.peerId, target, protocolIds[target.name] as string, options.streamFrames, options.seed, report)
+        await fuzzRequestStreams(fuzzer, pbftNode.peerId, target, protocolIds[target.name] as string, options.streamFrames, options.seed, report, async () => {
+          if (fuzzer.getConnections(pbftNode.peerId).length > 0) return
+          try { await fuzzer.dial(multiaddr(pbftNode.addr), { signal: AbortSignal.timeout(10_000) }) } catch {}
+        })
+      }
+      // every frame must have reached the node (a stream that could not be opened delivered nothing)
+      if (report.stream.frames < options.streamFrames) {
+        failures.push({ kind: 'liveness', protocol: target.name, detail: `only ${report.stream.frames} of ${options.streamFrames} frames reached the node over streams`, seed: options.seed })
       }
       // let the last frames be handled before reading the counters
       await new Promise(resolve => setTimeout(resolve, 300))
