@@ -335,7 +335,7 @@ export function summarize (report: ChaosReport): string {
     for (const line of f.minimal) lines.push(`    ${line}`)
   }
   const s = report.sequential
-  lines.push(`plain reads: ${s.ok ? 'OK' : 'VIOLATED'} — ${s.reads} reads in ${s.sessions} sessions (prefix consistency, monotonic per session); ${s.regressionsAcrossRestarts} regressions across restarts`)
+  lines.push(`plain reads: ${s.ok ? 'OK' : 'VIOLATED'} — ${s.reads} reads in ${s.sessions} sessions (prefix consistency, monotonic per session and per node across restarts); ${s.regressionsAcrossRestarts} regressions across restarts`)
   for (const v of s.violations.slice(0, 20)) lines.push(`  ${v}`)
   lines.push(`acknowledged writes survive: ${report.survival.ok ? 'OK' : 'VIOLATED'} — ${report.survival.keys} keys`)
   for (const v of report.survival.violations) lines.push(`  ${v}`)
