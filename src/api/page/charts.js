@@ -88,7 +88,7 @@
       { label: 'completed', read: function (p) { return countRate(p, 'tasks_completed') } },
       { label: 'failed', read: function (p) { return countRate(p, 'tasks_failed') } }
     ] },
-    { id: 'members', title: 'alive members', unit: 'members', series: [
+    { id: 'members', title: 'alive members', unit: 'members', integer: true, series: [
       { label: 'alive', read: function (p) { return gauge(p, 'members_alive') } }
     ] },
     { id: 'bytes', title: 'bytes in/out (all connections)', unit: 'bytes/s', bytes: true, series: [
@@ -163,7 +163,8 @@
       },
       axes: [
         Object.assign({}, axis, { stroke: fg }),
-        Object.assign({}, axis, { label: spec.unit, labelSize: 16, size: spec.bytes ? 62 : 48, values: function (u, splits) { return splits.map(fmt) } })
+        Object.assign({}, axis, { label: spec.unit, labelSize: 16, size: spec.bytes ? 62 : 48, values: function (u, splits) { return splits.map(fmt) } },
+          spec.integer ? { incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000] } : {})
       ],
       series: [{ label: 'time' }].concat(spec.series.map(function (s, i) {
         return { label: s.label, stroke: colours[i % colours.length], width: 1.5, points: { size: 3 }, value: function (u, v) { return fmt(v) } }
@@ -227,7 +228,8 @@
       if (u == null) return
       u.setData(chartData(api.points, spec))
       var fmt = spec.bytes ? fmtBytes : fmtNumber
-      var suffix = spec.unit === 'members' ? '' : ' ' + (spec.bytes ? 'B/s' : spec.unit)
+      // the title says the unit of a rate; latencies and bytes say theirs
+      var suffix = spec.unit === 'ms' ? ' ms' : ''
       spec.series.forEach(function (s, i) {
         var v = newest == null ? null : s.read(newest)
         figures[spec.id].values[i].textContent = v == null ? '–' : (spec.bytes ? fmtBytes(v) + '/s' : fmt(v) + suffix)
@@ -253,7 +255,7 @@
     return fetch(url, { cache: 'no-store' })
       .then(function (r) { if (!r.ok) throw new Error('HTTP ' + r.status); return r.json() })
       .then(function (h) {
-        if (finite(h.pointsMax) && h.pointsMax > 0) api.pointsMax = Math.min(h.pointsMax, 100000)
+        if (finite(h.pointsMax) && h.pointsMax > 0) api.pointsMax = Math.min(h.pointsMax, 3600)
         if (finite(h.sampleMs)) api.sampleMs = h.sampleMs
         add(Array.isArray(h.points) ? h.points : [])
       })
