@@ -39,6 +39,8 @@ export const topologyHeartbeatIntervalMs = 15_000
  * a client stuck that long beyond `topologyStalledMsMax` is disconnected. */
 export const topologyStreamBufferBytesMax = 1024 * 1024
 export const topologyStalledMsMax = 30_000
+/** [charts] History points sent in one tick at most (more means the sampler ran far ahead: a page refetches on reconnect). */
+export const historyPointsPerTickMax = 10
 
 export interface TopologySources {
   status: () => NodeStatus
@@ -49,7 +51,7 @@ export interface TopologySources {
   /** [aggregate] Mesh-wide gossip estimates, when wired. */
   aggregates?: () => TopologyAggregates | null
   /** [charts] The metrics history: each new sample goes to the streams as a `history` event. */
-  history?: () => Pick<HistorySource, 'latest'> | null
+  history?: () => Pick<HistorySource, 'latest' | 'recent'> | null
 }
 
 export interface TopologyPage {
@@ -221,11 +223,15 @@ export function topologyPage (sources: TopologySources): TopologyPage {
     sampleCommits()
     // [charts] a new point of the metrics history (one per sample interval) goes after the snapshot;
     // tracked with no client too, so a page that just loaded the history misses no point
+    // (every sample since the last tick: under load two may fall between ticks; at most a few)
     let historyFrame = ''
     try {
-      const latest = sources.history?.()?.latest() ?? null
-      if (latest != null && (lastHistoryAt == null || latest.t > lastHistoryAt)) {
-        if (lastHistoryAt != null && clients.size > 0) historyFrame = `event: history\ndata: ${JSON.stringify(historyPoint(latest))}\n\n`
+      const history = sources.history?.() ?? null
+      const latest = history?.latest() ?? null
+      if (history != null && latest != null && (lastHistoryAt == null || latest.t > lastHistoryAt)) {
+        if (lastHistoryAt != null && clients.size > 0) {
+          for (const sample of history.recent(lastHistoryAt).slice(-historyPointsPerTickMax)) historyFrame += `event: history\ndata: ${JSON.stringify(historyPoint(sample))}\n\n`
+        }
         lastHistoryAt = latest.t
       }
     } catch {}

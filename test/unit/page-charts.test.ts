@@ -206,7 +206,7 @@ describe('the charts\' routes on a real HTTP server', () => {
     expect((await fetch(`${api.url}/v1/metrics/history?since=soon`, { signal: AbortSignal.timeout(5_000) })).status).toBe(400)
   })
 
-  it('the event stream carries each new sample once, as a `history` event, and nothing when there is none', async () => {
+  it('the event stream carries each new sample once, as a `history` event (every one since the last tick), and nothing when there is none', async () => {
     const events: Array<{ event: string, data: string }> = []
     const res = await new Promise<IncomingMessage>((resolve, reject) => {
       const req = get(`${api.url}/v1/topology/stream`, resolve)
@@ -240,6 +240,13 @@ describe('the charts\' routes on a real HTTP server', () => {
     const seen = snapshots()
     await waitFor('2 more snapshots', () => snapshots() >= seen + 2)
     expect(histories().slice(before.length)).toEqual([historyPoint(sample(2))])
+    // two samples between two ticks (a loaded machine): both are sent, in order
+    series.add(sample(3))
+    series.add(sample(4))
+    await waitFor('two more history events', () => histories().length >= before.length + 3)
+    const seen2 = snapshots()
+    await waitFor('2 more snapshots', () => snapshots() >= seen2 + 2)
+    expect(histories().slice(before.length)).toEqual([2, 3, 4].map(i => historyPoint(sample(i))))
     res.destroy()
   })
 })
