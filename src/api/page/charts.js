@@ -163,7 +163,7 @@
       },
       axes: [
         Object.assign({}, axis, { stroke: fg }),
-        Object.assign({}, axis, { label: spec.unit, labelSize: 16, size: spec.bytes ? 62 : 48, values: function (u, splits) { return splits.map(fmt) } },
+        Object.assign({}, axis, { label: spec.unit, labelSize: 16, size: spec.bytes ? 62 : 48, space: 18, values: function (u, splits) { return splits.map(fmt) } },
           spec.integer ? { incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000] } : {})
       ],
       series: [{ label: 'time' }].concat(spec.series.map(function (s, i) {
