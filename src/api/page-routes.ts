@@ -4,9 +4,13 @@
  *   GET /                          the page (src/api/page/index.html + topology.js + topology.css)
  *   GET /assets/topology.js|.css   the page's script and style
  *   GET /assets/cytoscape.min.js   the graph library, served from the installed `cytoscape` package
+ *   GET /assets/charts.js          [charts] the metrics charts (src/api/page/charts.js)
+ *   GET /assets/uPlot.iife.min.js  [charts] the chart library and its style (uPlot.min.css), served from
+ *                                  the installed `uplot` package
  *   GET /v1/topology               one snapshot (JSON, see topology.ts)
  *   GET /v1/topology/stream        server-sent events: a `snapshot` event every second, a comment
- *                                  every 15 s, until the client goes away
+ *                                  every 15 s, until the client goes away; [charts] a `history` event
+ *                                  with each new point of the metrics history (src/api/history-routes.ts)
  *
  * The page makes no request to any other host (Content-Security-Policy says so): it works offline.
  */
@@ -23,6 +27,8 @@ import { readLimitMax } from '../core/app/limits.js'
 import { buildTopology, CommitRate } from './topology.js'
 import type { RecentMessagesSource, TopologyAggregates, TopologySnapshot } from './topology.js'
 import type { RawRouteHandler } from './server.js'
+import { historyPoint } from './history-routes.js' // [charts]
+import type { HistorySource } from './history-routes.js' // [charts]
 
 /** Concurrent event streams; one more is refused with 503 (each costs a snapshot a second). */
 export const topologyStreamsMax = 16
@@ -33,6 +39,8 @@ export const topologyHeartbeatIntervalMs = 15_000
  * a client stuck that long beyond `topologyStalledMsMax` is disconnected. */
 export const topologyStreamBufferBytesMax = 1024 * 1024
 export const topologyStalledMsMax = 30_000
+/** [charts] History points sent in one tick at most (more means the sampler ran far ahead: a page refetches on reconnect). */
+export const historyPointsPerTickMax = 10
 
 export interface TopologySources {
   status: () => NodeStatus
@@ -42,6 +50,8 @@ export interface TopologySources {
   messages?: () => RecentMessagesSource | null
   /** [aggregate] Mesh-wide gossip estimates, when wired. */
   aggregates?: () => TopologyAggregates | null
+  /** [charts] The metrics history: each new sample goes to the streams as a `history` event. */
+  history?: () => Pick<HistorySource, 'latest' | 'recent'> | null
 }
 
 export interface TopologyPage {
@@ -68,7 +78,15 @@ const pageFiles: Record<string, { file: string, type: string }> = {
   '/': { file: 'index.html', type: 'text/html; charset=utf-8' },
   '/index.html': { file: 'index.html', type: 'text/html; charset=utf-8' },
   '/assets/topology.js': { file: 'topology.js', type: 'text/javascript; charset=utf-8' },
-  '/assets/topology.css': { file: 'topology.css', type: 'text/css; charset=utf-8' }
+  '/assets/topology.css': { file: 'topology.css', type: 'text/css; charset=utf-8' },
+  '/assets/charts.js': { file: 'charts.js', type: 'text/javascript; charset=utf-8' } // [charts]
+}
+
+// [charts] uPlot's browser build and style, read from the installed package (like cytoscape)
+const libraryFiles: Record<string, { resolve: () => string, type: string }> = {
+  '/assets/cytoscape.min.js': { resolve: () => cytoscapePath(), type: 'text/javascript; charset=utf-8' },
+  '/assets/uPlot.iife.min.js': { resolve: () => uplotPath('uPlot.iife.min.js'), type: 'text/javascript; charset=utf-8' },
+  '/assets/uPlot.min.css': { resolve: () => uplotPath('uPlot.min.css'), type: 'text/css; charset=utf-8' }
 }
 
 /** src/api/page, found from this module whether it runs as src/api (tests), dist/src/api (tsc) or dist/mesh.mjs (the bundle). */
@@ -86,6 +104,11 @@ export function findPageDir (): string {
 /** The installed cytoscape's browser build (UMD, minified). */
 export function cytoscapePath (): string {
   return createRequire(import.meta.url).resolve('cytoscape/dist/cytoscape.min.js')
+}
+
+/** [charts] A file of the installed uplot's dist/ (the package has no `exports` map, so any file resolves). */
+export function uplotPath (file: 'uPlot.iife.min.js' | 'uPlot.min.css'): string {
+  return createRequire(import.meta.url).resolve(`uplot/dist/${file}`)
 }
 
 function etagOf (body: Buffer): string {
@@ -126,15 +149,18 @@ export function topologyPage (sources: TopologySources): TopologyPage {
   const assets = new Map<string, Asset>()
   const clients = new Set<{ res: ServerResponse, stalledSinceMs: number | null }>()
   let lastBeatMs = Date.now()
+  /** [charts] Time of the last history point sent to the streams (null: none yet). */
+  let lastHistoryAt: number | null = null
 
   const loadAsset = (path: string): Asset | null => {
     const cached = assets.get(path)
     if (cached != null) return cached
     let asset: Asset
-    if (path === '/assets/cytoscape.min.js') {
-      const body = readFileSync(cytoscapePath())
+    const library = libraryFiles[path]
+    if (library != null) {
+      const body = readFileSync(library.resolve())
       // the library changes only with the installed package: cache a day, revalidate by ETag
-      asset = { body, type: 'text/javascript; charset=utf-8', etag: etagOf(body), cacheControl: 'public, max-age=86400' }
+      asset = { body, type: library.type, etag: etagOf(body), cacheControl: 'public, max-age=86400' }
     } else {
       const entry = pageFiles[path]
       if (entry == null) return null
@@ -195,6 +221,20 @@ export function topologyPage (sources: TopologySources): TopologyPage {
   // One timer for every stream: sample the commit rate, build one snapshot, write it to each client.
   const timer = setInterval(() => {
     sampleCommits()
+    // [charts] a new point of the metrics history (one per sample interval) goes after the snapshot;
+    // tracked with no client too, so a page that just loaded the history misses no point
+    // (every sample since the last tick: under load two may fall between ticks; at most a few)
+    let historyFrame = ''
+    try {
+      const history = sources.history?.() ?? null
+      const latest = history?.latest() ?? null
+      if (history != null && latest != null && (lastHistoryAt == null || latest.t > lastHistoryAt)) {
+        if (lastHistoryAt != null && clients.size > 0) {
+          for (const sample of history.recent(lastHistoryAt).slice(-historyPointsPerTickMax)) historyFrame += `event: history\ndata: ${JSON.stringify(historyPoint(sample))}\n\n`
+        }
+        lastHistoryAt = latest.t
+      }
+    } catch {}
     if (clients.size === 0) return
     const now = Date.now()
     let frame: string
@@ -203,6 +243,7 @@ export function topologyPage (sources: TopologySources): TopologyPage {
     } catch (err) {
       frame = `: snapshot failed: ${(err as Error).message.replace(/\s+/g, ' ').slice(0, 200)}\n\n`
     }
+    frame += historyFrame // [charts]
     const beat = now - lastBeatMs >= topologyHeartbeatIntervalMs
     if (beat) lastBeatMs = now
     for (const client of [...clients]) {
@@ -243,7 +284,7 @@ export function topologyPage (sources: TopologySources): TopologyPage {
 
   const route: RawRouteHandler = (req, res, url) => {
     const path = url.pathname
-    const known = path === '/v1/topology' || path === '/v1/topology/stream' || path === '/assets/cytoscape.min.js' || pageFiles[path] != null
+    const known = path === '/v1/topology' || path === '/v1/topology/stream' || libraryFiles[path] != null || pageFiles[path] != null
     if (!known) return false
     const method = req.method ?? 'GET'
     const head = method === 'HEAD'

@@ -32,6 +32,7 @@ import { sha256Hex } from '../runtime/consensus/pbft-crypto.js'
 import { peerIdOf } from '../runtime/data-dir.js'
 import { MeshMetrics, sampleMsFromEnv } from '../runtime/metrics/metrics.js' // [metrics]
 import { metricsRawRoute, reportRoutes } from '../api/metrics-routes.js' // [metrics]
+import { historyRoutes } from '../api/history-routes.js' // [charts]
 import { Messaging } from '../runtime/messages.js' // [messaging]
 import { messageRoutes, messageStreamRoute } from '../api/message-routes.js' // [messaging]
 import { EventualStore } from '../runtime/gossip/eventual-store.js' // [eventual]
@@ -330,6 +331,7 @@ export async function runStart (flags: Partial<Record<keyof NodeConfig, unknown>
   })
   metrics.start()
   routes.push(reportRoutes(() => metrics))
+  routes.push(historyRoutes(() => metrics.series)) // [charts] GET /v1/metrics/history (src/api/history-routes.ts)
   rawRoutes.push(metricsRawRoute(() => metrics))
   stoppers.push(async () => { await metrics.stop() })
   // [votes] gossip votes (any node, genesis or not): signed proposals and votes on /mesh/<network>/votes/1,
@@ -362,7 +364,7 @@ export async function runStart (flags: Partial<Record<keyof NodeConfig, unknown>
   routes.push(reputationRoutes(() => node)) // [reputation] GET /v1/reputation (src/api/reputation-routes.ts)
   routes.push(admissionRoutes(() => node.admission)) // [admission] GET /v1/admission (src/api/admission-routes.ts)
   // [topology] the live page (GET /) and its data (GET /v1/topology[/stream]), recent messages included
-  const topology = topologyPage({ status: () => node.status(), consensus: () => node.consensus, app: () => app, messages: () => messaging, aggregates: () => aggregation.pagePanel() /* [aggregate] */ })
+  const topology = topologyPage({ status: () => node.status(), consensus: () => node.consensus, app: () => app, messages: () => messaging, aggregates: () => aggregation.pagePanel() /* [aggregate] */, history: () => metrics.series /* [charts] */ })
   rawRoutes.push(topology.route)
   stoppers.push(() => { topology.stop() })
   let api

@@ -10,6 +10,10 @@
  * Raft the page names the engine and shows the term and the elected leader. The screenshot is the pBFT
  * run's (the Raft run's is test-output/topology-raft.png).
  *
+ * [charts] The strip of metrics charts (src/api/page/charts.js, uPlot) draws the node's history and
+ * moves as new points arrive over the same event stream (nodes sample every second here); screenshot
+ * of the pBFT run: test-output/topology-charts.png.
+ *
  * Skipped, with the reason printed, when /usr/bin/chromium is missing (.ci/run installs it).
  */
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs'
@@ -48,6 +52,16 @@ interface PageGlobals {
   reloadMarker?: number
 }
 
+/** [charts] What window.meshCharts.view() reports per chart (src/api/page/charts.js). */
+interface ChartView { id: string, canvasWidth: number, canvasHeight: number, series: number, length: number, lastX: number | null, values: number }
+interface ChartsGlobals {
+  meshCharts: {
+    view: () => ChartView[]
+    updates: number
+    plots: Record<string, { data: Array<Array<number | null>> }>
+  }
+}
+
 interface PageView {
   graphNodes: number
   graphEdges: number
@@ -77,7 +91,8 @@ describe.skipIf(!hasChromium).each(engines)('the live topology page (GET /) in h
       const node = await cluster.start(v.name, {
         dataDir: v.dataDir,
         bootstrap: i === 0 ? [] : [seed.runtime.multiaddrs[0] as string],
-        extraArgs: ['--config', v.config, '--capabilities', 'echo,sleep', '--max-concurrent', '2']
+        extraArgs: ['--config', v.config, '--capabilities', 'echo,sleep', '--max-concurrent', '2'],
+        env: { MESH_METRICS_SAMPLE_MS: '1000' } // [charts] a history point a second, so the charts move while looked at
       })
       if (i === 0) seed = node
       else joiners.push(node)
@@ -194,6 +209,52 @@ describe.skipIf(!hasChromium).each(engines)('the live topology page (GET /) in h
     expect(primaryText).toContain((consensus.primary).slice(-8))
     const other = engine === 'raft' ? 'primary' : 'leader'
     expect(await page.$(`#consensus dd[data-field="${other}"]`)).toBeNull()
+  })
+
+  // [charts]
+  it('draws the metrics history as charts (a canvas each, every series), and they move without a reload', async () => {
+    const charts = async (): Promise<ChartView[]> => await page.evaluate(() => (globalThis as unknown as ChartsGlobals).meshCharts.view())
+    const first = await waitUntil('5 charts drawn with at least one point', 60_000, async () => {
+      const v = await charts()
+      return v.length === 5 && v.every(c => c.canvasWidth > 0 && c.canvasHeight > 0 && c.length >= 1) ? v : undefined
+    }, 250)
+    expect(first.map(c => c.id)).toEqual(['commits', 'latency', 'tasks', 'members', 'bytes'])
+    expect(first.map(c => c.series)).toEqual([1, 2, 2, 1, 2])
+    expect(await page.locator('#charts figure.chart canvas').count()).toBe(5)
+    // writes (commits) and quick tasks, then the charts take new points from the stream
+    for (let i = 0; i < 6; i++) {
+      const res = await api<{ error?: string }>(seed, 'PUT', `/v1/memory/charts/k${i}`, { value: `v${i}` })
+      expect(res.status, res.body.error).toBe(200)
+      const task = await api<{ error?: string }>(seed, 'POST', '/v1/tasks', { capabilities: ['echo'], payload: { i } })
+      expect(task.status, task.body.error).toBe(202)
+    }
+    const moved = await waitUntil('the charts to take new points', 60_000, async () => {
+      const v = await charts()
+      return v.every((c, i) => c.lastX != null && c.lastX > (first[i]?.lastX ?? Infinity) && c.length > (first[i]?.length ?? Infinity)) ? v : undefined
+    }, 250)
+    expect(moved.every(c => c.canvasWidth > 0)).toBe(true)
+    // what is drawn is what the node measured: commits, 4 alive members, bytes both ways
+    const latest = await waitUntil('commits, 4 alive members and bytes in the charts', 60_000, async () => {
+      const last = await page.evaluate(() => {
+        const plots = (globalThis as unknown as ChartsGlobals).meshCharts.plots
+        const max = (id: string, k: number): number => Math.max(0, ...(plots[id]?.data[k] ?? []).filter((x): x is number => x != null))
+        const column = plots.members?.data[1] ?? []
+        return { commits: max('commits', 1), alive: column[column.length - 1] ?? null, bytesIn: max('bytes', 1), bytesOut: max('bytes', 2) }
+      })
+      return last.commits > 0 && last.alive === 4 && last.bytesIn > 0 && last.bytesOut > 0 ? last : undefined
+    }, 250)
+    expect(latest.alive).toBe(4)
+    // and the same points as the node's own history (the page keeps what GET /v1/metrics/history holds)
+    const history = (await api<{ points: Array<{ t: number }> }>(seed, 'GET', '/v1/metrics/history')).body.points
+    const xs = await page.evaluate(() => ((globalThis as unknown as ChartsGlobals).meshCharts.plots.members?.data[0] ?? []) as number[])
+    const drawn = new Set(xs.map(x => Math.round(x * 1000)))
+    const shared = history.filter(p => drawn.has(p.t)).length
+    expect(shared).toBeGreaterThan(0)
+    expect(history.filter(p => p.t <= Math.max(...drawn) && p.t >= Math.min(...drawn)).every(p => drawn.has(p.t))).toBe(true)
+    if (engine === 'pbft') {
+      mkdirSync(outputDir, { recursive: true })
+      await page.screenshot({ path: join(outputDir, 'topology-charts.png'), fullPage: true })
+    }
   })
 
   // [aggregate]

@@ -346,6 +346,7 @@
     })
     // EventSource reconnects by itself (the server sends retry: 2000)
     source.addEventListener('error', function () { setLive('reconnecting') })
+    if (window.meshCharts != null && typeof window.meshCharts.attach === 'function') window.meshCharts.attach(source) // [charts] history points (charts.js)
   }
 
   function start () {

@@ -173,6 +173,8 @@ export class MeshMetrics {
   private participation: number | null = null
   /** Raft leader: each other voter's match index at the last sample. */
   private raftMatch = new Map<string, number>()
+  /** [charts] libp2p's byte totals at the last read (`readTransferBytes`). */
+  private readonly transferBytes = { in: 0, out: 0 }
   private readonly unsubscribe: Array<() => void> = []
   private readonly timers: Array<ReturnType<typeof setInterval>> = []
   private readonly decisionLatency: Histogram
@@ -316,7 +318,8 @@ export class MeshMetrics {
     this.hookConsensus()
     if (this.init.subscribeGossip != null) this.unsubscribe.push(this.init.subscribeGossip(() => { this.gossipIn++ }))
     this.loopDelay.enable()
-    this.timers.push(setInterval(() => { this.sample() }, this.series.sampleMs))
+    // [charts] libp2p's byte counter is read asynchronously (its collect drains libp2p's tallies), then the sample
+    this.timers.push(setInterval(() => { void this.readTransferBytes().then(() => { if (!this.stopped) this.sample() }) }, this.series.sampleMs))
     this.timers.push(setInterval(() => { this.checkPartition() }, partitionPollMs))
     if (this.init.historyPath != null) this.timers.push(setInterval(() => { this.persist() }, persistEveryMs))
     for (const timer of this.timers) timer.unref()
@@ -336,6 +339,25 @@ export class MeshMetrics {
       this.operations += decision.batch.length
     }))
   }
+
+  // [charts]
+  /**
+   * Total bytes received and sent on every libp2p connection (`libp2p_data_transfer_bytes_total`,
+   * labels "global received" / "global sent"), into `transferBytes`; unchanged when the registry has
+   * no such counter (libp2p without metrics) or reading it fails.
+   */
+  async readTransferBytes (): Promise<void> {
+    try {
+      const metric = this.init.registry.getSingleMetric('libp2p_data_transfer_bytes_total')
+      if (metric == null) return
+      const { values } = await metric.get()
+      for (const v of values) {
+        if (v.labels.protocol === 'global received') this.transferBytes.in = v.value
+        else if (v.labels.protocol === 'global sent') this.transferBytes.out = v.value
+      }
+    } catch {}
+  }
+  // [/charts]
 
   /** Save the history and stop (at shutdown). */
   async stop (): Promise<void> {
@@ -405,7 +427,10 @@ export class MeshMetrics {
       migrations: num(s.taskStats?.migrations),
       failovers: num(s.taskStats?.failovers),
       rejected: sum(s.status.rejected) + sum(s.consensus?.dropped) + sum(s.messaging?.rejected),
-      commit_votes: num(s.consensus?.frames.received.commit)
+      commit_votes: num(s.consensus?.frames.received.commit),
+      // [charts] bytes on every libp2p connection (libp2p's data transfer counter, read before the sample)
+      bytes_in: this.transferBytes.in,
+      bytes_out: this.transferBytes.out
     }
     for (const m of messageCounts(s, this.gossipIn)) counts[`messages.${m.protocol}`] = (counts[`messages.${m.protocol}`] ?? 0) + m.value
     return counts

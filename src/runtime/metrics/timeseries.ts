@@ -133,6 +133,20 @@ export class TimeSeries {
     return { fine: this.fine.length, coarse: this.coarse.length, open: this.open != null }
   }
 
+  // [charts] the fine samples as they are, for the live page's charts (src/api/history-routes.ts)
+  /** The fine samples after `sinceMs` (all of them without it), oldest first; at most `fineSamplesMax`. */
+  recent (sinceMs = -Infinity): readonly Sample[] {
+    let i = this.fine.length
+    while (i > 0 && (this.fine[i - 1] as Sample).t > sinceMs) i--
+    return this.fine.slice(i)
+  }
+
+  /** The newest fine sample, or null before the first. */
+  latest (): Sample | null {
+    return this.fine[this.fine.length - 1] ?? null
+  }
+  // [/charts]
+
   /** Append a sample (its time must not go backwards; an older one is ignored). */
   add (input: Sample): void {
     const last = this.fine[this.fine.length - 1]
