@@ -420,7 +420,7 @@ export class ConnectionKeeper {
         // [mdns] a discovered peer that is not a member: bounded retries, then a quarantine
         if (this.discovered.has(key) && !this.isMember(key) && this.discoveryGuard.failure(key, performance.now())) {
           this.discovered.delete(key)
-          this.init.log(`discovered peer ${shortId(key)} unreachable after ${this.discoveryGuard.failuresMax} dials (another private network's key, or a stale address?): ignoring it for ${this.discoveryGuard.quarantineMs / 60_000} min`)
+          this.init.log(`discovered peer ${shortId(key)} (not a member) unreachable after ${this.discoveryGuard.failuresMax} dials (gone, a stale address, or another private network's key): not dialing it on discovery for ${this.discoveryGuard.quarantineMs / 60_000} min`)
         }
       })
       .finally(() => { this.inFlight.delete(key) })
