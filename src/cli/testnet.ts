@@ -29,10 +29,13 @@ export function faultTolerance (n: number, consensus: ConsensusMode): number {
 
 /**
  * [zones] Warnings for validators' zones: one per zone holding more than f of the n validators (losing
- * that zone would stop the network deciding). Validators without a zone count as the zone "".
+ * that zone would stop the network deciding). Validators without a zone count as the zone "". None
+ * when f = 0 (no loss is tolerated, however the validators are spread).
  */
 export function validatorZoneWarnings (zones: ReadonlyArray<string | undefined>, consensus: ConsensusMode): string[] {
   const f = faultTolerance(zones.length, consensus)
+  // f = 0 (a single validator, or too few to tolerate a loss): no spreading helps, nothing to say
+  if (f === 0) return []
   return zoneConcentration(zones, f).overloaded.map(({ zone, validators }) =>
     `${validators} of ${zones.length} validators are in ${zone === '' ? 'no zone' : `zone "${zone}"`}, more than f = ${f}: losing that zone stops the network deciding (${consensus === 'raft' ? 'Raft' : 'pBFT'} tolerates ${f} lost validator${f === 1 ? '' : 's'})`)
 }

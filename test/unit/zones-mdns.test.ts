@@ -190,6 +190,8 @@ describe('validators per zone: the warning when more than f share one', () => {
     expect(validatorZoneWarnings(['a', 'b', 'c', 'a', 'b', 'c', 'a'], 'pbft')).toHaveLength(1)
     // Raft n = 3 (f = 1): 2 in one zone warns
     expect(validatorZoneWarnings(['a', 'a', 'b'], 'raft')[0]).toMatch(/Raft tolerates 1 lost validator\)/)
+    // f = 0 (one validator): nothing to warn about
+    expect(validatorZoneWarnings(['a'], 'pbft')).toEqual([])
   })
 
   it('no zones anywhere: no warning; validators without a zone count as one zone once some have one', () => {
