@@ -29,7 +29,7 @@ describe('keeper: a link into every other zone (8 processes, --max-peers 1)', ()
       await cluster.waitForStatus(node, '8 alive members with their zones', s => s.members.length === 8 &&
         s.members.every(m => m.state === 'alive' && m.zone === zoneOf.get(m.peerId)), 90_000)
     }
-  }, 180_000)
+  }, 300_000)
 
   afterAll(async () => {
     await cluster.stopAll()
@@ -45,9 +45,9 @@ describe('keeper: a link into every other zone (8 processes, --max-peers 1)', ()
 
   it('every node is linked into both other zones, and stays so past the release delay', async () => {
     for (const node of nodes) {
-      await waitUntil(`${node.name} linked into every other zone`, 60_000, async () => (await missingZones(node)).length === 0 ? true : undefined)
+      await waitUntil(`${node.name} linked into every other zone`, 120_000, async () => (await missingZones(node)).length === 0 ? true : undefined)
     }
     await sleep(35_000)
     for (const node of nodes) expect(await missingZones(node), node.name).toEqual([])
-  }, 180_000)
+  }, 300_000)
 })
