@@ -50,6 +50,7 @@ import { TopicValidatorResult } from '@libp2p/gossipsub'
 import type { MultiaddrConnection } from '@libp2p/interface'
 import type { Registrar } from '@libp2p/interface-internal'
 // [/admission]
+import { mdns } from '@libp2p/mdns' // [mdns]
 
 export interface MeshServices extends Record<string, unknown> {
   identify: Identify
@@ -101,6 +102,10 @@ export interface MeshLibp2pInit {
   denyPeer?: (peer: string) => boolean
   // [admission] (src/runtime/admission.ts)
   admission?: AdmissionHooks
+  // [mdns] LAN discovery (src/runtime/mdns.ts): absent = off. Discovered peers reach the connection
+  // keeper through `peer:discovery` (libp2p 3 never dials them itself); the per-network service name
+  // keeps networks (and private networks with different keys) from even discovering each other.
+  mdns?: { serviceTag: string }
 }
 
 /** [admission] What the connection gater and the receive path ask of the node's admission control. */
@@ -238,6 +243,8 @@ export async function createMeshLibp2p (init: MeshLibp2pInit): Promise<MeshLibp2
       // or cut-off peer); membership detects such peers itself (silence → suspect → probes → failed).
       pingInterval: 30_000
     },
+    // [mdns] multicast DNS on UDP 5353 (every multicast-capable interface), only when asked
+    ...(init.mdns != null ? { peerDiscovery: [mdns({ serviceTag: init.mdns.serviceTag })] } : {}),
     services: {
       identify: identify({ timeout: 20_000 }),
       // the connection monitor and the probe service both ping: the default of 1 outbound ping stream

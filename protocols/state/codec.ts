@@ -9,6 +9,7 @@ import {
   addressLengthMax, addressesCountMax, capabilitiesCountMax, capabilityLengthMax, envelopeBytesMax,
   loadCounterMax, nameLengthMax, neighbourIdLengthMax, neighbourRttMsMax, neighboursCountMax, signatureDomain
 } from './constants.js'
+import { isZoneLabel, zoneLengthMax } from '../../src/core/zones.js' // [zones]
 
 /** Why a record or verdict from the network was refused. Bounded set: these are metric labels. */
 export type RejectReason = 'oversize' | 'undecodable' | 'invalid' | 'bad-signature' | 'sender-mismatch' | 'stale' | 'wrong-kind'
@@ -47,6 +48,8 @@ export interface NodeRecord {
   leaving: boolean
   /** Its connections (absent in records of nodes that predate the field); ≤ neighboursCountMax. */
   neighbours?: Neighbour[]
+  /** [zones] Its zone label (--zone; absent: no zone, as in records of nodes that predate the field). */
+  zone?: string
 }
 
 export interface Verdict {
@@ -179,6 +182,8 @@ export function validateRecord (record: NodeRecord): void {
       if (rtt != null && (!Number.isFinite(rtt) || rtt < 0 || rtt > neighbourRttMsMax)) invalid(`neighbour RTT outside 0..${neighbourRttMsMax} ms`)
     }
   }
+  // [zones] 1-32 of a-z 0-9 - (as --zone accepts); an empty string on the wire is refused too
+  if (record.zone != null && !isZoneLabel(record.zone)) invalid(`bad zone ${JSON.stringify(String(record.zone).slice(0, zoneLengthMax + 8))}`)
 }
 
 export function validateVerdict (verdict: Verdict): void {
@@ -201,7 +206,8 @@ function recordToWire (record: NodeRecord): StateRecord {
     status: record.leaving ? Status.LEAVING : Status.ALIVE,
     neighbours: record.neighbours == null
       ? undefined
-      : { peers: record.neighbours.map(n => n.rttMs == null ? { peerId: n.peerId } : { peerId: n.peerId, rttMs: n.rttMs }) }
+      : { peers: record.neighbours.map(n => n.rttMs == null ? { peerId: n.peerId } : { peerId: n.peerId, rttMs: n.rttMs }) },
+    ...(record.zone != null ? { zone: record.zone } : {}) // [zones]
   }
 }
 
@@ -216,7 +222,8 @@ function recordFromWire (wire: StateRecord): NodeRecord {
     load: wire.load ?? { queued: 0, running: 0, capacity: 0, cpu: 0 },
     startedAtMs: toSafeNumber(wire.startedAtMs, 'startedAtMs'),
     leaving: wire.status === Status.LEAVING,
-    neighbours: wire.neighbours?.peers.map(n => ({ peerId: n.peerId, rttMs: n.rttMs ?? null }))
+    neighbours: wire.neighbours?.peers.map(n => ({ peerId: n.peerId, rttMs: n.rttMs ?? null })),
+    ...(wire.zone != null ? { zone: wire.zone } : {}) // [zones]
   }
 }
 

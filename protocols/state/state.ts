@@ -188,6 +188,7 @@ export interface StateRecord {
   startedAtMs: bigint
   status: Status
   neighbours?: NeighbourList
+  zone?: string
 }
 
 export namespace StateRecord {
@@ -252,6 +253,11 @@ export namespace StateRecord {
         if (obj.neighbours != null) {
           w.uint32(82)
           NeighbourList.codec().encode(obj.neighbours, w)
+        }
+
+        if (obj.zone != null) {
+          w.uint32(90)
+          w.string(obj.zone)
         }
 
         if (opts.lengthDelimited !== false) {
@@ -325,6 +331,10 @@ export namespace StateRecord {
               obj.neighbours = NeighbourList.codec().decode(reader, reader.uint32(), {
                 limits: opts.limits?.neighbours
               })
+              break
+            }
+            case 11: {
+              obj.zone = reader.string()
               break
             }
             default: {
@@ -433,6 +443,13 @@ export namespace StateRecord {
 
               break
             }
+            case 11: {
+              yield {
+                field: `${prefix}.zone`,
+                value: reader.string()
+              }
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -519,6 +536,11 @@ export namespace StateRecord {
     index: number
   }
 
+  export interface StateRecordZoneFieldEvent {
+    field: '$.zone'
+    value: string
+  }
+
   export function encode (obj: Partial<StateRecord>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, StateRecord.codec())
   }
@@ -527,7 +549,7 @@ export namespace StateRecord {
     return decodeMessage(buf, StateRecord.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<StateRecord>): Generator<StateRecordPeerIdFieldEvent | StateRecordNameFieldEvent | StateRecordCapabilitiesFieldEvent | StateRecordAddressesFieldEvent | StateRecordIncarnationFieldEvent | StateRecordSequenceFieldEvent | StateRecordLoadQueuedFieldEvent | StateRecordLoadRunningFieldEvent | StateRecordLoadCapacityFieldEvent | StateRecordLoadCpuFieldEvent | StateRecordStartedAtMsFieldEvent | StateRecordStatusFieldEvent | StateRecordNeighboursPeersPeerIdFieldEvent | StateRecordNeighboursPeersRttMsFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<StateRecord>): Generator<StateRecordPeerIdFieldEvent | StateRecordNameFieldEvent | StateRecordCapabilitiesFieldEvent | StateRecordAddressesFieldEvent | StateRecordIncarnationFieldEvent | StateRecordSequenceFieldEvent | StateRecordLoadQueuedFieldEvent | StateRecordLoadRunningFieldEvent | StateRecordLoadCapacityFieldEvent | StateRecordLoadCpuFieldEvent | StateRecordStartedAtMsFieldEvent | StateRecordStatusFieldEvent | StateRecordNeighboursPeersPeerIdFieldEvent | StateRecordNeighboursPeersRttMsFieldEvent | StateRecordZoneFieldEvent> {
     return streamMessage(buf, StateRecord.codec(), opts)
   }
 }

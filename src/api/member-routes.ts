@@ -47,6 +47,8 @@ export interface MemberHealth {
   suspicion: { round: number, asked: string[], unreachable: string[] } | null
   /** [reputation] This node's reputation of the member (score, banned, top reasons); null for itself. */
   reputation: MemberView['reputation'] | null
+  /** [zones] Its zone (--zone); null without one. */
+  zone?: string | null
 }
 
 /** Longest member reference accepted (a PeerId is 52 characters; names are short labels). */
@@ -71,7 +73,8 @@ function health (member: MemberView, status: NodeStatus, connections: Connection
     load: member.load,
     capabilities: member.capabilities,
     suspicion: source.suspicion(member.peerId) ?? null,
-    reputation: member.reputation ?? null
+    reputation: member.reputation ?? null,
+    zone: member.zone ?? null // [zones]
   }
 }
 

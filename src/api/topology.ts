@@ -30,6 +30,8 @@ export interface TopologyMemberInput {
   neighbours: Array<{ peerId: string, rttMs: number | null }> | null
   /** [reputation] This node's reputation of the member (absent or null: not scored, or ourselves). */
   reputation?: { score: number, banned: boolean } | null
+  /** [zones] Its zone (absent or null: none). */
+  zone?: string | null
 }
 
 /** What the snapshot needs of the consensus status (a subset of ConsensusStatus). */
@@ -97,6 +99,8 @@ export interface TopologyNode {
   reportsNeighbours: boolean
   /** [reputation] This node's reputation of the member: score in [-100, 100], banned; null for itself. */
   reputation: { score: number, banned: boolean } | null
+  /** [zones] Its zone (--zone), null without one: the page colours nodes by it. */
+  zone: string | null
 }
 
 export interface TopologyEdge {
@@ -199,7 +203,8 @@ export function buildTopology (input: TopologyInput): TopologySnapshot {
     validator: validators.has(m.peerId),
     primary: primary === m.peerId,
     reportsNeighbours: m.neighbours != null,
-    reputation: m.reputation == null ? null : { score: m.reputation.score, banned: m.reputation.banned }
+    reputation: m.reputation == null ? null : { score: m.reputation.score, banned: m.reputation.banned },
+    zone: m.zone ?? null // [zones]
   }))
 
   // An edge for each pair some member reports connected. Only members we believe alive (or merely

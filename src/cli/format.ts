@@ -18,8 +18,10 @@ function ago (ms: number): string {
 }
 
 export function membersTable (members: MemberView[]): string {
+  // [zones] a ZONE column once any member has a zone
+  const zones = members.some(m => m.zone != null)
   return table(
-    ['NAME', 'PEER', 'STATE', 'INC', 'SEEN', 'RTT', 'CONN', 'REP', 'LOAD', 'CAPABILITIES'],
+    ['NAME', 'PEER', 'STATE', 'INC', 'SEEN', 'RTT', 'CONN', 'REP', ...(zones ? ['ZONE'] : []), 'LOAD', 'CAPABILITIES'],
     members.map(m => [
       m.name + (m.self ? ' (self)' : ''),
       shortPeerId(m.peerId),
@@ -29,6 +31,7 @@ export function membersTable (members: MemberView[]): string {
       m.rttMs == null ? '-' : `${m.rttMs.toFixed(2)}ms`,
       m.self ? '-' : (m.connected ? 'yes' : 'no'),
       reputationCell(m.reputation),
+      ...(zones ? [m.zone ?? '-'] : []),
       `${m.load.running}/${m.load.capacity} q${m.load.queued} cpu ${Math.round(m.load.cpu * 100)}%`,
       m.capabilities.join(',') || '-'
     ])
@@ -51,6 +54,7 @@ export function statusText (s: NodeStatus): string {
     `mode       ${s.mode}${s.partitioned ? '   PARTITIONED: fewer than half of the known members are reachable' : ''}`,
     `members    ${s.reachable}/${s.known} reachable   alive ${s.counts.alive}  suspect ${s.counts.suspect}  failed ${s.counts.failed}  left ${s.counts.left}`,
     `connected  ${s.connectedPeers} peers (${s.connections} connections)`,
+    ...(s.zone != null || s.mdns != null ? [`lan        zone ${s.zone ?? '-'}   mDNS ${s.mdns == null ? '-' : s.mdns.enabled ? `on (${s.mdns.serviceTag ?? ''})` : 'off'}`] : []), // [zones] [mdns]
     `health     ${s.slowdown > 1 ? `event loop lagging: failure timeouts stretched ×${s.slowdown}` : 'ok'}`,
     ...(s.consensus != null ? [`consensus  ${consensusLine(s.consensus)}`] : []),
     `rejected   ${rejected}`,

@@ -8,7 +8,7 @@ import { CliError, getJson } from './client.js'
 import { membersTable, statusText } from './format.js'
 import { runStart } from './start.js'
 import { runDemo } from './demo.js'
-import { runGenesis, runTestnet } from './testnet.js'
+import { parseZoneList, runGenesis, runTestnet } from './testnet.js'
 import type { ConsensusMode } from '../runtime/consensus/types.js'
 import { addConsensusCommands } from './consensus-commands.js'
 import { addTaskCommands } from './task-commands.js'
@@ -135,7 +135,8 @@ Examples:
     .option('--host <ip>', 'address the nodes listen on', '127.0.0.1')
     .option('--base-port <port>', 'TCP port of node-1 (node-i: base + i - 1; APIs at base + 100 + i - 1)', '4800')
     .option('--json', 'print JSON')
-    .action(async (options: { nodes: string, dir: string, network: string, host: string, basePort: string, consensus: string, json?: boolean }) => {
+    .option('--zones <list>', 'zones for the validators, comma-separated, assigned round-robin (validator-i gets the ((i-1) mod k)-th); warns when more than f share one', collect) // [zones]
+    .action(async (options: { nodes: string, dir: string, network: string, host: string, basePort: string, consensus: string, json?: boolean, zones?: string[] }) => {
       const consensus = consensusOption(options.consensus)
       const nodes = Number(options.nodes)
       const least = consensus === 'raft' ? 3 : 4
@@ -145,7 +146,7 @@ Examples:
       const basePort = Number(options.basePort)
       if (!Number.isInteger(basePort) || basePort < 1 || basePort + 100 + nodes > 65535) throw new CliError(`--base-port: "${options.basePort}" is not a usable port`, 2)
       if (!/^[a-z0-9][a-z0-9_-]{0,31}$/.test(options.network)) throw new CliError(`--network: "${options.network}" must be 1-32 of a-z 0-9 _ -`, 2)
-      await runTestnet({ nodes, dir: options.dir, network: options.network, host: options.host, basePort, consensus, json: options.json === true })
+      await runTestnet({ nodes, dir: options.dir, network: options.network, host: options.host, basePort, consensus, json: options.json === true, zones: parseZoneList('zones', options.zones ?? []) }) // [zones] zones
     })
 
   program.command('genesis')
@@ -155,8 +156,9 @@ Examples:
     .option('--network <name>', 'network name', defaultNetwork)
     .option('--out <file>', 'write to this file instead of stdout')
     .option('--consensus <engine>', 'consensus engine: pbft (Byzantine faults, n = 3f + 1) or raft (crash faults, n = 2f + 1)', 'pbft')
-    .action((options: { validator?: string[], name?: string[], network: string, out?: string, consensus: string }) => {
-      runGenesis({ validators: options.validator ?? [], names: options.name, network: options.network, out: options.out, consensus: consensusOption(options.consensus) })
+    .option('--zone <zone>', 'a validator\'s zone (repeatable, same order as --validator): only checked, warns when more than f share one', collect) // [zones]
+    .action((options: { validator?: string[], name?: string[], network: string, out?: string, consensus: string, zone?: string[] }) => {
+      runGenesis({ validators: options.validator ?? [], names: options.name, network: options.network, out: options.out, consensus: consensusOption(options.consensus), zones: options.zone != null ? parseZoneList('zone', options.zone) : undefined }) // [zones] zones
     })
 
   program.command('demo')

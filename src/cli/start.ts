@@ -399,13 +399,14 @@ export async function runStart (flags: Partial<Record<keyof NodeConfig, unknown>
       ? `  consensus    ${consensusMode(genesis)} ${store != null || raftStore != null ? (raftStore != null ? 'member' : 'validator') : 'observer'} of ${genesis.validators.length} (genesis ${genesisHash(genesis)})`
       : '  consensus    none (no genesis): memory is eventual (mesh memory …), proposals are gossip votes (mesh propose …)',
     ...(psk != null ? [`  private net  pre-shared key ${pskFingerprint(psk)} (${config.pskFile ?? ''}): only nodes holding it can connect`] : []),
+    `  LAN          mDNS ${node.mdns.enabled ? `on (${node.mdns.serviceTag ?? ''})` : 'off'}: ${node.mdns.reason}${config.zone != null ? `    zone ${config.zone}` : ''}`, // [mdns] [zones]
     ...(allowPeers != null ? [`  allow list   ${allowPeers.size} peer(s)${genesis != null ? ` + the ${genesis.validators.length} genesis validators` : ''} may connect; others are refused`] : []), // [admission]
     ...(byzantine != null && store != null ? ['  WARNING      MESH_TEST_BYZANTINE=equivocate: this validator LIES (test only)'] : []),
     '  listening on (give one of these to other nodes as --bootstrap):',
     ...multiaddrs.map(a => `    ${a}`),
     multiaddrs.length === 0 ? '    (none: check --listen)' : '',
     'Press Ctrl-C to leave the mesh.'
-  ].join('\n'), { event: 'started', peerId: node.peerId, name: config.name, network: config.network, incarnation, multiaddrs, api: api.url, dataDir: config.dataDir })
+  ].join('\n'), { event: 'started', peerId: node.peerId, name: config.name, network: config.network, incarnation, multiaddrs, api: api.url, dataDir: config.dataDir, mdns: node.mdns.enabled, zone: config.zone ?? null })
 
   let shuttingDown = false
   const shutdown = (signal: string): void => {

@@ -6,6 +6,7 @@
 import { cpus, homedir, hostname } from 'node:os'
 import { join, resolve } from 'node:path'
 import { multiaddr } from '@multiformats/multiaddr'
+import { zoneLabelProblem } from '../core/zones.js' // [zones]
 
 export const defaultTcpPort = 4747
 export const defaultApiPort = 4748
@@ -62,6 +63,11 @@ export interface NodeConfig {
    * "timeout_ms": n, "max_output_bytes": n } }` (validated by src/runtime/tasks/executor.ts).
    */
   handlers?: unknown
+  // [mdns] [zones] (src/runtime/mdns.ts, src/core/zones.ts)
+  /** LAN discovery: 'on', 'off', or absent for the default (on when every listen address is loopback or private). */
+  mdns?: 'on' | 'off'
+  /** This node's zone label (1-32 of a-z 0-9 -), gossiped in its state record; absent: no zone. */
+  zone?: string
 }
 
 type Kind = 'string' | 'list' | 'int' | 'address' | 'token'
@@ -95,6 +101,9 @@ export const optionSpecs: OptionSpec[] = [
   { key: 'pskFile', flag: 'psk-file', env: 'MESH_PSK_FILE', kind: 'string', description: 'pre-shared key file (swarm.key format; create one with `mesh psk generate`): only nodes holding the same key can connect', defaultText: 'none (an open network)' },
   // [admission]
   { key: 'allowPeers', flag: 'allow-peers', env: 'MESH_ALLOW_PEERS', kind: 'string', description: 'only these peers may connect: a file with one PeerId per line (# comments) or a comma-separated list; genesis validators are always allowed', defaultText: 'none (everyone may connect)' },
+  // [mdns] [zones]
+  { key: 'mdns', flag: 'mdns', env: 'MESH_MDNS', kind: 'string', description: 'LAN discovery by multicast DNS (UDP 5353): on or off', defaultText: 'on when every listen address is loopback or private, else off' },
+  { key: 'zone', flag: 'zone', env: 'MESH_ZONE', kind: 'string', description: 'this node\'s zone (1-32 of a-z 0-9 -): task record replicas go to distinct zones, and the node keeps a link into every other zone', defaultText: 'none' },
   { key: 'maxConnsPerIp', flag: 'max-conns-per-ip', env: 'MESH_MAX_CONNS_PER_IP', kind: 'int', description: 'inbound connections one IP address may hold at once, refused before any handshake (the default exempts loopback; an explicit value applies to it too)', defaultText: String(defaultMaxConnsPerIp) }
 ]
 
@@ -207,6 +216,15 @@ export function parseOption (spec: OptionSpec, value: unknown): NodeConfig[keyof
       return value
     case 'handlers':
       return value as NodeConfig['handlers']
+    case 'mdns': // [mdns]
+      if (value === true || value === 'on') return 'on'
+      if (value === false || value === 'off') return 'off'
+      throw new ConfigError(option, `"${String(value)}" must be on or off`)
+    case 'zone': { // [zones]
+      const problem = zoneLabelProblem(value)
+      if (problem != null) throw new ConfigError(option, `"${String(value)}" ${problem} (example: --zone rack-1)`)
+      return value as string
+    }
     case 'dataDir': case 'genesis': case 'pskFile':
       if (typeof value !== 'string' || value === '') throw new ConfigError(option, 'must be a path')
       return resolve(value.replace(/^~(?=$|\/)/, homedir()))

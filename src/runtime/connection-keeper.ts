@@ -47,6 +47,9 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { Libp2p, PeerId, PeerUpdate } from '@libp2p/interface'
 import { orderByTier, reputationTier } from '../core/gossip/reputation-policy.js'
+import type { IdentifyResult } from '@libp2p/interface'
+import { DiscoveryGuard } from './discovery-guard.js' // [mdns]
+import { zoneLinkTargets } from '../core/zones.js' // [zones]
 
 export interface ConnectionKeeperInit {
   bootstrap: string[]
@@ -57,8 +60,15 @@ export interface ConnectionKeeperInit {
    * validator (it pins them all) and without a genesis.
    */
   validators?: { peerIds: string[], links: number }
-  /** Members to stay connected to; `preferred` false for members believed failed. */
-  members: () => Array<{ peerId: string, preferred: boolean }>
+  /** Members to stay connected to; `preferred` false for members believed failed; `zone` ([zones]) '' for none. */
+  members: () => Array<{ peerId: string, preferred: boolean, zone?: string }>
+  /** [zones] This node's zone ('' for none): it keeps a link into every other zone among the members. */
+  selfZone?: string
+  /**
+   * [mdns] The protocol every member of our network speaks (/mesh/<network>/sync/1.0.0): a discovered
+   * peer whose identify lacks it is of another network; it is let go and not dialed again for a while.
+   */
+  memberProtocol?: string
   /** Peers to hold a direct connection to whatever `maxPeers` says (a validator's fellow validators). */
   pinned?: Array<{ peerId: string, name: string }>
   log: (line: string) => void
@@ -166,6 +176,8 @@ export class ConnectionKeeper {
   private readonly pinned = new Map<string, PinnedLink>()
   private pinnedWake?: ReturnType<typeof setTimeout>
   private stopped = false
+  /** [mdns] Discovered non-members that keep failing (or are of another network) are left alone a while. */
+  readonly discoveryGuard = new DiscoveryGuard()
 
   constructor (private readonly libp2p: Libp2p, private readonly init: ConnectionKeeperInit) {
     const self = libp2p.peerId.toString()
@@ -184,10 +196,12 @@ export class ConnectionKeeper {
     this.onConnect = this.onConnect.bind(this)
     this.onDisconnect = this.onDisconnect.bind(this)
     this.onPeerUpdate = this.onPeerUpdate.bind(this)
+    this.onIdentify = this.onIdentify.bind(this)
   }
 
   start (): void {
     this.libp2p.addEventListener('peer:discovery', this.onDiscovery)
+    if (this.init.memberProtocol != null) this.libp2p.addEventListener('peer:identify', this.onIdentify) // [mdns]
     if (this.pinned.size > 0) {
       this.libp2p.addEventListener('peer:connect', this.onConnect)
       this.libp2p.addEventListener('peer:disconnect', this.onDisconnect)
@@ -205,6 +219,7 @@ export class ConnectionKeeper {
     clearTimeout(this.soon)
     clearTimeout(this.pinnedWake)
     this.libp2p.removeEventListener('peer:discovery', this.onDiscovery)
+    this.libp2p.removeEventListener('peer:identify', this.onIdentify) // [mdns]
     this.libp2p.removeEventListener('peer:connect', this.onConnect)
     this.libp2p.removeEventListener('peer:disconnect', this.onDisconnect)
     this.libp2p.removeEventListener('peer:update', this.onPeerUpdate)
@@ -371,6 +386,8 @@ export class ConnectionKeeper {
     const id = event.detail.id
     if (id.equals(this.libp2p.peerId)) return
     const key = id.toString()
+    // [mdns] a peer that kept failing, or is of another network: not again until its quarantine ends
+    if (this.discoveryGuard.blocked(key, performance.now())) return
     this.discovered.delete(key)
     this.discovered.set(key, id)
     if (this.discovered.size > discoveredMax) {
@@ -398,8 +415,37 @@ export class ConnectionKeeper {
     this.inFlight.set(key, performance.now())
     this.libp2p.dial(target, { signal: AbortSignal.timeout(dialTimeoutMs) })
       .then(() => { this.backoff.delete(key) })
-      .catch(() => { this.failed(key, capMs) })
+      .catch(() => {
+        this.failed(key, capMs)
+        // [mdns] a discovered peer that is not a member: bounded retries, then a quarantine
+        if (this.discovered.has(key) && !this.isMember(key) && this.discoveryGuard.failure(key, performance.now())) {
+          this.discovered.delete(key)
+          this.init.log(`discovered peer ${shortId(key)} (not a member) unreachable after ${this.discoveryGuard.failuresMax} dials (gone, a stale address, or another private network's key): not dialing it on discovery for ${this.discoveryGuard.quarantineMs / 60_000} min`)
+        }
+      })
       .finally(() => { this.inFlight.delete(key) })
+  }
+
+  /** [mdns] Whether `peer` is in the membership table. */
+  private isMember (peer: string): boolean {
+    return this.init.members().some(m => m.peerId === peer)
+  }
+
+  /**
+   * [mdns] A discovered peer that does not speak our membership protocol is of another network (its
+   * protocol ids carry its network name): quarantine it, and close the connections we dialed to it.
+   */
+  private onIdentify (event: CustomEvent<IdentifyResult>): void {
+    const protocol = this.init.memberProtocol
+    const key = event.detail.peerId.toString()
+    if (protocol == null || !this.discovered.has(key) || event.detail.protocols.includes(protocol)) return
+    if (this.isMember(key)) return
+    this.discovered.delete(key)
+    this.discoveryGuard.foreign(key, performance.now())
+    this.init.log(`discovered peer ${shortId(key)} is not of this network (no ${protocol}): closing and ignoring it for ${this.discoveryGuard.quarantineMs / 60_000} min`)
+    for (const c of this.libp2p.getConnections(event.detail.peerId)) {
+      if (c.direction === 'outbound') c.close().catch(err => { c.abort(err instanceof Error ? err : new Error(String(err))) })
+    }
   }
 
   /**
@@ -499,6 +545,9 @@ export class ConnectionKeeper {
     const validatorLinks = this.init.validators?.links ?? 0
     const validators = preferred.filter(p => this.validatorSet.has(p))
     for (const v of validators.slice(0, validatorLinks)) wanted.add(v)
+    // [zones] a link into every other zone it knows (redundant paths): kept, and dialed beyond the budget
+    const zoneDials = this.zoneLinks(members, connected, avoid)
+    for (const z of zoneDials.keep) wanted.add(z)
     for (const p of preferred) {
       if (wanted.size >= this.init.maxPeers + Math.min(validatorLinks, validators.length)) break
       if (!wanted.has(p) && !this.pinned.has(p)) wanted.add(p)
@@ -517,6 +566,15 @@ export class ConnectionKeeper {
       tried.add(key)
       validatorBudget--
       // held back: the smaller PeerId is expected to dial us; it still counts against the budget
+      if (this.heldBack(key, now)) continue
+      this.dial(key, peerIdFromString(key), backoffMaxMs)
+    }
+
+    // [zones] one dial into each zone not linked yet, whatever the budget (zoneLinksMax at most)
+    for (const key of zoneDials.dial) {
+      if (this.inFlight.size >= dialsInFlightMax) break
+      if (connected.has(key) || tried.has(key) || this.pinned.has(key) || !this.due(key, now)) continue
+      tried.add(key)
       if (this.heldBack(key, now)) continue
       this.dial(key, peerIdFromString(key), backoffMaxMs)
     }
@@ -544,6 +602,31 @@ export class ConnectionKeeper {
       if (this.heldBack(key, now)) continue
       this.dial(key, id, candidate.preferred ? backoffMaxMs : failedRetryMaxMs)
     }
+  }
+
+  /**
+   * [zones] The zone links (src/core/zones.ts `zoneLinkTargets`): peers to dial into zones not linked
+   * yet, and one connected peer per linked zone to keep (not released as surplus). Nothing without zones.
+   */
+  private zoneLinks (members: Array<{ peerId: string, preferred: boolean, zone?: string }>, connected: Set<string>, avoid: ((peerId: string) => boolean) | undefined): { dial: string[], keep: string[] } {
+    const selfZone = this.init.selfZone ?? ''
+    if (selfZone === '' && members.every(m => (m.zone ?? '') === '')) return { dial: [], keep: [] }
+    const zoneOf = new Map(members.map(m => [m.peerId, m.zone ?? '']))
+    const linkedPeers = [...connected].flatMap(peerId => { const zone = zoneOf.get(peerId); return zone == null ? [] : [{ peerId, zone }] })
+    const { dial } = zoneLinkTargets({
+      selfZone,
+      connected: linkedPeers,
+      candidates: members.filter(m => m.preferred && m.peerId !== this.self && (avoid == null || !avoid(m.peerId))).map(m => ({ peerId: m.peerId, zone: m.zone ?? '' })),
+      rank: peer => this.rank(peer)
+    })
+    // keep the best-ranked connected peer of each other zone
+    const keepByZone = new Map<string, string>()
+    for (const { peerId, zone } of linkedPeers) {
+      if (zone === selfZone) continue
+      const current = keepByZone.get(zone)
+      if (current == null || this.rank(peerId) < this.rank(current)) keepByZone.set(zone, peerId)
+    }
+    return { dial, keep: [...keepByZone.values()] }
   }
 
   /** [reputation] Best score tier first, the given order (pair hash) within a tier. */

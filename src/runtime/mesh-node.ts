@@ -24,6 +24,8 @@ import type { Neighbour, NodeLoad, NodeRecord, OpenedEnvelope, RejectReason } fr
 import { envelopeBytesMax, neighboursCountMax, stateTopic } from '../../protocols/state/constants.js'
 import { Envelope, EnvelopeKind } from '../../protocols/state/state.js'
 import { ConnectionKeeper } from './connection-keeper.js'
+import { mdnsServiceTag, resolveMdns } from './mdns.js' // [mdns]
+import { syncProtocol } from '../../protocols/sync/constants.js' // [mdns]
 import type { RebalanceReport } from './connection-keeper.js'
 import { PbftConsensus } from './consensus/pbft.js'
 import type { Consensus } from './consensus/types.js'
@@ -61,6 +63,8 @@ export interface MemberView {
   neighbours: Neighbour[] | null
   /** [reputation] This node's reputation of the member (src/runtime/gossip/reputation.ts); null for ourselves. */
   reputation?: ReputationView | null
+  /** [zones] Its zone (--zone, from its gossiped record); null without one. */
+  zone?: string | null
 }
 
 export interface ConnectionView {
@@ -101,6 +105,10 @@ export interface NodeStatus {
    * `partitioned`, `mode` and the consensus write rule stay the membership's. Absent without aggregation.
    */
   meshSize?: { estimated: number | null, reachable: number, partitionSuspected: boolean }
+  /** [zones] This node's zone (--zone); null without one. */
+  zone?: string | null
+  /** [mdns] LAN discovery: on or off and why, and the mDNS service name it answers to. */
+  mdns?: { enabled: boolean, reason: string, serviceTag: string | null }
 }
 
 export interface MeshNodeOptions {
@@ -215,6 +223,8 @@ export class MeshNode {
   admission?: Admission
   /** [aggregate] The gossip estimate of the mesh size (src/runtime/gossip/aggregation.ts), once wired. */
   private meshSizeEstimate: (() => number | undefined) | undefined
+  /** [mdns] LAN discovery as resolved at start (src/runtime/mdns.ts). */
+  mdns: { enabled: boolean, reason: string, serviceTag: string | null } = { enabled: false, reason: 'not started', serviceTag: null }
 
   private constructor (readonly config: NodeConfig, private readonly options: MeshNodeOptions, libp2p: MeshLibp2p, reputation: PeerReputation) {
     this.libp2p = libp2p
@@ -239,7 +249,8 @@ export class MeshNode {
       sequence: 0,
       load: { queued: 0, running: 0, capacity: cpus().length, cpu: 0 },
       startedAtMs: this.startedAtWall.getTime(),
-      leaving: false
+      leaving: false,
+      ...(config.zone != null ? { zone: config.zone } : {}) // [zones]
     }
     this.keeper = new ConnectionKeeper(libp2p, {
       bootstrap: config.bootstrap,
@@ -247,7 +258,9 @@ export class MeshNode {
       maxPeers: config.maxPeers,
       members: () => this.membership.list()
         .filter(m => m.peerId !== this.peerId && (m.state === 'alive' || m.state === 'suspect' || m.state === 'failed'))
-        .map(m => ({ peerId: m.peerId, preferred: m.state !== 'failed' })),
+        .map(m => ({ peerId: m.peerId, preferred: m.state !== 'failed', zone: this.records.get(m.peerId)?.record.zone ?? '' })), // [zones] zone
+      selfZone: config.zone ?? '', // [zones] a link into every other zone
+      memberProtocol: syncProtocol(config.network), // [mdns] discovered peers of another network are let go
       // a validator holds a direct link to every other validator, beyond --max-peers if need be
       pinned: validatorLinks(this.peerId, options.consensus?.genesis),
       validators: observerValidatorLinks(this.peerId, options.consensus?.genesis),
@@ -290,7 +303,11 @@ export class MeshNode {
     })
     admission.registerMetrics(metricsRegistry)
     // [/admission]
+    // [mdns] LAN discovery: on by default only for loopback/private listen addresses (src/runtime/mdns.ts)
+    const mdns = resolveMdns(config.mdns, config.listen)
+    const mdnsTag = mdns.enabled ? mdnsServiceTag(config.network, options.psk) : null
     const libp2p = await createMeshLibp2p({
+      ...(mdnsTag != null ? { mdns: { serviceTag: mdnsTag } } : {}), // [mdns]
       privateKey: options.privateKey,
       psk: options.psk,
       metricsRegistry,
@@ -319,6 +336,7 @@ export class MeshNode {
       }
     })
     self = new MeshNode(config, options, libp2p, reputation)
+    self.mdns = { ...mdns, serviceTag: mdnsTag } // [mdns]
     self.admission = admission // [admission]
     self.metricsRegistry = metricsRegistry
     // [fuzz] what the request/response stream handlers refused, by protocol and reason (protocols/shared/refusals.ts)
@@ -695,7 +713,8 @@ export class MeshNode {
         addresses: record?.addresses ?? [],
         startedAt: record != null ? new Date(record.startedAtMs).toISOString() : null,
         neighbours: self ? this.currentNeighbours() : (record?.neighbours ?? null),
-        reputation: self ? null : this.reputation.view(m.peerId)
+        reputation: self ? null : this.reputation.view(m.peerId),
+        zone: record?.zone ?? null // [zones]
       }
     }).sort((a, b) => Number(b.self) - Number(a.self) || a.name.localeCompare(b.name) || a.peerId.localeCompare(b.peerId))
     return {
@@ -720,7 +739,9 @@ export class MeshNode {
       failureTimeoutMs: this.config.failureTimeoutMs,
       slowdown: Math.round(this.slowdown * 100) / 100,
       consensus: this.consensusSummary(),
-      ...this.meshSizeView(summary.reachable) // [aggregate]
+      ...this.meshSizeView(summary.reachable), // [aggregate]
+      zone: this.config.zone ?? null, // [zones]
+      mdns: this.mdns // [mdns]
     }
   }
 

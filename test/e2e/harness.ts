@@ -150,10 +150,12 @@ export class Cluster {
     const logPath = join(this.root, `${name}.log`)
     const log = openSync(logPath, 'a')
     const [command, ...prefix] = options.wrap != null && options.wrap.length > 0 ? [...options.wrap, process.execPath] : [process.execPath]
+    // [mdns] MESH_MDNS=off: tests on 127.0.0.1 run in parallel with similar network names and must not
+    // discover each other over multicast (a test that wants mDNS passes env MESH_MDNS=on or --mdns on)
     // MESH_TEST_NODE_ARGS: extra node flags for every node (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to
     // profile a benchmark; NODE_OPTIONS refuses --cpu-prof)
     const nodeArgs = (process.env.MESH_TEST_NODE_ARGS ?? '').split(' ').filter(a => a !== '')
-    const child = spawn(command as string, [...prefix, ...nodeArgs, ...args], { stdio: ['ignore', log, log], env: { ...process.env, MESH_DATA_DIR: '', ...options.env } })
+    const child = spawn(command as string, [...prefix, ...nodeArgs, ...args], { stdio: ['ignore', log, log], env: { ...process.env, MESH_DATA_DIR: '', MESH_MDNS: 'off', ...options.env } })
     this.children.add(child)
     child.once('exit', () => { this.children.delete(child) })
     if (child.pid == null) throw new Error(`could not spawn node ${name}`)

@@ -313,10 +313,71 @@
     updateHeader(s)
     updateGraph(s)
     updateMembers(s)
+    updateZones(s) // [zones]
     updateConsensus(s)
     updateAggregates(s)
     updateMessages(s)
     document.body.setAttribute('data-updates', String(api.updates))
+  }
+
+  // ── [zones] nodes ringed in their zone's colour (--zone), with a legend; nothing without zones ──
+  // The palette is assigned in zone-label order, so the same member set gives the same colours on
+  // every node's page. Nodes without a zone get no ring; with more zones than colours, colours repeat.
+  var zonePalette = ['#1f77b4', '#ff7f0e', '#9467bd', '#17becf', '#8c564b', '#e377c2', '#bcbd22', '#7f7f7f']
+
+  function zoneColours (nodes) {
+    var zones = []
+    nodes.forEach(function (n) { if (n.zone != null && zones.indexOf(n.zone) < 0) zones.push(n.zone) })
+    zones.sort()
+    var out = {}
+    zones.forEach(function (z, i) { out[z] = zonePalette[i % zonePalette.length] })
+    return out
+  }
+
+  function updateZones (s) {
+    var byZone = zoneColours(s.nodes)
+    api.zoneColours = byZone
+    var cy = api.cy
+    if (cy != null) {
+      cy.batch(function () {
+        s.nodes.forEach(function (n) {
+          var node = cy.getElementById(n.id)
+          if (node.length === 0) return
+          var colour = n.zone != null ? byZone[n.zone] : null
+          if (node.data('zoneColour') === colour) return
+          node.data('zone', n.zone)
+          node.data('zoneColour', colour)
+          if (colour != null) node.style({ 'underlay-color': colour, 'underlay-padding': 7, 'underlay-opacity': 0.55, 'underlay-shape': 'ellipse' })
+          else node.removeStyle('underlay-color underlay-padding underlay-opacity underlay-shape')
+        })
+      })
+    }
+    s.nodes.forEach(function (n) {
+      var row = findRow(n.id)
+      if (row != null && n.zone != null) { row.setAttribute('data-zone', n.zone); row.title = 'zone ' + n.zone }
+    })
+    var legend = $('zone-legend')
+    var zones = Object.keys(byZone)
+    if (zones.length === 0) { if (legend != null) legend.remove(); return }
+    if (legend == null) {
+      legend = document.createElement('ul')
+      legend.id = 'zone-legend'
+      var anchor = $('legend')
+      anchor.parentNode.insertBefore(legend, anchor.nextSibling)
+    }
+    var key = zones.join(',')
+    if (legend.getAttribute('data-zones') === key) return
+    legend.setAttribute('data-zones', key)
+    legend.textContent = ''
+    legend.appendChild(el('li', 'zones:', 'muted'))
+    zones.forEach(function (z) {
+      var li = el('li', '')
+      var ring = el('i', '', 'zone-ring')
+      ring.style.borderColor = byZone[z]
+      li.appendChild(ring)
+      li.appendChild(document.createTextNode(z))
+      legend.appendChild(li)
+    })
   }
 
   function setLive (state) {

@@ -3,7 +3,8 @@
  * (`/mesh-task-result/<id>`) live on the 3 alive members whose Kademlia ids are XOR-closest to the
  * task's (`closestPeers(taskKadId(id))`, src/core/scheduler/dht.ts: the placement kad-dht would pick,
  * but on exactly 3 nodes instead of kad-dht's kBucketSize), over /mesh/<network>/records/1.0.0
- * (protocols/records/).
+ * (protocols/records/); [zones] when members carry zones (--zone), the 3 go to distinct zones
+ * when at least 3 exist, the XOR-closest of each (src/core/zones.ts `zoneAwareClosest`).
  *
  * - `put` stores on those 3 (this node included when it is one of them) and resolves once 2 of them
  *   acknowledged; records are immutable (first write wins, the same value again is a no-op).
@@ -21,6 +22,7 @@
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { PeerId } from '@libp2p/interface'
 import { closestPeers, taskKadId } from '../../core/scheduler/dht.js'
+import { zoneAwareClosest } from '../../core/zones.js' // [zones]
 import type { MemberState } from '../../core/membership.js'
 import { Ack } from '../../../protocols/records/records.js'
 import type { Store } from '../../../protocols/records/records.js'
@@ -54,6 +56,8 @@ export interface RecordMember {
   state: MemberState
   /** A restarted member (new incarnation) has lost its copies: it is checked again. */
   incarnation?: number
+  /** [zones] Its zone (null/absent: none, which counts as the zone ""): replicas go to distinct zones. */
+  zone?: string | null
 }
 
 export interface RecordStoreOptions {
@@ -150,6 +154,8 @@ interface View {
   reachable: string[]
   tag: (peerId: string) => string
   fingerprint: string
+  /** [zones] A member's zone ('' for none). */
+  zoneOf: (peerId: string) => string
 }
 
 const encoder = new TextEncoder()
@@ -229,7 +235,7 @@ export class RecordStore {
       throw new RecordError(409, `${key} already holds a different value (records are immutable: the first write wins)`)
     }
     const view = this.view()
-    const replicas = closestPeers(taskKadId(taskId), view.alive).slice(0, recordReplicas)
+    const replicas = this.replicaSet(taskKadId(taskId), view)
     if (replicas.length < quorum) {
       throw new RecordError(503, `only ${replicas.length} alive member(s): a record needs ${quorum} of ${recordReplicas} replicas to acknowledge`)
     }
@@ -300,7 +306,7 @@ export class RecordStore {
     const signal = signals(options.signal, this.lifetime.signal, AbortSignal.timeout(options.timeoutMs ?? this.requestTimeoutMs))
     const view = this.view()
     const kadId = taskKadId(taskId)
-    const replicas = closestPeers(kadId, view.alive).slice(0, recordReplicas)
+    const replicas = this.replicaSet(kadId, view)
     const others = closestPeers(kadId, view.reachable).filter(p => !replicas.includes(p))
     let value = await this.firstFound(replicas.filter(p => p !== this.options.self), key, kind, signal, accept)
     for (let i = 0; value == null && i < others.length && !signal.aborted; i += fetchBatch) {
@@ -323,7 +329,7 @@ export class RecordStore {
 
   /** The 3 alive members XOR-closest to the task, closest first, in this node's view. */
   replicas (taskId: string): string[] {
-    return closestPeers(taskKadId(taskId), this.view().alive).slice(0, recordReplicas)
+    return this.replicaSet(taskKadId(taskId), this.view())
   }
 
   stats (): RecordStats {
@@ -350,7 +356,7 @@ export class RecordStore {
         if (entry.settledFor === view.fingerprint) continue
         if (entry.holders.size > 64) entry.holders.clear()
         if (entry.conflicting.size > 64) entry.conflicting.clear()
-        const replicas = closestPeers(entry.kadId, view.alive).slice(0, recordReplicas)
+        const replicas = this.replicaSet(entry.kadId, view)
         const inside = replicas.includes(this.options.self)
         entry.outsideSince = inside ? null : (entry.outsideSince ?? now)
         const missing = replicas.filter(p => p !== this.options.self && !entry.holders.has(view.tag(p)) && !entry.conflicting.has(view.tag(p)))
@@ -478,7 +484,7 @@ export class RecordStore {
       // Without this, each replica that received a write pushed it again to both others
       const entry = this.entries.get(store.key)
       const view = this.view()
-      if (entry != null && closestPeers(entry.kadId, view.alive).slice(0, recordReplicas).includes(sender)) entry.holders.add(view.tag(sender))
+      if (entry != null && this.replicaSet(entry.kadId, view).includes(sender)) entry.holders.add(view.tag(sender))
     }
     return ack
   }
@@ -509,21 +515,34 @@ export class RecordStore {
     if (this.entries.delete(entry.key)) this.bytes -= entry.value.byteLength + entry.key.length
   }
 
+  /**
+   * [zones] A record's replica set in `view`: the `recordReplicas` alive members XOR-closest to it, over
+   * distinct zones when that many exist (src/core/zones.ts `zoneAwareClosest`; with no zones, exactly
+   * the XOR-closest), closest first.
+   */
+  private replicaSet (kadId: Uint8Array, view: View): string[] {
+    return zoneAwareClosest(kadId, view.alive, view.zoneOf, recordReplicas)
+  }
+
   private view (): View {
     const self = this.options.self
     const alive: string[] = []
     const reachable: string[] = []
     const tags = new Map<string, string>()
+    const zones = new Map<string, string>() // [zones]
     let selfSeen = false
     for (const m of this.options.members()) {
       tags.set(m.peerId, `${m.peerId}#${m.incarnation ?? 0}`)
+      if (m.zone != null && m.zone !== '') zones.set(m.peerId, m.zone)
       if (m.peerId === self) { selfSeen = true; if (!alive.includes(self)) alive.push(self); continue }
       if (m.state === 'alive') alive.push(m.peerId)
       if (m.state === 'alive' || m.state === 'suspect') reachable.push(m.peerId)
     }
     if (!selfSeen) alive.push(self)
     const tag = (peerId: string): string => tags.get(peerId) ?? `${peerId}#0`
-    return { alive, reachable, tag, fingerprint: alive.map(tag).sort().join(',') }
+    const zoneOf = (peerId: string): string => zones.get(peerId) ?? ''
+    // [zones] a zone change moves replica sets: it is part of the fingerprint
+    return { alive, reachable, tag, zoneOf, fingerprint: alive.map(p => `${tag(p)}@${zoneOf(p)}`).sort().join(',') }
   }
 
   /** Ask `peers` at once; the first valid value wins and the other requests are aborted. */
