@@ -437,9 +437,14 @@ const fuzzRateLimits = '*=1000000/2000000'
 async function startNode (dir: string, flags: Record<string, unknown>): Promise<NodeUnderTest> {
   const previous = process.env.MESH_RATE_LIMITS
   process.env.MESH_RATE_LIMITS = fuzzRateLimits
+  // no LAN discovery: two fuzz runs on one host (CI's and a long one) would find each other's nodes
+  const previousMdns = process.env.MESH_MDNS
+  process.env.MESH_MDNS = 'off'
   const started = await runStart({ ...flags, dataDir: dir, listen: ['/ip4/127.0.0.1/tcp/0'], api: '127.0.0.1:0', heartbeatIntervalMs: 1000 }, undefined, true)
   if (previous == null) delete process.env.MESH_RATE_LIMITS
   else process.env.MESH_RATE_LIMITS = previous
+  if (previousMdns == null) delete process.env.MESH_MDNS
+  else process.env.MESH_MDNS = previousMdns
   const addr = started.node.multiaddrs().find(a => a.includes('/ip4/127.0.0.1/')) as string
   return { started, peerId: peerIdFromString(started.node.peerId), addr }
 }
