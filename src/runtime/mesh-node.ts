@@ -38,6 +38,7 @@ import { PeerReputation } from './gossip/reputation.js'
 import type { ReputationView } from './gossip/reputation.js'
 import { Admission } from './admission.js' // [admission]
 import type { LimitedProtocol, RateLimit } from './admission.js' // [admission]
+import type { ReachabilitySummary } from './reachability.js' // [nat]
 
 export interface MemberView {
   peerId: string
@@ -101,6 +102,8 @@ export interface NodeStatus {
    * `partitioned`, `mode` and the consensus write rule stay the membership's. Absent without aggregation.
    */
   meshSize?: { estimated: number | null, reachable: number, partitionSuspected: boolean }
+  /** [nat] Reachability: AutoNAT verdict, relay server and reservations, relayed/direct links, hole punching (src/runtime/reachability.ts). */
+  reachability?: ReachabilitySummary
 }
 
 export interface MeshNodeOptions {
@@ -312,6 +315,9 @@ export class MeshNode {
       appSpecificScore: peer => reputation.gossipScore(peer),
       // [admission] a banned peer's refusal is counted with the admission's
       denyPeer: peer => { const banned = reputation.isBanned(peer); if (banned) admission.countDenied('banned'); return banned },
+      relay: config.relay, // [nat]
+      natUpnp: config.natUpnp, // [nat]
+      log: options.log, // [nat] reachability notes
       admission: {
         denyPeer: peer => admission.denyPeer(peer),
         denyInbound: connection => admission.denyInbound(connection),
@@ -720,7 +726,8 @@ export class MeshNode {
       failureTimeoutMs: this.config.failureTimeoutMs,
       slowdown: Math.round(this.slowdown * 100) / 100,
       consensus: this.consensusSummary(),
-      ...this.meshSizeView(summary.reachable) // [aggregate]
+      ...this.meshSizeView(summary.reachable), // [aggregate]
+      reachability: this.libp2p.services.reachability.summary() // [nat]
     }
   }
 
