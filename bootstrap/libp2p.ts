@@ -54,7 +54,6 @@ import type { Registrar } from '@libp2p/interface-internal'
 import { autoNAT } from '@libp2p/autonat'
 import { circuitRelayServer, circuitRelayTransport } from '@libp2p/circuit-relay-v2'
 import { dcutr } from '@libp2p/dcutr'
-import { uPnPNAT } from '@libp2p/upnp-nat'
 import { identifyPush } from '@libp2p/identify'
 import { overRelays } from '../protocols/shared/limited.js'
 import { meshRelayLimits, reachability } from '../src/runtime/reachability.js'
@@ -222,6 +221,8 @@ export async function createMeshLibp2p (init: MeshLibp2pInit): Promise<MeshLibp2
   // [nat] … and works over relayed (limited) connections, preferring a direct one (protocols/shared/limited.ts)
   const admitted = <C extends { registrar: Registrar }, S>(factory: (components: C) => S): (components: C) => S => overRelays(withAdmission(factory, admit))
   const relayMode: RelayMode = init.relay ?? 'auto' // [nat]
+  // [nat] loaded only when asked for: the UPnP client (SSDP) is not parsed by every node's start
+  const upnp = init.natUpnp === true ? (await import('@libp2p/upnp-nat')).uPnPNAT() : undefined
   const node = await createLibp2p({
     privateKey: init.privateKey,
     ...(init.metricsRegistry != null ? { metrics: prometheusMetrics({ registry: init.metricsRegistry }) } : {}),
@@ -351,7 +352,7 @@ export async function createMeshLibp2p (init: MeshLibp2pInit): Promise<MeshLibp2
           }
         : {}),
       // UPnP / NAT-PMP port mapping only when asked (--nat-upnp): it talks to the home router
-      ...(init.natUpnp === true ? { upnp: uPnPNAT() } : {})
+      ...(upnp != null ? { upnp } : {})
     }
   })
   pingService = node.services.ping
