@@ -194,8 +194,9 @@ export class Reachability implements Startable {
   attach (parts: { relayServer?: unknown, pubsub?: unknown }): void {
     this.relayServer = parts.relayServer as RelayServerLike | undefined
     this.pubsub = parts.pubsub as GossipsubLike | undefined
-    // --relay auto: libp2p started the server with everything else; it serves only while public
-    if (this.init.relay === 'auto') void this.setServing(false)
+    // --relay auto: libp2p started the server with everything else; it serves only while public (an
+    // --announce'd public address counts at once; one AutoNAT confirms comes with a later check)
+    if (this.init.relay === 'auto') void this.setServing(this.running && reachabilityVerdict(this.addressFacts()).status === 'public')
     else this.serving = this.init.relay === 'on' && this.relayServer != null
   }
 

@@ -1,7 +1,7 @@
 /**
  * [nat] NAT traversal end to end (issue 14): two "home" namespaces, each behind its own NAT router
  * namespace (nftables masquerade, nothing inbound but replies), and one public namespace with a seed
- * serving relay reservations (--relay on). All three are the members of one Raft genesis.
+ * serving relay reservations (--relay auto, the default: it serves because its address is public). All three are the members of one Raft genesis.
  *
  *   seed  100.213.x.10 ──┐
  *   router A 100.213.x.21 ─┤ switch (public-looking addresses: AutoNAT and DCUtR ignore private ones)
@@ -79,8 +79,9 @@ describe.skipIf(unavailable != null)(title, () => {
       api: `127.0.0.1:${apiPort}`,
       wrap: lab.wrap(seedHost),
       apiUrl: await lab.startApiRelay(seedHost, apiPort, cluster.root),
-      // a public seed announces its address (AutoNAT would confirm it only once a peer dialled it back)
-      extraArgs: ['--announce', `/ip4/${seedHost.address}/tcp/${p2pPort}`, '--relay', 'on']
+      // a public seed announces its address (AutoNAT would confirm it only once a peer dialled it back);
+      // --relay auto (the default, spelled out): it serves reservations because it is public
+      extraArgs: ['--announce', `/ip4/${seedHost.address}/tcp/${p2pPort}`, '--relay', 'auto']
     })
     nodes.set('seed', seed)
     ids.set('seed', seed.runtime.peerId)
@@ -112,7 +113,7 @@ describe.skipIf(unavailable != null)(title, () => {
 
   it('the seed is public and serves relay reservations; each home is private, reserves a slot on the seed and announces its relay address', async () => {
     const seedStatus = await cluster.waitForStatus(node('seed'), 'public, serving relay reservations to both homes', s =>
-      reach(s).status === 'public' && reach(s).relay.serving && reach(s).relay.reservationsServed === 2, waitMs)
+      reach(s).status === 'public' && reach(s).relay.mode === 'auto' && reach(s).relay.serving && reach(s).relay.reservationsServed === 2, waitMs)
     step(`seed: ${reach(seedStatus).status} (${reach(seedStatus).reason}), serving ${reach(seedStatus).relay.reservationsServed} reservations`)
     for (const name of ['home-a', 'home-b']) {
       const status = await cluster.waitForStatus(node(name), 'private with a reservation on the seed', s =>
