@@ -10,10 +10,16 @@
  * - Circuit Relay v2: the transport on every node (dial `…/p2p-circuit/p2p/<peer>`, accept relayed
  *   connections); the server (reservations for NATed nodes) per `--relay on|off|auto`.
  * - DCUtR: over a relayed connection, both ends exchange their public addresses and dial each other
- *   at the same moment (TCP simultaneous open). It needs each side's external address confirmed, and
- *   @libp2p/tcp dials from an ephemeral port rather than the listening one, so behind NATs that map
- *   each new source port anew (Linux masquerade does) the punched ports never match: expect relayed
- *   connections between two NATed nodes. Counted here as successes/failures.
+ *   at the same moment (TCP simultaneous open). Between two NATed nodes it fails here, for two reasons:
+ *   (1) a NATed node has no confirmed public address to offer (its external ip:port is an "observed"
+ *   address, which AutoNAT confirms only after 4 peers in 4 different /8 networks dialled it back), so
+ *   DCUtR stops with "no dialable multiaddrs"; (2) even with one, @libp2p/tcp dials from an ephemeral
+ *   port, not the listening one, so the port the other side punches towards is not the one the NAT
+ *   mapped. Measured with nftables masquerade (test/e2e/nat-netns.test.ts, and by hand): the mapping
+ *   keeps the source port (192.168.1.10:40000 → router:40000, for any destination: endpoint-independent
+ *   while the port is free), filtering is endpoint-dependent (another host connecting to router:40002
+ *   while 40002 was mapped to a third host got ECONNREFUSED). Expect relayed connections between two
+ *   NATed nodes; a node with a public address is dialled directly. Counted here as successes/failures.
  * - UPnP/NAT-PMP (`--nat-upnp`): asks the home router for a port mapping; the mapped address then goes
  *   through AutoNAT like any other.
  *
