@@ -395,6 +395,7 @@ export async function runStart (flags: Partial<Record<keyof NodeConfig, unknown>
     ...(psk != null ? [`  private net  pre-shared key ${pskFingerprint(psk)} (${config.pskFile ?? ''}): only nodes holding it can connect`] : []),
     ...(allowPeers != null ? [`  allow list   ${allowPeers.size} peer(s)${genesis != null ? ` + the ${genesis.validators.length} genesis validators` : ''} may connect; others are refused`] : []), // [admission]
     ...(byzantine != null && store != null ? ['  WARNING      MESH_TEST_BYZANTINE=equivocate: this validator LIES (test only)'] : []),
+    `  NAT          relay server ${config.relay}${config.relay === 'auto' ? ' (serves only while publicly reachable)' : ''}, UPnP ${config.natUpnp ? 'on' : 'off'}; \`mesh status\` shows reachability`, // [nat]
     '  listening on (give one of these to other nodes as --bootstrap):',
     ...multiaddrs.map(a => `    ${a}`),
     multiaddrs.length === 0 ? '    (none: check --listen)' : '',
