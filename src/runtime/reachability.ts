@@ -35,6 +35,7 @@
  * A loopback-only node never does (nobody else could use the address).
  */
 import type { Connection, ComponentLogger, Libp2pEvents, Logger, PeerId, Startable, TypedEventTarget } from '@libp2p/interface'
+import type { PeerStore } from '@libp2p/interface'
 import type { AddressManager, ConnectionManager, TransportManager } from '@libp2p/interface-internal'
 import { multiaddr } from '@multiformats/multiaddr'
 import { isPrivate, isLoopback } from '@libp2p/utils'
@@ -165,6 +166,7 @@ export interface ReachabilityComponents {
   addressManager: AddressManager
   transportManager: TransportManager
   connectionManager: ConnectionManager
+  peerStore: PeerStore
   events: TypedEventTarget<Libp2pEvents>
   logger: ComponentLogger
 }
@@ -238,10 +240,16 @@ export class Reachability implements Startable {
       if (others.some(c => !isRelayed(c))) return
       const timer = setTimeout(() => {
         this.punchTimers.delete(connection.id)
-        if (connection.status !== 'open') return
+        if (!this.running || connection.status !== 'open') return
         if (this.components.connectionManager.getConnections(peer).some(c => c.status === 'open' && !isRelayed(c))) return
-        this.failures.n++
-        this.note(`hole punching to ${peer.toString()} did not give a direct connection within ${holePunchWindowMs / 1000} s: staying relayed via ${connection.remoteAddr.toString()}`)
+        // DCUtR runs once per relayed connection; if the peer has a public address, try it once more
+        // ourselves (a race with the peer's own dial can make DCUtR's attempt fail): on success the
+        // direct connection counts as the upgrade (onOpen) and the relayed one is closed
+        void this.dialDirect(connection).then(upgraded => {
+          if (upgraded || !this.running) return
+          this.failures.n++
+          this.note(`hole punching to ${peer.toString()} did not give a direct connection within ${holePunchWindowMs / 1000} s: staying relayed via ${connection.remoteAddr.toString()}`)
+        })
       }, holePunchWindowMs)
       timer.unref?.()
       this.punchTimers.set(connection.id, timer)
@@ -276,6 +284,30 @@ export class Reachability implements Startable {
       if (typeof create !== 'function') return
       create.call(pubsub, peer, remaining).catch(err => { this.log('re-attaching gossipsub to %p failed: %s', peer, (err as Error).message) })
     }, 50).unref?.()
+  }
+
+  /** Dial the peer of a relayed connection on its public addresses (if any); close the relayed one on success. */
+  private async dialDirect (relayed: Connection): Promise<boolean> {
+    const peer = relayed.remotePeer
+    let targets
+    try {
+      targets = (await this.components.peerStore.get(peer)).addresses
+        .map(a => a.multiaddr)
+        .filter(ma => !isCircuit(ma.toString()) && !privateAddress(ma.toString()))
+        .map(ma => ma.getComponents().some(c => c.name === 'p2p') ? ma : ma.encapsulate(`/p2p/${peer.toString()}`))
+    } catch {
+      return false
+    }
+    if (targets.length === 0) return false
+    try {
+      const direct = await this.components.connectionManager.openConnection(targets, { signal: AbortSignal.timeout(10_000), force: true })
+      if (isRelayed(direct)) return false
+      await relayed.close().catch(() => {})
+      return true
+    } catch (err) {
+      this.log('direct dial to %p failed: %s', peer, (err as Error).message)
+      return false
+    }
   }
 
   /** Re-read the verdict; start/stop relay serving (auto) and relay seeking (private) accordingly. */

@@ -21,6 +21,7 @@
  * PID and deletes its namespaces, also on failure.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { join } from 'node:path'
 import { Cluster, api, waitUntil } from './harness.js'
 import type { NodeProcess } from './harness.js'
 import { NetnsLab, natUnavailableReason } from './netns.js'
@@ -50,6 +51,8 @@ describe.skipIf(unavailable != null)(title, () => {
     if (status.reachability == null) throw new Error(`${status.name}: no reachability in /v1/status`)
     return status.reachability
   }
+  let seedAddr = ''
+  let genesisPath = ''
   const linkBetween = (status: NodeStatus, peer: string): ReachabilitySummary['connections'] => reach(status).connections.filter(c => c.peerId === peer)
 
   beforeAll(async () => {
@@ -86,6 +89,8 @@ describe.skipIf(unavailable != null)(title, () => {
     nodes.set('seed', seed)
     ids.set('seed', seed.runtime.peerId)
     const seedAddress = `/ip4/${seedHost.address}/tcp/${p2pPort}/p2p/${seed.runtime.peerId}`
+    seedAddr = seedAddress
+    genesisPath = join(seedDir, 'genesis.json')
     for (const [name, host] of hosts.slice(1)) {
       const started = await cluster.start(name, {
         dataDir: dataDirs.get(name),
@@ -201,5 +206,41 @@ describe.skipIf(unavailable != null)(title, () => {
     expect(metrics).toMatch(/mesh_nat_relay_reservations_number 1/)
     expect(metrics).toMatch(/mesh_nat_connections_number\{kind="relayed"\} [1-9]/)
     expect(metrics).toMatch(/mesh_nat_holepunch_total\{result="failure"\} [1-9]/)
+  })
+
+  it('a second public node (an observer) ends up with direct links to both homes: whoever dials, the NATed side reaches a public address', async () => {
+    const host = lab.addSwitchHost(`${wan}.11`)
+    const pub = await cluster.start('public', {
+      listen: [`/ip4/${host.address}/tcp/${p2pPort}`],
+      api: `127.0.0.1:${apiPort}`,
+      wrap: lab.wrap(host),
+      apiUrl: await lab.startApiRelay(host, apiPort, cluster.root),
+      bootstrap: [seedAddr],
+      extraArgs: ['--genesis', genesisPath, '--announce', `/ip4/${host.address}/tcp/${p2pPort}`, '--relay', 'off']
+    })
+    nodes.set('public', pub)
+    ids.set('public', pub.runtime.peerId)
+    for (const name of ['seed', 'home-a', 'home-b', 'public']) {
+      await cluster.waitForStatus(node(name), 'sees 4 alive', s => s.counts.alive === 4, waitMs)
+    }
+    for (const home of ['home-a', 'home-b']) {
+      // a relayed connection (the public node dialled the home's relay address) is upgraded by DCUtR's
+      // unilateral path (the home dials the public address back) or replaced by the home's own dial
+      let last: ReachabilitySummary['connections'] = []
+      const status = await cluster.waitForStatus(node(home), 'a direct link, and no relayed one, to the public node', s => {
+        last = linkBetween(s, id('public'))
+        return last.length > 0 && last.every(l => l.kind === 'direct')
+      }, waitMs).catch(err => {
+        console.log(`[nat-netns.test] ${home} ↔ public at the timeout: ${JSON.stringify(last)}\n${cluster.log(node(home)).split('\n').slice(-40).join('\n')}`)
+        throw err
+      })
+      step(`${home} ↔ public: ${linkBetween(status, id('public')).map(l => `${l.kind} ${l.direction}`).join('; ')}; ${home} counted ${reach(status).holePunch.successes} relayed→direct upgrade(s)`)
+      const sent = await waitUntil(`public → ${home} message`, waitMs, async () => {
+        const res = await api<{ delivered?: boolean }>(node('public'), 'POST', '/v1/messages', { to: id(home), body: { hello: home } }, 30_000)
+        return res.status === 201 ? res : undefined
+      }, 1000)
+      expect(sent.body.delivered).toBe(true)
+    }
+    expect(reach(await cluster.status(node('public'))).status).toBe('public')
   })
 })
