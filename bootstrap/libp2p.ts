@@ -51,6 +51,15 @@ import type { MultiaddrConnection } from '@libp2p/interface'
 import type { Registrar } from '@libp2p/interface-internal'
 // [/admission]
 import { mdns } from '@libp2p/mdns' // [mdns]
+// [nat] AutoNAT, Circuit Relay v2, DCUtR, UPnP; our protocols over relayed connections (src/runtime/reachability.ts)
+import { autoNAT } from '@libp2p/autonat'
+import { circuitRelayServer, circuitRelayTransport } from '@libp2p/circuit-relay-v2'
+import { dcutr } from '@libp2p/dcutr'
+import { identifyPush } from '@libp2p/identify'
+import { overRelays } from '../protocols/shared/limited.js'
+import { meshRelayLimits, reachability } from '../src/runtime/reachability.js'
+import type { Reachability, RelayMode } from '../src/runtime/reachability.js'
+// [/nat]
 
 export interface MeshServices extends Record<string, unknown> {
   identify: Identify
@@ -66,6 +75,7 @@ export interface MeshServices extends Record<string, unknown> {
   eventual: EventualSync // [eventual]
   votes: VotesProtocol // [votes]
   aggregate: AggregateProtocol // [aggregate]
+  reachability: Reachability // [nat]
 }
 
 export type MeshLibp2p = Libp2p<MeshServices>
@@ -106,6 +116,13 @@ export interface MeshLibp2pInit {
   // keeper through `peer:discovery` (libp2p 3 never dials them itself); the per-network service name
   // keeps networks (and private networks with different keys) from even discovering each other.
   mdns?: { serviceTag: string }
+  // [nat] (src/runtime/reachability.ts)
+  /** Serve relay reservations: on, off, or auto (only while AutoNAT says we are public). @default 'auto' */
+  relay?: RelayMode
+  /** Ask the router for a port mapping (UPnP / NAT-PMP). @default false */
+  natUpnp?: boolean
+  /** Reachability notes (verdict changes, relay state, hole punching) for the node's log. */
+  log?: (line: string) => void
 }
 
 /** [admission] What the connection gater and the receive path ask of the node's admission control. */
@@ -172,7 +189,8 @@ function dedupeGater (self: () => Libp2p | undefined, dialingSince: (peer: strin
     const other = dialedByUs ? them : us
     // a connection dialed by the smaller PeerId always stands
     if (dialer < other) return false
-    if (node.getConnections(remote).some(c => c.status === 'open')) return true
+    // [nat] only a direct connection counts: a relayed one must not refuse the direct one DCUtR opens
+    if (node.getConnections(remote).some(c => c.status === 'open' && c.limits == null && !c.remoteAddr.toString().includes('/p2p-circuit'))) return true
     if (dialedByUs) return false
     const since = dialingSince(them)
     return since != null && performance.now() - since < crossingDialWindowMs
@@ -205,7 +223,11 @@ export async function createMeshLibp2p (init: MeshLibp2pInit): Promise<MeshLibp2
   let built: Libp2p | undefined
   // [admission] every inbound stream of our protocols carries the rate check (protocols/shared/admission.ts)
   const admit = init.admission?.admit
-  const admitted = <C extends { registrar: Registrar }, S>(factory: (components: C) => S): (components: C) => S => withAdmission(factory, admit)
+  // [nat] … and works over relayed (limited) connections, preferring a direct one (protocols/shared/limited.ts)
+  const admitted = <C extends { registrar: Registrar }, S>(factory: (components: C) => S): (components: C) => S => overRelays(withAdmission(factory, admit))
+  const relayMode: RelayMode = init.relay ?? 'auto' // [nat]
+  // [nat] loaded only when asked for: the UPnP client (SSDP) is not parsed by every node's start
+  const upnp = init.natUpnp === true ? (await import('@libp2p/upnp-nat')).uPnPNAT() : undefined
   const node = await createLibp2p({
     privateKey: init.privateKey,
     ...(init.metricsRegistry != null ? { metrics: prometheusMetrics({ registry: init.metricsRegistry }) } : {}),
@@ -213,7 +235,9 @@ export async function createMeshLibp2p (init: MeshLibp2pInit): Promise<MeshLibp2
       listen: init.listen,
       announce: init.announce
     },
-    transports: [tcp()],
+    // [nat] the relay transport on every node: dial peers behind NAT through their relay, and accept
+    // relayed connections (a node seeking a reservation listens on /p2p-circuit: reachability.ts)
+    transports: [tcp(), circuitRelayTransport({ reservationCompletionTimeout: 10_000 })],
     // a private network: XSalsa20 with the pre-shared key under everything (a peer without the key
     // cannot complete even the Noise handshake)
     ...(init.psk != null ? { connectionProtector: preSharedKey({ psk: init.psk }) } : {}),
@@ -251,6 +275,8 @@ export async function createMeshLibp2p (init: MeshLibp2pInit): Promise<MeshLibp2
       // per connection makes them collide and the monitor then kills the connection.
       ping: ping({ maxOutboundStreams: 4, maxInboundStreams: 8, timeout: 30_000 }),
       pubsub: gossipsub({
+        // [nat] also over relayed connections (a NATed member's only link may be one)
+        runOnLimitedConnection: true,
         // Every payload on our topics (state records, verdicts, broadcasts) is signed by its author and
         // verified by its topic validator: gossipsub's own signature would be a second Ed25519 verify
         // (~110 µs) of every message. Without it there is no from + seqno, so ids come from the content.
@@ -309,11 +335,36 @@ export async function createMeshLibp2p (init: MeshLibp2pInit): Promise<MeshLibp2
       // [votes] gossip votes: anti-entropy of proposals and signed votes (src/runtime/gossip/gossip-votes.ts)
       votes: admitted(votesAntiEntropy({ network: init.network })),
       // [aggregate] push-pull aggregation exchanges (src/runtime/gossip/aggregation.ts sets the handler)
-      aggregate: admitted(aggregateProtocol({ network: init.network }))
+      aggregate: admitted(aggregateProtocol({ network: init.network })),
+      // [nat] reachability (src/runtime/reachability.ts): AutoNAT asks peers to dial our public addresses
+      // back (a loopback/LAN-only node has none: it asks nothing); identify push tells connected peers
+      // when our addresses or protocols change (a relay address, the relay server switched on);
+      // DCUtR tries to upgrade each relayed connection to a direct one
+      autonat: autoNAT({ startupDelay: 2_000 }),
+      identifyPush: identifyPush({ timeout: 20_000 }),
+      dcutr: dcutr(),
+      reachability: reachability({ relay: relayMode, upnp: init.natUpnp === true, log: init.log }),
+      // the relay server: absent with --relay off; with auto, reachability.ts serves only while public.
+      // A relayed connection is cut after its limits: libp2p's defaults (2 min, 128 KiB) would cut a
+      // mesh member's gossip within a minute, so ours are raised (reachability.ts meshRelayLimits)
+      ...(relayMode !== 'off'
+        ? {
+            relay: circuitRelayServer({
+              reservations: {
+                maxReservations: meshRelayLimits.maxReservations,
+                defaultDurationLimit: meshRelayLimits.durationMs,
+                defaultDataLimit: meshRelayLimits.dataBytes
+              }
+            })
+          }
+        : {}),
+      // UPnP / NAT-PMP port mapping only when asked (--nat-upnp): it talks to the home router
+      ...(upnp != null ? { upnp } : {})
     }
   })
   pingService = node.services.ping
   built = node
+  node.services.reachability.attach({ relayServer: (node.services as Record<string, unknown>).relay, pubsub: node.services.pubsub }) // [nat]
   // [admission] every gossip topic message counts against the peer that handed it over (after
   // gossipsub's duplicate check, before the topic's own validator: signatures are the costly part)
   if (admit != null) limitTopicMessages(node.services.pubsub, admit)

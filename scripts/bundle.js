@@ -20,6 +20,9 @@ await build({
   format: 'esm',
   sourcemap: true,
   logLevel: 'warning',
+  // [nat] @achingbrain/ssdp (UPnP, loaded only with --nat-upnp) reads its own package.json through a path
+  // relative to its file at load time: leave it to node_modules rather than bundle it
+  external: ['@achingbrain/ssdp'],
   // some dependencies are CommonJS and call require(): give each ESM output file one
   banner: { js: "import { createRequire as __meshCreateRequire } from 'node:module'; const require = __meshCreateRequire(import.meta.url);" }
 })

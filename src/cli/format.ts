@@ -1,5 +1,6 @@
 /** Plain-text tables and small formatters for human output. */
 import type { MemberView, NodeStatus } from '../runtime/mesh-node.js'
+import { reachabilityText } from '../runtime/reachability.js' // [nat]
 
 export function table (headers: string[], rows: string[][]): string {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map(r => (r[i] ?? '').length)))
@@ -59,6 +60,7 @@ export function statusText (s: NodeStatus): string {
     ...(s.consensus != null ? [`consensus  ${consensusLine(s.consensus)}`] : []),
     `rejected   ${rejected}`,
     `API        ${s.api ?? '-'}`,
+    ...(s.reachability != null ? reachabilityText(s.reachability) : []), // [nat]
     'addresses',
     ...s.multiaddrs.map(a => `  ${a}`),
     '',

@@ -83,7 +83,8 @@ Examples:
              --bootstrap /ip4/127.0.0.1/tcp/4747/p2p/<PeerId of a>`)
   for (const spec of optionSpecs) {
     const value = spec.kind === 'int' ? '<ms>' : spec.kind === 'list' ? '<value>' : spec.kind === 'address' ? '<host:port>' : '<value>'
-    const option = new Option(`--${spec.flag} ${spec.key === 'minPeers' || spec.key === 'maxPeers' ? '<n>' : value}`, `${spec.description} (default: ${spec.defaultText}; env ${spec.env})`)
+    // [nat] a switch (--nat-upnp) may be given alone (on) or with on/off
+    const option = new Option(`--${spec.flag} ${spec.kind === 'switch' ? '[on|off]' : spec.key === 'minPeers' || spec.key === 'maxPeers' ? '<n>' : value}`, `${spec.description} (default: ${spec.defaultText}; env ${spec.env})`)
     if (spec.kind === 'list') option.argParser(collect)
     start.addOption(option)
   }

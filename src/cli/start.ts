@@ -402,6 +402,7 @@ export async function runStart (flags: Partial<Record<keyof NodeConfig, unknown>
     `  LAN          mDNS ${node.mdns.enabled ? `on (${node.mdns.serviceTag ?? ''})` : 'off'}: ${node.mdns.reason}${config.zone != null ? `    zone ${config.zone}` : ''}`, // [mdns] [zones]
     ...(allowPeers != null ? [`  allow list   ${allowPeers.size} peer(s)${genesis != null ? ` + the ${genesis.validators.length} genesis validators` : ''} may connect; others are refused`] : []), // [admission]
     ...(byzantine != null && store != null ? ['  WARNING      MESH_TEST_BYZANTINE=equivocate: this validator LIES (test only)'] : []),
+    `  NAT          relay server ${config.relay}${config.relay === 'auto' ? ' (serves only while publicly reachable)' : ''}, UPnP ${config.natUpnp ? 'on' : 'off'}; \`mesh status\` shows reachability`, // [nat]
     '  listening on (give one of these to other nodes as --bootstrap):',
     ...multiaddrs.map(a => `    ${a}`),
     multiaddrs.length === 0 ? '    (none: check --listen)' : '',

@@ -7,6 +7,8 @@ import { cpus, homedir, hostname } from 'node:os'
 import { join, resolve } from 'node:path'
 import { multiaddr } from '@multiformats/multiaddr'
 import { zoneLabelProblem } from '../core/zones.js' // [zones]
+import { parseRelayMode, parseSwitch } from './reachability.js' // [nat]
+import type { RelayMode } from './reachability.js' // [nat]
 
 export const defaultTcpPort = 4747
 export const defaultApiPort = 4748
@@ -50,6 +52,12 @@ export interface NodeConfig {
   /** Inbound connections one IP may hold at once (loopback exempt unless given explicitly). */
   maxConnsPerIp: number
   // [/admission]
+  // [nat] (src/runtime/reachability.ts)
+  /** Serve Circuit Relay v2 reservations to NATed nodes: on, off, or auto (only while AutoNAT says we are public). */
+  relay: RelayMode
+  /** Ask the router for a port mapping over UPnP / NAT-PMP. */
+  natUpnp: boolean
+  // [/nat]
   /** Tasks this node runs at once; more wait in its local priority queue. */
   maxConcurrent: number
   /**
@@ -70,7 +78,7 @@ export interface NodeConfig {
   zone?: string
 }
 
-type Kind = 'string' | 'list' | 'int' | 'address' | 'token'
+type Kind = 'string' | 'list' | 'int' | 'address' | 'token' | 'switch' /* [nat] on/off, the flag alone = on */
 
 export interface OptionSpec {
   key: keyof NodeConfig
@@ -104,7 +112,10 @@ export const optionSpecs: OptionSpec[] = [
   // [mdns] [zones]
   { key: 'mdns', flag: 'mdns', env: 'MESH_MDNS', kind: 'string', description: 'LAN discovery by multicast DNS (UDP 5353): on or off', defaultText: 'on when every listen address is loopback or private, else off' },
   { key: 'zone', flag: 'zone', env: 'MESH_ZONE', kind: 'string', description: 'this node\'s zone (1-32 of a-z 0-9 -): task record replicas go to distinct zones, and the node keeps a link into every other zone', defaultText: 'none' },
-  { key: 'maxConnsPerIp', flag: 'max-conns-per-ip', env: 'MESH_MAX_CONNS_PER_IP', kind: 'int', description: 'inbound connections one IP address may hold at once, refused before any handshake (the default exempts loopback; an explicit value applies to it too)', defaultText: String(defaultMaxConnsPerIp) }
+  { key: 'maxConnsPerIp', flag: 'max-conns-per-ip', env: 'MESH_MAX_CONNS_PER_IP', kind: 'int', description: 'inbound connections one IP address may hold at once, refused before any handshake (the default exempts loopback; an explicit value applies to it too)', defaultText: String(defaultMaxConnsPerIp) },
+  // [nat]
+  { key: 'relay', flag: 'relay', env: 'MESH_RELAY', kind: 'string', description: 'serve Circuit Relay v2 reservations to nodes behind NAT: on, off, or auto (only while AutoNAT confirms this node is publicly reachable)', defaultText: 'auto' },
+  { key: 'natUpnp', flag: 'nat-upnp', env: 'MESH_NAT_UPNP', kind: 'switch', description: 'ask the home router for a port mapping (UPnP / NAT-PMP); on or off, the flag alone means on', defaultText: 'off' }
 ]
 
 export function defaultConfig (): NodeConfig {
@@ -125,7 +136,9 @@ export function defaultConfig (): NodeConfig {
     maxPeers: 6,
     maxConcurrent: Math.max(1, cpus().length),
     loadShedding: ['steal', 'migrate'],
-    maxConnsPerIp: defaultMaxConnsPerIp // [admission]
+    maxConnsPerIp: defaultMaxConnsPerIp, // [admission]
+    relay: 'auto', // [nat]
+    natUpnp: false // [nat]
   }
 }
 
@@ -225,6 +238,10 @@ export function parseOption (spec: OptionSpec, value: unknown): NodeConfig[keyof
       if (problem != null) throw new ConfigError(option, `"${String(value)}" ${problem} (example: --zone rack-1)`)
       return value as string
     }
+    case 'relay': // [nat]
+      try { return parseRelayMode(value) } catch (err) { throw new ConfigError(option, (err as Error).message) }
+    case 'natUpnp': // [nat]
+      try { return parseSwitch(value) } catch (err) { throw new ConfigError(option, `${(err as Error).message} (use --nat-upnp alone, or on/off; env MESH_NAT_UPNP=on)`) }
     case 'dataDir': case 'genesis': case 'pskFile':
       if (typeof value !== 'string' || value === '') throw new ConfigError(option, 'must be a path')
       return resolve(value.replace(/^~(?=$|\/)/, homedir()))

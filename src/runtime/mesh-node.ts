@@ -40,6 +40,7 @@ import { PeerReputation } from './gossip/reputation.js'
 import type { ReputationView } from './gossip/reputation.js'
 import { Admission } from './admission.js' // [admission]
 import type { LimitedProtocol, RateLimit } from './admission.js' // [admission]
+import type { ReachabilitySummary } from './reachability.js' // [nat]
 
 export interface MemberView {
   peerId: string
@@ -109,6 +110,8 @@ export interface NodeStatus {
   zone?: string | null
   /** [mdns] LAN discovery: on or off and why, and the mDNS service name it answers to. */
   mdns?: { enabled: boolean, reason: string, serviceTag: string | null }
+  /** [nat] Reachability: AutoNAT verdict, relay server and reservations, relayed/direct links, hole punching (src/runtime/reachability.ts). */
+  reachability?: ReachabilitySummary
 }
 
 export interface MeshNodeOptions {
@@ -329,6 +332,9 @@ export class MeshNode {
       appSpecificScore: peer => reputation.gossipScore(peer),
       // [admission] a banned peer's refusal is counted with the admission's
       denyPeer: peer => { const banned = reputation.isBanned(peer); if (banned) admission.countDenied('banned'); return banned },
+      relay: config.relay, // [nat]
+      natUpnp: config.natUpnp, // [nat]
+      log: options.log, // [nat] reachability notes
       admission: {
         denyPeer: peer => admission.denyPeer(peer),
         denyInbound: connection => admission.denyInbound(connection),
@@ -741,7 +747,8 @@ export class MeshNode {
       consensus: this.consensusSummary(),
       ...this.meshSizeView(summary.reachable), // [aggregate]
       zone: this.config.zone ?? null, // [zones]
-      mdns: this.mdns // [mdns]
+      mdns: this.mdns, // [mdns]
+      reachability: this.libp2p.services.reachability.summary() // [nat]
     }
   }
 

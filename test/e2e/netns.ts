@@ -71,6 +71,23 @@ export function netnsUnavailableReason (): string | undefined {
   }
 }
 
+/** [nat] Run `command` inside namespace `ns` (ip netns exec); throws with its output on failure. */
+function runIn (ns: string, command: string[], input?: string): string {
+  const result = spawnSync('ip', ['netns', 'exec', ns, ...command], { encoding: 'utf8', timeout: 10_000, input })
+  const output = `${result.stdout ?? ''}${result.stderr ?? ''}`.trim()
+  if (result.error != null || result.status !== 0) throw new Error(`ip netns exec ${ns} ${command.join(' ')} failed: ${result.error?.message ?? output}`)
+  return output
+}
+
+/** [nat] Why NAT namespace tests cannot run here (no `nft`), or undefined. */
+export function natUnavailableReason (): string | undefined {
+  const base = netnsUnavailableReason()
+  if (base != null) return base
+  const nft = spawnSync('nft', ['--version'], { encoding: 'utf8', timeout: 10_000 })
+  if (nft.error != null || nft.status !== 0) return `nftables \`nft\` is not usable (${nft.error?.message ?? nft.stderr.trim()}); install the nftables package`
+  return undefined
+}
+
 export class NetnsLab {
   readonly prefix: string
   readonly switchNs: string
@@ -110,6 +127,84 @@ export class NetnsLab {
       this.hosts.push({ index: i, ns, address, switchPort })
     }
     return this.hosts
+  }
+
+  // ── [nat] hosts with chosen addresses on the switch, and homes behind NAT routers (nat-netns.test.ts) ──
+
+  /** The switch alone (no hosts): for `addSwitchHost` and `addNatHome`. */
+  createSwitch (): void {
+    this.addNs(this.switchNs)
+    ip('-n', this.switchNs, 'link', 'add', 'br0', 'type', 'bridge')
+    ip('-n', this.switchNs, 'link', 'set', 'br0', 'up')
+  }
+
+  /** Connect namespace `ns` to the switch through a veth pair: `dev` inside it, `switchPort` on the bridge. */
+  private plug (ns: string, dev: string, switchPort: string, address: string, prefixLength: number): void {
+    ip('-n', this.switchNs, 'link', 'add', switchPort, 'type', 'veth', 'peer', 'name', dev, 'netns', ns)
+    ip('-n', this.switchNs, 'link', 'set', switchPort, 'master', 'br0')
+    ip('-n', this.switchNs, 'link', 'set', switchPort, 'up')
+    ip('-n', ns, 'addr', 'add', `${address}/${prefixLength}`, 'dev', dev)
+    ip('-n', ns, 'link', 'set', dev, 'up')
+  }
+
+  /** A host on the switch with the given address (/24), e.g. a public-looking one for a NAT test. */
+  addSwitchHost (address: string): Host {
+    const index = this.hosts.length
+    const ns = `${this.prefix}-h${index}`
+    const switchPort = `p${index}`
+    this.addNs(ns)
+    this.plug(ns, 'eth0', switchPort, address, 24)
+    const host = { index, ns, address, switchPort }
+    this.hosts.push(host)
+    return host
+  }
+
+  /**
+   * A home behind its own NAT router: a router namespace with `wan0` on the switch (`wanAddress`/24)
+   * and `lan0` (<lanSubnet>.1/24) to the home namespace (<lanSubnet>.10, default route via the router).
+   * The router masquerades what leaves by wan0 and forwards nothing inbound but replies (nftables:
+   * `ct state established,related accept`, `iifname "lan0" accept`, policy drop). Needs `nft`.
+   */
+  addNatHome (wanAddress: string, lanSubnet: string): { home: Host, routerNs: string, wanAddress: string } {
+    const index = this.hosts.length
+    const routerNs = `${this.prefix}-r${index}`
+    this.addNs(routerNs)
+    this.plug(routerNs, 'wan0', `p${index}`, wanAddress, 24)
+    const ns = `${this.prefix}-h${index}`
+    this.addNs(ns)
+    ip('-n', routerNs, 'link', 'add', 'lan0', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns)
+    ip('-n', routerNs, 'addr', 'add', `${lanSubnet}.1/24`, 'dev', 'lan0')
+    ip('-n', routerNs, 'link', 'set', 'lan0', 'up')
+    const address = `${lanSubnet}.10`
+    ip('-n', ns, 'addr', 'add', `${address}/24`, 'dev', 'eth0')
+    ip('-n', ns, 'link', 'set', 'eth0', 'up')
+    ip('-n', ns, 'route', 'add', 'default', 'via', `${lanSubnet}.1`)
+    runIn(routerNs, ['sysctl', '-qw', 'net.ipv4.ip_forward=1'])
+    // one statement per line; `fwd` is an nft keyword, so the chain is called `forward`
+    const ruleset = [
+      'table ip nat {',
+      '  chain postrouting {',
+      '    type nat hook postrouting priority 100; policy accept;',
+      '    oifname "wan0" masquerade',
+      '  }',
+      '}',
+      'table ip filter {',
+      '  chain forward {',
+      '    type filter hook forward priority 0; policy drop;',
+      '    ct state established,related accept',
+      '    iifname "lan0" accept',
+      '  }',
+      '}'
+    ].join('\n') + '\n'
+    runIn(routerNs, ['nft', '-f', '-'], ruleset)
+    const home = { index, ns, address, switchPort: `p${index}` }
+    this.hosts.push(home)
+    return { home, routerNs, wanAddress }
+  }
+
+  /** Run a program inside a namespace (throws with its output on failure). */
+  exec (ns: string, command: string[], input?: string): string {
+    return runIn(ns, command, input)
   }
 
   /** Command prefix running a program inside the host's namespace. */

@@ -286,6 +286,24 @@ export class MeshMetrics {
       const fields = m as Record<string, unknown> | null
       return fields == null ? [] : messagingEvents.filter(e => typeof fields[e] === 'number').map(event => [{ event }, num(fields[event])])
     })
+    // ── [nat] reachability (src/runtime/reachability.ts; status().reachability)
+    labelled('gauge', 'mesh_nat_reachability_bool', 'AutoNAT verdict: 1 for the current status (public, private, unknown), 0 for the others.', ['status'], () => {
+      const r = snap().status.reachability
+      if (r == null) return []
+      return (['public', 'private', 'unknown'] as const).map(status => [{ status }, r.status === status ? 1 : 0])
+    })
+    gauge('mesh_nat_relay_reservations_number', 'Relay reservations this node holds on relays (its /p2p-circuit addresses come from them).', () => snap().status.reachability?.reservations.length ?? null)
+    labelled('counter', 'mesh_nat_holepunch_total', 'Relayed connections by hole-punching outcome: success (a direct connection opened beside it), failure (still relayed-only 30 s later).', ['result'], () => {
+      const r = snap().status.reachability
+      return r == null ? [] : [[{ result: 'success' }, r.holePunch.successes], [{ result: 'failure' }, r.holePunch.failures]]
+    })
+    labelled('gauge', 'mesh_nat_connections_number', 'Open connections by kind: relayed (through a Circuit Relay v2 relay) or direct.', ['kind'], () => {
+      const r = snap().status.reachability
+      if (r == null) return []
+      const relayed = r.connections.filter(c => c.kind === 'relayed').length
+      return [[{ kind: 'relayed' }, relayed], [{ kind: 'direct' }, r.connections.length - relayed]]
+    })
+    // [/nat]
   }
 
   private consensusSource (): ConsensusMetricsSource | null {
