@@ -100,7 +100,13 @@ describe('a five-node mesh on 127.0.0.1', () => {
       rogue?.services.pubsub.getSubscribers(topic).some(p => p.toString() === seed.runtime.peerId) === true ? true : undefined)
     const before = (await cluster.status(seed)).rejected
 
-    // 1. bytes that are no envelope at all
+    // The seed's reputation of the rogue falls with each rejection (too-large −10, malformed −10,
+    // bad-signature −20 twice) and it bans the rogue (disconnects it) at −50: the two forgeries, the
+    // heaviest, go last, so every message is read before the ban (under load the ban could otherwise
+    // close the connection before a later message was read, and it would never be counted)
+    // 1. over the 64 KiB limit
+    await rogue.services.pubsub.publish(topic, new Uint8Array(70 * 1024).fill(7))
+    // 2. bytes that are no envelope at all
     await rogue.services.pubsub.publish(topic, new Uint8Array([0xff, 0xfe, 0x01, 0x02, 0x03, 0x99, 0x42]))
     const seedId = seed.runtime.peerId
     const rogueId = peerIdFromPrivateKey(privateKey).toString()
@@ -108,14 +114,12 @@ describe('a five-node mesh on 127.0.0.1', () => {
       peerId: rogueId, name: 'impostor', capabilities: [], addresses: [], incarnation: 99, sequence: 99,
       load: { queued: 0, running: 0, capacity: 1, cpu: 0 }, startedAtMs: Date.now(), leaving: true
     }
-    // 2. a record that claims to be another member's (its PeerId swapped in after signing with the
+    // 3. a record that claims to be another member's (its PeerId swapped in after signing with the
     // rogue's key; not the seed's own: a record about itself the seed drops unverified, as stale)
     const victimId = (everyone().find(n => n.runtime.peerId !== seedId) as NodeProcess).runtime.peerId
     await rogue.services.pubsub.publish(topic, swapAscii(await sealRecord(cluster.network, privateKey, record), rogueId, victimId))
-    // 3. the rogue's own record, altered after signing
+    // 4. the rogue's own record, altered after signing
     await rogue.services.pubsub.publish(topic, swapAscii(await sealRecord(cluster.network, privateKey, record), 'impostor', 'imposter'))
-    // 4. over the 64 KiB limit
-    await rogue.services.pubsub.publish(topic, new Uint8Array(70 * 1024).fill(7))
 
     const after = await cluster.waitForStatus(seed, 'garbage, forged and oversize records counted', s =>
       s.rejected.undecodable > before.undecodable &&
