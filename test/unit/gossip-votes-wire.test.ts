@@ -66,6 +66,22 @@ describe('proposals: signed by the proposer, verified with its PeerId', () => {
     expect(opened.createdMs).toBe(now)
   })
 
+  it('an opened proposal or vote keeps its own signature bytes, not a view of the whole received buffer', () => {
+    // a decoded message's bytes fields are views into the buffer it came in (a gossip RPC, a 64 KiB
+    // chunk of an anti-entropy stream); held for an hour, each would keep that whole buffer alive
+    const big = new Uint8Array(65_536)
+    const encoded = encodeGossip({ proposal: signProposal(network, fields(), a.key) })
+    big.set(encoded, 1_000)
+    const decoded = decodeGossip(big.subarray(1_000, 1_000 + encoded.byteLength)) as { proposal: SignedProposal }
+    expect(decoded.proposal.signature.buffer.byteLength).toBe(65_536) // the decoder's view
+    const opened = openProposal(network, decoded.proposal, now)
+    expect(opened.wire.signature.buffer.byteLength).toBe(64)
+    const vote = encodeGossip({ vote: signVote(network, opened.proposal.id, b.peerId, true, b.key) })
+    big.set(vote, 20_000)
+    const decodedVote = decodeGossip(big.subarray(20_000, 20_000 + vote.byteLength)) as { vote: Parameters<typeof openVote>[1] }
+    expect(openVote(network, decodedVote.vote).wire.signature.buffer.byteLength).toBe(64)
+  })
+
   it('every field is covered by the signature; another network does not verify', () => {
     const wire = signProposal(network, fields(), a.key)
     const tampered: Array<Partial<SignedProposal>> = [
