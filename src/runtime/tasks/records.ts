@@ -19,6 +19,7 @@
  * dir. A restarted node comes back empty and is refilled by the repair rounds of the other holders, so
  * a record is lost only if all its holders lose it within one repair round of each other.
  */
+import { anySignal } from '../abort.js'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { PeerId } from '@libp2p/interface'
 import { closestPeers, taskKadId } from '../../core/scheduler/dht.js'
@@ -167,9 +168,8 @@ function equalBytes (a: Uint8Array, b: Uint8Array): boolean {
   return true
 }
 
-function signals (...list: Array<AbortSignal | undefined>): AbortSignal {
-  return AbortSignal.any(list.filter((s): s is AbortSignal => s != null))
-}
+/** Any of them (not AbortSignal.any, which leaks one entry per call on the long-lived lifetime signal: src/runtime/abort.ts). */
+const signals = anySignal
 
 export class RecordStore {
   private readonly entries = new Map<string, Entry>()
