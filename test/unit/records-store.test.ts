@@ -110,3 +110,24 @@ describe('record store: batched stores', () => {
     store.stop()
   })
 })
+
+describe('record store: the budget counts what a record costs, not only its value', () => {
+  it('tiny records are charged their bookkeeping: a 64 KiB budget holds at most 64 of them, the oldest go first', async () => {
+    const { recordOverheadBytes } = await import('../../src/runtime/tasks/records.js')
+    const [self, ...others] = await peers(4) as [string, ...string[]]
+    const members = [self, ...others].map(peerId => ({ peerId, state: 'alive' as const, incarnation: 1 }))
+    const { wire } = fakeWire(true)
+    const store = new RecordStore({ self, wire, members: () => members, repairIntervalMs: 3_600_000, budgetBytes: 64 * 1024 })
+    for (let i = 0; i < 500; i++) await store.put(`t${i}`, 'payload', JSON.stringify({ i }))
+    const stats = store.stats()
+    expect(stats.records).toBeLessThanOrEqual(Math.floor(64 * 1024 / recordOverheadBytes))
+    expect(stats.records).toBeGreaterThan(32)
+    expect(stats.bytes).toBeLessThanOrEqual(64 * 1024)
+    expect(stats.stored).toBeGreaterThan(100)
+    expect(stats.evicted).toBe(stats.stored - stats.records)
+    // the newest are kept here (the fake peers hold nothing to fetch back)
+    expect(await store.get('t499', 'payload')).toBe(JSON.stringify({ i: 499 }))
+    expect(await store.get('t0', 'payload', { timeoutMs: 200 })).toBeNull()
+    store.stop()
+  })
+})

@@ -67,7 +67,7 @@ export interface RecordStoreOptions {
   wire: RecordWire
   /** The membership view, this node included. */
   members: () => readonly RecordMember[]
-  /** Bytes of values (+ keys) kept at most; the oldest records go first. Default 64 MiB. */
+  /** Bytes of values (+ keys, + recordOverheadBytes per record) kept at most; the oldest records go first. Default 64 MiB. */
   budgetBytes?: number
   /** Default 3 s. */
   repairIntervalMs?: number
@@ -125,6 +125,15 @@ export interface RecordStats {
 /** Majority of the replication factor: 2 of 3. */
 const quorum = Math.floor(recordReplicas / 2) + 1
 const defaultBudgetBytes = 64 * 1024 * 1024
+/**
+ * What one record costs this process besides its value and key: the entry object, its two holder
+ * sets, the value's view and buffer, its 32-byte Kademlia id, the task id and the map slot (~0.7–1 KiB
+ * measured in heap snapshots). Charged against the budget, so that a stream of small records (a task's
+ * payload and result are often tens of bytes) cannot fill the heap long before their value bytes reach
+ * the budget: the 100-minute soak's observer held ~4,000 more records every 30 minutes, ~1 KiB each,
+ * with only ~100 bytes each counted (at that rate 64 MiB of values would have been ~600 MiB of heap).
+ */
+export const recordOverheadBytes = 1024
 /** Values up to this size are pushed without a presence check first (the check would cost as much). */
 const pushWithoutCheckBytes = 4 * 1024
 /** Exchanges a repair round runs at once, and at most per round (the rest waits for the next). */
@@ -497,7 +506,7 @@ export class RecordStore {
       this.counters.conflicts++
       return { outcome: Ack.Outcome.CONFLICT, error: 'a different value is held for this key (first write wins)' }
     }
-    const size = value.byteLength + key.length
+    const size = value.byteLength + key.length + recordOverheadBytes
     if (size > this.budgetBytes) return { outcome: Ack.Outcome.REFUSED, error: 'larger than this node\'s record budget' }
     for (const oldest of this.entries.values()) {
       if (this.bytes + size <= this.budgetBytes) break
@@ -512,7 +521,7 @@ export class RecordStore {
   }
 
   private remove (entry: Entry): void {
-    if (this.entries.delete(entry.key)) this.bytes -= entry.value.byteLength + entry.key.length
+    if (this.entries.delete(entry.key)) this.bytes -= entry.value.byteLength + entry.key.length + recordOverheadBytes
   }
 
   /**
