@@ -179,7 +179,10 @@ export async function runStart (flags: Partial<Record<keyof NodeConfig, unknown>
     wire: node.libp2p.services.records,
     members: () => node.status().members,
     log: line => { out(`${new Date().toISOString().slice(11, 23)} ${line}`, { event: 'log', message: line }) },
-    onRequestFailed: peer => { node.reputation.observe(peer, { type: 'request-failed' }) } // [reputation]
+    onRequestFailed: peer => { node.reputation.observe(peer, { type: 'request-failed' }) }, // [reputation]
+    // a record outlives its task by at most the orphan grace (10 min): the table forgets finished tasks
+    // beyond the latest 2,000, and nobody can ask for their payload or result any more
+    taskKnown: taskId => app == null || app.task(taskId) != null
   })
   records.start()
   // [aggregate] mesh-wide estimates by push-pull gossip on every node, genesis or not: GET /v1/aggregates,

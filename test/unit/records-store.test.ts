@@ -131,3 +131,32 @@ describe('record store: the budget counts what a record costs, not only its valu
     store.stop()
   })
 })
+
+describe('record store: records of tasks the table has forgotten are dropped after a grace', () => {
+  it('drops a record whose task is unknown once older than orphanGraceMs, keeps the rest', async () => {
+    const [self, ...others] = await peers(4) as [string, ...string[]]
+    const members = [self, ...others].map(peerId => ({ peerId, state: 'alive' as const, incarnation: 1 }))
+    const { wire } = fakeWire(true)
+    const live = new Set<string>()
+    const store = new RecordStore({ self, wire, members: () => members, repairIntervalMs: 3_600_000, orphanGraceMs: 50, taskKnown: id => live.has(id) })
+    for (let i = 0; i < 40; i++) {
+      if (i % 2 === 0) live.add(`t${i}`)
+      await store.put(`t${i}`, 'payload', JSON.stringify({ i }))
+    }
+    const held = store.stats().records
+    expect(held).toBeGreaterThan(10)
+    await store.repair() // within the grace: nothing dropped
+    expect(store.stats().records).toBe(held)
+    await new Promise(resolve => setTimeout(resolve, 80))
+    await store.repair()
+    const after = store.stats()
+    expect(after.orphansDropped).toBeGreaterThan(0)
+    expect(after.records + after.orphansDropped).toBe(held)
+    // every record left belongs to a task the table holds
+    for (let i = 0; i < 40; i++) {
+      const value = await store.get(`t${i}`, 'payload', { timeoutMs: 50 })
+      if (value != null) expect(live.has(`t${i}`)).toBe(true)
+    }
+    store.stop()
+  })
+})

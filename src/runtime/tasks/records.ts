@@ -71,6 +71,14 @@ export interface RecordStoreOptions {
   budgetBytes?: number
   /** Default 3 s. */
   repairIntervalMs?: number
+  /**
+   * Whether the replicated task table still holds this task. A record of a task it does not hold, kept
+   * longer than `orphanGraceMs`, is dropped: its task finished and was forgotten (the table keeps the
+   * latest 2,000 finished), or was never accepted. Absent: records go only by the byte budget.
+   */
+  taskKnown?: (taskId: string) => boolean
+  /** Default 10 min: a payload stored before its task's submit is decided must outlive that decision. */
+  orphanGraceMs?: number
   /** How long a holder outside a record's replica set keeps its copy. Default 30 s. */
   handoffGraceMs?: number
   /** One Store / Fetch exchange. Default 10 s. */
@@ -106,6 +114,8 @@ export interface RecordStats {
   conflicts: number
   /** Dropped to stay within the byte budget. */
   evicted: number
+  /** Records dropped because their task left the task table (or never entered it) — see `taskKnown`. */
+  orphansDropped: number
   /** Dropped after the replica set moved away from this node and held 3 copies. */
   handedOff: number
   puts: number
@@ -156,6 +166,8 @@ interface Entry {
   settledFor: string | null
   /** Since when this node is outside the replica set (performance.now()), or null. */
   outsideSince: number | null
+  /** When this node took the record (performance.now()): orphans are dropped only after a grace. */
+  storedAt: number
 }
 
 interface View {
@@ -188,6 +200,8 @@ export class RecordStore {
   private readonly lifetime = new AbortController()
   private readonly budgetBytes: number
   private readonly repairIntervalMs: number
+  private readonly orphanGraceMs: number
+  private orphanSweptAt = -Infinity
   private readonly handoffGraceMs: number
   private readonly requestTimeoutMs: number
   /** Stores waiting for this turn's batch, per peer (see `sendStore`). */
@@ -195,13 +209,14 @@ export class RecordStore {
   private outboxScheduled = false
   private readonly counters = {
     batches: 0,
-    stored: 0, conflicts: 0, evicted: 0, handedOff: 0, puts: 0, putFailures: 0, gets: 0, fetches: 0,
+    stored: 0, conflicts: 0, evicted: 0, orphansDropped: 0, handedOff: 0, puts: 0, putFailures: 0, gets: 0, fetches: 0,
     storesReceived: 0, fetchesReceived: 0, repairsPushed: 0, repairRounds: 0
   }
 
   constructor (private readonly options: RecordStoreOptions) {
     this.budgetBytes = options.budgetBytes ?? defaultBudgetBytes
     this.repairIntervalMs = options.repairIntervalMs ?? 3_000
+    this.orphanGraceMs = options.orphanGraceMs ?? 600_000
     this.handoffGraceMs = options.handoffGraceMs ?? 30_000
     this.requestTimeoutMs = options.requestTimeoutMs ?? recordRequestTimeoutMs
   }
@@ -354,6 +369,7 @@ export class RecordStore {
     this.repairing = true
     try {
       this.counters.repairRounds++
+      this.dropOrphans()
       const view = this.view()
       const now = performance.now()
       const jobs: Array<() => Promise<void>> = []
@@ -514,10 +530,30 @@ export class RecordStore {
       this.counters.evicted++
     }
     // a copy of our own, detached from the (possibly pooled) buffer it arrived in
-    this.entries.set(key, { key, kind, taskId, value: new Uint8Array(value), kadId: taskKadId(taskId), holders: new Set(), conflicting: new Set(), settledFor: null, outsideSince: null })
+    this.entries.set(key, { key, kind, taskId, value: new Uint8Array(value), kadId: taskKadId(taskId), holders: new Set(), conflicting: new Set(), settledFor: null, outsideSince: null, storedAt: performance.now() })
     this.bytes += size
     this.counters.stored++
     return { outcome: Ack.Outcome.STORED, error: '' }
+  }
+
+  /**
+   * Records whose task the table no longer holds, once older than the grace: at most once a minute
+   * (a pass looks at every record). Entries are in insertion order, so the pass stops at the first one
+   * still within its grace.
+   */
+  private dropOrphans (): void {
+    const known = this.options.taskKnown
+    if (known == null) return
+    const now = performance.now()
+    if (now - this.orphanSweptAt < Math.min(60_000, this.orphanGraceMs)) return
+    this.orphanSweptAt = now
+    for (const entry of [...this.entries.values()]) {
+      if (now - entry.storedAt < this.orphanGraceMs) break
+      if (!known(entry.taskId)) {
+        this.remove(entry)
+        this.counters.orphansDropped++
+      }
+    }
   }
 
   private remove (entry: Entry): void {
