@@ -39,6 +39,7 @@ const inUse = new Set<string>()
 const writeTimeoutMs = 30_000
 const readTimeoutMs = 10_000
 const memberPollMs = 250
+const unavailableRetryMsDefault = 20_000
 
 const flagKeys = new Set<string>(optionSpecs.map(s => s.key))
 
@@ -295,6 +296,20 @@ class LibraryNode implements MeshNodeHandle {
    * except a 404 "no …" (no such key, task or proposal) when `absentOk`: then undefined.
    */
   private async request<T> (method: string, path: string, body?: unknown, timeoutMs = readTimeoutMs, absentOk = false): Promise<T | undefined> {
+    // 503 means refused at once, never sent, will not apply (no quorum yet: an election under way, a
+    // node catching up): safe to send again, so it is, with backoff, for up to `unavailableRetryMs`
+    const deadline = Date.now() + (this.options.unavailableRetryMs ?? unavailableRetryMsDefault)
+    for (let pauseMs = 100; ; pauseMs = Math.min(1_000, pauseMs * 2)) {
+      try {
+        return await this.requestOnce<T>(method, path, body, timeoutMs, absentOk)
+      } catch (err) {
+        if (!(err instanceof MeshError) || err.status !== 503 || Date.now() + pauseMs > deadline || this.stopping != null) throw err
+      }
+      await new Promise(resolve => setTimeout(resolve, pauseMs))
+    }
+  }
+
+  private async requestOnce<T> (method: string, path: string, body: unknown, timeoutMs: number, absentOk: boolean): Promise<T | undefined> {
     if (this.stopping != null) throw new MeshError('this node is stopped')
     const headers: Record<string, string> = {}
     if (this.token != null) headers.authorization = `Bearer ${this.token}`

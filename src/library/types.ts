@@ -73,6 +73,12 @@ export interface StartNodeOptions {
    * as `mesh start` does. Default: none.
    */
   env?: Record<string, string | undefined>
+  /**
+   * How long a call the node answers 503 (refused, never sent: no quorum yet — an election under way
+   * just after start — or a node catching up) is sent again before the MeshError is thrown, in ms.
+   * Default 20000; 0 throws at once.
+   */
+  unavailableRetryMs?: number
   /** Receives the node's log lines (member changes, warnings, errors). Default: discarded. */
   log?: (line: string) => void
 }
