@@ -13,6 +13,7 @@ export type {
   MemberView,
   MemoryEntry,
   MemoryOptions,
+  MemoryWriteOptions,
   MemoryWriteResult,
   MeshMemory,
   MeshNodeEvents,

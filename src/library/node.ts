@@ -23,12 +23,23 @@ import type {
  */
 export class MeshError extends Error {
   override readonly name = 'MeshError'
+  /** The HTTP status the node's API answered, or null for a local failure. */
+  readonly status: number | null
   /**
-   * @param status the API's HTTP status, or null
-   * @param requestId a consensus write that answered 504 "outcome unknown": the id to retry it with
+   * A consensus write that answered 504 "outcome unknown" (it may or may not apply): the request id to
+   * send it again with (`requestId` of `memory.set` / `memory.delete`), exactly once.
    */
-  constructor (message: string, readonly status: number | null = null, readonly requestId?: string, options?: { cause?: unknown }) {
+  readonly requestId: string | undefined
+  /**
+   * @param message the API's message, or what failed here
+   * @param status the API's HTTP status, or null
+   * @param requestId see {@link MeshError.requestId}
+   * @param options the underlying error as `cause`
+   */
+  constructor (message: string, status: number | null = null, requestId?: string, options?: { cause?: unknown }) {
     super(message, options)
+    this.status = status
+    this.requestId = requestId
   }
 }
 
@@ -109,11 +120,11 @@ class LibraryNode implements MeshNodeHandle {
       },
       set: async (key, value, o = {}) => {
         if (typeof value !== 'string') throw new MeshError('memory.set: value must be a string (JSON.stringify other values)')
-        const answer = await this.request<MemoryWriteResult>('PUT', `${memoryPath(o, key)}${query(o)}`, { value }, writeTimeoutMs) as MemoryWriteResult
+        const answer = await this.request<MemoryWriteResult>('PUT', `${memoryPath(o, key)}${query(o)}`, { value, ...(o.requestId != null ? { requestId: o.requestId } : {}) }, writeTimeoutMs) as MemoryWriteResult
         return { consistency: answer.consistency, ...(answer.seq != null ? { seq: answer.seq } : {}), ...(answer.created != null ? { created: answer.created } : {}) }
       },
       delete: async (key, o = {}) => {
-        const answer = await this.request<{ deleted: boolean }>('DELETE', `${memoryPath(o, key)}${query(o)}`, undefined, writeTimeoutMs) as { deleted: boolean }
+        const answer = await this.request<{ deleted: boolean }>('DELETE', `${memoryPath(o, key)}${query(o, { requestId: o.requestId })}`, undefined, writeTimeoutMs) as { deleted: boolean }
         return answer.deleted
       },
       list: async (o = {}) => {

@@ -94,9 +94,17 @@ export interface MemoryOptions {
   eventual?: boolean
 }
 
+/** Options of the memory writes. */
+export interface MemoryWriteOptions extends MemoryOptions {
+  /** Send again a consensus write that failed with 504 "outcome unknown": its `MeshError.requestId` (applies exactly once). */
+  requestId?: string
+}
+
 /** One key of a memory listing. */
 export interface MemoryEntry {
+  /** The key. */
   key: string
+  /** Its value. */
   value: string
   /** Consensus store: the log position of the write. */
   seq?: number
@@ -119,9 +127,9 @@ export interface MeshMemory {
   /** The value of `key`, or undefined when there is none. `linearizable` orders the read through consensus first. */
   get: (key: string, options?: MemoryOptions & { linearizable?: boolean }) => Promise<string | undefined>
   /** Store a string (at most 64 KiB) under `key`; resolves once stored (consensus: committed). */
-  set: (key: string, value: string, options?: MemoryOptions) => Promise<MemoryWriteResult>
+  set: (key: string, value: string, options?: MemoryWriteOptions) => Promise<MemoryWriteResult>
   /** Delete `key`; true when it existed. */
-  delete: (key: string, options?: MemoryOptions) => Promise<boolean>
+  delete: (key: string, options?: MemoryWriteOptions) => Promise<boolean>
   /** Keys of a namespace in key order (this node's copy). */
   list: (options?: MemoryOptions & { prefix?: string, limit?: number }) => Promise<MemoryEntry[]>
 }
@@ -144,15 +152,21 @@ export interface TaskSubmission {
 
 /** One task as this node's copy of the replicated task table holds it. */
 export interface MeshTask {
+  /** The task id. */
   id: string
+  /** The capabilities it needs. */
   capabilities: string[]
+  /** pending, assigned, running, completed, failed or cancelled. */
   state: TaskState
   /** The node holding or having finished it; null otherwise. */
   assignee: string | null
   /** PeerId of the node that submitted it. */
   submitter: string
+  /** 0-9, higher runs first. */
   priority: number
+  /** How long it may run, in ms. */
   timeoutMs: number
+  /** How it was placed: auction or dht. */
   strategy: TaskStrategy
   /** The payload, parsed from its JSON. */
   payload: unknown
@@ -195,22 +209,33 @@ export type TaskHandlerFunction = (payload: unknown, context: TaskContext) => Pr
 
 /** A proposal made with {@link MeshNodeHandle.propose}. */
 export interface ProposalReceipt {
+  /** The proposal's id (for `vote` and `proposal`). */
   id: string
   /** `gossip` (eventual, signed votes) or the consensus engine (`pbft`, `raft`: final). */
   protocol: 'gossip' | 'pbft' | 'raft'
+  /** Approvals it needs. */
   requiredApprovals: number
 }
 
 /** A proposal and its votes. */
 export interface ProposalInfo {
+  /** The proposal's id. */
   id: string
+  /** `gossip` (eventual) or the consensus engine (final). */
   protocol: 'gossip' | 'pbft' | 'raft'
+  /** Where it stands. */
   status: 'open' | 'approved' | 'rejected' | 'expired'
+  /** PeerId of the node that proposed it. */
   proposer: string
+  /** What was proposed (a JSON value). */
   proposal: unknown
+  /** Approvals counted. */
   approvals: number
+  /** Rejections counted. */
   rejections: number
+  /** Approvals it needs. */
   requiredApprovals: number
+  /** The votes, by voter PeerId. */
   votes: Array<{ voter: string, decision: 'approve' | 'reject' }>
 }
 
@@ -231,17 +256,23 @@ export type BroadcastResult = Extract<SendResult, { broadcast: true }>
 
 /** A member appeared or changed state (`alive`, `suspect`, `failed`, `left`). */
 export interface MemberEvent {
+  /** The member's PeerId. */
   peerId: string
+  /** Its name (`name` option / --name). */
   name: string
+  /** Its state now. */
   state: MemberState
   /** Its state before; null when first seen (or when a listener is added: one event per known member). */
   previous: MemberState | null
+  /** Its row of the membership table (capabilities, load, addresses, …). */
   member: MemberView
 }
 
 /** Events of a node: `member` (membership changes) and `message` (messages received from other members). */
 export interface MeshNodeEvents {
+  /** A member appeared or changed state. */
   member: MemberEvent
+  /** A message from another member arrived (direct or broadcast). */
   message: MessageView
 }
 

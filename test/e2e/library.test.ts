@@ -6,10 +6,12 @@
  *   on a one-member Raft genesis from `mesh testnet`: handler, task with wait, memory, status, stop;
  * - a library node joining a `mesh start` process as a second member: `on('member')` fires for it,
  *   `send` is acknowledged by it, a message it sends arrives through `on('message')`, and `stop()`
- *   leaves the mesh and removes the temporary data dir.
+ *   leaves the mesh and removes the temporary data dir;
+ * - a TypeScript consumer type-checks against the package's declarations (`exports` → `types`), which
+ *   carry no `any`.
  */
 import { afterAll, describe, expect, it } from 'vitest'
-import { spawn } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -106,6 +108,37 @@ describe('library: import { startNode } from "mesh-coordinator"', () => {
     expect(existsSync(join(dataDir, 'runtime.json'))).toBe(false)
     expect(existsSync(join(dataDir, 'node.lock'))).toBe(false)
     expect(existsSync(join(dataDir, 'identity.key'))).toBe(true)
+  })
+
+  it('a TypeScript consumer type-checks against the emitted declarations, and the public ones have no any', () => {
+    const dir = consumerDir()
+    dirs.push(dir)
+    symlinkSync(join(repoRoot, 'node_modules', '@types'), join(dir, 'node_modules', '@types'), 'dir')
+    writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify({ compilerOptions: { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, noEmit: true, skipLibCheck: false, types: ['node'] }, files: ['consumer.ts'] }))
+    writeFileSync(join(dir, 'consumer.ts'), `
+import { startNode, MeshError } from 'mesh-coordinator'
+import type { MeshNodeHandle, MemberEvent, MeshTask, NodeStatus } from 'mesh-coordinator'
+const node: MeshNodeHandle = await startNode({ listen: ['/ip4/127.0.0.1/tcp/0'], mdns: 'off' })
+node.handle('upper', async (payload, { signal }) => { signal.throwIfAborted(); return String(payload).toUpperCase() })
+const task: MeshTask = await node.tasks.submit({ capability: 'upper', payload: 'x' }, { wait: true })
+node.on('member', (e: MemberEvent) => { console.log(e.state, e.previous) }).on('message', m => { console.log(m.body, m.from) })
+const value: string | undefined = await node.memory.get('k')
+try { await node.vote('id', 'approve') } catch (err) { if (err instanceof MeshError) console.log(err.status, err.requestId) }
+// @ts-expect-error an unknown event is a type error
+node.on('nope', () => {})
+// @ts-expect-error memory values are strings
+await node.memory.set('k', 42)
+const status: NodeStatus = await node.status()
+console.log(task.result, value, status.members.length)
+await node.stop()
+`)
+    const checked = spawnSync(join(repoRoot, 'node_modules', '.bin', 'tsc'), ['-p', 'tsconfig.json'], { cwd: dir, encoding: 'utf8', timeout: 60_000 })
+    expect(checked.stdout + checked.stderr).toBe('')
+    expect(checked.status).toBe(0)
+    for (const file of ['index.d.ts', 'library/node.d.ts', 'library/types.d.ts']) {
+      const text = readFileSync(join(repoRoot, 'dist', 'src', file), 'utf8').replace(/\/\*\*[\s\S]*?\*\//g, '')
+      expect(text, file).not.toMatch(/\bany\b/)
+    }
   })
 
   it('a library node joins a `mesh start` node: on("member") fires, send is acknowledged, on("message") receives', async () => {
