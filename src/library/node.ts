@@ -296,8 +296,9 @@ class LibraryNode implements MeshNodeHandle {
     const waitMs = o.waitTimeoutMs ?? 120_000
     const path = o.wait === true ? `/v1/tasks?wait=1&timeoutMs=${waitMs}` : '/v1/tasks'
     const answer = await this.request<{ id: string, task?: RawTask | null }>('POST', path, body, o.wait === true ? waitMs + writeTimeoutMs : writeTimeoutMs) as { id: string, task?: RawTask | null }
-    if (answer.task != null) return taskOf(answer.task)
-    const known = await this.tasks.get(answer.id)
+    if (o.wait === true && answer.task != null) return taskOf(answer.task)
+    // without wait the answer holds the table's row as is (a payload over 16 KiB by reference): read it back whole
+    const known = await this.tasks.get(answer.id).catch(() => undefined) ?? (answer.task != null ? taskOf(answer.task) : undefined)
     if (known == null) throw new MeshError(`task ${answer.id} was submitted but this node does not show it yet; ask again with tasks.get("${answer.id}")`)
     return known
   }

@@ -50,6 +50,7 @@ import { pskFingerprint, readPskFile } from './psk.js'
 import { parseRateLimits, readAllowPeers } from './admission.js' // [admission]
 import { admissionRoutes } from '../api/admission-routes.js' // [admission]
 
+/** The parsed JSON object of `--config <file>` ({} without one); a CliError (exit 2) names what is wrong. */
 export function loadConfigFile (path: string | undefined): Record<string, unknown> {
   if (path == null) return {}
   let text: string
@@ -108,6 +109,12 @@ export interface RunningMesh extends StartedNode {
   abandon: () => void
 }
 
+/**
+ * Start a node as `mesh start` does: resolve the options (flags > environment > config file > default),
+ * the genesis, the data dir (identity, lock, incarnation), then every part, the API and runtime.json;
+ * resolves once it serves (the start banner went to `out`). Errors are CliErrors with the CLI's exit
+ * code (ConfigError for a bad option); what had started by then is released.
+ */
 export async function startMesh (flags: Partial<Record<keyof NodeConfig, unknown>>, configPath: string | undefined, options: StartMeshOptions): Promise<RunningMesh> {
   const { config, sources } = resolveConfig(flags, options.env ?? process.env, loadConfigFile(configPath))
   // consensus: --genesis, or genesis.json in the data dir

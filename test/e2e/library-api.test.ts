@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { MeshError, startNode } from '../../src/index.js'
 import type { MeshNodeHandle } from '../../src/index.js'
-import { Cluster } from './harness.js'
+import { api, Cluster, waitUntil } from './harness.js'
 
 async function rejection (promise: Promise<unknown>): Promise<MeshError> {
   try {
@@ -108,5 +108,34 @@ describe('library handle, in process', () => {
     expect(existsSync(join(kept.dataDir, 'runtime.json'))).toBe(false)
     const after = await rejection(temp.status())
     expect(after.message).toMatch(/stopped/)
+  })
+})
+
+describe('a library node joins a `mesh start` Raft network', () => {
+  const cluster = new Cluster({ heartbeatIntervalMs: 500, failureTimeoutMs: 3000 })
+  let library: MeshNodeHandle | undefined
+
+  afterAll(async () => {
+    await library?.stop()
+    await cluster.stopAll()
+  })
+
+  it('handle() offers the capability to the mesh: a task submitted on the CLI node is auctioned to the library node and runs in this process', async () => {
+    // a one-member Raft network run by `mesh start`; the library node is an observer of it (same genesis)
+    const [member] = cluster.testnet(1, { consensus: 'raft' }) as Array<{ dataDir: string }>
+    const cli = await cluster.start('cli', { dataDir: member?.dataDir })
+    library = await startNode({ genesis: join(member?.dataDir ?? '', 'genesis.json'), name: 'library', bootstrap: [cli.runtime.multiaddrs[0] as string], mdns: 'off', heartbeatIntervalMs: 500, failureTimeoutMs: 3000 })
+    const node = library
+    const ran: string[] = []
+    node.handle('shout', async (payload, { id }) => { ran.push(id); return `${String(payload).toUpperCase()}!` })
+    // the CLI node learns the capability from the library node's gossiped state record
+    await cluster.waitForStatus(cli, 'the library node offers shout', s => s.members.some(m => m.peerId === node.peerId && m.state === 'alive' && m.capabilities.includes('shout')))
+    const submitted = await waitUntil('the CLI node to take the task', 30_000, async () => {
+      const res = await api<{ task?: { state: string, assignee: string | null, result?: string } }>(cli, 'POST', '/v1/tasks?wait=1&timeoutMs=60000', { capabilities: ['shout'], payload: 'hi', id: 'shout-1' })
+      return res.status === 200 ? res.body.task : undefined
+    })
+    expect(submitted).toMatchObject({ state: 'completed', assignee: node.peerId, result: '"HI!"' })
+    expect(ran).toEqual(['shout-1'])
+    expect((await node.tasks.get('shout-1'))?.result).toBe('HI!')
   })
 })
