@@ -257,6 +257,8 @@ export async function startMesh (flags: Partial<Record<keyof NodeConfig, unknown
     try {
       handlers = { ...builtinHandlers, ...handlersFromConfig(parseHandlerConfig({ handlers: config.handlers ?? {} })) }
     } catch (err) {
+      records.stop() // [library] an in-process caller lives on: stop what had started
+      aggregation.stop() // [library]
       await node.stop()
       release()
       throw new CliError(`config file, "handlers": ${(err as Error).message}`, 2)
@@ -305,6 +307,15 @@ export async function startMesh (flags: Partial<Record<keyof NodeConfig, unknown
   const rawRoutes: RawRouteHandler[] = []
   /** Stopped in order at shutdown, before the node itself. */
   const stoppers: Array<() => void | Promise<void>> = []
+  /** [library] A start that fails from here on stops what had started: an in-process caller lives on. */
+  const stopStarted = async (): Promise<void> => {
+    for (const stop of stoppers) { try { await stop() } catch {} }
+    aggregation.stop()
+    tasks?.stop()
+    records.stop()
+    await node.stop()
+    release()
+  }
   // ── operating the mesh: each feature wires itself below (messaging, metrics, topology page) ──
   // [messaging] peer messages: direct with ack, broadcast, the bounded log, /v1/messages (+ SSE stream)
   const messaging = new Messaging({
@@ -342,8 +353,7 @@ export async function startMesh (flags: Partial<Record<keyof NodeConfig, unknown
   try {
     eventualStore.start()
   } catch (err) {
-    await node.stop()
-    release()
+    await stopStarted() // [library]
     throw new CliError(`cannot open the eventual store in ${config.dataDir}: ${(err as Error).message}`, 1)
   }
   routes.unshift(eventualRoutes(() => eventualStore, () => node.consensus != null))
@@ -351,7 +361,7 @@ export async function startMesh (flags: Partial<Record<keyof NodeConfig, unknown
   // [metrics] GET /metrics (Prometheus: mesh_* and libp2p's, the node's own registry), the bounded
   // history in the data dir (metrics-history.json) and GET /v1/report (src/runtime/metrics/metrics.ts)
   let sampleMs: number
-  try { sampleMs = sampleMsFromEnv() } catch (err) { throw new CliError((err as Error).message, 2) }
+  try { sampleMs = sampleMsFromEnv() } catch (err) { await stopStarted() /* [library] */; throw new CliError((err as Error).message, 2) }
   const metrics = new MeshMetrics({
     registry: node.metricsRegistry,
     status: () => node.status(),
@@ -414,9 +424,7 @@ export async function startMesh (flags: Partial<Record<keyof NodeConfig, unknown
   try {
     api = await startApi(node, { ...config.api, token: config.apiToken }, routes, rawRoutes)
   } catch (err) {
-    records.stop()
-    await node.stop()
-    release()
+    await stopStarted() // [library]
     throw new CliError((err as Error).message, 1)
   }
   node.apiUrl = api.url

@@ -6,6 +6,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { existsSync } from 'node:fs'
+import { createServer } from 'node:net'
+import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { MeshError, startNode } from '../../src/index.js'
 import type { MeshNodeHandle } from '../../src/index.js'
@@ -108,6 +110,24 @@ describe('library handle, in process', () => {
     expect(existsSync(join(kept.dataDir, 'runtime.json'))).toBe(false)
     const after = await rejection(temp.status())
     expect(after.message).toMatch(/stopped/)
+  })
+
+  it('a start that fails (API port in use) throws a MeshError and releases the data dir', async () => {
+    const server = createServer()
+    await new Promise<void>(resolve => { server.listen(0, '127.0.0.1', resolve) })
+    const port = (server.address() as AddressInfo).port
+    const dataDir = join(cluster.root, 'busy')
+    try {
+      const failed = await rejection(startNode({ dataDir, api: `127.0.0.1:${port}`, network: cluster.network, mdns: 'off' }))
+      expect(failed.status).toBeNull()
+      expect(failed.message).toMatch(/in use/)
+    } finally {
+      server.close()
+    }
+    expect(existsSync(join(dataDir, 'node.lock'))).toBe(false)
+    // the same data dir starts at once afterwards
+    const again = await startNode({ dataDir, network: cluster.network, mdns: 'off' })
+    await again.stop()
   })
 })
 
