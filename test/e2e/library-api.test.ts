@@ -5,7 +5,7 @@
  * `mesh testnet` (consensus memory, tasks, in-process handlers). Real nodes, 127.0.0.1, free ports.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { existsSync } from 'node:fs'
+import { existsSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
@@ -108,6 +108,7 @@ describe('library handle, in process', () => {
     expect(existsSync(temp.dataDir)).toBe(false)
     expect(existsSync(join(kept.dataDir, 'identity.key'))).toBe(true)
     expect(existsSync(join(kept.dataDir, 'runtime.json'))).toBe(false)
+    rmSync(kept.dataDir, { recursive: true, force: true })
     const after = await rejection(temp.status())
     expect(after.message).toMatch(/stopped/)
   })
