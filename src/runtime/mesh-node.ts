@@ -468,6 +468,18 @@ export class MeshNode {
     this.selfRecord.load = { ...this.selfRecord.load, queued: load.queued, running: load.running, capacity: load.capacity }
   }
 
+  // [library] capabilities added at run time (an in-process handler, src/library/node.ts)
+  /**
+   * Offer these capabilities from now on (validated by the caller like --capabilities): this node's
+   * state record carries them, published at once, so auctions and DHT routing consider it for them.
+   */
+  setCapabilities (capabilities: string[]): void {
+    this.selfRecord = { ...this.selfRecord, capabilities: [...capabilities] }
+    this.statusCache = undefined
+    if (!this.stopping) void this.publishSelf()
+  }
+  // [/library]
+
   private async heartbeat (): Promise<void> {
     if (this.stopping) return
     this.selfRecord.load = { ...this.selfRecord.load, cpu: Math.round(this.cpu.utilisation() * 1000) / 1000 }
