@@ -46,6 +46,8 @@ export interface DemoSnapshot {
   proposal: { id: string, status: string, approvals: number, rejections: number, requiredApprovals: number, validatorCount: number } | null
   /** The last thing the demo did or saw (a key press, a member's process ending). */
   status: string | null
+  /** How to vote on the open proposal (a command line), null once it is decided. */
+  voteCommand: string | null
 }
 
 async function read<T> (base: string, path: string): Promise<T | null> {
@@ -62,8 +64,10 @@ function viewer (cluster: DemoCluster): DemoNode | null {
   return cluster.nodes.find(n => cluster.running(n) && n.runtime != null) ?? null
 }
 
-/** One snapshot of the demo network. */
-export async function takeSnapshot (cluster: DemoCluster, extra: { proposalId: string | null, status: string | null }): Promise<DemoSnapshot> {
+/**
+ * One snapshot of the demo network. `mesh` is how the user runs the CLI (for the vote command).
+ */
+export async function takeSnapshot (cluster: DemoCluster, extra: { proposalId: string | null, status: string | null, mesh: string }): Promise<DemoSnapshot> {
   const from = viewer(cluster)
   const base = from?.runtime?.api ?? null
   const [status, consensus, tasks, value, proposal] = base == null
@@ -103,7 +107,8 @@ export async function takeSnapshot (cluster: DemoCluster, extra: { proposalId: s
     proposal: proposal == null
       ? null
       : { id: proposal.id, status: proposal.status, approvals: proposal.approvals, rejections: proposal.rejections, requiredApprovals: proposal.requiredApprovals, validatorCount: proposal.validatorCount },
-    status: extra.status
+    status: extra.status,
+    voteCommand: proposal?.status === 'open' ? `${extra.mesh} vote ${proposal.id} approve --data-dir ${first.dataDir}` : null
   }
 }
 
@@ -181,6 +186,7 @@ export function renderSnapshot (s: DemoSnapshot): string {
   lines.push('')
   lines.push(`VALUE      ${s.value == null || s.value.value == null ? `default/${s.value?.key ?? demoKey}: not stored yet` : `default/${s.value.key} = ${clip(JSON.stringify(s.value.value), 60)}   (written at seq ${s.value.seq ?? '?'})`}`)
   lines.push(`PROPOSAL   ${s.proposal == null ? 'none yet' : `${s.proposal.id}: ${s.proposal.status}   ${s.proposal.approvals} approve, ${s.proposal.rejections} reject; needs ${s.proposal.requiredApprovals} of ${s.proposal.validatorCount}`}`)
+  if (s.voteCommand != null) lines.push(`           vote on it: ${s.voteCommand}`)
   if (s.status != null) lines.push('', `>> ${s.status}`)
   return lines.join('\n')
 }

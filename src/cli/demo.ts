@@ -52,12 +52,30 @@ async function seedWrite<T> (cluster: DemoCluster, method: string, path: string,
   return null
 }
 
-/** Submit the demo's tasks, store the demo value and open a proposal (voted on by node 1). */
+/** Wait (bounded) until node 1 sees every demo node alive, so the first tasks find every worker. */
+async function waitForMembers (cluster: DemoCluster, progress: (line: string) => void): Promise<void> {
+  const base = cluster.node(1).runtime?.api
+  if (base == null) return
+  progress(`waiting until ${cluster.node(1).name} sees all ${cluster.nodes.length} members alive`)
+  const deadline = Date.now() + seedTimeoutMs
+  while (Date.now() < deadline) {
+    try {
+      const answer = await callApi<{ counts?: { alive?: number } }>(base, 'GET', '/v1/status')
+      if ((answer.body.counts?.alive ?? 0) >= cluster.nodes.length) return
+    } catch {}
+    await sleep(300)
+  }
+  progress('warning: not every member is alive yet; going on')
+}
+
+/** Submit the demo's tasks, store the demo value and open a proposal; the proposal's id. */
 async function seedWorkload (cluster: DemoCluster, progress: (line: string) => void): Promise<string | null> {
   progress(`submitting ${demoTasks} tasks, storing default/${demoKey}, opening a proposal`)
+  // routed by the hash of their ids (strategy dht), so they spread over the nodes from the start (an
+  // auction favours the node with a record of finished tasks: on a fresh network, the submitter)
   const tasks = Array.from({ length: demoTasks }, (_, i) => i === demoTasks - 1
-    ? { id: `demo-task-${i + 1}`, capabilities: ['sleep'], payload: { ms: 3_000 } }
-    : { id: `demo-task-${i + 1}`, capabilities: ['sha256'], payload: { demo: i + 1 } })
+    ? { id: `demo-task-${i + 1}`, capabilities: ['sleep'], payload: { ms: 3_000 }, strategy: 'dht' }
+    : { id: `demo-task-${i + 1}`, capabilities: ['sha256'], payload: { demo: i + 1 }, strategy: 'dht' })
   // 202 accepted (some or all), 409 every id already known (an earlier attempt that timed out went through)
   const submitted = await seedWrite(cluster, 'POST', '/v1/tasks', { tasks }, status => status === 202 || status === 409)
   if (submitted == null) progress('warning: the demo tasks were not accepted in time')
@@ -65,12 +83,8 @@ async function seedWorkload (cluster: DemoCluster, progress: (line: string) => v
   if (stored == null) progress(`warning: default/${demoKey} was not stored in time`)
   const proposal = await seedWrite<{ id?: string }>(cluster, 'POST', '/v1/proposals', { proposal: { title: 'adopt the demo network', by: cluster.node(1).name }, threshold: 0.67 }, status => status === 200)
   const proposalId = proposal?.id ?? null
-  if (proposalId == null) {
-    progress('warning: the demo proposal was not recorded in time')
-    return null
-  }
-  // node 1 approves; the others have not voted: it stays open until a second voter approves
-  await seedWrite(cluster, 'POST', `/v1/proposals/${encodeURIComponent(proposalId)}/votes`, { decision: 'approve' }, status => status === 200 || status === 409)
+  // left open: the table shows how to vote on it
+  if (proposalId == null) progress('warning: the demo proposal was not recorded in time')
   return proposalId
 }
 
@@ -136,6 +150,8 @@ export async function runDemo (options: DemoOptions): Promise<void> {
 
   cluster.onEnded = node => {
     lastEnded = node
+    // ended because k killed it: the status line already says so
+    if (status?.startsWith(`killed ${node.name} `) === true) return
     status = `${node.name} (PID ${node.pid ?? '?'}) ended: ${node.ended ?? '?'}${keys ? '; press r to restart it' : ''}`
   }
 
@@ -148,6 +164,7 @@ export async function runDemo (options: DemoOptions): Promise<void> {
   try {
     progress(`mesh demo: ${options.nodes} node(s), ${voters} voter(s), in ${cluster.root}`)
     await formNetwork(cluster, voters, progress)
+    await waitForMembers(cluster, progress)
     proposalId = await seedWorkload(cluster, progress)
   } catch (err) {
     if (quitting != null) return await quitting
@@ -189,9 +206,10 @@ export async function runDemo (options: DemoOptions): Promise<void> {
     })
   }
 
+  const mesh = meshCommand()
   if (live) process.stdout.write(terminal.hideCursor + terminal.clear)
   for (let first = true; quitting == null; first = false) {
-    const snapshot = await takeSnapshot(cluster, { proposalId, status })
+    const snapshot = await takeSnapshot(cluster, { proposalId, status, mesh })
     if (quitting != null) break
     if (options.json) {
       process.stdout.write(JSON.stringify(snapshot) + '\n')
