@@ -92,7 +92,8 @@ async function seedWorkload (cluster: DemoCluster, progress: (line: string) => v
 function banner (cluster: DemoCluster, options: DemoOptions, keys: boolean): string {
   const first = cluster.node(1)
   const mesh = meshCommand()
-  const worker = [...cluster.nodes].reverse().find(n => n.index > Math.min(votersMax, options.nodes) && cluster.running(n)) ??
+  const voters = Math.min(votersMax, options.nodes)
+  const worker = [...cluster.nodes].reverse().find(n => n.index > voters && cluster.running(n)) ??
     [...cluster.nodes].reverse().find(n => n.index > 1 && cluster.running(n))
   const quote = (text: string): string => `'${text.replace(/'/g, "'\\''")}'`
   return [
@@ -100,7 +101,7 @@ function banner (cluster: DemoCluster, options: DemoOptions, keys: boolean): str
     `live page  ${first.runtime?.api ?? '-'}/   (${first.name}'s API: members, consensus and tasks, live)`,
     'try, in another terminal:',
     worker?.pid != null
-      ? `  kill -9 ${worker.pid}                    # ${worker.name}, a worker: watch it turn suspect, then failed`
+      ? `  kill -9 ${worker.pid}                    # ${worker.name}, a ${worker.index > voters ? 'worker' : 'voter'}: watch it turn suspect, then failed`
       : '  (kill -9 <pid>: the PID column lists every node)',
     `  ${mesh} task submit --capability sha256 --payload ${quote('{"hello":"mesh"}')} --data-dir ${first.dataDir} --wait`,
     `  ${mesh} memory store ${demoKey} hello --data-dir ${first.dataDir}`,
@@ -157,12 +158,12 @@ export async function runDemo (options: DemoOptions): Promise<void> {
 
   const progress = (line: string): void => {
     if (options.json) process.stderr.write(`mesh demo: ${line}\n`)
-    else process.stdout.write(`${line}\n`)
+    else process.stdout.write(`mesh demo: ${line}\n`)
   }
 
   let proposalId: string | null
   try {
-    progress(`mesh demo: ${options.nodes} node(s), ${voters} voter(s), in ${cluster.root}`)
+    progress(`${options.nodes} node(s), ${voters} voter(s), in ${cluster.root}`)
     await formNetwork(cluster, voters, progress)
     await waitForMembers(cluster, progress)
     proposalId = await seedWorkload(cluster, progress)
