@@ -89,9 +89,8 @@ async function seedWorkload (cluster: DemoCluster, progress: (line: string) => v
 }
 
 /** The banner above the table: where to look and three commands to try, with real values. */
-function banner (cluster: DemoCluster, options: DemoOptions, keys: boolean): string {
+function banner (cluster: DemoCluster, options: DemoOptions, keys: boolean, mesh: string): string {
   const first = cluster.node(1)
-  const mesh = meshCommand()
   const voters = Math.min(votersMax, options.nodes)
   const worker = [...cluster.nodes].reverse().find(n => n.index > voters && cluster.running(n)) ??
     [...cluster.nodes].reverse().find(n => n.index > 1 && cluster.running(n))
@@ -117,7 +116,8 @@ export async function runDemo (options: DemoOptions): Promise<void> {
   const keys = !options.json && process.stdin.isTTY === true && typeof process.stdin.setRawMode === 'function'
   const live = !options.json && process.stdout.isTTY === true
   let status: string | null = null
-  let lastEnded: DemoNode | null = null
+  /** Members whose process ended (k, or killed from outside), latest last: r restarts the latest still down. */
+  const ended: DemoNode[] = []
   let quitting: Promise<never> | null = null
   let rawMode = false
 
@@ -150,7 +150,7 @@ export async function runDemo (options: DemoOptions): Promise<void> {
   process.on('SIGHUP', () => { void quit() })
 
   cluster.onEnded = node => {
-    lastEnded = node
+    ended.splice(0, ended.length, ...ended.filter(n => n !== node), node)
     // ended because k killed it: the status line already says so
     if (status?.startsWith(`killed ${node.name} `) === true) return
     status = `${node.name} (PID ${node.pid ?? '?'}) ended: ${node.ended ?? '?'}${keys ? '; press r to restart it' : ''}`
@@ -178,19 +178,18 @@ export async function runDemo (options: DemoOptions): Promise<void> {
     const candidates = cluster.nodes.filter(n => n.index > 1 && cluster.running(n))
     const victim = candidates[Math.floor(Math.random() * candidates.length)]
     if (victim == null) return 'no running member to kill (demo-1 is never killed by k)'
-    lastEnded = victim
     cluster.kill(victim, 'SIGKILL')
     return `killed ${victim.name} (PID ${victim.pid ?? '?'}) with SIGKILL; watch it turn suspect, then failed; r restarts it`
   }
   const restartLast = (): string => {
-    const node = lastEnded
-    if (node == null) return 'nothing to restart: no member has ended (k kills one)'
-    if (cluster.running(node)) return `${node.name} is running (PID ${node.pid ?? '?'})`
-    lastEnded = null
-    void cluster.restart(node).then(
-      () => { status = `restarted ${node.name} (PID ${node.pid ?? '?'}) on its data dir; it rejoins` },
-      err => { if (quitting == null) status = `could not restart ${node.name}: ${(err as Error).message}`; lastEnded = node })
-    return `restarting ${node.name}…`
+    let node = ended.pop()
+    while (node != null && cluster.running(node)) node = ended.pop()
+    if (node == null) return 'nothing to restart: every member runs (k kills one)'
+    const target = node
+    void cluster.restart(target).then(
+      () => { status = `restarted ${target.name} (PID ${target.pid ?? '?'}) on its data dir; it rejoins` },
+      err => { if (quitting == null) status = `could not restart ${target.name}: ${(err as Error).message}` })
+    return `restarting ${target.name}…`
   }
 
   if (keys) {
@@ -215,7 +214,7 @@ export async function runDemo (options: DemoOptions): Promise<void> {
     if (options.json) {
       process.stdout.write(JSON.stringify(snapshot) + '\n')
     } else {
-      const text = `${banner(cluster, options, keys)}\n\n${renderSnapshot(snapshot)}\n`
+      const text = `${banner(cluster, options, keys, mesh)}\n\n${renderSnapshot(snapshot)}\n`
       if (live) process.stdout.write(terminal.home + text.split('\n').join(`${terminal.clearLineEnd}\n`) + terminal.clearBelow)
       else process.stdout.write(`${first ? '' : '\n'}${text}`)
     }

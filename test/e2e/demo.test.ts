@@ -18,15 +18,15 @@ import { meshBin, repoRoot, waitUntil } from './harness.js'
 const hasTmux = spawnSync('tmux', ['-V'], { encoding: 'utf8' }).status === 0
 if (!hasTmux) console.warn('demo.test.ts: SKIPPED: tmux is missing (apt-get install -y tmux; .ci/run does it as root)')
 
-/** A private tmux server (-L) so the test never touches anyone's sessions. */
-const socket = `mesh-demo-test-${process.pid}`
+/** A private tmux server (its own socket file) so the test never touches anyone's sessions. */
+const socket = join(tmpdir(), `mesh-demo-test-${process.pid}.tmux`)
 const session = 'demo'
 const exitFile = join(tmpdir(), `mesh-demo-test-${process.pid}.exit`)
 
 interface Row { name: string, state: string, role: string, pid: number | null, process: string }
 
 function tmux (...args: string[]): string {
-  return execFileSync('tmux', ['-L', socket, ...args], { encoding: 'utf8', timeout: 10_000, stdio: ['ignore', 'pipe', 'pipe'] })
+  return execFileSync('tmux', ['-S', socket, ...args], { encoding: 'utf8', timeout: 10_000, stdio: ['ignore', 'pipe', 'pipe'] })
 }
 
 /** The visible screen of the demo's pane (wrapped lines joined). */
@@ -104,6 +104,7 @@ describe.skipIf(!hasTmux)('mesh demo in a terminal (tmux)', () => {
     for (const pid of seen) if (alive(pid)) { try { process.kill(pid, 'SIGKILL') } catch {} }
     if (folder != null && folder.includes('mesh-demo-')) rmSync(folder, { recursive: true, force: true })
     rmSync(exitFile, { force: true })
+    rmSync(socket, { force: true })
   })
 
   it('forms 3 voters and 2 workers, runs the tasks; k fails a member, r brings it back, q exits 0 and leaves no process', async () => {
