@@ -1,7 +1,7 @@
 /**
  * How `mesh demo` forms its network: `voters` Raft voters (node 1 first), every other node a worker
  * (an observer of the log that runs tasks). All of it is `formNetwork`, so the way of forming can be
- * swapped in one place.
+ * swapped in one place (see [founding] below).
  */
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -18,24 +18,41 @@ const stepTimeoutMs = 120_000
 const retryIntervalMs = 300
 
 /**
- * Start every node of `cluster` and make nodes 1..`voters` Raft voters. Resolves once node 1's view of
- * the consensus lists `voters` voters.
+ * Start every node of `cluster` and make nodes 1..`voters` Raft voters (the rest are workers).
+ * Resolves once node 1's view of the consensus lists `voters` voters and a leader.
  *
- * TODAY (before founding is on this branch): node 1 is the single voter of a one-member Raft genesis
- * written into every data dir; the others start with `--bootstrap <node 1>` and the same genesis (so
- * they observe), and nodes 2..voters are added as learners and promoted through the leader's API, each
- * once it has caught up (refusals are retried).
- *
- * WITH FOUNDING (`--voters auto:N`): replace the body below by
- *     const first = cluster.node(1)
- *     const seed = await cluster.start(first, ['--voters', `auto:${voters}`])   // no genesis: node 1 founds
- *     const address = seed.multiaddrs[0]
- *     if (address == null) throw new CliError('node 1 has no listen address')
- *     await Promise.all(cluster.nodes.slice(1).map(async n => await cluster.start(n, ['--bootstrap', address])))
- *     await waitForVoters(cluster, voters, progress)
- * and delete `addVoter` (and the genesis imports).
+ * [founding] Two ways, one line apart. Today `formByGenesis` (this branch has no founding). Once
+ * founding is merged (a node started with no genesis and no --bootstrap founds a one-member Raft
+ * network; joiners fetch its genesis; `--voters auto:N` makes the founder promote the first joiners),
+ * switch to `formByFounding` below and delete `formByGenesis` and `addVoter`.
  */
 export async function formNetwork (cluster: DemoCluster, voters: number, progress: (line: string) => void): Promise<void> {
+  await formByGenesis(cluster, voters, progress) // [founding] → await formByFounding(cluster, voters, progress)
+}
+
+/**
+ * With founding (NOT runnable on this branch: `mesh start` here has no --voters): node 1 starts with
+ * no genesis and `--voters auto:<voters>`, the others with `--bootstrap <node 1>`; node 1 promotes the
+ * first joiners itself. Restarts of node 1 keep `--voters auto:<voters>` (DemoCluster reuses the flags).
+ */
+export async function formByFounding (cluster: DemoCluster, voters: number, progress: (line: string) => void): Promise<void> {
+  const first = cluster.node(1)
+  progress(`starting ${first.name}: it founds the network and promotes the first ${voters - 1} joiner(s) to voters`)
+  const seed = await cluster.start(first, ['--voters', `auto:${voters}`])
+  const address = seed.multiaddrs[0]
+  if (address == null) throw new CliError(`${first.name} has no listen address; see ${cluster.logFile(first)}`)
+  progress(`starting ${cluster.nodes.length - 1} more node(s), joining through ${first.name}`)
+  await Promise.all(cluster.nodes.slice(1).map(async node => await cluster.start(node, ['--bootstrap', address])))
+  await waitForVoters(cluster, voters, progress)
+}
+
+/**
+ * Without founding: node 1 is the single voter of a one-member Raft genesis written into every data
+ * dir; the others start with `--bootstrap <node 1>` and the same genesis (so they observe), and nodes
+ * 2..voters are added as learners and promoted through the leader's API, each once it has caught up
+ * (refusals are retried).
+ */
+export async function formByGenesis (cluster: DemoCluster, voters: number, progress: (line: string) => void): Promise<void> {
   const first = cluster.node(1)
   const genesis = makeGenesis(cluster.network, [{ peer_id: first.peerId, name: first.name }], {}, 'raft')
   for (const node of cluster.nodes) writeFileSync(join(node.dataDir, genesisFileName), JSON.stringify(genesis, null, 2) + '\n')
