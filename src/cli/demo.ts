@@ -140,7 +140,8 @@ export async function runDemo (options: DemoOptions): Promise<void> {
       const pids = cluster.nodes.flatMap(n => n.pids)
       if (!options.json) process.stdout.write(`\nstopping ${cluster.nodes.filter(n => cluster.running(n)).length} node(s)…\n`)
       await cluster.stopAll()
-      if (!options.json) process.stdout.write(`stopped; no process left (PIDs ${pids.join(' ')}); removed ${cluster.root}\n`)
+      const left = pids.filter(pid => { try { process.kill(pid, 0); return true } catch { return false } })
+      if (!options.json) process.stdout.write(`${left.length === 0 ? `stopped; none of their processes is left (PIDs ${pids.join(' ')})` : `WARNING: still running: PIDs ${left.join(' ')}`}; removed ${cluster.root}\n`)
       process.exit(0)
     })()
     return await quitting
