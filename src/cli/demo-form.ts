@@ -24,26 +24,35 @@ const retryIntervalMs = 300
  * [founding] Two ways, one line apart. Today `formByGenesis` (this branch has no founding). Once
  * founding is merged (a node started with no genesis and no --bootstrap founds a one-member Raft
  * network; joiners fetch its genesis; `--voters auto:N` makes the founder promote the first joiners),
- * switch to `formByFounding` below and delete `formByGenesis` and `addVoter`.
+ * switch to `formByFounding` below and delete `formByGenesis` (and the genesis imports).
  */
 export async function formNetwork (cluster: DemoCluster, voters: number, progress: (line: string) => void): Promise<void> {
   await formByGenesis(cluster, voters, progress) // [founding] → await formByFounding(cluster, voters, progress)
 }
 
 /**
- * With founding (NOT runnable on this branch: `mesh start` here has no --voters): node 1 starts with
- * no genesis and `--voters auto:<voters>`, the others with `--bootstrap <node 1>`; node 1 promotes the
- * first joiners itself. Restarts of node 1 keep `--voters auto:<voters>` (DemoCluster reuses the flags).
+ * With founding (NOT runnable on this branch: `mesh start` here has no --voters; written against the
+ * founding branch's flags: `--voters auto:N` takes N = 3, 5, 7 or 9). Node 1 starts with no genesis and
+ * founds the network (with `--voters auto:3` when there are 3 voters to be), nodes 2..voters join with
+ * `--bootstrap <node 1>` and are promoted by node 1 itself, and only then the workers start (so the
+ * voters are demo-1..3, as with `formByGenesis`). With 2 nodes the second is promoted through the API.
+ * Restarts of node 1 keep its flags (DemoCluster reuses them).
  */
 export async function formByFounding (cluster: DemoCluster, voters: number, progress: (line: string) => void): Promise<void> {
   const first = cluster.node(1)
-  progress(`starting ${first.name}: it founds the network and promotes the first ${voters - 1} joiner(s) to voters`)
-  const seed = await cluster.start(first, ['--voters', `auto:${voters}`])
+  const auto = voters >= 3
+  progress(`starting ${first.name}: it founds the network${auto ? ` and promotes the first ${voters - 1} joiners to voters` : ''}`)
+  const seed = await cluster.start(first, auto ? ['--voters', `auto:${voters}`] : [])
   const address = seed.multiaddrs[0]
   if (address == null) throw new CliError(`${first.name} has no listen address; see ${cluster.logFile(first)}`)
-  progress(`starting ${cluster.nodes.length - 1} more node(s), joining through ${first.name}`)
-  await Promise.all(cluster.nodes.slice(1).map(async node => await cluster.start(node, ['--bootstrap', address])))
+  const joiners = cluster.nodes.slice(1, voters)
+  if (joiners.length > 0) progress(`starting ${joiners.map(n => n.name).join(', ')}, joining through ${first.name}`)
+  await Promise.all(joiners.map(async node => await cluster.start(node, ['--bootstrap', address])))
+  if (!auto) for (const node of joiners) await addVoter(cluster, node)
   await waitForVoters(cluster, voters, progress)
+  const workers = cluster.nodes.slice(voters)
+  if (workers.length > 0) progress(`starting ${workers.length} worker(s), joining through ${first.name}`)
+  await Promise.all(workers.map(async node => await cluster.start(node, ['--bootstrap', address])))
 }
 
 /**

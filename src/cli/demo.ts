@@ -12,6 +12,7 @@ import { DemoCluster, callApi, meshCommand, sleep } from './demo-nodes.js'
 import type { DemoNode } from './demo-nodes.js'
 import { formNetwork } from './demo-form.js'
 import { demoKey, renderSnapshot, takeSnapshot } from './demo-view.js'
+import type { DemoSnapshot } from './demo-view.js'
 
 /** Voters of the demo network: 3 (tolerates one failure), or every node when there are fewer. */
 const votersMax = 3
@@ -89,18 +90,18 @@ async function seedWorkload (cluster: DemoCluster, progress: (line: string) => v
 }
 
 /** The banner above the table: where to look and three commands to try, with real values. */
-function banner (cluster: DemoCluster, options: DemoOptions, keys: boolean, mesh: string): string {
+function banner (cluster: DemoCluster, options: DemoOptions, keys: boolean, mesh: string, snapshot: DemoSnapshot): string {
   const first = cluster.node(1)
-  const voters = Math.min(votersMax, options.nodes)
-  const worker = [...cluster.nodes].reverse().find(n => n.index > voters && cluster.running(n)) ??
-    [...cluster.nodes].reverse().find(n => n.index > 1 && cluster.running(n))
+  // the member to kill -9: a running worker if there is one (by the table's roles), else any running node but demo-1
+  const candidates = snapshot.members.filter(m => m.process === 'running' && m.pid != null && m.name !== first.name)
+  const target = [...candidates].reverse().find(m => m.role === 'worker') ?? candidates[candidates.length - 1]
   const quote = (text: string): string => `'${text.replace(/'/g, "'\\''")}'`
   return [
     `mesh demo: ${options.nodes} node${options.nodes === 1 ? '' : 's'} on 127.0.0.1, network ${cluster.network}, data dirs and logs in ${cluster.root}`,
     `live page  ${first.runtime?.api ?? '-'}/   (${first.name}'s API: members, consensus and tasks, live)`,
     'try, in another terminal:',
-    worker?.pid != null
-      ? `  kill -9 ${worker.pid}                    # ${worker.name}, a ${worker.index > voters ? 'worker' : 'voter'}: watch it turn suspect, then failed`
+    target?.pid != null
+      ? `  kill -9 ${target.pid}                    # ${target.name}, a ${target.role}: watch it turn suspect, then failed`
       : '  (kill -9 <pid>: the PID column lists every node)',
     `  ${mesh} task submit --capability sha256 --payload ${quote('{"hello":"mesh"}')} --data-dir ${first.dataDir} --wait`,
     `  ${mesh} memory store ${demoKey} hello --data-dir ${first.dataDir}`,
@@ -215,7 +216,7 @@ export async function runDemo (options: DemoOptions): Promise<void> {
     if (options.json) {
       process.stdout.write(JSON.stringify(snapshot) + '\n')
     } else {
-      const text = `${banner(cluster, options, keys, mesh)}\n\n${renderSnapshot(snapshot)}\n`
+      const text = `${banner(cluster, options, keys, mesh, snapshot)}\n\n${renderSnapshot(snapshot)}\n`
       if (live) process.stdout.write(terminal.home + text.split('\n').join(`${terminal.clearLineEnd}\n`) + terminal.clearBelow)
       else process.stdout.write(`${first ? '' : '\n'}${text}`)
     }
