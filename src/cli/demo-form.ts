@@ -24,14 +24,16 @@ const retryIntervalMs = 300
  * [founding] Two ways, one line apart. Today `formByGenesis` (this branch has no founding). Once
  * founding is merged (a node started with no genesis and no --bootstrap founds a one-member Raft
  * network; joiners fetch its genesis; `--voters auto:N` makes the founder promote the first joiners),
- * switch to `formByFounding` below and delete `formByGenesis` (and the genesis imports).
+ * switch to `formByFounding` below and delete `formByGenesis` (and the genesis imports). Checked on a
+ * merge of the founding branch with this one, switched: --nodes 5 gives 3 voters and 2 workers,
+ * --nodes 2 and 1 form too, and test/e2e/demo.test.ts and test/e2e/cli.test.ts pass.
  */
 export async function formNetwork (cluster: DemoCluster, voters: number, progress: (line: string) => void): Promise<void> {
   await formByGenesis(cluster, voters, progress) // [founding] → await formByFounding(cluster, voters, progress)
 }
 
 /**
- * With founding (NOT runnable on this branch: `mesh start` here has no --voters; written against the
+ * With founding (NOT runnable on this branch alone: `mesh start` here has no --voters; uses the
  * founding branch's flags: `--voters auto:N` takes N = 3, 5, 7 or 9). Node 1 starts with no genesis and
  * founds the network (with `--voters auto:3` when there are 3 voters to be), nodes 2..voters join with
  * `--bootstrap <node 1>` and are promoted by node 1 itself, and only then the workers start (so the
