@@ -7,7 +7,7 @@ import type { NodeStatus } from '../runtime/mesh-node.js'
 import { CliError, getJson } from './client.js'
 import { membersTable, statusText } from './format.js'
 import { runStart } from './start.js'
-import { runDemo } from './demo.js'
+import { demoHelp, demoNodeCount, runDemo } from './demo.js' // [demo]
 import { parseZoneList, runGenesis, runTestnet } from './testnet.js'
 import type { ConsensusMode } from '../runtime/consensus/types.js'
 import { addConsensusCommands } from './consensus-commands.js'
@@ -162,15 +162,16 @@ Examples:
       runGenesis({ validators: options.validator ?? [], names: options.name, network: options.network, out: options.out, consensus: consensusOption(options.consensus), zones: options.zone != null ? parseZoneList('zone', options.zone) : undefined }) // [zones] zones
     })
 
+  // [demo] src/cli/demo.ts; docs/demo.md
   program.command('demo')
-    .description('start a few local nodes on 127.0.0.1, joined through the first, and show them live until Ctrl-C')
-    .option('--nodes <n>', 'how many nodes (2-24)', '5')
-    .option('--json', 'print the status of the first node as JSON lines instead of a table')
+    .description('start a local Raft network (3 voters, the rest workers) on 127.0.0.1 with tasks, a stored value and a proposal, and show it live; keys k (kill one), r (restart it), q (quit)')
+    .option('--nodes <n>', 'how many nodes (1-24): nodes 1-3 are Raft voters, the rest workers; with 1 or 2 nodes every node is a voter (2 voters tolerate no failure)', '5')
+    .option('--json', 'print one JSON snapshot (members, consensus, tasks, value, proposal) per second instead of the table; no keys')
+    .addHelpText('after', demoHelp)
     .action(async (options: { nodes: string, json?: boolean }) => {
-      const n = Number(options.nodes)
-      if (!Number.isInteger(n) || n < 2 || n > 24) throw new CliError(`--nodes: "${options.nodes}" must be a whole number from 2 to 24`, 2)
-      await runDemo(n, options.json === true)
+      await runDemo({ nodes: demoNodeCount(options.nodes), json: options.json === true })
     })
+  // [/demo]
 
   return program
 }

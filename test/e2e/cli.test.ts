@@ -149,49 +149,51 @@ describe('configuration precedence (flag > env > file > default) in a running no
 })
 
 describe('mesh demo', () => {
-  it('starts N local nodes that find each other, and stops them all on Ctrl-C', async () => {
+  it('forms a Raft network of N local nodes, serves the store and proposals, and stops them all on Ctrl-C', async () => {
     const { spawn } = await import('node:child_process')
     const demo = spawn(process.execPath, [meshBin, 'demo', '--nodes', '3', '--json'], { stdio: ['ignore', 'pipe', 'pipe'] })
     let api: string | undefined
     try {
       let buffer = ''
+      let errors = ''
+      demo.stderr.on('data', (chunk: Buffer) => { errors += chunk.toString() })
       const seen = await new Promise<{ names: string[], root: string }>((resolve, reject) => {
-        let root = ''
-        const timer = setTimeout(() => { reject(new Error(`demo did not show 3 alive members in time; output: ${buffer.slice(-2000)}`)) }, 90_000)
+        const timer = setTimeout(() => { reject(new Error(`demo did not show 3 alive voters in time; output: ${buffer.slice(-2000)} ${errors.slice(-2000)}`)) }, 240_000)
         demo.stdout.on('data', (chunk: Buffer) => {
           buffer += chunk.toString()
           for (const line of buffer.split('\n')) {
-            const started = /^started 3 nodes in (\S+)/.exec(line)
-            if (started != null) root = started[1] as string
             if (!line.startsWith('{')) continue
             try {
-              const status = JSON.parse(line) as { api: string, members: Array<{ name: string, state: string }> }
-              api = status.api
-              const alive = status.members.filter(m => m.state === 'alive').map(m => m.name).sort()
-              if (alive.length === 3) { clearTimeout(timer); resolve({ names: alive, root }) }
+              // one JSON snapshot per second (src/cli/demo-view.ts DemoSnapshot)
+              const snapshot = JSON.parse(line) as { dir: string, page: string | null, members: Array<{ name: string, state: string, role: string }> }
+              api = snapshot.page?.replace(/\/$/, '')
+              const alive = snapshot.members.filter(m => m.state === 'alive' && m.role === 'voter').map(m => m.name).sort()
+              if (alive.length === 3) { clearTimeout(timer); resolve({ names: alive, root: snapshot.dir }) }
             } catch {}
           }
         })
-        demo.once('exit', code => { clearTimeout(timer); reject(new Error(`demo exited early (${code}): ${buffer.slice(-2000)}`)) })
+        demo.once('exit', code => { clearTimeout(timer); reject(new Error(`demo exited early (${code}): ${buffer.slice(-2000)} ${errors.slice(-2000)}`)) })
       })
       expect(seen.names).toEqual(['demo-1', 'demo-2', 'demo-3'])
-      // issue 12's new-user scenario: a demo has no genesis, and `mesh memory store` answered 404 there;
-      // now the eventually consistent store is the default, and a write on one node reaches the others
+      // issue 12's new-user scenario (`mesh memory store` on a demo answered 404): the demo is a Raft
+      // network now, so the store is the consensus one; a write on one node is read on another
       const stored = mesh(['memory', 'store', 'greeting', 'hello', '--data-dir', join(seen.root, 'node-2')])
       expect(stored.stderr).toBe('')
       expect(stored.code).toBe(0)
-      expect(stored.stdout).toMatch(/eventual/)
+      expect(stored.stdout).toMatch(/stored default\/greeting at seq \d+/)
       let read: { value?: string, consistency?: string } = {}
       for (let attempt = 0; attempt < 300 && read.value !== 'hello'; attempt++) {
         const got = mesh(['memory', 'get', 'greeting', '--data-dir', join(seen.root, 'node-3'), '--json'])
         if (got.code === 0) read = JSON.parse(got.stdout) as typeof read
-        else await new Promise(resolve => setTimeout(resolve, 200))
+        if (read.value !== 'hello') await new Promise(resolve => setTimeout(resolve, 200))
       }
-      expect(read).toMatchObject({ value: 'hello', consistency: 'eventual' })
-      // and a proposal on a mesh with no genesis is a gossip proposal (it answered 404 too)
+      expect(read).toMatchObject({ value: 'hello', consistency: 'sequential' })
+      // and a proposal is decided through Raft (it answered 404 too)
       const proposed = mesh(['propose', '{"plan":"demo"}', '--data-dir', join(seen.root, 'node-1'), '--json'])
       expect(proposed.code).toBe(0)
-      expect(JSON.parse(proposed.stdout)).toMatchObject({ protocol: 'gossip', finality: 'eventual', status: 'open' })
+      const id = (JSON.parse(proposed.stdout) as { id: string }).id
+      const shown = mesh(['proposals', id, '--data-dir', join(seen.root, 'node-1')])
+      expect(JSON.parse(shown.stdout)).toMatchObject({ protocol: 'raft', finality: 'final', status: 'open' })
       demo.removeAllListeners('exit')
       const exited = new Promise<number | null>(resolve => demo.once('exit', code => { resolve(code) }))
       demo.kill('SIGINT')
@@ -202,5 +204,5 @@ describe('mesh demo', () => {
     } finally {
       if (demo.exitCode == null && demo.pid != null) process.kill(demo.pid, 'SIGKILL')
     }
-  }, 120_000)
+  }, 300_000)
 })
