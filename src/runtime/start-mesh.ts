@@ -146,7 +146,7 @@ export async function startMesh (flags: Partial<Record<keyof NodeConfig, unknown
   let raftStore: RaftLog | null = null
   if (genesis != null && consensusMode(genesis) === 'raft') {
     // Raft: members execute the log (raft.log in the data dir); observers learn it from a member
-    app = new MeshApplication(genesis.validators.map(v => v.peer_id), sha256Hex)
+    app = new MeshApplication(genesis.validators.map(v => v.peer_id), sha256Hex, { votersFollowMembership: true }) // proposals: the voters in force vote
     // genesis members, and nodes a committed change made members (their raft.log is in the data dir)
     if (genesis.validators.some(v => v.peer_id === peerIdOf(privateKey)) || existsSync(join(config.dataDir, raftLogFileName))) raftStore = new RaftLog(config.dataDir)
   } else if (genesis != null) {

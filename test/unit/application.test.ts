@@ -655,3 +655,43 @@ describe('bundles', () => {
     expect(d.app.proposal('p-5-4')?.proposal).toBe('after')
   })
 })
+
+describe('Raft: who votes follows the membership (setVoters, in log order)', () => {
+  const vote = (app: MeshApplication, id: string, voter: string, seq: number): Record<string, any> =>
+    JSON.parse(app.apply(request(voter, { op: 'vote', id, decision: 'approve' }), seq)) as Record<string, any>
+
+  it('a voter promoted after the genesis votes; a removed one no longer does; the required count follows', () => {
+    const app = new MeshApplication(['ValidatorA'], sha, { votersFollowMembership: true })
+    const opened = JSON.parse(app.apply(request('client1', { op: 'propose', proposal: 'x' }), 1)) as Record<string, any>
+    expect(opened.requiredApprovals).toBe(1)
+    expect(vote(app, opened.id as string, 'ValidatorB', 2).error).toMatch(/only validators vote/)
+    app.setVoters(['ValidatorA', 'ValidatorB', 'ValidatorC'])
+    const second = JSON.parse(app.apply(request('client1', { op: 'propose', proposal: 'y' }), 3)) as Record<string, any>
+    expect(second.requiredApprovals).toBe(3) // ⌈0.67 × 3⌉
+    expect(vote(app, second.id as string, 'ValidatorB', 4).ok).toBe(true)
+    app.setVoters(['ValidatorA', 'ValidatorC'])
+    expect(vote(app, second.id as string, 'ValidatorB', 5).error).toMatch(/only validators vote/)
+    expect(app.validatorCount).toBe(2)
+  })
+
+  it('a snapshot carries the voters in force; a Raft app restores it whatever its genesis named', () => {
+    const app = new MeshApplication(['ValidatorA'], sha, { votersFollowMembership: true })
+    app.setVoters(['ValidatorA', 'ValidatorB'])
+    const opened = JSON.parse(app.apply(request('client1', { op: 'propose', proposal: 'x' }), 1)) as Record<string, any>
+    expect(vote(app, opened.id as string, 'ValidatorB', 2).ok).toBe(true)
+    const restored = new MeshApplication(['ValidatorA'], sha, { votersFollowMembership: true })
+    restored.restore(app.snapshot())
+    expect(restored.digest()).toBe(app.digest())
+    expect(restored.validatorCount).toBe(2)
+    expect(vote(restored, opened.id as string, 'ValidatorA', 3).ok).toBe(true)
+  })
+
+  it('pBFT keeps its fixed set: setVoters throws, and a snapshot naming other validators is refused', () => {
+    const raft = new MeshApplication(['ValidatorA'], sha, { votersFollowMembership: true })
+    raft.setVoters(['ValidatorA', 'ValidatorB'])
+    const pbft = new MeshApplication(['ValidatorA'], sha)
+    expect(() => { pbft.setVoters(['ValidatorA', 'ValidatorB']) }).toThrow(/fixed/)
+    expect(() => { pbft.restore(raft.snapshot()) }).toThrow(SnapshotError)
+    expect(() => { raft.setVoters([]) }).toThrow(RangeError)
+  })
+})

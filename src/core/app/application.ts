@@ -39,7 +39,7 @@ import {
 import { isWellFormed, validateOperation } from './operation.js'
 import type { Decision, JsonValue, Operation, OperationCheck, TaskStrategy } from './operation.js'
 import {
-  compareStrings, decidedOrder, decodeSnapshot, emptyState, encodeSnapshot, entryFrameBytes, isTerminal, namespaceFrameBytes,
+  compareStrings, decidedOrder, decodeSnapshotAndVoters, emptyState, encodeSnapshot, entryFrameBytes, isTerminal, namespaceFrameBytes,
   requiredApprovals, tally, taskFrameBytes, taskStates
 } from './state.js'
 import type { AppState, Proposal, ProposalStatus, Task, TaskEvent, TaskHistoryEntry, TaskState } from './state.js'
@@ -136,10 +136,22 @@ function rejected (error: string): string {
   return canonicalJson({ ok: false, error })
 }
 
+/** 1..64 distinct PeerIds, or a RangeError. */
+function checkValidators (validators: readonly string[]): void {
+  if (!Array.isArray(validators) || validators.length < 1 || validators.length > validatorsMax) {
+    throw new RangeError(`the application needs 1..${validatorsMax} validators, got ${Array.isArray(validators) ? validators.length : 'none'}`)
+  }
+  for (const validator of validators) {
+    if (typeof validator !== 'string' || !validatorPattern.test(validator)) throw new RangeError(`validator id ${JSON.stringify(validator)} is not a PeerId`)
+  }
+  if (new Set(validators).size !== validators.length) throw new RangeError('validator ids repeat')
+}
+
 export class MeshApplication implements Application {
   private state: AppState = emptyState()
-  private readonly validators: readonly string[]
-  private readonly validatorSet: ReadonlySet<string>
+  /** Whose votes count: the genesis validators (pBFT), or the Raft voters in force (`setVoters`). */
+  private validators: readonly string[]
+  private validatorSet: ReadonlySet<string>
   /** The canonical snapshot of the current state, until the next `apply` or `restore`. */
   private snapshotCache: string | null = null
   private digestCache: Digest | null = null
@@ -154,17 +166,30 @@ export class MeshApplication implements Application {
   /**
    * @param validators the PeerIds whose votes count (genesis order; the set is what matters)
    * @param hash collision-resistant digest of text (sha256 hex in the runtime)
+   * @param options.votersFollowMembership Raft: the voters in force decide (`setVoters`), and a snapshot
+   *   may name other voters than the genesis; pBFT (default): the set is fixed, a snapshot must name it
    */
-  constructor (validators: readonly string[], private readonly hash: (text: string) => string) {
-    if (!Array.isArray(validators) || validators.length < 1 || validators.length > validatorsMax) {
-      throw new RangeError(`the application needs 1..${validatorsMax} validators, got ${Array.isArray(validators) ? validators.length : 'none'}`)
-    }
-    for (const validator of validators) {
-      if (typeof validator !== 'string' || !validatorPattern.test(validator)) throw new RangeError(`validator id ${JSON.stringify(validator)} is not a PeerId`)
-    }
-    if (new Set(validators).size !== validators.length) throw new RangeError('validator ids repeat')
+  constructor (validators: readonly string[], private readonly hash: (text: string) => string, private readonly options: { votersFollowMembership?: boolean } = {}) {
+    checkValidators(validators)
     this.validators = [...validators]
     this.validatorSet = new Set(validators)
+  }
+
+  /**
+   * Raft: the voters in force changed (a membership change applied, or a snapshot installed). Called in
+   * log order on every node alike, so who may vote on a proposal is itself a decision of the log: a
+   * voter promoted after the genesis votes, a removed one no longer does. Throws RangeError on a set
+   * that is not 1..64 distinct PeerIds (the log never holds one: membership.ts keeps a voter).
+   */
+  setVoters (voters: readonly string[]): void {
+    if (this.options.votersFollowMembership !== true) throw new Error('setVoters: this application\'s validators are fixed (pBFT)')
+    checkValidators(voters)
+    const sorted = [...voters].sort()
+    if (sorted.length === this.validators.length && [...this.validators].sort().every((v, i) => v === sorted[i])) return
+    this.validators = sorted
+    this.validatorSet = new Set(sorted)
+    this.snapshotCache = null
+    this.digestCache = null
   }
 
   // ————————————————————————————————————————— Application
@@ -230,8 +255,12 @@ export class MeshApplication implements Application {
 
   /** Replace the state by a snapshot; throws SnapshotError (state untouched) when it is malformed. */
   restore (snapshot: string): void {
-    const state = decodeSnapshot(snapshot, this.validators)
+    // the snapshot names the voters in force where it was taken: a Raft node's differ from the genesis
+    // after a membership change, and the node sets them right after (setVoters, from the snapshot's membership)
+    const { state, validators } = decodeSnapshotAndVoters(snapshot, this.options.votersFollowMembership === true ? null : this.validators)
     this.state = state
+    this.validators = validators
+    this.validatorSet = new Set(validators)
     this.snapshotCache = null
     this.digestCache = null
     this.openTasks = new Map()

@@ -22,7 +22,7 @@ import {
   capabilityOverheadFrameBytes, entryOverheadFrameBytes, historyEntryOverheadFrameBytes, keysPerNamespaceMax, keysTotalMax,
   memoryFrameBytesMax, operationDepthMax, proposalLifetimeSeqs, proposalsDecidedKeptMax, proposalsOpenMax, proposalsOpenPerProposerMax,
   taskHistoryMax, taskOverheadFrameBytes, taskPayloadBytesMax, taskPriorityMax, taskResultBytesMax, taskTimeoutMsMax, tasksFinishedKeptMax,
-  tasksFrameBytesMax, tasksOpenMax, thresholdScale
+  tasksFrameBytesMax, tasksOpenMax, thresholdScale, validatorsMax
 } from './limits.js'
 import {
   checkCapabilities, checkTaskData, checkKey, checkNamespace, checkPeerId, checkProposalBody, checkTaskError, checkTaskId, checkValue,
@@ -287,6 +287,15 @@ function exactKeys (value: Record<string, unknown>, keys: string[]): boolean {
 
 /** Parse, validate and rebuild a state; throws SnapshotError naming the first problem. */
 export function decodeSnapshot (text: string, validators: readonly string[]): AppState {
+  return decodeSnapshotAndVoters(text, validators).state
+}
+
+/**
+ * `decodeSnapshot`, and the validator set the snapshot names. `expected` null: any well-formed set
+ * (1..64 sorted distinct PeerIds) is taken — a Raft application's voters follow the membership; a
+ * set: the snapshot's must equal it (pBFT: a snapshot of another network is refused).
+ */
+export function decodeSnapshotAndVoters (text: string, expected: readonly string[] | null): { state: AppState, validators: string[] } {
   check(typeof text === 'string', 'not a string')
   // the nesting of a valid snapshot is fixed (proposal bodies are strings), so a deep one is hostile
   check(jsonNestingDepth(text) <= 6, 'nested too deep')
@@ -301,9 +310,17 @@ export function decodeSnapshot (text: string, validators: readonly string[]): Ap
   check(exactKeys(parsed, ['version', 'validators', 'lastApplied', 'appliedInSeq', 'memory', 'proposals', 'tasks']) ||
     exactKeys(parsed, ['version', 'validators', 'lastApplied', 'appliedInSeq', 'memory', 'proposals']), 'unexpected or missing fields')
   check(parsed.version === 1, `unsupported version ${String(parsed.version)}`)
-  const ours = [...validators].sort(compareStrings)
-  check(Array.isArray(parsed.validators) && canonicalJson(parsed.validators) === canonicalJson(ours),
-    'validator set differs from this node\'s (a snapshot of another network?)')
+  let ours: string[]
+  if (expected != null) {
+    ours = [...expected].sort(compareStrings)
+    check(Array.isArray(parsed.validators) && canonicalJson(parsed.validators) === canonicalJson(ours),
+      'validator set differs from this node\'s (a snapshot of another network?)')
+  } else {
+    const named = parsed.validators
+    check(Array.isArray(named) && named.length >= 1 && named.length <= validatorsMax, 'validators')
+    ours = named as string[]
+    ours.forEach((v, i) => { check(checkPeerId(v, 'validator') == null && (i === 0 || compareStrings(ours[i - 1] as string, v) < 0), 'validators not PeerIds, sorted and distinct') })
+  }
   const state = emptyState()
   const { lastApplied, appliedInSeq } = parsed
   check(lastApplied === 0 || isSeq(lastApplied, Number.MAX_SAFE_INTEGER), 'lastApplied')
@@ -314,7 +331,7 @@ export function decodeSnapshot (text: string, validators: readonly string[]): Ap
   decodeMemory(parsed.memory, state)
   decodeProposals(parsed.proposals, state, new Set(ours))
   decodeTasks(parsed.tasks ?? [], state)
-  return state
+  return { state, validators: ours }
 }
 
 function decodeMemory (memory: unknown, state: AppState): void {

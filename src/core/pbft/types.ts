@@ -159,6 +159,11 @@ export interface Application {
   digest: () => Digest
   snapshot: () => string
   restore: (snapshot: string) => void
+  /**
+   * Raft only: the voters in force changed (a membership change applied, a snapshot restored), in log
+   * order on every node alike. An application whose decisions depend on who votes follows it.
+   */
+  setVoters?: (voters: readonly string[]) => void
 }
 
 /** Injected hashing and signing: pure functions from the core's point of view. */

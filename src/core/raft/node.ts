@@ -122,7 +122,10 @@ export class RaftNode {
     this.commit = Math.max(this.commit, snapshot.index)
     this.membership = snapshot.membership
     this.applied = snapshot.index
-    if (snapshot.index > 0) this.machine.restore(snapshot.data)
+    if (snapshot.index > 0) {
+      this.machine.restore(snapshot.data)
+      this.machine.setVoters(snapshot.membership.voters)
+    }
     this.hardState = { term: this.term, vote: this.vote, commit: this.commit }
     this.applyCommitted()
     this.announced = this.roleKey()
@@ -496,6 +499,7 @@ export class RaftNode {
       } else if (entry.kind === 'membership' || entry.kind === 'bootstrap') {
         this.machine.apply(entry) // expiry bookkeeping only
         this.membership = entry.kind === 'bootstrap' ? entry.membership as Membership : applyChange(this.membership, entry.change as MembershipChange)
+        this.machine.setVoters(this.membership.voters)
         this.emit({ type: 'membership', membership: this.membership, index: entry.index })
         if (this.role === 'leader') this.replication.membershipChanged()
       } else {
@@ -530,6 +534,7 @@ export class RaftNode {
     this.persist({ kind: 'snapshot', snapshot, compactTo: snapshot.index, keepLog })
     this.machine.restore(snapshot.data)
     this.membership = snapshot.membership
+    this.machine.setVoters(snapshot.membership.voters)
     this.commit = Math.max(this.commit, snapshot.index)
     this.applied = snapshot.index
     this.emit({ type: 'snapshot-installed', index: snapshot.index })

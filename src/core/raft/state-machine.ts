@@ -45,6 +45,11 @@ export class StateMachine {
     return this.clients.classify(request.client, request.requestId) === 'ahead'
   }
 
+  /** The voters in force (after a membership entry or a snapshot), passed on to the application. */
+  setVoters (voters: readonly string[]): void {
+    if (voters.length > 0) this.app.setVoters?.(voters)
+  }
+
   snapshot (): string {
     return canonicalJson({ app: this.app.snapshot(), clients: this.clients.snapshot() })
   }

@@ -567,6 +567,7 @@ export class RaftConsensus implements Consensus {
     if (c.snapshot != null && c.snapshot.index > this.observed.applied) {
       try {
         machine.restore(c.snapshot.data)
+        machine.setVoters(c.snapshot.membership.voters) // who votes on proposals follows the membership
       } catch {
         this.count('invalid')
         return
@@ -581,6 +582,7 @@ export class RaftConsensus implements Consensus {
       for (const done of machine.apply(entry)) this.replied(done.request, done.index, done.result)
       if (entry.kind === 'bootstrap' && entry.membership != null) this.observed.membership = entry.membership
       if (entry.kind === 'membership' && entry.change != null) this.observed.membership = applyChange(this.observed.membership, entry.change)
+      if (entry.kind === 'bootstrap' || entry.kind === 'membership') machine.setVoters(this.observed.membership.voters)
       this.observed.applied = entry.index
       this.observed.appliedTerm = entry.term
       this.delivered(entry)
