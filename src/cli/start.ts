@@ -44,6 +44,8 @@ import { aggregateRoutes } from '../api/aggregate-routes.js' // [aggregate]
 import { pskFingerprint, readPskFile } from '../runtime/psk.js'
 import { parseRateLimits, readAllowPeers } from '../runtime/admission.js' // [admission]
 import { admissionRoutes } from '../api/admission-routes.js' // [admission]
+import { FoundingError, resolveFounding } from '../runtime/founding.js' // [founding]
+import type { FoundingOutcome } from '../runtime/founding.js' // [founding]
 
 /** Hard bound on a graceful shutdown: the issue asks for exit within 5 s. */
 const shutdownDeadlineMs = 4_500
@@ -97,6 +99,18 @@ export async function runStart (flags: Partial<Record<keyof NodeConfig, unknown>
   const { privateKey, created } = await loadIdentity(config.dataDir, true)
   const release = acquireLock(config.dataDir)
   const incarnation = nextIncarnation(config.dataDir)
+  // [founding] no genesis: found a network, fetch its genesis from --bootstrap, or join one on the LAN;
+  // --consensus none keeps a gossip-only node (src/runtime/founding.ts, docs/founding.md)
+  let founding: FoundingOutcome
+  try {
+    founding = await resolveFounding({ config, sources, privateKey, genesis, log: line => { out(`${new Date().toISOString().slice(11, 23)} ${line}`, { event: 'log', message: line }) } })
+  } catch (err) {
+    release()
+    if (err instanceof FoundingError) throw new CliError(err.message, err.exitCode)
+    throw err
+  }
+  genesis = founding.genesis
+  // [/founding]
   // TEST ONLY: a lying validator, for the tests that check the others still agree (never in production)
   const byzantineMode = process.env.MESH_TEST_BYZANTINE
   if (byzantineMode != null && byzantineMode !== '' && byzantineMode !== 'equivocate') {
@@ -401,6 +415,7 @@ export async function runStart (flags: Partial<Record<keyof NodeConfig, unknown>
     genesis != null
       ? `  consensus    ${consensusMode(genesis)} ${store != null || raftStore != null ? (raftStore != null ? 'member' : 'validator') : 'observer'} of ${genesis.validators.length} (genesis ${genesisHash(genesis)})`
       : '  consensus    none (no genesis): memory is eventual (mesh memory …), proposals are gossip votes (mesh propose …)',
+    ...founding.banner(multiaddrs), // [founding]
     ...(psk != null ? [`  private net  pre-shared key ${pskFingerprint(psk)} (${config.pskFile ?? ''}): only nodes holding it can connect`] : []),
     `  LAN          mDNS ${node.mdns.enabled ? `on (${node.mdns.serviceTag ?? ''})` : 'off'}: ${node.mdns.reason}${config.zone != null ? `    zone ${config.zone}` : ''}`, // [mdns] [zones]
     ...(allowPeers != null ? [`  allow list   ${allowPeers.size} peer(s)${genesis != null ? ` + the ${genesis.validators.length} genesis validators` : ''} may connect; others are refused`] : []), // [admission]
