@@ -46,6 +46,7 @@ import { parseRateLimits, readAllowPeers } from '../runtime/admission.js' // [ad
 import { admissionRoutes } from '../api/admission-routes.js' // [admission]
 import { FoundingError, resolveFounding } from '../runtime/founding.js' // [founding]
 import type { FoundingOutcome } from '../runtime/founding.js' // [founding]
+import { AutoVoters } from '../runtime/consensus/auto-voters.js' // [founding]
 
 /** Hard bound on a graceful shutdown: the issue asks for exit within 5 s. */
 const shutdownDeadlineMs = 4_500
@@ -384,6 +385,13 @@ export async function runStart (flags: Partial<Record<keyof NodeConfig, unknown>
   const topology = topologyPage({ status: () => node.status(), consensus: () => node.consensus, app: () => app, messages: () => messaging, aggregates: () => aggregation.pagePanel() /* [aggregate] */, history: () => metrics.series /* [charts] */ })
   rawRoutes.push(topology.route)
   stoppers.push(() => { topology.stop() })
+  // [founding] --voters auto:N: while this node leads, it makes the first joiners voters (src/runtime/consensus/auto-voters.ts)
+  if (config.voters != null && genesis != null && consensusMode(genesis) === 'raft') {
+    const autoVoters = new AutoVoters({ target: config.voters, self: node.peerId, genesis, consensus: () => node.consensus, members: () => node.status().members, wire: node.libp2p.services.genesis, log: line => { out(`${new Date().toISOString().slice(11, 23)} ${line}`, { event: 'log', message: line }) } })
+    autoVoters.start()
+    stoppers.push(() => { autoVoters.stop() })
+  }
+  // [/founding]
   let api
   try {
     api = await startApi(node, { ...config.api, token: config.apiToken }, routes, rawRoutes)
