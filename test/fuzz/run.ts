@@ -440,8 +440,7 @@ async function startNode (dir: string, flags: Record<string, unknown>): Promise<
   // no LAN discovery: two fuzz runs on one host (CI's and a long one) would find each other's nodes
   const previousMdns = process.env.MESH_MDNS
   process.env.MESH_MDNS = 'off'
-  // [founding] a node without a genesis stays gossip-only here (runStart would otherwise found a network)
-  const started = await runStart({ consensus: 'none', ...flags, dataDir: dir, listen: ['/ip4/127.0.0.1/tcp/0'], api: '127.0.0.1:0', heartbeatIntervalMs: 1000 }, undefined, true)
+  const started = await runStart({ ...flags, dataDir: dir, listen: ['/ip4/127.0.0.1/tcp/0'], api: '127.0.0.1:0', heartbeatIntervalMs: 1000 }, undefined, true)
   if (previous == null) delete process.env.MESH_RATE_LIMITS
   else process.env.MESH_RATE_LIMITS = previous
   if (previousMdns == null) delete process.env.MESH_MDNS
