@@ -41,6 +41,7 @@ export async function runDemo (count: number, json: boolean): Promise<void> {
     const args = [meshScript(), 'start', '--data-dir', dataDir, '--listen', '/ip4/127.0.0.1/tcp/0', '--api', '127.0.0.1:0',
       '--name', `demo-${index}`, '--network', network, '--heartbeat-interval-ms', '1000', '--failure-timeout-ms', '5000']
     if (bootstrap != null) args.push('--bootstrap', bootstrap)
+    args.push('--consensus', 'none') // [founding] the demo stays a gossip-only mesh until `mesh demo` founds its network (the demo helper's change drops this line)
     const log = openSync(join(root, `node-${index}.log`), 'a')
     const child = spawn(process.execPath, args, { stdio: ['ignore', log, log] })
     children.push(child)
