@@ -433,7 +433,7 @@ export async function runStart (flags: Partial<Record<keyof NodeConfig, unknown>
     ...multiaddrs.map(a => `    ${a}`),
     multiaddrs.length === 0 ? '    (none: check --listen)' : '',
     'Press Ctrl-C to leave the mesh.'
-  ].join('\n'), { event: 'started', peerId: node.peerId, name: config.name, network: config.network, incarnation, multiaddrs, api: api.url, dataDir: config.dataDir, mdns: node.mdns.enabled, zone: config.zone ?? null })
+  ].join('\n'), { event: 'started', peerId: node.peerId, name: config.name, network: config.network, incarnation, multiaddrs, api: api.url, dataDir: config.dataDir, mdns: node.mdns.enabled, zone: config.zone ?? null, founding: founding.kind, genesisHash: genesis != null ? genesisHash(genesis) : null /* [founding] */ })
 
   let shuttingDown = false
   const shutdown = (signal: string): void => {
