@@ -7,7 +7,7 @@
  *   observes, and after `mesh consensus add` + `promote` against the founder is a voter;
  * - a wrong --genesis-hash is refused (exit 2);
  * - `--voters auto:3` on the founder and two joiners: 3 voters, and a write still commits after
- *   kill -9 of one of them;
+ *   kill -9 of the leader;
  * - two nodes started at once with --mdns on and the same network end in one network.
  * The harness sets MESH_CONSENSUS=none for the other tests; these pass MESH_CONSENSUS '' (unset).
  */
@@ -115,11 +115,33 @@ describe('founding a network, joining it, promoting joiners', () => {
   })
 })
 
+describe('an unreachable bootstrap peer', () => {
+  const cluster = new Cluster()
+  afterAll(async () => { await cluster.stopAll() })
+
+  it('is asked again every few seconds with a visible line, until the node is stopped', async () => {
+    const { spawn } = await import('node:child_process')
+    const { generateKeyPair } = await import('@libp2p/crypto/keys')
+    const { peerIdFromPrivateKey } = await import('@libp2p/peer-id')
+    const nobody = peerIdFromPrivateKey(await generateKeyPair('Ed25519')).toString()
+    const child = spawn(process.execPath, [meshBin, 'start', '--data-dir', join(cluster.root, 'lonely'), '--network', cluster.network, '--listen', '/ip4/127.0.0.1/tcp/0', '--api', '127.0.0.1:0',
+      '--bootstrap', `/ip4/127.0.0.1/tcp/1/p2p/${nobody}`], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, MESH_DATA_DIR: '', MESH_MDNS: 'off', MESH_CONSENSUS: '' } })
+    let output = ''
+    child.stdout.on('data', (chunk: Buffer) => { output += chunk.toString() })
+    try {
+      await waitUntil('two retry lines', 30_000, async () => (output.match(/no genesis yet \(.*ECONNREFUSED.*\); asking again in 3 s/g) ?? []).length >= 2 ? true : undefined)
+      expect(output).not.toMatch(/mesh node started/)
+    } finally {
+      if (child.pid != null) process.kill(child.pid, 'SIGKILL')
+    }
+  })
+})
+
 describe('--voters auto:3', () => {
   const cluster = new Cluster()
   afterAll(async () => { await cluster.stopAll() })
 
-  it('the founder makes the first two joiners voters; the network survives kill -9 of one', async () => {
+  it('the founder makes the first two joiners voters; the network survives kill -9 of the leader', async () => {
     const founder = await cluster.start('founder', { env: founding, extraArgs: ['--voters', 'auto:3'] })
     const seed = founder.runtime.multiaddrs[0] as string
     const joiners = await Promise.all(['j1', 'j2'].map(async name => await cluster.start(name, { env: founding, bootstrap: [seed] })))
@@ -131,12 +153,17 @@ describe('--voters auto:3', () => {
     })
     await waitUntil('the founder to say it is done', 10_000, async () => /voters auto:3: 3 voters, done/.test(cluster.log(founder)) ? true : undefined)
 
+    // kill -9 the leader itself (the founder, unless leadership moved): the other two elect one and commit
     const leaderId = (await consensus(founder)).raft.leader
-    const victim = all.find(n => n.runtime.peerId !== leaderId) as NodeProcess
+    const victim = all.find(n => n.runtime.peerId === leaderId) as NodeProcess
     cluster.kill(victim, 'SIGKILL')
     await cluster.waitExit(victim)
     const survivors = all.filter(n => n !== victim)
-    const leader = survivors.find(n => n.runtime.peerId === leaderId) as NodeProcess
+    const leader = await waitUntil('a new leader among the survivors', 60_000, async () => {
+      const views = await Promise.all(survivors.map(consensus))
+      const id = views[0]?.raft.leader
+      return id != null && id !== leaderId && views.every(v => v.raft.leader === id) ? survivors.find(n => n.runtime.peerId === id) : undefined
+    })
     const write = await api<{ ok?: boolean, seq?: number }>(leader, 'PUT', '/v1/memory/t/after-kill', { value: 'still' })
     expect(write.status).toBe(200)
     for (const node of survivors) {
@@ -160,5 +187,15 @@ describe('two founding candidates on one LAN (mDNS)', () => {
       await cluster.waitForMemberState(node, other.runtime.peerId, 'alive', 60_000)
       await waitUntil(`${node.name} to know the Raft leader`, 30_000, async () => (await consensus(node)).raft.leader === genesis.validators[0]?.peer_id ? true : undefined)
     }
+  })
+
+  it('a node started later on the same LAN joins their network instead of founding one', async () => {
+    const c = await cluster.start('c', { env: { MESH_CONSENSUS: '', MESH_MDNS: 'on' } })
+    expect(genesisText(c)).toBe(genesisText(cluster.node('a')))
+    await waitUntil('c to see the founder as a member', 60_000, async () => {
+      const status = await cluster.status(c)
+      return status.members.filter(m => m.state === 'alive').length === 3 ? true : undefined
+    })
+    expect(cluster.log(c)).toMatch(/joined network \S+ .*found on the LAN \(mDNS\): trusting the genesis/)
   })
 })
