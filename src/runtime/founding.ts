@@ -104,6 +104,9 @@ export async function resolveFounding (input: FoundingInput): Promise<FoundingOu
     if (sources.consensus === 'flag' && config.consensus !== mode) {
       input.log(`warning: --consensus ${config.consensus ?? ''} is ignored: this node has a genesis (${mode}, genesis ${genesisHash(genesis)})`)
     }
+    if (config.genesisHash != null && genesisHash(genesis) !== config.genesisHash) {
+      throw new FoundingError(`--genesis-hash: this node's genesis (${config.genesis ?? join(config.dataDir, 'genesis.json')}) is ${genesisHash(genesis)}, not the pinned ${config.genesisHash}: refusing to start (wrong data dir or genesis file?)`, 2)
+    }
     if (config.voters != null && mode !== 'raft') throw new FoundingError(`--voters: automatic voters are Raft only; this node's genesis is ${mode} (its validators are fixed by the genesis)`, 2)
     return { genesis, kind: 'given', banner: () => [] }
   }
@@ -204,6 +207,11 @@ async function askOnce (node: Preflight, target: Parameters<GenesisExchange['ask
   }
 }
 
+/** The peer answered, but not on our protocol (another network's node, or an older version). */
+function unsupported (err: Error): boolean {
+  return err.name === 'UnsupportedProtocolError' || /protocol selection failed|not supported/i.test(err.message)
+}
+
 function sleep (ms: number): Promise<void> {
   return new Promise(resolve => { setTimeout(resolve, ms).unref?.() })
 }
@@ -226,7 +234,7 @@ async function fetchFromSeeds (input: FoundingInput, psk: Uint8Array | undefined
         return { genesis: undefined, kind: 'gossip-only', from: none.peer, banner: () => [`  note         the network at ${none.peer} has no genesis: gossip only`] }
       }
       const problems = answers.map(({ peer, asked }) => 'error' in asked
-        ? `${peer}: ${asked.error instanceof GenesisAnswerError ? `sent an invalid genesis (${asked.error.message})` : asked.error.message}`
+        ? `${peer}: ${asked.error instanceof GenesisAnswerError ? `sent an invalid genesis (${asked.error.message})` : unsupported(asked.error) ? `does not speak /mesh/${config.network}/genesis/1.0.0 (is it on another --network, or an older version?)` : asked.error.message}`
         : `${peer}: still founding its network`)
       input.log(`no genesis yet (${problems.join('; ')}); asking again in ${fetchRetryMs / 1000} s (Ctrl-C to stop)${round === 0 ? '' : ` [attempt ${round + 1}]`}`)
       await sleep(fetchRetryMs)

@@ -61,6 +61,14 @@ describe('resolveFounding', () => {
     expect(quiet.lines).toEqual([])
   })
 
+  it('a given genesis that differs from --genesis-hash is refused (exit 2); a matching one starts', async () => {
+    const s = await setup({ genesisHash: '0000000000000000' })
+    const genesis = makeGenesis('lab', [{ peer_id: peerIdFromPrivateKey(s.privateKey).toString(), name: 'n1' }], {}, 'raft')
+    await expect(resolveFounding({ ...s, genesis })).rejects.toMatchObject({ exitCode: 2, message: expect.stringMatching(/not the pinned 0000000000000000/) })
+    const matching = await setup({ genesisHash: genesisHash(genesis) })
+    expect((await resolveFounding({ ...matching, genesis })).kind).toBe('given')
+  })
+
   it('--voters on a node whose genesis is pBFT is refused (exit 2)', async () => {
     const s = await setup({ voters: 'auto:3' })
     const genesis = makeGenesis('lab', [{ peer_id: peerIdFromPrivateKey(s.privateKey).toString(), name: 'n1' }])
