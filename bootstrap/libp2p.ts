@@ -42,6 +42,8 @@ import { votesAntiEntropy } from '../protocols/votes/service.js'
 import type { VotesProtocol } from '../protocols/votes/service.js'
 // [/votes]
 import { aggregateProtocol } from '../protocols/aggregate/service.js' // [aggregate]
+import { genesisExchange } from '../protocols/genesis/service.js' // [founding]
+import type { GenesisExchange, GenesisServed } from '../protocols/genesis/service.js' // [founding]
 import type { AggregateProtocol } from '../protocols/aggregate/service.js' // [aggregate]
 // [admission] allow list, connections per IP, rate per peer per protocol (src/runtime/admission.ts)
 import { withAdmission } from '../protocols/shared/admission.js'
@@ -76,6 +78,7 @@ export interface MeshServices extends Record<string, unknown> {
   votes: VotesProtocol // [votes]
   aggregate: AggregateProtocol // [aggregate]
   reachability: Reachability // [nat]
+  genesis: GenesisExchange // [founding]
 }
 
 export type MeshLibp2p = Libp2p<MeshServices>
@@ -123,6 +126,8 @@ export interface MeshLibp2pInit {
   natUpnp?: boolean
   /** Reachability notes (verdict changes, relay state, hole punching) for the node's log. */
   log?: (line: string) => void
+  /** [founding] What /mesh/<network>/genesis/1.0.0 answers (protocols/genesis/): the node's genesis, or none. */
+  genesis?: () => GenesisServed
 }
 
 /** [admission] What the connection gater and the receive path ask of the node's admission control. */
@@ -336,6 +341,8 @@ export async function createMeshLibp2p (init: MeshLibp2pInit): Promise<MeshLibp2
       votes: admitted(votesAntiEntropy({ network: init.network })),
       // [aggregate] push-pull aggregation exchanges (src/runtime/gossip/aggregation.ts sets the handler)
       aggregate: admitted(aggregateProtocol({ network: init.network })),
+      // [founding] every node serves its genesis (or none) to joiners that fetch it (src/runtime/founding.ts)
+      genesis: admitted(genesisExchange({ network: init.network, answer: init.genesis })),
       // [nat] reachability (src/runtime/reachability.ts): AutoNAT asks peers to dial our public addresses
       // back (a loopback/LAN-only node has none: it asks nothing); identify push tells connected peers
       // when our addresses or protocols change (a relay address, the relay server switched on);

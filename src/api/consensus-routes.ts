@@ -55,12 +55,12 @@ function peerIdParam (value: unknown, field: string): string {
 export function consensusRoutes (consensus: () => Consensus | null, app: () => MeshApplication | null, readFloor?: () => ReadFloor | null): RouteHandler {
   const need = (): { consensus: Consensus } => {
     const c = consensus()
-    if (c == null) throw new HttpError(404, 'this node is not part of a consensus network: start it with --genesis (see mesh testnet)')
+    if (c == null) throw new HttpError(404, 'this node is not part of a consensus network (started with --consensus none, or joined a gossip-only network): restart it without --consensus none to found one, with --bootstrap to join one, or with --genesis (see docs/founding.md)')
     return { consensus: c }
   }
   const reader = (): MeshApplication => {
     const a = app()
-    if (a == null) throw new HttpError(404, 'this node is not part of a consensus network: start it with --genesis (see mesh testnet)')
+    if (a == null) throw new HttpError(404, 'this node is not part of a consensus network (started with --consensus none, or joined a gossip-only network): restart it without --consensus none to found one, with --bootstrap to join one, or with --genesis (see docs/founding.md)')
     return a
   }
   /**

@@ -62,7 +62,7 @@ export function taskRoutes (service: () => TaskService | null, app: () => MeshAp
   const need = (): { service: TaskService, app: MeshApplication } => {
     const s = service()
     const a = app()
-    if (s == null || a == null) throw new HttpError(404, 'tasks need a consensus network: start the node with --genesis (see mesh testnet)')
+    if (s == null || a == null) throw new HttpError(404, 'tasks need a consensus network (this node runs gossip only: --consensus none, or a gossip-only network): restart it without --consensus none to found one, with --bootstrap to join one, or with --genesis (see docs/founding.md)')
     return { service: s, app: a }
   }
   const mapError = (err: unknown): never => {

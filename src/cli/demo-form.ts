@@ -1,16 +1,12 @@
 /**
  * How `mesh demo` forms its network: `voters` Raft voters (node 1 first), every other node a worker
- * (an observer of the log that runs tasks). All of it is `formNetwork`, so the way of forming can be
- * swapped in one place (see [founding] below).
+ * (an observer of the log that runs tasks), formed the way a newcomer would: node 1 founds, the others
+ * join it.
  */
-import { writeFileSync } from 'node:fs'
-import { join } from 'node:path'
-import { makeGenesis } from '../runtime/consensus/genesis.js'
 import type { ConsensusStatus } from '../runtime/consensus/types.js'
 import { CliError } from './client.js'
 import { callApi, sleep } from './demo-nodes.js'
 import type { DemoCluster, DemoNode } from './demo-nodes.js'
-import { genesisFileName } from './testnet.js'
 
 /** Forming waits at most this long for each step (an election, a catch-up) on a loaded box. */
 const stepTimeoutMs = 120_000
@@ -21,23 +17,18 @@ const retryIntervalMs = 300
  * Start every node of `cluster` and make nodes 1..`voters` Raft voters (the rest are workers).
  * Resolves once node 1's view of the consensus lists `voters` voters and a leader.
  *
- * [founding] Two ways, one line apart. Today `formByGenesis` (this branch has no founding). Once
- * founding is merged (a node started with no genesis and no --bootstrap founds a one-member Raft
- * network; joiners fetch its genesis; `--voters auto:N` makes the founder promote the first joiners),
- * switch to `formByFounding` below and delete `formByGenesis` (and the genesis imports). Checked on a
- * merge of the founding branch with this one, switched: --nodes 5 gives 3 voters and 2 workers,
- * --nodes 2 and 1 form too, and test/e2e/demo.test.ts and test/e2e/cli.test.ts pass.
+ * Node 1 founds the network as any `mesh start` with no genesis and no --bootstrap does (docs/founding.md);
+ * the others join through it and receive its genesis over the network.
  */
 export async function formNetwork (cluster: DemoCluster, voters: number, progress: (line: string) => void): Promise<void> {
-  await formByGenesis(cluster, voters, progress) // [founding] → await formByFounding(cluster, voters, progress)
+  await formByFounding(cluster, voters, progress)
 }
 
 /**
- * With founding (NOT runnable on this branch alone: `mesh start` here has no --voters; uses the
- * founding branch's flags: `--voters auto:N` takes N = 3, 5, 7 or 9). Node 1 starts with no genesis and
+ * Founding (`--voters auto:N` takes N = 3, 5, 7 or 9). Node 1 starts with no genesis and
  * founds the network (with `--voters auto:3` when there are 3 voters to be), nodes 2..voters join with
  * `--bootstrap <node 1>` and are promoted by node 1 itself, and only then the workers start (so the
- * voters are demo-1..3, as with `formByGenesis`). With 2 nodes the second is promoted through the API.
+ * voters are demo-1..3). With 2 nodes the second is promoted through the API.
  * Restarts of node 1 keep its flags (DemoCluster reuses them).
  */
 export async function formByFounding (cluster: DemoCluster, voters: number, progress: (line: string) => void): Promise<void> {
@@ -55,29 +46,6 @@ export async function formByFounding (cluster: DemoCluster, voters: number, prog
   const workers = cluster.nodes.slice(voters)
   if (workers.length > 0) progress(`starting ${workers.length} worker(s), joining through ${first.name}`)
   await Promise.all(workers.map(async node => await cluster.start(node, ['--bootstrap', address])))
-}
-
-/**
- * Without founding: node 1 is the single voter of a one-member Raft genesis written into every data
- * dir; the others start with `--bootstrap <node 1>` and the same genesis (so they observe), and nodes
- * 2..voters are added as learners and promoted through the leader's API, each once it has caught up
- * (refusals are retried).
- */
-export async function formByGenesis (cluster: DemoCluster, voters: number, progress: (line: string) => void): Promise<void> {
-  const first = cluster.node(1)
-  const genesis = makeGenesis(cluster.network, [{ peer_id: first.peerId, name: first.name }], {}, 'raft')
-  for (const node of cluster.nodes) writeFileSync(join(node.dataDir, genesisFileName), JSON.stringify(genesis, null, 2) + '\n')
-  progress(`starting ${first.name} (the first Raft voter)`)
-  const seed = await cluster.start(first, [])
-  const address = seed.multiaddrs[0]
-  if (address == null) throw new CliError(`${first.name} has no listen address; see ${cluster.logFile(first)}`)
-  progress(`starting ${cluster.nodes.length - 1} more node(s), joining through ${first.name}`)
-  await Promise.all(cluster.nodes.slice(1).map(async node => await cluster.start(node, ['--bootstrap', address])))
-  for (const node of cluster.nodes.slice(1, voters)) {
-    progress(`adding ${node.name} as a learner, then promoting it to voter`)
-    await addVoter(cluster, node)
-  }
-  await waitForVoters(cluster, voters, progress)
 }
 
 /** Node 1's consensus status (null while it does not answer). */

@@ -80,7 +80,27 @@ Default ports: libp2p TCP ${defaultTcpPort}, HTTP API ${defaultApiPort} on 127.0
 Examples:
   mesh start --data-dir ./a --listen /ip4/127.0.0.1/tcp/4747
   mesh start --data-dir ./b --listen /ip4/127.0.0.1/tcp/0 --api 127.0.0.1:0 \\
-             --bootstrap /ip4/127.0.0.1/tcp/4747/p2p/<PeerId of a>`)
+             --bootstrap /ip4/127.0.0.1/tcp/4747/p2p/<PeerId of a>
+
+Founding and joining (docs/founding.md):
+  No genesis (no --genesis, no genesis.json in the data dir) and no --bootstrap: the node FOUNDS a
+  one-member network (--consensus raft by default, or pbft), writes genesis.json into its data dir and
+  prints its genesis hash; memory, tasks and proposals work at once; a restart reuses genesis.json.
+  With mDNS on (the default on loopback/private addresses) it first waits ~3 s (MESH_FOUNDING_GRACE_MS)
+  for LAN peers of the same --network: it joins a network one of them runs; among nodes founding at the
+  same time the lowest PeerId founds and the others join it (they wait up to MESH_FOUNDING_WAIT_MS,
+  20 s, then found anyway with a warning). --consensus none: never found or fetch (gossip only).
+  --bootstrap and no genesis: the node asks the seeds for the genesis (/mesh/<network>/genesis/1.0.0),
+  writes it to its data dir and runs as an observer (and worker). It trusts the network it bootstraps
+  into and says so, unless --genesis-hash <hash> pins the genesis: another one is refused (exit 2).
+  A seed that does not answer is asked again every 3 s, with a line each time, until it does (Ctrl-C
+  stops); a seed with no genesis (gossip only) makes the joiner gossip-only too.
+  Make joiners voters with mesh consensus add <peer> then promote <peer> (against the leader), or let
+  the founder do it: --voters auto:3 adds the first joiners running its genesis as learners and promotes
+  each once caught up, until 3 voters (Raft only).
+  mesh start --data-dir ./a --listen /ip4/127.0.0.1/tcp/4747 --voters auto:3
+  mesh start --data-dir ./b --listen /ip4/127.0.0.1/tcp/4757 --api 127.0.0.1:4758 \\
+             --bootstrap /ip4/127.0.0.1/tcp/4747/p2p/<PeerId of a> --genesis-hash <hash a printed>`)
   for (const spec of optionSpecs) {
     const value = spec.kind === 'int' ? '<ms>' : spec.kind === 'list' ? '<value>' : spec.kind === 'address' ? '<host:port>' : '<value>'
     // [nat] a switch (--nat-upnp) may be given alone (on) or with on/off

@@ -76,6 +76,17 @@ export interface NodeConfig {
   mdns?: 'on' | 'off'
   /** This node's zone label (1-32 of a-z 0-9 -), gossiped in its state record; absent: no zone. */
   zone?: string
+  // [founding] (src/runtime/founding.ts, docs/founding.md)
+  /**
+   * The engine of a network this node founds (no genesis, no --bootstrap): raft (default) or pbft; `none`
+   * never founds nor fetches a genesis (a gossip-only node). Ignored when the node has a genesis.
+   */
+  consensus?: 'raft' | 'pbft' | 'none'
+  /** Pin of the genesis a joiner fetches: its `genesisHash()` (16 hex digits); a different one is refused. */
+  genesisHash?: string
+  /** `--voters auto:N`: the Raft leader adds the first joiners as learners and promotes them until N voters. */
+  voters?: number
+  // [/founding]
 }
 
 type Kind = 'string' | 'list' | 'int' | 'address' | 'token' | 'switch' /* [nat] on/off, the flag alone = on */
@@ -115,7 +126,12 @@ export const optionSpecs: OptionSpec[] = [
   { key: 'maxConnsPerIp', flag: 'max-conns-per-ip', env: 'MESH_MAX_CONNS_PER_IP', kind: 'int', description: 'inbound connections one IP address may hold at once, refused before any handshake (the default exempts loopback; an explicit value applies to it too)', defaultText: String(defaultMaxConnsPerIp) },
   // [nat]
   { key: 'relay', flag: 'relay', env: 'MESH_RELAY', kind: 'string', description: 'serve Circuit Relay v2 reservations to nodes behind NAT: on, off, or auto (only while AutoNAT confirms this node is publicly reachable)', defaultText: 'auto' },
-  { key: 'natUpnp', flag: 'nat-upnp', env: 'MESH_NAT_UPNP', kind: 'switch', description: 'ask the home router for a port mapping (UPnP / NAT-PMP); on or off, the flag alone means on', defaultText: 'off' }
+  { key: 'natUpnp', flag: 'nat-upnp', env: 'MESH_NAT_UPNP', kind: 'switch', description: 'ask the home router for a port mapping (UPnP / NAT-PMP); on or off, the flag alone means on', defaultText: 'off' },
+  // [founding] (src/runtime/founding.ts, docs/founding.md)
+  { key: 'consensus', flag: 'consensus', env: 'MESH_CONSENSUS', kind: 'string', description: 'engine of a network this node founds when it has no genesis and no --bootstrap: raft or pbft; none = never found or fetch a genesis (gossip only); ignored when a genesis is present', defaultText: 'raft' },
+  { key: 'genesisHash', flag: 'genesis-hash', env: 'MESH_GENESIS_HASH', kind: 'string', description: 'pin the genesis a joiner fetches from --bootstrap (16 hex digits, printed by the founder): another genesis is refused (exit 2)', defaultText: 'none (trust the network bootstrapped into, and say so)' },
+  { key: 'voters', flag: 'voters', env: 'MESH_VOTERS', kind: 'string', description: 'auto:N (N = 3, 5, 7 or 9; Raft only): the leader adds the first joiners running its genesis as learners and promotes each once caught up, until N voters', defaultText: 'none (change voters by hand: mesh consensus add/promote)' }
+  // [/founding]
 ]
 
 export function defaultConfig (): NodeConfig {
@@ -242,6 +258,20 @@ export function parseOption (spec: OptionSpec, value: unknown): NodeConfig[keyof
       try { return parseRelayMode(value) } catch (err) { throw new ConfigError(option, (err as Error).message) }
     case 'natUpnp': // [nat]
       try { return parseSwitch(value) } catch (err) { throw new ConfigError(option, `${(err as Error).message} (use --nat-upnp alone, or on/off; env MESH_NAT_UPNP=on)`) }
+    case 'consensus': // [founding]
+      if (value === 'raft' || value === 'pbft' || value === 'none') return value
+      throw new ConfigError(option, `"${String(value)}" must be raft, pbft or none`)
+    case 'genesisHash': { // [founding]
+      const text = typeof value === 'string' ? value.trim().toLowerCase() : ''
+      if (!/^[0-9a-f]{16}$/.test(text)) throw new ConfigError(option, `"${String(value)}" must be the 16 hex digits of a genesis hash (the founder prints it; mesh consensus shows it)`)
+      return text
+    }
+    case 'voters': { // [founding]
+      const match = typeof value === 'string' ? /^auto:(\d{1,2})$/.exec(value.trim()) : null
+      const n = match != null ? Number(match[1]) : (typeof value === 'number' ? value : NaN)
+      if (![3, 5, 7, 9].includes(n)) throw new ConfigError(option, `"${String(value)}" must be auto:3, auto:5, auto:7 or auto:9 (an odd number of voters)`)
+      return n
+    }
     case 'dataDir': case 'genesis': case 'pskFile':
       if (typeof value !== 'string' || value === '') throw new ConfigError(option, 'must be a path')
       return resolve(value.replace(/^~(?=$|\/)/, homedir()))
@@ -281,6 +311,9 @@ export function resolveConfig (flags: Partial<Record<keyof NodeConfig, unknown>>
   if (config.heartbeatIntervalMs >= config.failureTimeoutMs) {
     throw new ConfigError('failure-timeout-ms', `must be larger than --heartbeat-interval-ms (${config.heartbeatIntervalMs}); use at least 3 heartbeats`)
   }
+  // [founding] automatic voters are a Raft feature: pBFT's validator set is fixed by its genesis
+  if (config.voters != null && config.consensus === 'pbft') throw new ConfigError('voters', 'is Raft only: a pBFT network\'s validators are fixed by its genesis (drop --voters, or found with --consensus raft)')
+  if (config.voters != null && config.consensus === 'none') throw new ConfigError('voters', 'needs a consensus network: drop --voters or --consensus none')
   if (config.minPeers > config.maxPeers) throw new ConfigError('min-peers', 'must not exceed --max-peers')
   if (!isLoopback(config.api.host) && config.apiToken == null) {
     throw new ConfigError('api', `refusing to serve the API on non-loopback ${config.api.host} without --api-token`)

@@ -333,6 +333,7 @@ export class MeshNode {
       // [admission] a banned peer's refusal is counted with the admission's
       denyPeer: peer => { const banned = reputation.isBanned(peer); if (banned) admission.countDenied('banned'); return banned },
       relay: config.relay, // [nat]
+      genesis: () => options.consensus != null ? { status: 'genesis', genesis: options.consensus.genesis } : { status: 'none' }, // [founding]
       natUpnp: config.natUpnp, // [nat]
       log: options.log, // [nat] reachability notes
       admission: {

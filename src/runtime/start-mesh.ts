@@ -49,6 +49,9 @@ import { aggregateRoutes } from '../api/aggregate-routes.js' // [aggregate]
 import { pskFingerprint, readPskFile } from './psk.js'
 import { parseRateLimits, readAllowPeers } from './admission.js' // [admission]
 import { admissionRoutes } from '../api/admission-routes.js' // [admission]
+import { FoundingError, resolveFounding } from './founding.js' // [founding]
+import type { FoundingOutcome } from './founding.js' // [founding]
+import { AutoVoters } from './consensus/auto-voters.js' // [founding]
 
 /** The parsed JSON object of `--config <file>` ({} without one); a CliError (exit 2) names what is wrong. */
 export function loadConfigFile (path: string | undefined): Record<string, unknown> {
@@ -135,6 +138,18 @@ export async function startMesh (flags: Partial<Record<keyof NodeConfig, unknown
   const { privateKey, created } = await loadIdentity(config.dataDir, true)
   const release = acquireLock(config.dataDir)
   const incarnation = nextIncarnation(config.dataDir)
+  // [founding] no genesis: found a network, fetch its genesis from --bootstrap, or join one on the LAN;
+  // --consensus none keeps a gossip-only node (src/runtime/founding.ts, docs/founding.md)
+  let founding: FoundingOutcome
+  try {
+    founding = await resolveFounding({ config, sources, privateKey, genesis, log: line => { out(`${new Date().toISOString().slice(11, 23)} ${line}`, { event: 'log', message: line }) } })
+  } catch (err) {
+    release()
+    if (err instanceof FoundingError) throw new CliError(err.message, err.exitCode)
+    throw err
+  }
+  genesis = founding.genesis
+  // [/founding]
   // TEST ONLY: a lying validator, for the tests that check the others still agree (never in production)
   const byzantineMode = process.env.MESH_TEST_BYZANTINE
   if (byzantineMode != null && byzantineMode !== '' && byzantineMode !== 'equivocate') {
@@ -420,6 +435,13 @@ export async function startMesh (flags: Partial<Record<keyof NodeConfig, unknown
   const topology = topologyPage({ status: () => node.status(), consensus: () => node.consensus, app: () => app, messages: () => messaging, aggregates: () => aggregation.pagePanel() /* [aggregate] */, history: () => metrics.series /* [charts] */ })
   rawRoutes.push(topology.route)
   stoppers.push(() => { topology.stop() })
+  // [founding] --voters auto:N: while this node leads, it makes the first joiners voters (src/runtime/consensus/auto-voters.ts)
+  if (config.voters != null && genesis != null && consensusMode(genesis) === 'raft') {
+    const autoVoters = new AutoVoters({ target: config.voters, self: node.peerId, genesis, consensus: () => node.consensus, members: () => node.status().members, wire: node.libp2p.services.genesis, log: line => { out(`${new Date().toISOString().slice(11, 23)} ${line}`, { event: 'log', message: line }) } })
+    autoVoters.start()
+    stoppers.push(() => { autoVoters.stop() })
+  }
+  // [/founding]
   let api
   try {
     api = await startApi(node, { ...config.api, token: config.apiToken }, routes, rawRoutes)
@@ -449,6 +471,7 @@ export async function startMesh (flags: Partial<Record<keyof NodeConfig, unknown
     genesis != null
       ? `  consensus    ${consensusMode(genesis)} ${store != null || raftStore != null ? (raftStore != null ? 'member' : 'validator') : 'observer'} of ${genesis.validators.length} (genesis ${genesisHash(genesis)})`
       : '  consensus    none (no genesis): memory is eventual (mesh memory …), proposals are gossip votes (mesh propose …)',
+    ...founding.banner(multiaddrs), // [founding]
     ...(psk != null ? [`  private net  pre-shared key ${pskFingerprint(psk)} (${config.pskFile ?? ''}): only nodes holding it can connect`] : []),
     `  LAN          mDNS ${node.mdns.enabled ? `on (${node.mdns.serviceTag ?? ''})` : 'off'}: ${node.mdns.reason}${config.zone != null ? `    zone ${config.zone}` : ''}`, // [mdns] [zones]
     ...(allowPeers != null ? [`  allow list   ${allowPeers.size} peer(s)${genesis != null ? ` + the ${genesis.validators.length} genesis validators` : ''} may connect; others are refused`] : []), // [admission]
@@ -458,7 +481,7 @@ export async function startMesh (flags: Partial<Record<keyof NodeConfig, unknown
     ...multiaddrs.map(a => `    ${a}`),
     multiaddrs.length === 0 ? '    (none: check --listen)' : '',
     'Press Ctrl-C to leave the mesh.'
-  ].join('\n'), { event: 'started', peerId: node.peerId, name: config.name, network: config.network, incarnation, multiaddrs, api: api.url, dataDir: config.dataDir, mdns: node.mdns.enabled, zone: config.zone ?? null })
+  ].join('\n'), { event: 'started', peerId: node.peerId, name: config.name, network: config.network, incarnation, multiaddrs, api: api.url, dataDir: config.dataDir, mdns: node.mdns.enabled, zone: config.zone ?? null, founding: founding.kind, genesisHash: genesis != null ? genesisHash(genesis) : null /* [founding] */ })
 
   let stopping: Promise<void> | null = null
   const stop = async (): Promise<void> => {

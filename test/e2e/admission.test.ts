@@ -195,7 +195,7 @@ describe('admission control', () => {
   it('a bad allow list stops the start with exit 2, naming the file and line', () => {
     const bad = join(cluster.root, 'bad-allow.txt')
     writeFileSync(bad, `# ok\n${peerIdFromPrivateKey(friendKey).toString()}\nnot-a-peer\n`)
-    const run = spawnSync(process.execPath, [meshBin, 'start', '--data-dir', join(cluster.root, 'bad'), '--listen', '/ip4/127.0.0.1/tcp/0', '--api', '127.0.0.1:0', '--allow-peers', bad], { encoding: 'utf8', timeout: 30_000 })
+    const run = spawnSync(process.execPath, [meshBin, 'start', '--data-dir', join(cluster.root, 'bad'), '--listen', '/ip4/127.0.0.1/tcp/0', '--api', '127.0.0.1:0', '--allow-peers', bad], { encoding: 'utf8', timeout: 30_000, env: { ...process.env, MESH_CONSENSUS: 'none', MESH_MDNS: 'off' } }) // [founding] fail on the option, not after founding
     expect(run.status).toBe(2)
     expect(run.stderr).toContain(`--allow-peers: ${bad}:3: "not-a-peer" is not a PeerId`)
   })

@@ -155,7 +155,9 @@ export class Cluster {
     // MESH_TEST_NODE_ARGS: extra node flags for every node (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to
     // profile a benchmark; NODE_OPTIONS refuses --cpu-prof)
     const nodeArgs = (process.env.MESH_TEST_NODE_ARGS ?? '').split(' ').filter(a => a !== '')
-    const child = spawn(command as string, [...prefix, ...nodeArgs, ...args], { stdio: ['ignore', log, log], env: { ...process.env, MESH_DATA_DIR: '', MESH_MDNS: 'off', ...options.env } })
+    // [founding] MESH_CONSENSUS=none: a node with no genesis stays gossip-only, as the tests written before
+    // founding expect (a node given a genesis is unaffected; a founding test passes env MESH_CONSENSUS: '')
+    const child = spawn(command as string, [...prefix, ...nodeArgs, ...args], { stdio: ['ignore', log, log], env: { ...process.env, MESH_DATA_DIR: '', MESH_MDNS: 'off', MESH_CONSENSUS: 'none', ...options.env } })
     this.children.add(child)
     child.once('exit', () => { this.children.delete(child) })
     if (child.pid == null) throw new Error(`could not spawn node ${name}`)

@@ -89,7 +89,7 @@ describe('private network (--psk-file)', () => {
   it('a bad key file stops the node at start with a clear error (exit 2)', () => {
     const bad = join(cluster.root, 'bad.key')
     spawnSync('sh', ['-c', `printf '/key/swarm/psk/1.0.0/\\n/base16/\\nnot-hex\\n' > ${bad}`])
-    const run = spawnSync(process.execPath, [meshBin, 'start', '--data-dir', join(cluster.root, 'bad'), '--listen', '/ip4/127.0.0.1/tcp/0', '--api', '127.0.0.1:0', '--psk-file', bad], { encoding: 'utf8', timeout: 30_000 })
+    const run = spawnSync(process.execPath, [meshBin, 'start', '--data-dir', join(cluster.root, 'bad'), '--listen', '/ip4/127.0.0.1/tcp/0', '--api', '127.0.0.1:0', '--psk-file', bad], { encoding: 'utf8', timeout: 30_000, env: { ...process.env, MESH_CONSENSUS: 'none', MESH_MDNS: 'off' } }) // [founding] fail on the option, not after founding
     expect(run.status).toBe(2)
     expect(run.stderr).toMatch(/--psk-file: .*64 hex digits/)
   })

@@ -41,6 +41,7 @@ import { msgProtocol, msgServeTimeoutMs, msgTopic } from '../../protocols/msg/co
 import { eventualProtocol, eventualTopic, exchangeStreamsMax, requestTimeoutMs as eventualTimeoutMs } from '../../protocols/eventual/constants.js'
 import { votesProtocol, votesStreamsMax, votesTopic } from '../../protocols/votes/constants.js'
 import { aggregateExchangeTimeoutMs, aggregateProtocolId, aggregateStreamsMax } from '../../protocols/aggregate/constants.js'
+import { genesisProtocol, genesisStreamsMax, genesisTimeoutMs } from '../../protocols/genesis/constants.js' // [founding]
 import { pbftProtocol } from '../../protocols/pbft/constants.js'
 import { raftProtocol } from '../../protocols/raft/constants.js'
 import { stateTopic } from '../../protocols/state/constants.js'
@@ -101,13 +102,14 @@ const handlerTimeoutMs: Record<string, number> = {
   msg: msgServeTimeoutMs,
   eventual: eventualTimeoutMs,
   votes: 20_000,
-  aggregate: aggregateExchangeTimeoutMs
+  aggregate: aggregateExchangeTimeoutMs,
+  genesis: genesisTimeoutMs // [founding]
 }
 /** Beyond the handler's own timeout, before a stream counts as hung. */
 const hangMarginMs = 5_000
 const streamConcurrency = 8
 /** The protocols' inbound stream limits per connection (more at once are reset by libp2p's registrar). */
-const inboundStreamsMax: Record<string, number> = { sync: syncStreamsMax, eventual: exchangeStreamsMax, votes: votesStreamsMax, aggregate: aggregateStreamsMax }
+const inboundStreamsMax: Record<string, number> = { sync: syncStreamsMax, eventual: exchangeStreamsMax, votes: votesStreamsMax, aggregate: aggregateStreamsMax, genesis: genesisStreamsMax /* [founding] */ }
 
 function parseArgs (argv: string[]): Options {
   const options: Options = { frames: 1000, streamFrames: -1, seed: 1, protocols: null, json: false, http: -1, parsers: -1 }
@@ -470,6 +472,7 @@ async function refusalCounters (pbftNode: NodeUnderTest, raftNode: NodeUnderTest
   out.eventual = services.eventual.refusals.snapshot()
   out.votes = services.votes.refusals.snapshot()
   out.aggregate = services.aggregate.refusalCounts()
+  out.genesis = services.genesis.refusals.snapshot() // [founding]
   // messaging (direct and broadcast content refusals) is counted by the runtime: read it from /metrics
   const messaging: Record<string, number> = {}
   try {
@@ -535,7 +538,8 @@ export async function runFuzz (options: Options, print: (line: string) => void):
   const protocolIds: Record<string, string> = {
     sync: syncProtocol(network), probe: probeProtocol(network), auction: `/mesh/${network}/auction/1.0.0`, steal: `/mesh/${network}/steal/1.0.0`,
     records: recordsProtocol(network), msg: msgProtocol(network), eventual: eventualProtocol(network), votes: votesProtocol(network),
-    aggregate: aggregateProtocolId(network), pbft: pbftProtocol(network), raft: raftProtocol(raftNetwork)
+    aggregate: aggregateProtocolId(network), pbft: pbftProtocol(network), raft: raftProtocol(raftNetwork),
+    genesis: genesisProtocol(network) // [founding]
   }
   const topics: Record<string, string> = { state: stateTopic(network), 'msg-gossip': msgTopic(network), 'eventual-gossip': eventualTopic(network), 'votes-gossip': votesTopic(network) }
   const refusalKey: Record<string, string> = {}

@@ -11,6 +11,7 @@ import { Envelope, EnvelopeKind, StateRecord } from '../../protocols/state/state
 import { envelopeBytesMax } from '../../protocols/state/constants.js'
 import { MembershipTable } from '../../protocols/sync/sync.js'
 import { ProbeRequest } from '../../protocols/probe/probe.js'
+import { GenesisRequest } from '../../protocols/genesis/genesis.js' // [founding]
 import { AuctionRequest, StealRequest } from '../../protocols/tasks/tasks.js'
 import { RecordRequest } from '../../protocols/records/records.js'
 import { checkRecord } from '../../protocols/records/constants.js'
@@ -226,6 +227,12 @@ export async function buildTargets (ctx: TargetContext): Promise<FuzzTarget[]> {
       carriage: 'request',
       seeds: [ProbeRequest.encode({ target: fuzzPeer, timeoutMs: 200 }), ProbeRequest.encode({ target: ctx.validators[2] as string, timeoutMs: 50 })],
       check: bytes => decodeOr(() => ProbeRequest.decode(bytes)) ?? 'accepted'
+    },
+    { // [founding] /mesh/<network>/genesis/1.0.0 (protocols/genesis/): the node answers its genesis
+      name: 'genesis',
+      carriage: 'request',
+      seeds: [GenesisRequest.encode({ network: ctx.network, candidate: false }), GenesisRequest.encode({ network: 'other', candidate: true })],
+      check: bytes => decodeOr(() => GenesisRequest.decode(bytes)) ?? 'accepted'
     },
     {
       name: 'auction',

@@ -174,6 +174,10 @@ export class RaftConsensus implements Consensus {
 
   start (): void {
     this.timer = setInterval(() => { this.tick() }, tickIntervalMs)
+    // [founding] a lone voter (a founded network, before anyone joins) needs nobody's vote: campaign at
+    // once instead of waiting out an election timeout, so its first write does not wait ~1-2 s
+    const node = this.node
+    if (node != null && node.membership.voters.length === 1 && node.membership.voters[0] === this.init.peerId) this.step({ type: 'campaign' })
   }
 
   stop (): void {
