@@ -94,6 +94,14 @@ describe('founding a network, joining it, promoting joiners', () => {
     await waitUntil('the joiner to see itself a voter', 30_000, async () => voters((await consensus(joiner)).raft).length === 2 ? true : undefined)
     // a write through the two-voter network commits
     expect(await cli(joiner, 'memory', 'store', 'after', 'promotion')).toMatch(/stored/)
+    // the promoted voter votes on proposals: 2 voters at threshold 0.67 need both (before the fix that
+    // made the voters in force count, only the genesis' founder could vote: "only validators vote")
+    const proposed = JSON.parse(await cli(founder, 'propose', '{"plan":"b"}', '--json')) as { id: string, requiredApprovals: number }
+    expect(proposed.requiredApprovals).toBe(2)
+    await cli(founder, 'vote', proposed.id, 'approve')
+    await cli(joiner, 'vote', proposed.id, 'approve')
+    await waitUntil('the proposal approved on the founder', 30_000, async () =>
+      (JSON.parse(await cli(founder, 'proposals', proposed.id, '--json')) as { status: string }).status === 'approved' ? true : undefined)
   })
 
   it('a restart finds genesis.json and asks nobody', async () => {

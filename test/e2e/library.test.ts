@@ -28,12 +28,22 @@ function consumerDir (): string {
   return dir
 }
 
-/** The first ```js block of docs/library.md: the README example. */
+/**
+ * The README's example: the first ```js block of its "Use it as a library" section. docs/library.md
+ * shows the same block, checked identical, so neither can drift from what runs.
+ */
 function docExample (): string {
-  const doc = readFileSync(join(repoRoot, 'docs', 'library.md'), 'utf8')
-  const match = /```js\n([\s\S]*?)```/.exec(doc)
-  if (match == null) throw new Error('docs/library.md has no ```js block')
-  return match[1] as string
+  const block = (text: string, where: string): string => {
+    const match = /```js\n([\s\S]*?)```/.exec(text)
+    if (match == null) throw new Error(`${where} has no \`\`\`js block`)
+    return match[1] as string
+  }
+  const readme = readFileSync(join(repoRoot, 'README.md'), 'utf8')
+  const start = readme.indexOf('\n## Use it as a library\n')
+  if (start < 0) throw new Error('README.md has no "## Use it as a library" section')
+  const example = block(readme.slice(start), 'README.md, "Use it as a library"')
+  expect(block(readFileSync(join(repoRoot, 'docs', 'library.md'), 'utf8'), 'docs/library.md'), 'docs/library.md shows the README example').toBe(example)
+  return example
 }
 
 interface Script {
@@ -88,7 +98,23 @@ describe('library: import { startNode } from "mesh-coordinator"', () => {
     for (const dir of dirs) rmSync(dir, { recursive: true, force: true })
   })
 
-  it('the example of docs/library.md runs as written and prints the task result, the value and the status', async () => {
+  it('the README example runs as written (no data dir, no genesis: the node founds its own network) and prints the task result, the value and the status', async () => {
+    const dir = consumerDir()
+    dirs.push(dir)
+    writeFileSync(join(dir, 'example.mjs'), docExample())
+    let script: Script | undefined
+    try {
+      script = run(dir, 'example.mjs', [])
+      const code = await exitWithin(script, 90_000)
+      expect(script.stderr()).toBe('')
+      expect(code).toBe(0)
+      expect(script.lines).toEqual(['task completed HELLO MESH', 'memory hi there', 'status true 1 read-write'])
+    } finally {
+      kill(script)
+    }
+  })
+
+  it('the example on a given data dir (a one-member Raft testnet) also runs, and stop() leaves the dir without runtime.json or lock', async () => {
     const dir = consumerDir()
     dirs.push(dir)
     writeFileSync(join(dir, 'example.mjs'), docExample())

@@ -10,7 +10,7 @@
  * same on either. MESH_TEST_ENGINES (e.g. "raft") runs one of them only.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { mkdirSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
@@ -360,6 +360,22 @@ describe.each(engines)('mesh mcp against a live mesh of 4 validators (%s)', engi
     await cluster.waitForMemberState(validator, report.peerId, 'alive', 60_000)
     const again = await ok<{ started: boolean, peerId: string, pid: number }>('swarm_init', {}, second)
     expect(again).toMatchObject({ started: false, peerId: report.peerId, pid: report.pid })
+  })
+
+  it('swarm_init with no bootstrap and no genesis founds a network: the agent\'s node takes a task at once (issue 15)', async () => {
+    const dataDir = join(cluster.root, 'founded-by-mcp')
+    mkdirSync(dataDir, { recursive: true })
+    const config = join(cluster.root, 'founded-by-mcp.json')
+    writeFileSync(config, JSON.stringify({ mdns: 'off' })) // alone: no LAN grace, no other test's nodes
+    const agent = await connect(dataDir)
+    const report = await ok<{ started: boolean, pid: number, consensus: string }>('swarm_init', {
+      topology: 'mesh', name: 'mcp-founder', network: `${cluster.network}-f`, listen: ['/ip4/127.0.0.1/tcp/0'], api: '127.0.0.1:0', capabilities: ['echo'], config, waitMs: 60_000
+    }, agent)
+    startedPids.push(report.pid)
+    expect(report.started).toBe(true)
+    expect(readFileSync(join(dataDir, 'genesis.json'), 'utf8')).toMatch(/"consensus": "raft"/)
+    const submitted = await ok<{ id: string, task: { state: string, result: unknown } }>('task_orchestrate', { action: 'submit', capabilities: ['echo'], payload: { from: 'agent' }, wait: true }, agent)
+    expect(submitted.task.state).toBe('completed')
   })
 
   it('topology_optimize: hangs up on the surplus above --max-peers, never on validator links; the dropped node dials back', async () => {
