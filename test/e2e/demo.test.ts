@@ -13,7 +13,8 @@ import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
-import { meshBin, repoRoot, waitUntil } from './harness.js'
+import { repoRoot, waitUntil } from './harness.js'
+import { readmeBlocks } from './readme.js'
 
 const hasTmux = spawnSync('tmux', ['-V'], { encoding: 'utf8' }).status === 0
 if (!hasTmux) console.warn('demo.test.ts: SKIPPED: tmux is missing (apt-get install -y tmux; .ci/run does it as root)')
@@ -110,7 +111,11 @@ describe.skipIf(!hasTmux)('mesh demo in a terminal (tmux)', () => {
   it('forms 3 voters and 2 workers, runs the tasks; k fails a member, r brings it back, q exits 0 and leaves no process', async () => {
     rmSync(exitFile, { force: true })
     const quote = (text: string): string => `'${text.replace(/'/g, "'\\''")}'`
-    const command = `cd ${quote(repoRoot)} && ${quote(process.execPath)} ${quote(meshBin)} demo --nodes 5; echo "exit=$?" > ${quote(exitFile)}`
+    // the README's demo command as written (`npx mesh demo --nodes 5`), in this checkout
+    const [demoBlock] = readmeBlocks(readFileSync(join(repoRoot, 'README.md'), 'utf8'), 'The demo')
+    const demoLine = demoBlock?.[0] ?? ''
+    expect(demoLine).toMatch(/^npx mesh demo --nodes 5$/)
+    const command = `cd ${quote(repoRoot)} && ${demoLine}; echo "exit=$?" > ${quote(exitFile)}`
     tmux('new-session', '-d', '-s', session, '-x', '220', '-y', '60', command)
     panePid = Number(tmux('display-message', '-p', '-t', session, '#{pane_pid}').trim())
 

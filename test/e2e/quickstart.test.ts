@@ -19,22 +19,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { repoRoot, waitUntil } from './harness.js'
 import { ip, netnsUnavailableReason } from './netns.js'
+import { readmeBlocks } from './readme.js'
 
 const unavailable = netnsUnavailableReason()
-
-/** The fenced ```sh blocks of the README section titled `title`, each as its command lines (comments and blanks dropped). */
-export function readmeBlocks (readme: string, title: string): string[][] {
-  const start = readme.indexOf(`\n## ${title}\n`)
-  if (start < 0) throw new Error(`README.md has no "## ${title}" section`)
-  const rest = readme.slice(start + title.length + 5)
-  const end = rest.search(/\n## /)
-  const section = end < 0 ? rest : rest.slice(0, end)
-  const blocks: string[][] = []
-  for (const match of section.matchAll(/```sh\n([\s\S]*?)```/g)) {
-    blocks.push((match[1] ?? '').split('\n').map(line => line.replace(/\s+#\s.*$/, '').trim()).filter(line => line !== '' && !line.startsWith('#')))
-  }
-  return blocks
-}
 
 /** The environment of a newcomer's shell: none of the test harness' MESH_* settings. */
 function userEnv (): NodeJS.ProcessEnv {
