@@ -28,6 +28,9 @@
  *   flood           [admission] pBFT n = 4: commits/s of 64 writers without and with a rogue peer flooding the
  *                   primary with valid pBFT frames at ≥ 10× the per-peer limit; honest headroom at peak; RSS
  *                   before/after (test/bench/flood.ts). Only when named.
+ *   founding        [founding] a newcomer's wait: a founder's spawn → first write → first task; 2 joiners'
+ *                   spawn → genesis fetched and observing, → 3 voters (--voters auto:3); a founder with mDNS on
+ *                   (its 3 s LAN grace), 3 rounds (test/bench/founding.ts). Only when named.
  *
  * Every phase reports `conditions`: the host load average at its start and end, and the CPU this bench
  * process used meanwhile. Idle cores per node = CPU-seconds over an idle window / the window.
@@ -50,8 +53,9 @@ import { runEventualBench } from './eventual.js' // [eventual]
 
 import { runAggregateBench } from './aggregate.js' // [aggregate]
 import { runFloodBench } from './flood.js' // [admission]
+import { runFoundingBench } from './founding.js' // [founding]
 
-const phaseNames = ['join12', 'join24', 'gossip', 'failure', 'rss', 'consensus', 'tasks', 'scale', 'eventual', 'aggregate', 'flood'] as const
+const phaseNames = ['join12', 'join24', 'gossip', 'failure', 'rss', 'consensus', 'tasks', 'scale', 'eventual', 'aggregate', 'flood', 'founding'] as const
 type Phase = typeof phaseNames[number]
 /** Phases run when none is named (scale and aggregate take many minutes: only on request). */
 const defaultPhases: Phase[] = ['join12', 'join24', 'gossip', 'failure', 'rss', 'consensus', 'tasks']
@@ -407,6 +411,16 @@ async function main (): Promise<void> {
     } catch (err) {
       output.flood = { error: errorText(err) }
       progress(`flood: ${errorText(err)}`)
+    }
+  }
+
+  // [founding] how long a newcomer waits for a founded network (test/bench/founding.ts); only when named
+  if (phases.has('founding')) {
+    try {
+      output.founding = await runFoundingBench(3)
+    } catch (err) {
+      output.founding = { error: errorText(err) }
+      progress(`founding: ${errorText(err)}`)
     }
   }
 
