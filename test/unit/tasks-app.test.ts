@@ -57,6 +57,10 @@ class Driver {
     return this.run({ op: 'task.move', id, from, to, assignment, reason }, client)
   }
 
+  release (id: string, assignment: number, client: string): Json {
+    return this.run({ op: 'task.release', id, assignment }, client)
+  }
+
   nodeFailed (node: string, client = 'ValidatorA'): Json {
     return this.run({ op: 'node.failed', node }, client)
   }
@@ -107,6 +111,7 @@ describe('task operations: stateless validation', () => {
     expect(validateOperation('{"op":"task.fail","id":"t1","assignment":1,"error":""}')).toEqual({ ok: true, op: { op: 'task.fail', id: 't1', assignment: 1, error: '' } })
     expect(validateOperation('{"op":"task.move","id":"t1","from":"NodeA","to":"NodeB","assignment":2,"reason":"migrate"}'))
       .toEqual({ ok: true, op: { op: 'task.move', id: 't1', from: 'NodeA', to: 'NodeB', assignment: 2, reason: 'migrate' } })
+    expect(validateOperation('{"op":"task.release","id":"t1","assignment":2}')).toEqual({ ok: true, op: { op: 'task.release', id: 't1', assignment: 2 } })
     expect(validateOperation('{"op":"node.failed","node":"NodeA"}')).toEqual({ ok: true, op: { op: 'node.failed', node: 'NodeA' } })
     expect(validateOperation('{"op":"task.cancel","id":"t1"}')).toEqual({ ok: true, op: { op: 'task.cancel', id: 't1' } })
   })
@@ -510,6 +515,53 @@ describe('task lifecycle', () => {
     expect(d.nodeFailed('NodeZ')).toMatchObject({ ok: true, count: 0, tasks: [] })
   })
 
+  it('release: the assignee gives back its assigned or running task at the current assignment; pending again, the next assign is + 1', () => {
+    const d = new Driver()
+    for (const id of ['r', 'a', 'c', 'p']) d.submit(id)
+    d.assign('r', 'NodeA', 1)
+    d.start('r', 1, 'NodeA')
+    d.assign('a', 'NodeA', 1)
+    d.assign('c', 'NodeA', 1)
+    d.complete('c', 1, 'NodeA')
+    // only the holder, only at its assignment, only while it holds it
+    expectRejected(d.release('r', 1, 'NodeB'), /^only the assignee of task r may release it$/)
+    expectRejected(d.release('r', 2, 'NodeA'), /^stale assignment 2: task r is at assignment 1$/)
+    expectRejected(d.release('c', 1, 'NodeA'), /^task c is already completed$/)
+    expectRejected(d.release('zz', 1, 'NodeA'), /^unknown task zz$/)
+    expectRejected(d.release('p', 1, 'NodeA'), /^task p is pending: nobody holds it$/)
+    const seq = d.seq + 1
+    expect(d.release('r', 1, 'NodeA/7')).toEqual({ ok: true, seq, id: 'r', state: 'pending', assignment: 1 })
+    expect(d.task('r')).toMatchObject({ state: 'pending', assignee: null, assignment: 1, updatedSeq: seq })
+    expect(d.task('r').history.map(h => h.event)).toEqual(['submitted', 'assigned', 'started', 'released'])
+    expect(d.task('r').history.at(-1)).toEqual({ seq, event: 'released', node: 'NodeA', assignment: 1 })
+    expect(d.release('a', 1, 'NodeA')).toMatchObject({ ok: true, state: 'pending' })
+    expect(d.app.taskCounts()).toMatchObject({ pending: 3, assigned: 0, running: 0, completed: 1 })
+    // the released run's late result is refused; a released task is nobody's to release again
+    expectRejected(d.complete('r', 1, 'NodeA'), /^task r is pending: nobody holds it$/)
+    expectRejected(d.release('r', 1, 'NodeA'), /^task r is pending: nobody holds it$/)
+    expectRejected(d.assign('r', 'NodeA', 1), /^stale assignment 1: task r is at assignment 1, the next is 2$/)
+    // rescheduled (here to the same node) at the next number: that run's result is the one accepted
+    expect(d.assign('r', 'NodeA', 2).ok).toBe(true)
+    expectRejected(d.complete('r', 1, 'NodeA'), /^stale assignment 1/)
+    expect(d.complete('r', 2, 'NodeA', '"done"')).toMatchObject({ ok: true, state: 'completed', assignment: 2 })
+    expect(d.task('r')).toMatchObject({ state: 'completed', result: '"done"', assignment: 2 })
+  })
+
+  it('release and the holder\'s result are ordered by the log: whichever commits first wins', () => {
+    const released = new Driver()
+    released.submit('t')
+    released.assign('t', 'NodeA', 1)
+    released.start('t', 1, 'NodeA')
+    expect(released.release('t', 1, 'NodeA').ok).toBe(true)
+    expectRejected(released.complete('t', 1, 'NodeA'), /nobody holds it/)
+    const finished = new Driver()
+    finished.submit('t')
+    finished.assign('t', 'NodeA', 1)
+    finished.start('t', 1, 'NodeA')
+    expect(finished.complete('t', 1, 'NodeA').ok).toBe(true)
+    expectRejected(finished.release('t', 1, 'NodeA'), /^task t is already completed$/)
+  })
+
   it(`node.failed lists at most ${nodeFailedIdsListedMax} ids (in submission order) and counts them all`, () => {
     const d = new Driver()
     const ids = Array.from({ length: nodeFailedIdsListedMax + 20 }, (_, i) => `t${i}`)
@@ -800,6 +852,10 @@ function everyState (): Driver {
   d.assign('reassigned', 'NodeC', 1)
   d.move('reassigned', 'NodeC', 'NodeD', 1, 'migrate')
   d.nodeFailed('NodeD')
+  d.submit('released', { capabilities: ['gpu', 'released'] })
+  d.assign('released', 'NodeA', 1)
+  d.start('released', 1, 'NodeA')
+  d.release('released', 1, 'NodeA')
   d.put('ns', 'k')
   return d
 }
@@ -812,13 +868,13 @@ describe('task snapshots', () => {
     expect(b.app.snapshot()).toBe(a.app.snapshot())
     expect(b.app.digest()).toBe(a.app.digest())
     expect(b.app.tasks({ limit: 1000 })).toEqual(a.app.tasks({ limit: 1000 }))
-    for (const id of ['pending', 'assigned', 'running', 'completed', 'failed', 'cancelled', 'reassigned']) expect(b.app.task(id)).toEqual(a.app.task(id))
+    for (const id of ['pending', 'assigned', 'running', 'completed', 'failed', 'cancelled', 'reassigned', 'released']) expect(b.app.task(id)).toEqual(a.app.task(id))
     expect(b.app.taskCounts()).toEqual(a.app.taskCounts())
     expect(b.app.stats()).toEqual(a.app.stats())
     b.seq = a.seq
     const future = (d: Driver): Json[] => [
       d.assign('pending', 'NodeA', 1), d.complete('running', 1, 'NodeB'), d.complete('completed', 1, 'NodeA'),
-      d.assign('reassigned', 'NodeA', 3), d.nodeFailed('NodeA'), d.submit('fresh'), d.cancel('assigned')
+      d.assign('reassigned', 'NodeA', 3), d.nodeFailed('NodeA'), d.submit('fresh'), d.cancel('assigned'), d.assign('released', 'NodeB', 2)
     ]
     expect(future(b)).toEqual(future(a))
     expect(b.app.digest()).toBe(a.app.digest())
@@ -1026,6 +1082,7 @@ function step (next: (n: number) => number, app: MeshApplication): { client: str
       return { client: next(8) === 0 ? to : from, op: { op: 'task.move', id, from, to, assignment: (task?.assignment ?? 1) + off(), reason: next(2) === 0 ? 'steal' : 'migrate' } }
     }
     if (kind < 85) return { client: 'ValidatorA', op: { op: 'node.failed', node: someNode() } }
+    if (kind < 89) return { client: next(6) === 0 ? someNode() : holder, op: { op: 'task.release', id, assignment: (task?.assignment ?? 1) + off() } }
     if (kind < 93) return { client: next(5) === 0 ? 'Sub9' : task?.submitter ?? 'Sub1', op: { op: 'task.cancel', id } }
     if (kind < 96) return { client: 'Sub1', op: { op: 'task.submit', id: 'bad id', capabilities: [], payload: '{' } }
     return { client: 'c', op: { op: 'noop' } }
@@ -1052,6 +1109,7 @@ class Model {
   readonly granted = new Map<string, Map<number, string>>()
   readonly results = new Map<string, Array<{ kind: 'completed' | 'failed', text: string }>>()
   accepted = 0
+  releases = 0
 
   observe (client: string, op: Json, result: Json): void {
     const peer = client.split('/')[0] as string
@@ -1112,6 +1170,13 @@ class Model {
         }
         for (const [task, h] of this.holder) expect(`${task}:${h.node}`).not.toBe(`${task}:${op.node as string}`)
         break
+      case 'task.release':
+        // only the current holder with the current number gives it back
+        expect(this.holder.get(id)).toEqual({ node: peer, assignment: op.assignment })
+        expect(result).toMatchObject({ state: 'pending', assignment: op.assignment })
+        this.holder.delete(id)
+        this.releases++
+        break
       case 'task.cancel':
         expect(this.results.has(id)).toBe(false)
         this.holder.delete(id)
@@ -1142,6 +1207,7 @@ describe('determinism and fencing over random operation sequences', () => {
     const totals: Record<TaskState, number> = { pending: 0, assigned: 0, running: 0, completed: 0, failed: 0, cancelled: 0 }
     let accepted = 0
     let reassigned = 0
+    let releases = 0
     for (let seed = 1; seed <= 200; seed++) {
       const next = rng(seed)
       const a = new MeshApplication(validators4, sha)
@@ -1173,6 +1239,7 @@ describe('determinism and fencing over random operation sequences', () => {
       expect(restored?.digest()).toBe(a.digest())
       expect(restored?.tasks({ limit: readLimitMax })).toEqual(a.tasks({ limit: readLimitMax }))
       accepted += model.accepted
+      releases += model.releases
       const counts = a.taskCounts()
       for (const state of Object.keys(totals) as TaskState[]) totals[state] += counts[state]
     }
@@ -1180,5 +1247,6 @@ describe('determinism and fencing over random operation sequences', () => {
     for (const state of Object.keys(totals) as TaskState[]) expect(totals[state], state).toBeGreaterThan(20)
     expect(accepted).toBeGreaterThan(200 * 30)
     expect(reassigned).toBeGreaterThan(50)
+    expect(releases).toBeGreaterThan(50)
   })
 })

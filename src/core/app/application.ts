@@ -17,6 +17,9 @@
  *     task.fail      the assignee, current assignment; assigned | running → failed (with its error)
  *     task.move      `from` itself (the victim agrees first), from = assignee, current assignment,
  *                    assigned only (never running) → assigned to `to`, assignment + 1
+ *     task.release   the assignee, current assignment; assigned | running → pending, assignee cleared,
+ *                    assignment kept (the next assign is + 1): the holder gives the task up (a restarted
+ *                    node gives back a run its earlier life began and cannot finish)
  *     node.failed    anyone (a committed failure verdict); every assigned or running task of the node →
  *                    pending, assignee cleared, assignment kept (the next assign is + 1); idempotent
  *     task.cancel    the submitter; any unfinished task → cancelled
@@ -238,6 +241,7 @@ export class MeshApplication implements Application {
       case 'task.complete':
       case 'task.fail': return this.finishTask(op, client, seq, index)
       case 'task.move': return this.moveTask(op, client, seq, index)
+      case 'task.release': return this.releaseTask(op, client, seq, index)
       case 'node.failed': return this.nodeFailed(op, seq, index)
       case 'task.cancel': return this.cancelTask(op, client, seq, index)
     }
@@ -557,6 +561,17 @@ export class MeshApplication implements Application {
     const event: TaskEvent = op.reason === 'steal' ? 'stolen' : 'migrated'
     const next = changed(task, { assignee: op.to, assignment: op.assignment + 1 }, event, op.to, seq, index)
     return this.replace(task, next, seq, { id: op.id, state: next.state, assignee: op.to, assignment: next.assignment })
+  }
+
+  /** The holder gives the task back: pending again, for its coordinator to schedule at the next assignment. */
+  private releaseTask (op: Extract<Operation, { op: 'task.release' }>, client: string, seq: number, index: number): string {
+    const task = this.held(op.id, op.assignment, client, 'release')
+    if (typeof task === 'string') return task
+    // like a failure verdict, it must not fail for want of space (the task would stay held by nobody)
+    const fitted = this.fitTrimming([[task, changed(task, { state: 'pending', assignee: null }, 'released', client, seq, index)]])
+    if (fitted == null) return rejected(`task table full (${tasksFrameBytesMax} bytes)`)
+    for (const [before, next] of fitted) this.install(before, next)
+    return this.ok(seq, { id: op.id, state: 'pending', assignment: op.assignment })
   }
 
   /** Every task assigned to or running on `node` goes back to pending, in submission order. */

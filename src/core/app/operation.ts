@@ -25,6 +25,7 @@
  *   {"op":"task.complete","id":"t1","assignment":N,"result":"<JSON text>"}
  *   {"op":"task.fail","id":"t1","assignment":N,"error":"why"}
  *   {"op":"task.move","id":"t1","from":"<PeerId>","to":"<PeerId>","assignment":N,"reason":"steal"|"migrate"}
+ *   {"op":"task.release","id":"t1","assignment":N}
  *   {"op":"node.failed","node":"<PeerId>"}
  *   {"op":"task.cancel","id":"t1"}
  */
@@ -60,6 +61,7 @@ export type Operation =
   | { op: 'task.complete', id: string, assignment: number, result: string }
   | { op: 'task.fail', id: string, assignment: number, error: string }
   | { op: 'task.move', id: string, from: string, to: string, assignment: number, reason: MoveReason }
+  | { op: 'task.release', id: string, assignment: number }
   | { op: 'node.failed', node: string }
   | { op: 'task.cancel', id: string }
 
@@ -322,7 +324,8 @@ function validateTaskOperation (parsed: Record<string, unknown>): OperationCheck
       if (error != null) return fail(error)
       return { ok: true, op: { op, id: parsed.id as string, node: parsed.node as string, assignment: parsed.assignment as number } }
     }
-    case 'task.start': {
+    case 'task.start':
+    case 'task.release': {
       const error = checkFields(parsed, ['op', 'id', 'assignment']) ?? checkTaskId(parsed.id) ?? checkAssignment(parsed.assignment)
       if (error != null) return fail(error)
       return { ok: true, op: { op, id: parsed.id as string, assignment: parsed.assignment as number } }
@@ -430,6 +433,7 @@ export function validateOperation (text: unknown): OperationCheck {
     case 'task.complete':
     case 'task.fail':
     case 'task.move':
+    case 'task.release':
     case 'node.failed':
     case 'task.cancel':
       return validateTaskOperation(parsed)

@@ -36,8 +36,8 @@ export type TaskState = 'pending' | 'assigned' | 'running' | 'completed' | 'fail
 export const taskStates: readonly TaskState[] = ['pending', 'assigned', 'running', 'completed', 'failed', 'cancelled']
 
 /** What happened to a task; `stolen` and `migrated` are the two reasons of `task.move`. */
-export type TaskEvent = 'submitted' | 'assigned' | 'started' | 'completed' | 'failed' | 'stolen' | 'migrated' | 'reassigned' | 'cancelled'
-export const taskEvents: readonly TaskEvent[] = ['submitted', 'assigned', 'started', 'completed', 'failed', 'stolen', 'migrated', 'reassigned', 'cancelled']
+export type TaskEvent = 'submitted' | 'assigned' | 'started' | 'completed' | 'failed' | 'stolen' | 'migrated' | 'reassigned' | 'released' | 'cancelled'
+export const taskEvents: readonly TaskEvent[] = ['submitted', 'assigned', 'started', 'completed', 'failed', 'stolen', 'migrated', 'reassigned', 'released', 'cancelled']
 
 export interface TaskHistoryEntry {
   seq: number
@@ -436,7 +436,7 @@ function isIndex (value: unknown): value is number {
 
 /** The event a task's last history entry must be, for each state. */
 const lastEvents: Record<TaskState, readonly TaskEvent[]> = {
-  pending: ['submitted', 'reassigned'],
+  pending: ['submitted', 'reassigned', 'released'],
   assigned: ['assigned', 'stolen', 'migrated'],
   running: ['started'],
   completed: ['completed'],

@@ -94,7 +94,7 @@ const intervalLatenciesMax = 4096
 /** RTT observations per sample (one per connected member). */
 const rttObservationsMax = 256
 /** Task service counters exported as mesh_scheduler_events_total{event}. */
-const schedulerEvents = ['submitted', 'auctions', 'awards', 'dhtRoutes', 'noBids', 'steals', 'stolen', 'migrations', 'failovers', 'started', 'completed', 'failed', 'proposalErrors']
+const schedulerEvents = ['submitted', 'auctions', 'awards', 'dhtRoutes', 'noBids', 'steals', 'stolen', 'migrations', 'failovers', 'releases', 'started', 'completed', 'failed', 'proposalErrors']
 /** Messaging counters exported as mesh_messaging_events_total{event}. */
 const messagingEvents = ['sent', 'sentDirect', 'sentBroadcast', 'delivered', 'acksFailed', 'received', 'receivedDirect', 'receivedBroadcast', 'duplicates', 'dropped']
 

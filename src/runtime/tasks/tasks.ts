@@ -23,7 +23,11 @@
  *   settled by a committed `task.start` claim, ordered in the log against the move: whichever commits
  *   first wins and the other is refused. So a handler runs at most once per assignment;
  * - failover: a member the membership layer declared failed gets `node.failed` (proposed by the
- *   lowest alive validator), which returns its unfinished tasks to pending for rescheduling.
+ *   lowest alive validator), which returns its unfinished tasks to pending for rescheduling;
+ * - restart: a node back before anyone declared it failed finds tasks `running` on it that an earlier
+ *   life began; it gives each back with `task.release` (pending, rescheduled at the next assignment).
+ *   Tasks still `assigned` to it are run again at their assignment (a short run of the earlier life
+ *   may have skipped its `task.start`: at most one extra run per crash).
  */
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { MeshApplication, TaskView } from '../../core/app/application.js'
@@ -107,7 +111,7 @@ const startDelayMs = 200
 
 export class TaskService {
   /** committedDecisions / committedOperations: decisions this node saw committed and the operations they carried (bundles expanded). */
-  readonly stats = { committedDecisions: 0, committedOperations: 0, submitted: 0, auctionBatches: 0, payloadsByRef: 0, resultsByRef: 0, dataFetches: 0, dataFetchErrors: 0, auctions: 0, awards: 0, dhtRoutes: 0, noBids: 0, steals: 0, stolen: 0, migrations: 0, failovers: 0, started: 0, completed: 0, failed: 0, proposalErrors: 0, recordsStored: 0, recordErrors: 0, startsSkipped: 0, claims: 0, claimsRefused: 0 }
+  readonly stats = { committedDecisions: 0, committedOperations: 0, submitted: 0, auctionBatches: 0, payloadsByRef: 0, resultsByRef: 0, dataFetches: 0, dataFetchErrors: 0, auctions: 0, awards: 0, dhtRoutes: 0, noBids: 0, steals: 0, stolen: 0, migrations: 0, failovers: 0, releases: 0, started: 0, completed: 0, failed: 0, proposalErrors: 0, recordsStored: 0, recordErrors: 0, startsSkipped: 0, claims: 0, claimsRefused: 0 }
   private readonly tracker = new PerformanceTracker()
   /**
    * [reputation] The mesh's usual run time of a task per capability set, from every committed
@@ -346,8 +350,11 @@ export class TaskService {
         if (handed.stage === 'unsettled' && task.state === 'assigned') this.claim(task.id, task.assignment)
         continue
       }
-      // started in an earlier life of this node (it fails over), unless this life claimed it
-      if (task.state === 'running' && !this.claimed.has(`${task.id}/${task.assignment}`)) continue
+      // running here, yet neither running nor run in this life nor claimed by it: an earlier life of this
+      // node began it (its start is committed) and died with it. That run is gone; beginning it again at
+      // the same assignment would run it twice there, and no failure verdict comes for a node that is
+      // alive again. Give the assignment back: its coordinator schedules it at the next one.
+      if (task.state === 'running' && !this.claimed.has(`${task.id}/${task.assignment}`)) { this.release(task.id, task.assignment); continue }
       // a payload kept by reference is read back from its record replicas when the task starts
       const ref = parseTaskDataRef(task.payload)
       executor.submit({
@@ -383,6 +390,16 @@ export class TaskService {
         handed.stage = 'moved'
       } // unknown: still unsettled, claimed again at the next reconcile
       this.reconcileSoon()
+    })
+  }
+
+  /** Commit `task.release` for a run an earlier life of this node began (fenced by the assignment). */
+  private release (id: string, assignment: number): void {
+    void this.propose(`${id}/${assignment}/release`, { op: 'task.release', id, assignment }).then(outcome => {
+      if (outcome !== 'accepted') return // refused: it finished or moved meanwhile; unknown: released again at the next reconcile
+      this.stats.releases++
+      this.init.log(`tasks: released ${id} (assignment ${assignment}), begun by an earlier life of this node, to be scheduled again`)
+      this.scheduleSoon()
     })
   }
 
