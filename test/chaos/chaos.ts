@@ -134,6 +134,8 @@ async function checkTasks (cluster: ChaosCluster, recorder: Recorder, workload: 
   const indeterminate = submits.filter(op => op.outcome === 'info').map(op => op.key as string)
   const violations: string[] = []
   const views = new Map<string, TaskView | null>()
+  /** the last answer for a task not finished yet: what a violation reports */
+  const lastSeen = new Map<string, TaskView>()
   const deadline = Date.now() + timeoutMs
   let pending = [...workload.taskIds]
   while (pending.length > 0 && Date.now() < deadline) {
@@ -152,14 +154,19 @@ async function checkTasks (cluster: ChaosCluster, recorder: Recorder, workload: 
       }
       const view = res.body
       if (view.state === 'completed' || view.state === 'failed' || view.state === 'cancelled') views.set(id, view)
-      else still.push(id)
+      else { still.push(id); lastSeen.set(id, view) }
     }
     pending = still
     if (pending.length > 0) await sleep(1_000)
   }
-  for (const id of pending) violations.push(`${id}: not finished (or, if accepted, not found) ${Math.round(timeoutMs / 1000)} s after heal`)
-
   const peerName = new Map(cluster.nodes.map(n => [n.process?.runtime.peerId ?? '', n.name]))
+  const story = (view: TaskView): string => view.history.map(h => `${h.event}${h.node != null ? `@${peerName.get(h.node) ?? h.node.slice(-6)}` : ''}#${h.assignment}`).join(' ')
+  for (const id of pending) {
+    const seen = lastSeen.get(id)
+    const where = seen == null ? '' : `: last seen ${seen.state}${seen.assignee != null ? ` on ${peerName.get(seen.assignee) ?? seen.assignee.slice(-6)}` : ''} at assignment ${seen.assignment}: ${story(seen)}`
+    violations.push(`${id}: not finished (or, if accepted, not found) ${Math.round(timeoutMs / 1000)} s after heal${where}`)
+  }
+
   const runs = cluster.runs()
   const runsOf = new Map<string, TaskRun[]>()
   for (const run of runs) {
@@ -175,7 +182,7 @@ async function checkTasks (cluster: ChaosCluster, recorder: Recorder, workload: 
       if (ran.length > 0) violations.push(`${id}: never submitted (404) but its handler ran ${ran.length} time(s)`)
       continue
     }
-    const history = view.history.map(h => `${h.event}${h.node != null ? `@${peerName.get(h.node) ?? h.node.slice(-6)}` : ''}#${h.assignment}`).join(' ')
+    const history = story(view)
     if (view.state !== 'completed') { violations.push(`${id}: ended ${view.state} (${view.error ?? ''}): ${history}`); continue }
     completed++
     if (view.result !== view.payload) violations.push(`${id}: accepted result ${String(view.result).slice(0, 80)} is not the handler's echo of ${view.payload.slice(0, 80)}`)
