@@ -80,7 +80,7 @@ export interface ConsensusInit {
   /**
    * TEST ONLY: make this validator lie, to check that the others still agree. 'equivocate': as
    * primary it sends one PRE-PREPARE to one backup and a conflicting one (other batch, same sequence
-   * number, validly signed) to the rest. Set by `MESH_TEST_BYZANTINE=equivocate` (src/cli/start.ts).
+   * number, validly signed) to the rest. Set by `MESH_TEST_BYZANTINE=equivocate` (src/runtime/start-mesh.ts).
    */
   byzantine?: 'equivocate'
 }

@@ -7,7 +7,7 @@
  *   peer that handed them to us (the gossipsub propagation source, or the sender of a sync table;
  *   honest nodes verify before they forward or store, so that peer is the author or a liar). Stale
  *   records are not charged: gossip reorders (src/runtime/mesh-node.ts, `[reputation]` blocks);
- * - refused direct peer messages, charged to the sender (`messageRejectedDeltas`, src/cli/start.ts);
+ * - refused direct peer messages, charged to the sender (`messageRejectedDeltas`, wired in src/runtime/start-mesh.ts);
  * - requests: a probe helper that does not answer (request-failed), a direct probe or RTT ping that
  *   fails (probe failed), a probe that succeeds (probe ok; only during a suspicion round, so that the
  *   30 s RTT pings do not inflate every connected peer's score), and every RTT measured; a membership
