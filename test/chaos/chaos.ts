@@ -47,6 +47,9 @@ export interface TaskVerdict {
   runs: number
   /** Tasks run more than once (allowed only across a crash or a reassignment). */
   rerun: number
+  /** Completed tasks whose history shows a failure verdict (`reassigned`) / a restarted holder giving its run back (`released`). */
+  reassigned: number
+  released: number
   violations: string[]
 }
 
@@ -176,6 +179,8 @@ async function checkTasks (cluster: ChaosCluster, recorder: Recorder, workload: 
   }
   let completed = 0
   let rerun = 0
+  let reassigned = 0
+  let released = 0
   for (const [id, view] of views) {
     const ran = runsOf.get(id) ?? []
     if (view == null) {
@@ -190,6 +195,8 @@ async function checkTasks (cluster: ChaosCluster, recorder: Recorder, workload: 
     if (completions !== 1) violations.push(`${id}: ${completions} completed events: ${history}`)
     if (ran.length === 0) violations.push(`${id}: completed but its handler never ran: ${history}`)
     if (ran.length > 1) rerun++
+    if (view.history.some(h => h.event === 'reassigned')) reassigned++
+    if (view.history.some(h => h.event === 'released')) released++
     // at most once per assignment per node life
     const complete = view.history[0]?.event === 'submitted'
     const perLife = new Map<string, number>()
@@ -206,7 +213,7 @@ async function checkTasks (cluster: ChaosCluster, recorder: Recorder, workload: 
     if (ran.length > view.assignment + crashes) violations.push(`${id}: ran ${ran.length} times for ${view.assignment} assignment(s) and ${crashes} crash(es) of its runners: ${history}`)
   }
   log(`tasks: ${views.size} checked, ${completed} completed, ${runs.length} handler runs`)
-  return { ok: violations.length === 0, submitted: submits.length, accepted: accepted.size, indeterminate: indeterminate.length, completed, runs: runs.length, rerun, violations }
+  return { ok: violations.length === 0, submitted: submits.length, accepted: accepted.size, indeterminate: indeterminate.length, completed, runs: runs.length, rerun, reassigned, released, violations }
 }
 
 /** Final reads after heal: one linearizable read of every key (retried until it answers) and plain reads on every caught-up node. */
@@ -347,7 +354,7 @@ export function summarize (report: ChaosReport): string {
   lines.push(`acknowledged writes survive: ${report.survival.ok ? 'OK' : 'VIOLATED'} — ${report.survival.keys} keys`)
   for (const v of report.survival.violations) lines.push(`  ${v}`)
   const t = report.tasks
-  lines.push(`tasks: ${t.ok ? 'OK' : 'VIOLATED'} — ${t.submitted} submitted (${t.accepted} accepted, ${t.indeterminate} indeterminate), ${t.completed} completed once with one result, ${t.runs} handler runs, ${t.rerun} run more than once (crash or reassignment)`)
+  lines.push(`tasks: ${t.ok ? 'OK' : 'VIOLATED'} — ${t.submitted} submitted (${t.accepted} accepted, ${t.indeterminate} indeterminate), ${t.completed} completed once with one result, ${t.runs} handler runs, ${t.rerun} run more than once (crash or reassignment); ${t.reassigned} returned to pending by a failure verdict, ${t.released} released by their restarted holder`)
   for (const v of t.violations.slice(0, 20)) lines.push(`  ${v}`)
   lines.push(`recovered after heal: ${report.recovered ? 'yes' : 'NO'}; availability (not a verdict): ${report.availability.writesAcknowledged} of ${report.availability.writesAttempted} writes acknowledged, longest stretch without one ${report.availability.longestGapS} s (from +${report.availability.gapFromS} s)`)
   for (const note of report.notes) lines.push(`note: ${note}`)
