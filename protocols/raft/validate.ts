@@ -27,7 +27,8 @@ export function parseJson (body: Uint8Array): unknown {
 export function validClientRequest (v: unknown): v is ClientRequest {
   if (!isObj(v)) return false
   return isId(v.client) && isIndex(v.requestId) && v.requestId >= 1 && typeof v.operation === 'string' && v.operation.length <= operationLengthMax &&
-    (v.signature === undefined || (typeof v.signature === 'string' && v.signature.length <= 256))
+    (v.signature === undefined || (typeof v.signature === 'string' && v.signature.length <= 256)) &&
+    (v.floor === undefined || (isIndex(v.floor) && v.floor < v.requestId))
 }
 
 function validRequests (v: unknown, max: number): v is ClientRequest[] {

@@ -18,6 +18,43 @@ describe('client table', () => {
     expect(t.result('a', 3)).toEqual({ result: 'r3', seq: 11 })
   })
 
+  it('a declared floor (Raft clients) passes ids that were never appended: the window moves on (issue 13, chaos seed 1314)', () => {
+    // without it: id 1 lost on the way holds the window, and the 257th request after it is refused for good
+    const stuck = new ClientTable()
+    for (let id = 2; id <= 1 + clientWindow - 1; id++) stuck.record('a', id, `r${id}`, id)
+    expect(stuck.classify('a', 1 + clientWindow)).toBe('ahead')
+    expect(stuck.classify('a', 2 * clientWindow)).toBe('ahead')
+    // with it: each request says "every id of mine ≤ floor executed or never will"
+    const t = new ClientTable()
+    for (let id = 2; id <= 3 * clientWindow; id++) {
+      expect(t.classify('a', id, id - 1), `id ${id}`).toBe('new')
+      t.record('a', id, `r${id}`, id, id - 1)
+    }
+    expect(t.classify('a', 1)).toBe('done') // the lost id can never execute late
+    expect(t.classify('a', 3 * clientWindow)).toBe('done')
+    expect(t.classify('a', 3 * clientWindow + 1)).toBe('new')
+    // a floor below an id still awaited keeps that id executable, and ids above it are not lost
+    const u = new ClientTable()
+    u.record('a', 1, 'r1', 1)
+    u.record('a', 3, 'r3', 2, 1) // id 2 still awaited: floor 1
+    expect(u.classify('a', 2, 1)).toBe('new')
+    u.record('a', 2, 'r2', 3, 1)
+    expect(u.classify('a', 2)).toBe('done')
+    expect(u.classify('a', 3)).toBe('done')
+    expect(u.result('a', 2)).toEqual({ result: 'r2', seq: 3 })
+    // a floor at or above the request's own id is ignored (a request cannot give itself up)
+    const v = new ClientTable()
+    v.record('a', 1, 'r1', 1)
+    expect(v.classify('a', 5, 5)).toBe('new')
+    v.record('a', 5, 'r5', 2, 9)
+    expect(v.classify('a', 3)).toBe('new')
+    // the same executions give the same snapshot (part of the state digest)
+    const w = new ClientTable()
+    w.record('a', 1, 'r1', 1)
+    w.record('a', 5, 'r5', 2, 9)
+    expect(w.snapshot()).toEqual(v.snapshot())
+  })
+
   it('forgets clients with nothing executed within the horizon, keeps the others', () => {
     const t = new ClientTable()
     t.record('old', 1, 'x', 5)

@@ -1,7 +1,8 @@
 /**
  * Exactly-once bookkeeping per client, part of the replicated state (it is in every snapshot and
  * state digest): a request (client, id) executes at most once, in whatever order the log puts ids.
- * Per client: `floor` = every id ≤ floor has executed; `above` = executed ids beyond the floor;
+ * Per client: `floor` = every id ≤ floor has executed, or never will (a Raft client's declared floor,
+ * `ClientRequest.floor`: ids it gave up on); `above` = executed ids beyond the floor;
  * `recent` = the last results, to answer a client that re-sends a request it already got executed.
  */
 
@@ -37,16 +38,17 @@ export class ClientTable {
    * table does not hold (new, or forgotten past the horizon) may start anywhere: a forgotten one comes
    * back with ids beyond the window, and its window restarts at that id (see `record`).
    */
-  classify (client: string, requestId: number): 'new' | 'done' | 'ahead' {
+  classify (client: string, requestId: number, floorHint = 0): 'new' | 'done' | 'ahead' {
     const state = this.clients.get(client)
     if (state == null) return 'new'
-    const floor = state.floor
+    // a client's declared floor (ids at or below it that have not executed never will) counts as executed
+    const floor = floorHint < requestId ? Math.max(state.floor, floorHint) : state.floor
     if (requestId <= floor || state.above.includes(requestId)) return 'done'
     if (requestId > floor + clientWindow) return 'ahead'
     return 'new'
   }
 
-  record (client: string, requestId: number, result: string, seq: number): void {
+  record (client: string, requestId: number, result: string, seq: number, floorHint = 0): void {
     let state = this.clients.get(client)
     if (state == null) {
       // a fresh client starts at floor 0; one that comes back after being forgotten (an id past the
@@ -54,6 +56,11 @@ export class ClientTable {
       // in flight from before its silence gets no answer rather than a second execution)
       state = { floor: requestId > clientWindow ? requestId - 1 : 0, above: [], recent: [], lastSeq: seq }
       this.clients.set(client, state)
+    }
+    if (floorHint > state.floor && floorHint < requestId) {
+      // the client gave up on every id up to floorHint: those not executed never will (Raft clients)
+      state.floor = floorHint
+      state.above = state.above.filter(id => id > floorHint)
     }
     state.lastSeq = Math.max(state.lastSeq, seq)
     state.above.push(requestId)

@@ -27,6 +27,14 @@ export interface ClientRequest {
   operation: string
   /** The client's signature over the request, checked by the runtime; opaque to the core. */
   signature?: string
+  /**
+   * Raft only (pBFT clients retransmit until executed instead): every id of this client ≤ floor that
+   * has not executed never will — the client gave up on it (refused, or its outcome reported unknown)
+   * and waits for no id below floor + 1. The client table's floor moves up to it when the request
+   * executes, so ids lost on the way (never appended) do not hold the client's window for ever
+   * (Ongaro's thesis, §6.3: requests carry the lowest id without a response). Always < requestId.
+   */
+  floor?: number
 }
 
 export interface Signed {

@@ -25,7 +25,7 @@ export class StateMachine {
   apply (entry: Entry): Applied[] {
     const out: Applied[] = []
     for (const request of entry.requests ?? []) {
-      const state = this.clients.classify(request.client, request.requestId)
+      const state = this.clients.classify(request.client, request.requestId, request.floor)
       if (state === 'ahead') continue // beyond the client window: skipped on every node alike
       if (state === 'done') {
         const done = this.clients.result(request.client, request.requestId)
@@ -33,7 +33,7 @@ export class StateMachine {
         continue
       }
       const result = this.app.apply(request, entry.index)
-      this.clients.record(request.client, request.requestId, result, entry.index)
+      this.clients.record(request.client, request.requestId, result, entry.index, request.floor)
       out.push({ request, index: entry.index, result })
     }
     if (entry.index % limits.clientExpireEvery === 0) this.clients.expire(entry.index, this.horizonEntries)
@@ -42,7 +42,7 @@ export class StateMachine {
 
   /** Would this request be refused at apply (its client ran too far ahead)? */
   tooFarAhead (request: ClientRequest): boolean {
-    return this.clients.classify(request.client, request.requestId) === 'ahead'
+    return this.clients.classify(request.client, request.requestId, request.floor) === 'ahead'
   }
 
   /** The voters in force (after a membership entry or a snapshot), passed on to the application. */

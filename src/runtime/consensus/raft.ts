@@ -659,11 +659,24 @@ export class RaftConsensus implements Consensus {
       const q = this.queue.shift() as Queued
       if (q.settled) continue
       clearTimeout(q.timer)
-      const request: ClientRequest = { client: this.clientId, requestId: this.nextRequestId++, operation: q.operation }
+      const requestId = this.nextRequestId++
+      // every id of ours below the lowest one still awaited was answered or given up on (refused: never
+      // appended; timed out: reported unknown): it executed or never will. Saying so lets the replicas'
+      // client table pass ids that were never appended, which would otherwise hold our window for ever
+      const request: ClientRequest = { client: this.clientId, requestId, operation: q.operation, floor: this.lowestAwaited(requestId) - 1 }
       const timeoutMs = Math.max(1, q.deadline - performance.now())
       this.inFlight++
       this.submit(request, timeoutMs, true).then(r => { this.settle(q, r) }, err => { this.settle(q, err as Error) })
     }
+  }
+
+  /** The lowest request id of this node's life still awaited (in flight, or a retry of one), else `next`. */
+  private lowestAwaited (next: number): number {
+    let lowest = next
+    for (const p of this.pending.values()) {
+      if (p.request.client === this.clientId && p.request.requestId < lowest) lowest = p.request.requestId
+    }
+    return lowest
   }
 
   /** Hand `request` to the core (members) or the leader (observers); resolves when this node applies it. */
