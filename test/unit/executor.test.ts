@@ -707,7 +707,7 @@ describe('task runtime: a task taken out of the queue for a move never begins th
    * an observer learns decisions later still): `propose` applies to the agreed table at once, the
    * local table catches up only on `flush()`.
    */
-  async function node (options: { maxConcurrent: number, proposeFails?: (op: Record<string, unknown>, attempt: number) => boolean }) {
+  async function node (options: { maxConcurrent: number, proposeFails?: (op: Record<string, unknown>, attempt: number) => boolean, noQuorum?: (op: Record<string, unknown>, attempt: number) => boolean }) {
     const { MeshApplication } = await import('../../src/core/app/application.js')
     const { TaskService } = await import('../../src/runtime/tasks/tasks.js')
     const sha = (text: string): string => createHash('sha256').update(text).digest('hex')
@@ -761,6 +761,8 @@ describe('task runtime: a task taken out of the queue for a move never begins th
         const key = `${String(op.op)}/${String(op.id)}`
         const attempt = attempts.get(key) ?? 0
         attempts.set(key, attempt + 1)
+        // no quorum: nothing commits, the caller retries
+        if (options.noQuorum?.(op, attempt) === true) throw new Error('read-only: no quorum; retry')
         // the decision commits, but the answer is lost (a timeout): the caller retries
         const result = commit('A/1', operation)
         if (options.proposeFails?.(op, attempt) === true) throw new Error('not decided within 10000 ms; retry')
@@ -774,13 +776,14 @@ describe('task runtime: a task taken out of the queue for a move never begins th
       setLoad: () => {},
       log: () => {},
       intervalMs: 10,
+      proposeRetryMs: 2,
       loadShedding: []
     })
     const assign = (id: string): void => {
       commit('S/1', JSON.stringify({ op: 'task.submit', id, capabilities: ['work'], payload: '{}' }))
       commit('S/1', JSON.stringify({ op: 'task.assign', id, node: 'A', assignment: 1 }))
     }
-    return { service, executor, agreed, local, flush, assign, runs, gates, steal: () => stealHandler, attempts }
+    return { service, executor, agreed, local, flush, assign, commit, runs, gates, steal: () => stealHandler, attempts }
   }
 
   const settle = async (ms = 50): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
@@ -796,8 +799,12 @@ describe('task runtime: a task taken out of the queue for a move never begins th
     return n
   }
 
-  async function waitFor (condition: () => boolean): Promise<void> {
-    while (!condition()) await settle(5)
+  async function waitFor (condition: () => boolean, what = 'the condition', ms = 20_000): Promise<void> {
+    const deadline = Date.now() + ms
+    while (!condition()) {
+      if (Date.now() > deadline) throw new Error(`not within ${ms} ms: ${what}`)
+      await settle(5)
+    }
   }
 
   /** Open every gate, let the lagging table catch up, and wait until nothing runs any more. */
@@ -810,6 +817,38 @@ describe('task runtime: a task taken out of the queue for a move never begins th
     await n.executor.idle()
     n.service.stop()
   }
+
+  it('a restarted node releases a run its earlier life began (running, start committed) instead of leaving it for ever (issue 13, chaos seed 1313)', async () => {
+    const n = await node({ maxConcurrent: 2 })
+    n.assign('old')
+    n.commit('A/0', JSON.stringify({ op: 'task.start', id: 'old', assignment: 1 })) // the earlier life's start
+    n.assign('fresh')
+    n.flush()
+    n.service.start() // this life: it never began either
+    await waitFor(() => n.agreed.task('old')?.state === 'pending', `task old released (it is ${n.agreed.task('old')?.state ?? 'missing'})`)
+    n.flush()
+    await settle()
+    await n.executor.idle()
+    n.service.stop()
+    expect(n.agreed.task('old')?.history.map(h => h.event)).toEqual(['submitted', 'assigned', 'started', 'released'])
+    expect(n.agreed.task('old')).toMatchObject({ state: 'pending', assignee: null, assignment: 1 })
+    expect(n.runs).toEqual(['fresh']) // not begun again at the assignment an earlier life began; the assigned one runs
+    expect(n.agreed.task('fresh')?.state).toBe('completed')
+  })
+
+  it('a result that finds no quorum for longer than one proposal\'s attempts is tried again until it commits; the task is not run again', async () => {
+    const n = await node({ maxConcurrent: 1, noQuorum: (op, attempt) => op.op === 'task.complete' && attempt < 12 })
+    n.assign('t')
+    n.flush()
+    n.service.start()
+    await waitFor(() => n.agreed.task('t')?.state === 'completed', `task t completed (it is ${n.agreed.task('t')?.state ?? 'missing'})`)
+    n.flush()
+    await settle()
+    n.service.stop()
+    expect(n.attempts.get('task.complete/t')).toBe(13) // more than the 5 attempts of one proposal
+    expect(n.runs).toEqual(['t'])
+    expect(n.agreed.task('t')).toMatchObject({ state: 'completed', assignment: 1, result: JSON.stringify({ ran: 't' }) })
+  })
 
   it('a steal whose move commits before this node\'s table shows it: the stolen task does not run here', async () => {
     const n = await busyNode()

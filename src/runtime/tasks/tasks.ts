@@ -61,6 +61,8 @@ export interface TaskServiceInit {
   log: (line: string) => void
   /** Scheduling, stealing and balancing rounds. */
   intervalMs?: number
+  /** First wait before a proposal with no answer is tried again, doubling (default 500 ms; tests shorten it). */
+  proposeRetryMs?: number
   /** The load shedding this node starts (default both); it always answers a thief. */
   loadShedding?: ReadonlyArray<'steal' | 'migrate'>
   /**
@@ -111,7 +113,7 @@ const startDelayMs = 200
 
 export class TaskService {
   /** committedDecisions / committedOperations: decisions this node saw committed and the operations they carried (bundles expanded). */
-  readonly stats = { committedDecisions: 0, committedOperations: 0, submitted: 0, auctionBatches: 0, payloadsByRef: 0, resultsByRef: 0, dataFetches: 0, dataFetchErrors: 0, auctions: 0, awards: 0, dhtRoutes: 0, noBids: 0, steals: 0, stolen: 0, migrations: 0, failovers: 0, releases: 0, started: 0, completed: 0, failed: 0, proposalErrors: 0, recordsStored: 0, recordErrors: 0, startsSkipped: 0, claims: 0, claimsRefused: 0 }
+  readonly stats = { committedDecisions: 0, committedOperations: 0, submitted: 0, auctionBatches: 0, payloadsByRef: 0, resultsByRef: 0, dataFetches: 0, dataFetchErrors: 0, auctions: 0, awards: 0, dhtRoutes: 0, noBids: 0, steals: 0, stolen: 0, migrations: 0, failovers: 0, releases: 0, resultRetries: 0, started: 0, completed: 0, failed: 0, proposalErrors: 0, recordsStored: 0, recordErrors: 0, startsSkipped: 0, claims: 0, claimsRefused: 0 }
   private readonly tracker = new PerformanceTracker()
   /**
    * [reputation] The mesh's usual run time of a task per capability set, from every committed
@@ -447,9 +449,31 @@ export class TaskService {
       } else {
         op = { op: 'task.fail', id: run.id, assignment: run.assignment, error: truncateUtf8(outcome.error, 1000) }
       }
-      const accepted = await this.proposeOnce(`${run.id}/${run.assignment}/done`, op)
+      const accepted = await this.proposeResult(run.id, run.assignment, op)
       if (accepted && outcome.ok && inline) this.storeRecord(run.id, 'result', outcome.result)
     })()
+  }
+
+  /**
+   * Commit a run's result (`task.complete` / `task.fail`). Unanswered proposals (no quorum for a while: a
+   * partition longer than the attempts of one `propose`) are tried again, a while apart, for as long as
+   * the table still gives this node the task at that assignment: dropping the result there would leave
+   * the task held by a live node that ran it already and never runs it again, so it would never finish.
+   * Stops when the result is accepted, refused (it finished, moved or was reassigned meanwhile), or the
+   * task is not ours at that assignment any more.
+   */
+  private async proposeResult (id: string, assignment: number, op: Record<string, unknown>): Promise<boolean> {
+    for (let round = 0; !this.stopped; round++) {
+      const outcome = await this.propose(`${id}/${assignment}/done`, op)
+      if (outcome !== 'unknown') return outcome === 'accepted'
+      const task = this.init.app.task(id)
+      if (task == null || task.assignee !== this.init.self || task.assignment !== assignment || terminal.has(task.state)) return false
+      this.stats.resultRetries++
+      this.init.log(`tasks: the result of ${id} (assignment ${assignment}) is not committed yet; trying again`)
+      const base = this.init.proposeRetryMs ?? 500
+      await sleep(Math.min(60 * base, 4 * base * 2 ** Math.min(round, 4)))
+    }
+    return false
   }
 
   /**
@@ -538,7 +562,7 @@ export class TaskService {
         } catch (err) {
           this.stats.proposalErrors++
           this.init.log(`tasks: proposing ${String(op.op)} ${String(op.id)} failed (${(err as Error).message}); retrying`)
-          await sleep(500 * 2 ** attempt)
+          await sleep((this.init.proposeRetryMs ?? 500) * 2 ** attempt)
         }
       }
       return 'unknown'
