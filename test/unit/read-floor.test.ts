@@ -1,10 +1,12 @@
-import { describe, expect, it } from 'vitest'
-import { mkdtempSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs'
+import { afterAll, describe, expect, it } from 'vitest'
+import { mkdtempSync, readFileSync, writeFileSync, mkdirSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { ReadFloor, readFloorFileName } from '../../src/runtime/consensus/read-floor.js'
 
-const dir = (): string => mkdtempSync(join(tmpdir(), 'mesh-read-floor-'))
+const made: string[] = []
+const dir = (): string => { const d = mkdtempSync(join(tmpdir(), 'mesh-read-floor-')); made.push(d); return d }
+afterAll(() => { for (const d of made) rmSync(d, { recursive: true, force: true }) })
 
 describe('ReadFloor: the highest prefix a node has answered plain reads at, kept across restarts', () => {
   it('starts at 0, rises with answers (never falls), and a new process on the same data dir starts from it', () => {
