@@ -51,8 +51,9 @@ describe('Raft: a request that is never appended does not wedge its node\'s writ
       await cluster.waitForStatus(node, '4 alive members', s => s.members.filter(m => m.state === 'alive').length === 4)
     }
     await leaderOf(members)
-    const warm = await api<{ error?: string }>(observer, 'PUT', '/v1/memory/t/warm', { value: 'w' })
-    expect(warm.status, warm.body.error).toBe(200)
+    // the observer learns the leader a moment after the members agree: until then it refuses at once (503)
+    await waitUntil('a first write through the observer', 60_000, async () =>
+      (await api<{ error?: string }>(observer, 'PUT', '/v1/memory/t/warm', { value: 'w' })).status === 200 ? true : undefined, 250)
   }, 180_000)
 
   afterAll(async () => { await cluster.stopAll() })
