@@ -401,7 +401,13 @@ describe.each(engines)('mesh mcp against a live mesh of 4 validators (%s)', engi
     const dialedBack = own.dialed.some(d => d.peerId === validator.runtime.peerId && d.ok)
     const connected = (await cluster.status(validator)).members.find(m => m.peerId === joined.peerId)?.connected === true
     expect(dialedBack || connected).toBe(true)
-    expect(own.after.peers).toBe(4)
+    // back at its --min-peers: the optimize call's own dial, or its connection keeper's, which may still be
+    // completing when the call answers (the answer then counted 3: a CI run saw it)
+    expect(own.after.peers).toBeGreaterThanOrEqual(3)
+    await waitUntil('the started node to be back at 4 connected peers', 30_000, async () => {
+      const status = await (await fetch(`${joined.api}/v1/status`, { signal: AbortSignal.timeout(10_000) })).json() as { members: Array<{ self: boolean, connected: boolean }> }
+      return status.members.filter(m => !m.self && m.connected).length >= 4 ? true : undefined
+    })
     // membership is gossiped over the remaining links: every member stays alive everywhere
     const members = (await cluster.status(validator)).members
     expect(members.filter(m => m.state === 'alive').length).toBe(5)
